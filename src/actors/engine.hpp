@@ -1,0 +1,80 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/protocol.hpp"
+#include "core/config.hpp"
+#include "tools/tool.hpp"
+
+namespace troupe {
+
+struct role_set;
+
+/// What an embedding program may plug in; empty members take the defaults.
+struct engine_options {
+  /// The model; default: the offline rule-based provider.
+  provider_actor provider;
+  /// The tool executor; default: a local one with the built-in tools. Set it
+  /// to a `remote_tools` front to run tools on another node.
+  tool_executor_actor tools;
+  /// Extra tools for the local executor (ignored when `tools` is set).
+  std::vector<tools::entry> extra_tools;
+};
+
+/// The built-in tools for `cfg`: calculator and workspace file reader, plus
+/// `extra`. Fails if a tool is invalid or a name is taken twice.
+result<std::shared_ptr<const tools::registry>>
+make_tool_registry(const engine_config& cfg, std::vector<tools::entry> extra);
+
+/// One running engine inside a caller's actor system: every role spawned and
+/// wired. Destroying it stops the roles in reverse start order.
+class engine {
+public:
+  /// Validates `cfg`, spawns the roles and asks the tool executor (which may
+  /// be remote) for its tools. Errors name the bad setting or the lost node.
+  static caf::expected<std::unique_ptr<engine>>
+  start(caf::actor_system& sys, engine_config cfg, engine_options opts = {});
+
+  ~engine();
+
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  /// Where tasks go: `(run_atom, task_request) -> task_result`.
+  task_actor tasks() const {
+    return tasks_;
+  }
+
+  /// The monitor role (event counters, logs).
+  monitor_actor monitor() const;
+
+  /// The memory role.
+  memory_actor memory() const;
+
+  /// The tool executor (local, or the front of a remote one).
+  tool_executor_actor tools() const;
+
+  /// Every tool offered to the model (executor's and memory's).
+  const std::vector<tool_spec>& tool_specs() const {
+    return tool_specs_;
+  }
+
+  const engine_config& config() const {
+    return cfg_;
+  }
+
+private:
+  engine() = default;
+
+  engine_config cfg_;
+  std::vector<tool_spec> tool_specs_;
+  std::shared_ptr<role_set> roles_;
+  provider_actor provider_;
+  task_actor tasks_;
+};
+
+} // namespace troupe

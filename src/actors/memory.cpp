@@ -1,0 +1,28 @@
+#include "actors/memory.hpp"
+
+#include "memory/tools.hpp"
+
+namespace troupe {
+
+memory_actor::behavior_type
+memory_role(memory_actor::stateful_pointer<memory_state> self,
+            size_t capacity_per_session, size_t max_sessions) {
+  self->state.store =
+    memory::short_term_store{capacity_per_session, max_sessions};
+  return {
+    [=](store_atom, const std::string& session,
+        const std::string& text) -> caf::result<uint64_t> {
+      if (text.empty())
+        return make_error(errc::invalid_input, "cannot store an empty text");
+      return self->state.store.store(session, text);
+    },
+    [=](recall_atom, const recall_query& q) {
+      return self->state.store.recall(q.session, q.query, q.limit);
+    },
+    [=](call_atom, const tool_invocation& inv) {
+      return memory::run_tool(self->state.store, inv);
+    },
+  };
+}
+
+} // namespace troupe

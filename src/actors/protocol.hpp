@@ -1,0 +1,225 @@
+#pragma once
+
+// The whole engine's protocol in one place: atoms, the typed-actor interface
+// of every role, the `inspect` overloads that let each message cross a node,
+// and the type-ID block that registers them under stable names.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/atom.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "core/errc.hpp"
+#include "core/types.hpp"
+
+CAF_ERROR_CODE_ENUM(troupe::errc, "troupe")
+
+namespace troupe {
+
+// -- atoms (at most 10 characters each)
+// ----------------------------------------
+
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using plan_atom = caf::atom_constant<caf::atom("plan")>;
+using complete_atom = caf::atom_constant<caf::atom("complete")>;
+using check_input_atom = caf::atom_constant<caf::atom("check_in")>;
+using call_atom = caf::atom_constant<caf::atom("call")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using store_atom = caf::atom_constant<caf::atom("store")>;
+using recall_atom = caf::atom_constant<caf::atom("recall")>;
+using event_atom = caf::atom_constant<caf::atom("event")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+/// The error category under which `errc` values travel in `caf::error`.
+constexpr caf::atom_value error_category = caf::atom("troupe");
+
+// -- roles
+// ------------------------------------------------------------------------
+
+/// Monitor: receives every event, counts them, writes JSON log lines.
+using monitor_actor = caf::typed_actor<
+  /// Records one event (fire and forget: the monitor never slows a task).
+  caf::reacts_to<event_atom, event>,
+  /// Returns the event counters.
+  caf::replies_to<stats_atom>::with<monitor_stats>>;
+
+/// Memory: short-term per-session store with keyword recall.
+using memory_actor = caf::typed_actor<
+  /// Stores a text in a session; returns the entry id.
+  caf::replies_to<store_atom, std::string, std::string>::with<uint64_t>,
+  /// Returns the best hits for a query, best first.
+  caf::replies_to<recall_atom, recall_query>::with<std::vector<memory_hit>>,
+  /// Runs the memory tools (`memory_store`, `memory_recall`).
+  caf::replies_to<call_atom, tool_invocation>::with<tool_result>>;
+
+/// Guardrail: input checks before any tool runs.
+using guardrail_actor = caf::typed_actor<
+  /// Allows or denies a task's input, with a reason.
+  caf::replies_to<check_input_atom, task_request>::with<verdict>>;
+
+/// Tool executor: the tool registry and the calls into it.
+using tool_executor_actor = caf::typed_actor<
+  /// Runs one tool call; tool failures come back as a failed `tool_result`,
+  /// an error reply means the executor itself could not serve the call.
+  caf::replies_to<call_atom, tool_invocation>::with<tool_result>,
+  /// Lists the tools it serves (name, description, JSON Schema).
+  caf::replies_to<list_atom>::with<std::vector<tool_spec>>>;
+
+/// LLM provider: a completion for a conversation (the offline rule-based
+/// provider and real HTTP providers share this interface).
+using provider_actor = caf::typed_actor<
+  /// Completes a conversation: tool calls or a final answer.
+  caf::replies_to<complete_atom, chat_request>::with<chat_response>>;
+
+/// Planner: the next step of a task (tool calls or a final answer).
+using planner_actor = caf::typed_actor<
+  /// Decides the next step for the conversation so far.
+  caf::replies_to<plan_atom, plan_request>::with<chat_response>>;
+
+/// Task runner (one per task) and the task manager that spawns them.
+using task_actor = caf::typed_actor<
+  /// Runs a task to its end and answers with its result.
+  caf::replies_to<run_atom, task_request>::with<task_result>>;
+
+// -- inspect overloads
+// ------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_call& x) {
+  return f(caf::meta::type_name("tool_call"), x.id, x.name, x.arguments);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
+  return f(caf::meta::type_name("chat_message"), x.role, x.content,
+           x.tool_calls, x.tool_call_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_spec& x) {
+  return f(caf::meta::type_name("tool_spec"), x.name, x.description,
+           x.parameters);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
+  return f(caf::meta::type_name("chat_request"), x.messages, x.tools);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chat_response& x) {
+  return f(caf::meta::type_name("chat_response"), x.content, x.tool_calls);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_request& x) {
+  return f(caf::meta::type_name("task_request"), x.id, x.session, x.principal,
+           x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_invocation& x) {
+  return f(caf::meta::type_name("tool_invocation"), x.call, x.task_id,
+           x.session, x.principal);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_result& x) {
+  return f(caf::meta::type_name("tool_result"), x.call_id, x.name, x.ok,
+           x.output);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, step_record& x) {
+  return f(caf::meta::type_name("step_record"), x.calls, x.results);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, task_result& x) {
+  return f(caf::meta::type_name("task_result"), x.id, x.status, x.answer,
+           x.error_code, x.steps);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, memory_hit& x) {
+  return f(caf::meta::type_name("memory_hit"), x.id, x.text, x.score);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, recall_query& x) {
+  return f(caf::meta::type_name("recall_query"), x.session, x.query, x.limit);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verdict& x) {
+  return f(caf::meta::type_name("verdict"), x.action, x.reason, x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, event& x) {
+  return f(caf::meta::type_name("event"), x.kind, x.task_id, x.actor_id,
+           x.detail);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, monitor_stats& x) {
+  return f(caf::meta::type_name("monitor_stats"), x.counts);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, plan_request& x) {
+  return f(caf::meta::type_name("plan_request"), x.task_id, x.session,
+           x.history);
+}
+
+/// Adds Troupe's message types, error category and actor handles to `cfg`.
+/// Every actor system that runs Troupe roles (or talks to them over the
+/// network) must call this before it starts.
+void register_types(caf::actor_system_config& cfg);
+
+} // namespace troupe
+
+// -- type IDs: stable names for every message
+// -------------------------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(troupe, caf::first_custom_type_id)
+
+CAF_ADD_TYPE_ID(troupe, (troupe::tool_call))
+CAF_ADD_TYPE_ID(troupe, (troupe::chat_message))
+CAF_ADD_TYPE_ID(troupe, (troupe::tool_spec))
+CAF_ADD_TYPE_ID(troupe, (troupe::chat_request))
+CAF_ADD_TYPE_ID(troupe, (troupe::chat_response))
+CAF_ADD_TYPE_ID(troupe, (troupe::task_request))
+CAF_ADD_TYPE_ID(troupe, (troupe::tool_invocation))
+CAF_ADD_TYPE_ID(troupe, (troupe::tool_result))
+CAF_ADD_TYPE_ID(troupe, (troupe::step_record))
+CAF_ADD_TYPE_ID(troupe, (troupe::task_result))
+CAF_ADD_TYPE_ID(troupe, (troupe::memory_hit))
+CAF_ADD_TYPE_ID(troupe, (troupe::recall_query))
+CAF_ADD_TYPE_ID(troupe, (troupe::verdict))
+CAF_ADD_TYPE_ID(troupe, (troupe::event))
+CAF_ADD_TYPE_ID(troupe, (troupe::monitor_stats))
+CAF_ADD_TYPE_ID(troupe, (troupe::plan_request))
+
+CAF_END_TYPE_ID_BLOCK(troupe)
+
+namespace troupe {
+
+/// Wraps `code` and a message naming what went wrong into a `caf::error`.
+caf::error make_error(errc code, std::string message);
+
+/// The `errc` inside `err`, or `role_down`/`timeout` for the CAF system
+/// errors that mean the same, or `unspecified`.
+errc code_of(const caf::error& err);
+
+/// A one-line, human-readable description of `err` (no category prefix).
+std::string describe(const caf::error& err);
+
+} // namespace troupe

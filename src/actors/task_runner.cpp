@@ -1,0 +1,183 @@
+#include "actors/task_runner.hpp"
+
+#include <caf/actor_cast.hpp>
+
+#include "memory/tools.hpp"
+
+namespace troupe {
+
+namespace {
+
+using runner_ptr = task_actor::stateful_pointer<task_runner_state>;
+
+void emit(runner_ptr self, event_kind kind, std::string detail = {}) {
+  auto& st = self->state;
+  self->send(st.roles->monitor, event_atom::value,
+             event{kind, st.request.id, self->id(), std::move(detail)});
+}
+
+/// Delivers the result and ends the runner.
+void finish(runner_ptr self, task_status status, std::string answer,
+            errc code = errc::unspecified) {
+  auto& st = self->state;
+  st.result.status = status;
+  st.result.answer = std::move(answer);
+  if (status != task_status::completed)
+    st.result.error_code = std::string{to_string(code)};
+  switch (status) {
+    case task_status::completed:
+      emit(self, event_kind::task_finished);
+      break;
+    case task_status::rejected:
+      emit(self, event_kind::rejected, st.result.answer);
+      break;
+    case task_status::failed:
+      emit(self, event_kind::task_failed, st.result.answer);
+      break;
+  }
+  st.promise.deliver(std::move(st.result));
+  self->quit();
+}
+
+void next_step(runner_ptr self);
+
+/// All calls of the current step have results: feed them back, plan again.
+void step_done(runner_ptr self) {
+  auto& st = self->state;
+  auto& step = st.result.steps.back();
+  for (auto& r : step.results)
+    st.history.push_back(
+      chat_message{chat_role::tool, r.output, {}, r.call_id});
+  next_step(self);
+}
+
+void run_calls(runner_ptr self, std::vector<tool_call> calls) {
+  auto& st = self->state;
+  emit(self, event_kind::step, std::to_string(calls.size()) + " tool call(s)");
+  st.history.push_back(chat_message{chat_role::assistant, {}, calls, {}});
+  st.result.steps.push_back(step_record{calls, {}});
+  st.result.steps.back().results.resize(calls.size());
+  st.pending = calls.size();
+  auto step_index = st.result.steps.size() - 1;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    auto& call = calls[i];
+    emit(self, event_kind::tool_call, call.name);
+    tool_invocation inv{call, st.request.id, st.request.session,
+                        st.request.principal};
+    auto on_result = [=](tool_result& r) {
+      auto& st = self->state;
+      if (!r.ok)
+        emit(self, event_kind::tool_error, r.name + ": " + r.output);
+      st.result.steps[step_index].results[i] = std::move(r);
+      if (--st.pending == 0)
+        step_done(self);
+    };
+    // An error reply means the tool could not run at all (its role or node
+    // is down, or it timed out): the task fails now, with that reason.
+    auto on_error = [=, name = call.name](caf::error& err) {
+      finish(self, task_status::failed,
+             "tool '" + name + "' could not run: " + describe(err),
+             code_of(err));
+    };
+    // Memory tools run in the memory actor, so they stay on this node even
+    // when the tool executor is remote.
+    if (memory::is_memory_tool(call.name))
+      self
+        ->request(st.roles->memory, st.roles->timeouts.role, call_atom::value,
+                  std::move(inv))
+        .then(on_result, on_error);
+    else
+      self
+        ->request(st.roles->tools, st.roles->timeouts.tool, call_atom::value,
+                  std::move(inv))
+        .then(on_result, on_error);
+  }
+}
+
+void next_step(runner_ptr self) {
+  auto& st = self->state;
+  if (st.result.steps.size() >= st.roles->max_steps) {
+    finish(self, task_status::failed,
+           "no final answer after " + std::to_string(st.roles->max_steps) +
+             " steps",
+           errc::step_limit);
+    return;
+  }
+  // The planner's own deadline to the model comes first; ours covers it.
+  auto deadline = st.roles->timeouts.model + st.roles->timeouts.role * 2;
+  self
+    ->request(st.roles->planner, deadline, plan_atom::value,
+              plan_request{st.request.id, st.request.session, st.history})
+    .then(
+      [=](chat_response& resp) {
+        if (resp.tool_calls.empty()) {
+          self->state.history.push_back(
+            chat_message{chat_role::assistant, resp.content, {}, {}});
+          finish(self, task_status::completed, std::move(resp.content));
+        } else {
+          run_calls(self, std::move(resp.tool_calls));
+        }
+      },
+      [=](caf::error& err) {
+        finish(self, task_status::failed, "planning failed: " + describe(err),
+               code_of(err));
+      });
+}
+
+} // namespace
+
+task_actor::behavior_type
+task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
+                 std::shared_ptr<const role_set> roles) {
+  self->state.roles = std::move(roles);
+  return {
+    [=](run_atom, task_request& req) -> caf::result<task_result> {
+      auto& st = self->state;
+      st.promise = self->make_response_promise<task_result>();
+      st.result.id = req.id;
+      st.request = std::move(req);
+      emit(self, event_kind::task_accepted);
+      self
+        ->request(st.roles->guardrail, st.roles->timeouts.role,
+                  check_input_atom::value, st.request)
+        .then(
+          [=](verdict& v) {
+            auto& st = self->state;
+            if (v.action == verdict_action::deny) {
+              finish(self, task_status::rejected, "input rejected: " + v.reason,
+                     errc::rejected);
+              return;
+            }
+            st.history.push_back(chat_message{chat_role::user,
+                                              v.action == verdict_action::redact
+                                                ? std::move(v.text)
+                                                : st.request.text,
+                                              {},
+                                              {}});
+            next_step(self);
+          },
+          // No task runs unchecked: without the guardrail, fail closed.
+          [=](caf::error& err) {
+            finish(self, task_status::failed,
+                   "guardrail unavailable: " + describe(err), code_of(err));
+          });
+      return st.promise;
+    },
+  };
+}
+
+task_actor::behavior_type
+task_manager_role(task_actor::stateful_pointer<task_manager_state> self,
+                  std::shared_ptr<const role_set> roles) {
+  self->state.roles = std::move(roles);
+  return {
+    [=](run_atom, task_request& req) -> caf::result<task_result> {
+      if (req.id == 0)
+        req.id = self->state.next_id++;
+      auto runner = self->spawn(task_runner_role, self->state.roles);
+      return self->delegate(runner, run_atom::value, std::move(req));
+    },
+  };
+}
+
+} // namespace troupe

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/protocol.hpp"
+#include "core/config.hpp"
+
+namespace troupe {
+
+/// The roles a task runner talks to, shared by all runners (one copy).
+struct role_set {
+  planner_actor planner;
+  guardrail_actor guardrail;
+  tool_executor_actor tools;
+  memory_actor memory;
+  monitor_actor monitor;
+  struct timeouts timeouts;
+  uint32_t max_steps = 8;
+};
+
+/// State of one task's agent loop.
+struct task_runner_state {
+  std::shared_ptr<const role_set> roles;
+  /// The task as accepted.
+  task_request request;
+  /// The conversation so far: user input, model steps, tool results.
+  std::vector<chat_message> history;
+  /// Built up as the loop runs; delivered once at the end.
+  task_result result;
+  caf::typed_response_promise<task_result> promise;
+  /// Tool calls of the current step still without a result.
+  size_t pending = 0;
+
+  static inline const char* name = "troupe.task_runner";
+};
+
+/// Spawns a runner for one task: guardrail check, then plan -> run the
+/// step's tool calls in parallel -> plan ... until a final answer, a
+/// failure, or the step limit. It answers once and quits.
+task_actor::behavior_type
+task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
+                 std::shared_ptr<const role_set> roles);
+
+/// State of the task manager: assigns ids, spawns a runner per task.
+struct task_manager_state {
+  std::shared_ptr<const role_set> roles;
+  uint64_t next_id = 1;
+
+  static inline const char* name = "troupe.tasks";
+};
+
+/// Spawns the task manager: the entry point for tasks.
+task_actor::behavior_type
+task_manager_role(task_actor::stateful_pointer<task_manager_state> self,
+                  std::shared_ptr<const role_set> roles);
+
+} // namespace troupe

@@ -1,0 +1,72 @@
+#include "actors/tool_executor.hpp"
+
+#include <caf/system_messages.hpp>
+
+namespace troupe {
+
+tool_executor_actor::behavior_type tool_executor_role(
+  tool_executor_actor::stateful_pointer<tool_executor_state> self,
+  std::shared_ptr<const tools::registry> registry) {
+  self->state.registry = std::move(registry);
+  return {
+    [=](call_atom, const tool_invocation& inv) {
+      tools::context ctx{inv.task_id, inv.session, inv.principal};
+      return self->state.registry->invoke(inv.call, ctx);
+    },
+    [=](list_atom) { return self->state.registry->specs(); },
+  };
+}
+
+tool_executor_actor::behavior_type remote_tools_role(
+  tool_executor_actor::stateful_pointer<remote_tools_state> self,
+  tool_executor_actor remote, std::string where,
+  std::chrono::milliseconds timeout) {
+  self->state.remote = remote;
+  self->state.where = std::move(where);
+  self->monitor(remote);
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    auto& st = self->state;
+    if (msg.source != st.remote.address())
+      return;
+    st.down = true;
+    auto err =
+      make_error(errc::role_down, "tool node " + st.where + " is down");
+    for (auto& [id, rp] : st.pending)
+      rp.deliver(err);
+    st.pending.clear();
+  });
+  auto lost = [=] {
+    return make_error(errc::role_down,
+                      "tool node " + self->state.where + " is down");
+  };
+  return {
+    [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
+      auto& st = self->state;
+      if (st.down)
+        return lost();
+      auto id = st.next_id++;
+      auto rp = self->make_response_promise<tool_result>();
+      st.pending.emplace(id, rp);
+      // Exactly one of reply, error, or down handler delivers: whoever comes
+      // first erases the entry, the others find nothing to do.
+      auto settle = [=](auto&& value) {
+        auto i = self->state.pending.find(id);
+        if (i == self->state.pending.end())
+          return;
+        i->second.deliver(std::forward<decltype(value)>(value));
+        self->state.pending.erase(i);
+      };
+      self->request(st.remote, timeout, call_atom::value, std::move(inv))
+        .then([=](tool_result& r) mutable { settle(std::move(r)); },
+              [=](caf::error& e) mutable { settle(std::move(e)); });
+      return rp;
+    },
+    [=](list_atom) -> caf::result<std::vector<tool_spec>> {
+      if (self->state.down)
+        return lost();
+      return self->delegate(self->state.remote, list_atom::value);
+    },
+  };
+}
+
+} // namespace troupe

@@ -1,0 +1,307 @@
+#include "cli/cli.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/engine.hpp"
+#include "actors/tool_executor.hpp"
+#include "cli/render.hpp"
+#include "core/log.hpp"
+#include "memory/tools.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace troupe::cli {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_task_failed = 1;
+constexpr int exit_usage = 2;
+
+constexpr std::string_view usage_text =
+  R"(troupe — an agent engine on the actor model
+
+Usage:
+  troupe run [options] "<task>"     run one task and print its answer
+  troupe tools [--json]             list the tools the model can call
+  troupe node --role tools --listen HOST:PORT [options]
+                                    serve the tool executor to other nodes
+  troupe --help | --version
+
+Options:
+  --json               machine-readable output (run: the result with its steps)
+  --workspace DIR      root the file tool is confined to (default: .)
+  --tools HOST:PORT    run: use the tool executor of a `troupe node`
+  --session NAME       run: memory session (default: default)
+  --max-steps N        run: agent-loop step limit (default: 8)
+  --log-level LEVEL    trace|debug|info|warn|error|critical|off (default: warn);
+                       logs are JSON lines on stderr
+
+Exit codes: 0 success, 1 the task failed or was rejected, 2 bad usage or config.
+)";
+
+struct options {
+  std::string command;
+  std::vector<std::string> positional;
+  bool json = false;
+  std::string workspace = ".";
+  std::string tools;
+  std::string session = "default";
+  std::string log_level = "warn";
+  std::string role;
+  std::string listen;
+  uint32_t max_steps = 8;
+};
+
+int usage_error(const std::string& msg) {
+  std::cerr << "troupe: " << msg << " (see troupe --help)\n";
+  return exit_usage;
+}
+
+/// Parses argv; on error returns the message.
+std::optional<std::string> parse(int argc, char** argv, options& opts) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto a = args[i];
+    auto value = [&](std::string& out) -> std::optional<std::string> {
+      if (i + 1 >= args.size())
+        return "option " + std::string{a} + " needs a value";
+      out = std::string{args[++i]};
+      return std::nullopt;
+    };
+    std::optional<std::string> err;
+    if (a == "--json") {
+      opts.json = true;
+    } else if (a == "--workspace") {
+      err = value(opts.workspace);
+    } else if (a == "--tools") {
+      err = value(opts.tools);
+    } else if (a == "--session") {
+      err = value(opts.session);
+    } else if (a == "--log-level") {
+      err = value(opts.log_level);
+    } else if (a == "--role") {
+      err = value(opts.role);
+    } else if (a == "--listen") {
+      err = value(opts.listen);
+    } else if (a == "--max-steps") {
+      std::string s;
+      err = value(s);
+      if (!err) {
+        try {
+          size_t used = 0;
+          auto n = std::stoul(s, &used);
+          if (used != s.size() || n == 0 || n > 1000)
+            throw std::out_of_range{s};
+          opts.max_steps = static_cast<uint32_t>(n);
+        } catch (const std::exception&) {
+          err = "--max-steps must be a number in 1..1000, got '" + s + "'";
+        }
+      }
+    } else if (a == "--help" || a == "-h") {
+      opts.command = "help";
+    } else if (a == "--version") {
+      opts.command = "version";
+    } else if (a.size() > 1 && a[0] == '-' && a != "-") {
+      err = "unknown option '" + std::string{a} + "'";
+    } else if (opts.command.empty()) {
+      opts.command = std::string{a};
+    } else {
+      opts.positional.emplace_back(a);
+    }
+    if (err)
+      return err;
+  }
+  return std::nullopt;
+}
+
+/// Splits "host:port"; the port must be 0..65535.
+std::optional<std::pair<std::string, uint16_t>>
+parse_endpoint(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return std::nullopt;
+  auto port_str = s.substr(colon + 1);
+  if (port_str.find_first_not_of("0123456789") != std::string::npos ||
+      port_str.size() > 5)
+    return std::nullopt;
+  auto port = std::stoul(port_str);
+  if (port > 65535)
+    return std::nullopt;
+  return std::pair{s.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
+caf::actor_system_config make_config(bool network) {
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  if (network)
+    cfg.load<caf::io::middleman>();
+  return cfg;
+}
+
+engine_config engine_config_from(const options& opts) {
+  engine_config cfg;
+  cfg.workspace = opts.workspace;
+  cfg.max_steps = opts.max_steps;
+  return cfg;
+}
+
+int run_task(const options& opts) {
+  if (opts.positional.size() != 1)
+    return usage_error("run takes exactly one task text, got " +
+                       std::to_string(opts.positional.size()));
+  std::optional<std::pair<std::string, uint16_t>> endpoint;
+  if (!opts.tools.empty()) {
+    endpoint = parse_endpoint(opts.tools);
+    if (!endpoint)
+      return usage_error("--tools expects HOST:PORT, got '" + opts.tools + "'");
+  }
+  auto cfg = make_config(endpoint.has_value());
+  caf::actor_system sys{cfg};
+  auto ecfg = engine_config_from(opts);
+  engine_options eopts;
+  if (endpoint) {
+    auto remote = sys.middleman().remote_actor<tool_executor_actor>(
+      endpoint->first, endpoint->second);
+    if (!remote) {
+      std::cerr << "troupe: cannot reach the tool node at " << opts.tools
+                << ": " << sys.render(remote.error()) << "\n";
+      return exit_task_failed;
+    }
+    eopts.tools =
+      sys.spawn(remote_tools_role, *remote, opts.tools, ecfg.timeouts.tool);
+  }
+  auto eng = engine::start(sys, ecfg, std::move(eopts));
+  if (!eng) {
+    std::cerr << "troupe: " << describe(eng.error()) << "\n";
+    return exit_usage;
+  }
+  task_request req{0, opts.session, "cli", opts.positional[0]};
+  // The runner always answers before this: every step is bounded by the
+  // role, model and tool deadlines.
+  auto& t = ecfg.timeouts;
+  auto deadline = (t.model + t.tool + t.role * 4) * (ecfg.max_steps + 1);
+  std::optional<task_result> result;
+  caf::error err;
+  {
+    caf::scoped_actor self{sys};
+    self->request((*eng)->tasks(), deadline, run_atom::value, std::move(req))
+      .receive([&](task_result& r) { result = std::move(r); },
+               [&](caf::error& e) { err = std::move(e); });
+  }
+  if (!result) {
+    std::cerr << "troupe: task failed: " << describe(err) << "\n";
+    return exit_task_failed;
+  }
+  if (opts.json)
+    std::cout << cli::to_json(*result).dump(2) << "\n";
+  else if (result->status == task_status::completed)
+    std::cout << to_text(*result);
+  if (result->status != task_status::completed) {
+    if (!opts.json)
+      std::cerr << "troupe: task " << to_string(result->status) << " ("
+                << result->error_code << "): " << result->answer << "\n";
+    return exit_task_failed;
+  }
+  return exit_ok;
+}
+
+int list_tools(const options& opts) {
+  auto reg = make_tool_registry(engine_config_from(opts), {});
+  if (!reg) {
+    std::cerr << "troupe: " << reg.error().message << "\n";
+    return exit_usage;
+  }
+  auto specs = (*reg)->specs();
+  for (auto& s : memory::tool_specs())
+    specs.push_back(s);
+  if (opts.json) {
+    std::cout << to_json(specs).dump(2) << "\n";
+    return exit_ok;
+  }
+  for (auto& s : specs)
+    std::cout << s.name << "\t" << s.description << "\n";
+  return exit_ok;
+}
+
+int serve_node(const options& opts) {
+  if (opts.role != "tools")
+    return usage_error("node needs --role tools (the only role a node serves "
+                       "so far), got '" +
+                       opts.role + "'");
+  auto endpoint = parse_endpoint(opts.listen);
+  if (!endpoint)
+    return usage_error("--listen expects HOST:PORT, got '" + opts.listen + "'");
+  auto reg = make_tool_registry(engine_config_from(opts), {});
+  if (!reg) {
+    std::cerr << "troupe: " << reg.error().message << "\n";
+    return exit_usage;
+  }
+  // Block the stop signals before CAF starts its threads, so only sigwait
+  // below ever sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto cfg = make_config(true);
+  caf::actor_system sys{cfg};
+  auto exec = sys.spawn(tool_executor_role, std::move(*reg));
+  auto port = sys.middleman().publish(exec, endpoint->second,
+                                      endpoint->first.c_str(), true);
+  if (!port) {
+    std::cerr << "troupe: cannot listen on " << opts.listen << ": "
+              << sys.render(port.error()) << "\n";
+    caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+    return exit_task_failed;
+  }
+  // Tests and scripts read the bound port from this line (--listen :0).
+  std::cout << "troupe node: serving tools on " << endpoint->first << ":"
+            << *port << std::endl;
+  log::get()->info(R"("event":"node_started","role":"tools","port":{})", *port);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::get()->info(R"("event":"node_stopping","signal":{})", sig);
+  sys.middleman().unpublish(exec, *port);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+  return exit_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  if (auto err = parse(argc, argv, opts))
+    return usage_error(*err);
+  if (opts.command.empty() || opts.command == "help") {
+    std::cout << usage_text;
+    return opts.command.empty() ? exit_usage : exit_ok;
+  }
+  if (opts.command == "version") {
+    std::cout << "troupe " << TROUPE_VERSION << "\n";
+    return exit_ok;
+  }
+  if (auto ok = log::set_level(opts.log_level); !ok)
+    return usage_error(ok.error().message);
+  if (opts.command == "run")
+    return run_task(opts);
+  if (opts.command == "tools")
+    return list_tools(opts);
+  if (opts.command == "node")
+    return serve_node(opts);
+  return usage_error("unknown command '" + opts.command + "'");
+}
+
+} // namespace troupe::cli

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/json.hpp"
+#include "core/types.hpp"
+
+namespace troupe::cli {
+
+/// Texts stored by successful `memory_store` calls during the task.
+std::vector<std::string> remembered(const task_result& r);
+
+/// The machine-readable result: status, answer, error code, steps (with
+/// arguments and outputs as JSON values), and what was remembered.
+json to_json(const task_result& r);
+
+/// The human-readable result: the answer, then what was remembered.
+std::string to_text(const task_result& r);
+
+/// The tool list as JSON (name, description, parameters schema).
+json to_json(const std::vector<tool_spec>& specs);
+
+} // namespace troupe::cli

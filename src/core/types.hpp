@@ -1,0 +1,182 @@
+#pragma once
+
+// The engine's data: plain structs that travel between actors. This header
+// is CAF-free so that tools, memory and providers compile fast; the `inspect`
+// overloads and type IDs that let each struct cross a node live in
+// `actors/protocol.hpp`.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace troupe {
+
+/// Who wrote a chat message (the OpenAI/Anthropic message roles).
+enum class chat_role : uint8_t { system, user, assistant, tool };
+
+/// A tool call requested by a model: name, JSON arguments, and the id that
+/// pairs it with its result (OpenAI `tool_calls[i]`, Anthropic `tool_use`).
+struct tool_call {
+  /// Unique within one task, e.g. `"call_1"`.
+  std::string id;
+  /// Registered tool name, e.g. `"calculator"`.
+  std::string name;
+  /// The arguments as a JSON object in text form.
+  std::string arguments;
+};
+
+/// One message of a task's conversation.
+struct chat_message {
+  chat_role role = chat_role::user;
+  /// Text content (for `tool`: the tool's output or error as JSON text).
+  std::string content;
+  /// Tool calls (only on `assistant` messages).
+  std::vector<tool_call> tool_calls;
+  /// The call this message answers (only on `tool` messages).
+  std::string tool_call_id;
+};
+
+/// What a model may call: name, description, and JSON Schema of arguments.
+struct tool_spec {
+  std::string name;
+  std::string description;
+  /// JSON Schema (text) of the arguments object.
+  std::string parameters;
+};
+
+/// A completion request to a provider (the model's whole input).
+struct chat_request {
+  std::vector<chat_message> messages;
+  std::vector<tool_spec> tools;
+};
+
+/// A provider's answer: either tool calls (run them, then ask again) or final
+/// text. A planner's step has the same shape.
+struct chat_response {
+  /// Final answer text; meaningful when `tool_calls` is empty.
+  std::string content;
+  std::vector<tool_call> tool_calls;
+};
+
+/// A task as submitted by a principal.
+struct task_request {
+  /// Engine-assigned id, unique per process (0: let the engine assign one).
+  uint64_t id = 0;
+  /// Conversation/session the task belongs to (short-term memory scope).
+  std::string session;
+  /// Who asked; the guardrail authorises tool calls by the principal's role.
+  std::string principal;
+  /// The request in natural language.
+  std::string text;
+};
+
+/// A tool call with the context the executor needs to run it.
+struct tool_invocation {
+  tool_call call;
+  uint64_t task_id = 0;
+  std::string session;
+  std::string principal;
+};
+
+/// The outcome of one tool call. Tool failures are data, not crashes: the
+/// model sees them and can react (OpenAI `is_error`-style results).
+struct tool_result {
+  std::string call_id;
+  std::string name;
+  bool ok = false;
+  /// JSON text: the tool's output if `ok`, else `{"error": ..., "code": ...}`.
+  std::string output;
+};
+
+/// One step of the agent loop: the calls the planner chose and their results.
+struct step_record {
+  std::vector<tool_call> calls;
+  std::vector<tool_result> results;
+};
+
+/// How a task ended.
+enum class task_status : uint8_t { completed, failed, rejected };
+
+/// A finished task: the answer (or reason), and every step taken.
+struct task_result {
+  uint64_t id = 0;
+  task_status status = task_status::failed;
+  /// Final answer if completed; the reason otherwise.
+  std::string answer;
+  /// Error code name (see `errc`) if not completed.
+  std::string error_code;
+  std::vector<step_record> steps;
+};
+
+/// A ranked hit from memory recall.
+struct memory_hit {
+  uint64_t id = 0;
+  std::string text;
+  double score = 0;
+};
+
+/// A recall query against one session's memory.
+struct recall_query {
+  std::string session;
+  std::string query;
+  uint32_t limit = 5;
+};
+
+/// A guardrail decision.
+enum class verdict_action : uint8_t { allow, deny, redact };
+
+/// A guardrail's answer: what to do, why, and (for redact) the new text.
+struct verdict {
+  verdict_action action = verdict_action::allow;
+  std::string reason;
+  std::string text;
+};
+
+/// What happened, for the monitor.
+enum class event_kind : uint8_t {
+  task_accepted,
+  task_finished,
+  task_failed,
+  step,
+  tool_call,
+  tool_error,
+  rejected,
+  error,
+};
+
+/// Number of `event_kind` values.
+constexpr size_t event_kind_count = 8;
+
+/// An event emitted by any role, counted and logged by the monitor.
+struct event {
+  event_kind kind = event_kind::error;
+  uint64_t task_id = 0;
+  /// CAF actor id of the emitter (0 if not an actor).
+  uint64_t actor_id = 0;
+  /// Short free text: tool name, reason, ...
+  std::string detail;
+};
+
+/// Counters kept by the monitor, indexed by `event_kind`.
+struct monitor_stats {
+  std::vector<uint64_t> counts;
+};
+
+/// Returns the name of `x`, e.g. `"tool_call"`.
+const char* to_string(event_kind x) noexcept;
+const char* to_string(task_status x) noexcept;
+const char* to_string(chat_role x) noexcept;
+const char* to_string(verdict_action x) noexcept;
+
+} // namespace troupe
+
+namespace troupe {
+
+/// What the task runner asks the planner: the task's conversation so far.
+struct plan_request {
+  uint64_t task_id = 0;
+  std::string session;
+  std::vector<chat_message> history;
+};
+
+} // namespace troupe

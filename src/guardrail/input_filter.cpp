@@ -1,0 +1,122 @@
+#include "guardrail/input_filter.hpp"
+
+#include <re2/re2.h>
+
+namespace troupe::guardrail {
+
+std::vector<pattern> input_filter_config::default_deny_patterns() {
+  return {
+    {"script_tag", R"((?i)<\s*/?\s*script\b)"},
+    {"eval_call", R"((?i)\beval\s*\()"},
+    {"exec_call", R"((?i)\bexec\s*\()"},
+    {"python_import", R"((?i)__import__\s*\()"},
+  };
+}
+
+namespace {
+
+result<std::unique_ptr<re2::RE2>> compile(const pattern& p) {
+  re2::RE2::Options opts;
+  opts.set_log_errors(false);
+  auto re = std::make_unique<re2::RE2>(p.regex, opts);
+  if (!re->ok())
+    return failure{errc::invalid_config,
+                   "guardrail pattern '" + p.name +
+                     "' does not compile: " + re->error()};
+  return re;
+}
+
+} // namespace
+
+result<bool> validate(const input_filter_config& cfg) {
+  if (cfg.max_input_bytes == 0)
+    return failure{errc::invalid_config,
+                   "guardrail.max_input_bytes must be > 0, got 0"};
+  for (auto& p : cfg.deny_patterns) {
+    if (p.name.empty())
+      return failure{errc::invalid_config,
+                     "guardrail pattern '" + p.regex + "' has no name"};
+    auto re = compile(p);
+    if (!re)
+      return re.error();
+  }
+  return true;
+}
+
+result<std::shared_ptr<const input_filter>>
+input_filter::make(const input_filter_config& cfg) {
+  if (auto ok = validate(cfg); !ok)
+    return ok.error();
+  std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> compiled;
+  for (auto& p : cfg.deny_patterns)
+    compiled.emplace_back(p.name, std::move(*compile(p)));
+  return std::shared_ptr<const input_filter>{
+    std::make_shared<input_filter>(cfg.max_input_bytes, std::move(compiled))};
+}
+
+input_filter::input_filter(
+  size_t max_bytes,
+  std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> compiled)
+  : max_bytes_(max_bytes), patterns_(std::move(compiled)) {}
+
+input_filter::~input_filter() = default;
+
+verdict input_filter::check(std::string_view text) const {
+  auto deny = [](std::string reason) {
+    return verdict{verdict_action::deny, std::move(reason), {}};
+  };
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return deny("input is empty");
+  if (text.size() > max_bytes_)
+    return deny("input is " + std::to_string(text.size()) +
+                " bytes, the limit is " + std::to_string(max_bytes_));
+  if (!valid_utf8(text))
+    return deny("input is not valid UTF-8");
+  for (auto& [name, re] : patterns_)
+    if (re2::RE2::PartialMatch(re2::StringPiece{text.data(), text.size()}, *re))
+      return deny("input matches the deny pattern '" + name + "'");
+  return verdict{verdict_action::allow, {}, {}};
+}
+
+bool valid_utf8(std::string_view text) noexcept {
+  auto s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n)
+      return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    // Reject overlong forms, surrogates and values past U+10FFFF.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+} // namespace troupe::guardrail

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/types.hpp"
+
+namespace re2 {
+class RE2;
+} // namespace re2
+
+namespace troupe::guardrail {
+
+/// A named pattern (RE2 syntax: linear time on any input).
+struct pattern {
+  std::string name;
+  std::string regex;
+};
+
+/// Input checks applied to every task before anything runs.
+struct input_filter_config {
+  /// Longest accepted input, in bytes.
+  size_t max_input_bytes = 16 * 1024;
+  /// Inputs matching any of these are denied.
+  std::vector<pattern> deny_patterns = default_deny_patterns();
+
+  /// Script tags and code-injection calls (`eval(`, `exec(`, `__import__(`).
+  static std::vector<pattern> default_deny_patterns();
+};
+
+/// Checks that `cfg` is usable: limits > 0, every pattern compiles.
+result<bool> validate(const input_filter_config& cfg);
+
+/// Compiled input checks. Thread-compatible: `check` is const.
+class input_filter {
+public:
+  /// Compiles `cfg`; fails with `invalid_config` naming the bad pattern.
+  static result<std::shared_ptr<const input_filter>>
+  make(const input_filter_config& cfg);
+
+  ~input_filter();
+
+  /// Allows or denies `text`: empty, too long, invalid UTF-8 or matching a
+  /// deny pattern is denied with a reason that says which.
+  verdict check(std::string_view text) const;
+
+  input_filter(
+    size_t max_bytes,
+    std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> compiled);
+
+private:
+  size_t max_bytes_;
+  std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> patterns_;
+};
+
+/// Returns true if `text` is well-formed UTF-8.
+bool valid_utf8(std::string_view text) noexcept;
+
+} // namespace troupe::guardrail

@@ -207,6 +207,8 @@ CAF_ADD_TYPE_ID(troupe, (troupe::verdict))
 CAF_ADD_TYPE_ID(troupe, (troupe::event))
 CAF_ADD_TYPE_ID(troupe, (troupe::monitor_stats))
 CAF_ADD_TYPE_ID(troupe, (troupe::plan_request))
+CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::tool_spec>))
+CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::memory_hit>))
 
 CAF_END_TYPE_ID_BLOCK(troupe)
 

@@ -46,7 +46,7 @@ Options:
   --tools HOST:PORT    run: use the tool executor of a `troupe node`
   --session NAME       run: memory session (default: default)
   --max-steps N        run: agent-loop step limit (default: 8)
-  --log-level LEVEL    trace|debug|info|warn|error|critical|off (default: warn);
+  --log-level LEVEL    trace|debug|info|warn|error|critical|off (default: error);
                        logs are JSON lines on stderr
 
 Exit codes: 0 success, 1 the task failed or was rejected, 2 bad usage or config.
@@ -59,7 +59,7 @@ struct options {
   std::string workspace = ".";
   std::string tools;
   std::string session = "default";
-  std::string log_level = "warn";
+  std::string log_level = "error";
   std::string role;
   std::string listen;
   uint32_t max_steps = 8;

@@ -1,0 +1,112 @@
+// The real `troupe` binary, run as a user would.
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "support/subprocess.hpp"
+
+#include <unistd.h>
+
+using namespace troupe::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* quick_start =
+  "What is 17 * 23 + 4? Remember that the launch is on Friday.";
+
+} // namespace
+
+TEST_CASE("troupe run prints the answer and what was remembered", "[cli]") {
+  auto res = run_process({cli_path(), "run", quick_start});
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.out.find("17 * 23 + 4 = 395") != std::string::npos);
+  CHECK(res.out.find("Remembered:") != std::string::npos);
+  CHECK(res.out.find("- the launch is on Friday") != std::string::npos);
+}
+
+TEST_CASE("troupe run --json gives the result with its steps", "[cli]") {
+  auto res = run_process({cli_path(), "run", "--json", quick_start});
+  REQUIRE(res.exit_code == 0);
+  auto j = nlohmann::json::parse(res.out);
+  CHECK(j["status"] == "completed");
+  CHECK(j["error_code"].is_null());
+  REQUIRE(j["steps"].size() == 1);
+  auto& calls = j["steps"][0]["calls"];
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[0]["name"] == "calculator");
+  CHECK(calls[0]["arguments"]["expression"] == "17 * 23 + 4");
+  CHECK(j["steps"][0]["results"][0]["output"]["result"] == 395);
+  CHECK(j["remembered"] == nlohmann::json::array({"the launch is on Friday"}));
+}
+
+TEST_CASE("troupe run rejects bad input with a one-line reason", "[cli]") {
+  auto res = run_process({cli_path(), "run", "<script>alert(1)</script>"});
+  CHECK(res.exit_code == 1);
+  CHECK(res.out.empty());
+  CHECK(res.err.find("rejected") != std::string::npos);
+  CHECK(res.err.find("script_tag") != std::string::npos);
+  CHECK(std::count(res.err.begin(), res.err.end(), '\n') == 1);
+}
+
+TEST_CASE("troupe reports usage errors with exit code 2", "[cli]") {
+  CHECK(run_process({cli_path(), "run"}).exit_code == 2);
+  CHECK(run_process({cli_path(), "run", "--bogus", "x"}).exit_code == 2);
+  CHECK(run_process({cli_path(), "frobnicate"}).exit_code == 2);
+  CHECK(
+    run_process({cli_path(), "run", "--log-level", "loud", "x"}).exit_code ==
+    2);
+  auto res = run_process(
+    {cli_path(), "run", "--workspace", "/no/such/dir", "What is 1+1?"});
+  CHECK(res.exit_code == 2);
+  CHECK(res.err.find("/no/such/dir") != std::string::npos);
+}
+
+TEST_CASE("troupe --help and --version", "[cli]") {
+  auto help = run_process({cli_path(), "--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("troupe run") != std::string::npos);
+  auto version = run_process({cli_path(), "--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out.rfind("troupe ", 0) == 0);
+}
+
+TEST_CASE("troupe run reads files inside --workspace only", "[cli]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("troupe-cli-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream{dir / "notes.txt"} << "launch checklist";
+  auto ok = run_process({cli_path(), "run", "--workspace", dir.string(),
+                         "Read the file notes.txt"});
+  auto escape = run_process({cli_path(), "run", "--workspace", dir.string(),
+                             "Read the file ../etc/passwd"});
+  std::filesystem::remove_all(dir);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("launch checklist") != std::string::npos);
+  CHECK(escape.exit_code == 0);
+  CHECK(escape.out.find("outside the workspace") != std::string::npos);
+}
+
+TEST_CASE("troupe run uses the tool executor of a troupe node", "[cli][node]") {
+  child_process node{
+    {cli_path(), "node", "--role", "tools", "--listen", "127.0.0.1:0"}};
+  auto line = node.wait_for_line("serving tools on", 20s);
+  REQUIRE(line);
+  auto endpoint = line->substr(line->rfind(' ') + 1);
+  auto res =
+    run_process({cli_path(), "run", "--tools", endpoint, "What is 2 ^ 10?"});
+  CHECK(res.exit_code == 0);
+  CHECK(res.out.find("2 ^ 10 = 1024") != std::string::npos);
+  // A clean stop on SIGTERM.
+  CHECK(node.stop(SIGTERM, 20s));
+  // With the node gone, run says so at once.
+  auto gone =
+    run_process({cli_path(), "run", "--tools", endpoint, "What is 2 ^ 10?"});
+  CHECK(gone.exit_code == 1);
+  CHECK(gone.err.find("cannot reach the tool node") != std::string::npos);
+}

@@ -150,8 +150,8 @@ chat_response scripted_complete(const chat_request& req) {
       out.content = "error: tool said " + last.content;
       return out;
     }
-    auto sum = std::strtoll(last.content.c_str() + pos + key.size(), nullptr,
-                            10);
+    auto sum =
+      std::strtoll(last.content.c_str() + pos + key.size(), nullptr, 10);
     out.content = "The sum is " + std::to_string(sum) + ".";
     return out;
   }
@@ -166,10 +166,10 @@ chat_response scripted_complete(const chat_request& req) {
     out.content = "error: no two numbers in the task";
     return out;
   }
-  out.tool_calls.push_back(troupe::tool_call{
-    "call_1", "add",
-    "{\"a\":" + std::to_string(nums->first) +
-      ",\"b\":" + std::to_string(nums->second) + "}"});
+  out.tool_calls.push_back(
+    troupe::tool_call{"call_1", "add",
+                      "{\"a\":" + std::to_string(nums->first) +
+                        ",\"b\":" + std::to_string(nums->second) + "}"});
   return out;
 }
 
@@ -206,9 +206,8 @@ troupe::tools::entry add_tool() {
   troupe::tools::entry e;
   e.spec.name = "add";
   e.spec.description = "Adds two numbers.";
-  e.spec.parameters =
-    R"({"type":"object","properties":{"a":{"type":"number"},)"
-    R"("b":{"type":"number"}},"required":["a","b"]})";
+  e.spec.parameters = R"({"type":"object","properties":{"a":{"type":"number"},)"
+                      R"("b":{"type":"number"}},"required":["a","b"]})";
   e.fn = [](const troupe::json& args,
             const troupe::tools::context&) -> troupe::result<troupe::json> {
     auto a = args.find("a");
@@ -226,6 +225,8 @@ troupe::tools::entry add_tool() {
 
 // -- driver
 // --------------------------------------------------------------------
+
+using client_done_atom = caf::atom_constant<caf::atom("bench_done")>;
 
 /// What one driver run measured.
 struct run_stats {
@@ -248,96 +249,172 @@ struct run_stats {
   }
 };
 
-/// A closed-loop load generator: keeps `in_flight` jobs running until
-/// `total` are done. Owned by main, used only by the driver actor while it
-/// runs (the promise hands the results back). All buffers are allocated up
-/// front so they are not counted as per-task memory.
-template <class Job>
-class driver {
-public:
-  driver(Job job, size_t in_flight, size_t total)
-    : job_(std::move(job)),
-      in_flight_(std::min(in_flight, total)),
-      total_(total),
-      starts_(total) {
-    stats_.latencies_ns.resize(total);
-  }
+/// Most requests one client actor keeps open. CAF 0.17 keeps an actor's
+/// pending `then` handlers in a flat vector (linear find, shifting erase), so
+/// a single actor with N open requests pays O(N) per response: the driver
+/// shards its load over clients so that its own cost stays flat.
+constexpr size_t max_open_per_client = 64;
 
-  std::future<run_stats> result() {
-    return done_.get_future();
-  }
-
-  /// The driver actor's body: submits the first `in_flight` jobs.
-  caf::behavior start(caf::event_based_actor* self) {
-    self_ = self;
-    t0_ = clock_type::now();
-    for (size_t i = 0; i < in_flight_; ++i)
-      submit();
-    // Only the responses matter; a handler keeps the behavior non-empty.
-    return {[](troupe::stats_atom) {}};
-  }
-
-private:
-  void submit() {
-    auto i = submitted_++;
-    starts_[i] = clock_type::now();
-    job_.submit(self_, i, [this, i](std::string err) {
-      finished(i, std::move(err));
-    });
-  }
-
-  void finished(size_t i, std::string err) {
-    auto now = clock_type::now();
-    stats_.latencies_ns[i] = (now - starts_[i]).count();
-    if (!err.empty()) {
-      ++stats_.errors;
-      if (stats_.error_samples.size() < 10)
-        stats_.error_samples.push_back("job " + std::to_string(i) + ": " +
-                                       std::move(err));
-    }
-    if (++completed_ == total_) {
-      stats_.wall = now - t0_;
-      stats_.tasks = total_;
-      self_->quit();
-      done_.set_value(std::move(stats_));
-      return;
-    }
-    if (submitted_ < total_)
-      submit();
-  }
-
-  Job job_;
-  size_t in_flight_;
-  size_t total_;
-  size_t submitted_ = 0;
-  size_t completed_ = 0;
-  caf::event_based_actor* self_ = nullptr;
-  clock_type::time_point t0_;
-  std::vector<clock_type::time_point> starts_;
-  run_stats stats_;
-  std::promise<run_stats> done_;
+/// What one client saw; written by that client only.
+struct client_tally {
+  size_t errors = 0;
+  std::vector<std::string> samples;
+  clock_type::time_point end;
 };
 
-/// Runs `total` jobs with `in_flight` at a time; with `sample_rss`, main
-/// polls VmRSS while waiting (the driver itself never blocks).
+/// One closed-loop load run, shared by main, the driver and its clients.
+/// Every buffer is allocated up front, so it is not counted as per-task
+/// memory; each client writes only its own task indices and tally.
 template <class Job>
-run_stats drive(caf::actor_system& sys, Job job, size_t in_flight,
-                size_t total, bool sample_rss = false) {
-  driver<Job> d{std::move(job), in_flight, total};
-  auto fut = d.result();
-  sys.spawn([&d](caf::event_based_actor* self) { return d.start(self); });
-  int64_t peak = 0;
+struct load_run {
+  load_run(Job job_arg, size_t in_flight_arg, size_t total_arg)
+    : job(std::move(job_arg)), total(total_arg),
+      in_flight(std::min(in_flight_arg, total_arg)),
+      clients((in_flight + max_open_per_client - 1) / max_open_per_client),
+      starts(total), latencies_ns(total), tallies(clients) {}
+
+  Job job;
+  size_t total;
+  size_t in_flight;
+  size_t clients;
+  std::vector<clock_type::time_point> starts;
+  std::vector<int64_t> latencies_ns;
+  std::vector<client_tally> tallies;
+  clock_type::time_point t0;
+  std::promise<void> done;
+};
+
+/// Part `j` of `n` items split into `k` near-equal parts.
+size_t share(size_t n, size_t k, size_t j) {
+  return n / k + (j < n % k ? 1 : 0);
+}
+
+template <class Job>
+struct client_state {
+  load_run<Job>* run = nullptr;
+  size_t index = 0;
+  /// The next task index this client submits (index, index + K, ...).
+  size_t next = 0;
+  size_t open = 0;
+  caf::actor driver;
+
+  static inline const char* name = "bench.client";
+};
+
+template <class Job>
+using client_pointer = caf::stateful_actor<client_state<Job>>*;
+
+template <class Job>
+void client_submit(client_pointer<Job> self);
+
+template <class Job>
+void client_finished(client_pointer<Job> self, size_t i, std::string err) {
+  auto now = clock_type::now();
+  auto& st = self->state;
+  auto& run = *st.run;
+  run.latencies_ns[i] = (now - run.starts[i]).count();
+  auto& tally = run.tallies[st.index];
+  if (!err.empty()) {
+    ++tally.errors;
+    if (tally.samples.size() < 10)
+      tally.samples.push_back("task " + std::to_string(i) + ": " +
+                              std::move(err));
+  }
+  --st.open;
+  if (st.next < run.total) {
+    client_submit(self);
+  } else if (st.open == 0) {
+    tally.end = now;
+    self->send(st.driver, client_done_atom::value);
+    self->quit();
+  }
+}
+
+template <class Job>
+void client_submit(client_pointer<Job> self) {
+  auto& st = self->state;
+  auto i = st.next;
+  st.next += st.run->clients;
+  ++st.open;
+  st.run->starts[i] = clock_type::now();
+  st.run->job.submit(self, i, [self, i](std::string err) {
+    client_finished(self, i, std::move(err));
+  });
+}
+
+template <class Job>
+caf::behavior client_role(client_pointer<Job> self, load_run<Job>* run,
+                          size_t index, caf::actor driver) {
+  auto& st = self->state;
+  st.run = run;
+  st.index = index;
+  st.next = index;
+  st.driver = std::move(driver);
+  auto open = share(run->in_flight, run->clients, index);
+  for (size_t k = 0; k < open && st.next < run->total; ++k)
+    client_submit(self);
+  // Only responses matter; a handler keeps the behavior non-empty.
+  return {[](troupe::stats_atom) {}};
+}
+
+/// The driver: starts the clients (together they keep `in_flight` tasks
+/// open, each submitting a new task when one finishes) and reports to main
+/// once all `total` tasks are done. Shares `run` so that it outlives the
+/// promise hand-over.
+template <class Job>
+caf::behavior driver_role(caf::event_based_actor* self,
+                          std::shared_ptr<load_run<Job>> run) {
+  run->t0 = clock_type::now();
+  auto me = caf::actor_cast<caf::actor>(self);
+  for (size_t j = 0; j < run->clients; ++j)
+    self->spawn(client_role<Job>, run.get(), j, me);
+  auto left = std::make_shared<size_t>(run->clients);
+  return {
+    [=](client_done_atom) {
+      if (--*left > 0)
+        return;
+      self->quit();
+      run->done.set_value();
+    },
+  };
+}
+
+/// Runs `run` to its end; with `sample_rss`, main polls VmRSS while waiting
+/// (the driver itself never blocks).
+template <class Job>
+run_stats drive(caf::actor_system& sys, std::shared_ptr<load_run<Job>> run,
+                bool sample_rss = false) {
+  auto fut = run->done.get_future();
+  sys.spawn(driver_role<Job>, run);
+  run_stats stats;
   if (sample_rss)
     while (fut.wait_for(2ms) != std::future_status::ready)
-      peak = std::max(peak, proc_status_bytes("VmRSS"));
-  auto stats = fut.get();
-  stats.sampled_peak_rss = peak;
+      stats.sampled_peak_rss =
+        std::max(stats.sampled_peak_rss, proc_status_bytes("VmRSS"));
+  fut.get();
+  auto end = run->t0;
+  for (auto& t : run->tallies) {
+    end = std::max(end, t.end);
+    stats.errors += t.errors;
+    for (auto& e : t.samples)
+      if (stats.error_samples.size() < 10)
+        stats.error_samples.push_back(e);
+  }
+  stats.tasks = run->total;
+  stats.wall = end - run->t0;
+  stats.latencies_ns = std::move(run->latencies_ns);
   std::sort(stats.latencies_ns.begin(), stats.latencies_ns.end());
   for (auto& e : stats.error_samples)
     std::cerr << "agent_loop: error: " << e << "\n";
   return stats;
 }
 
+template <class Job>
+run_stats drive(caf::actor_system& sys, Job job, size_t in_flight,
+                size_t total) {
+  return drive(
+    sys, std::make_shared<load_run<Job>>(std::move(job), in_flight, total));
+}
 /// One agent task: "Please add A and B", expecting "The sum is A+B." after
 /// exactly one tool step.
 struct agent_job {
@@ -365,8 +442,8 @@ struct agent_job {
     return {};
   }
 
-  template <class Done>
-  void submit(caf::event_based_actor* self, size_t i, Done done) const {
+  template <class Self, class Done>
+  void submit(Self* self, size_t i, Done done) const {
     task_request req{0, "bench", "bench",
                      "Please add " + std::to_string(a_of(i)) + " and " +
                        std::to_string(b_of(i))};
@@ -404,8 +481,8 @@ chain_actor::behavior_type chain_end(chain_actor::pointer) {
 struct chain_job {
   chain_actor head;
 
-  template <class Done>
-  void submit(caf::event_based_actor* self, size_t i, Done done) const {
+  template <class Self, class Done>
+  void submit(Self* self, size_t i, Done done) const {
     auto x = static_cast<int64_t>(i);
     self->request(head, caf::infinite, run_atom::value, x)
       .then(
@@ -425,8 +502,7 @@ using report = nlohmann::ordered_json;
 
 report make_report(std::string_view scenario, size_t threads, size_t in_flight,
                    const run_stats& s) {
-  auto wall_us =
-    std::chrono::duration<double, std::micro>(s.wall).count();
+  auto wall_us = std::chrono::duration<double, std::micro>(s.wall).count();
   report r;
   r["scenario"] = scenario;
   r["threads"] = threads;
@@ -456,8 +532,8 @@ start_engine(caf::actor_system& sys, std::chrono::microseconds latency) {
   troupe::engine_options opts;
   opts.provider = sys.spawn(scripted_provider, latency);
   opts.extra_tools.push_back(add_tool());
-  auto eng = troupe::engine::start(sys, troupe::engine_config{},
-                                   std::move(opts));
+  auto eng =
+    troupe::engine::start(sys, troupe::engine_config{}, std::move(opts));
   if (!eng) {
     std::cerr << "agent_loop: cannot start the engine: "
               << troupe::describe(eng.error()) << "\n";
@@ -509,19 +585,19 @@ void run_latency(const bench_options& opts) {
     // No warm-up: it would pre-grow the allocator's pools and hide the very
     // memory this scenario measures. Freed memory of earlier scenarios goes
     // back to the OS first so the baseline is honest.
-    agent_job job{eng->tasks()};
+    auto run =
+      std::make_shared<load_run<agent_job>>(agent_job{eng->tasks()}, n, n);
     malloc_trim(0);
     bool hwm_ok = reset_peak_rss();
     auto before = proc_status_bytes("VmRSS");
-    auto s = drive(sys, job, n, n, true);
+    auto s = drive(sys, std::move(run), true);
     auto peak = hwm_ok ? proc_status_bytes("VmHWM") : s.sampled_peak_rss;
     auto r = make_report("latency50ms", threads, n, s);
     r["model_latency_ms"] = 50;
     r["rss_per_task_bytes"] =
       static_cast<double>(peak - before) / static_cast<double>(n);
     r["rss_sampled_per_task_bytes"] =
-      static_cast<double>(s.sampled_peak_rss - before) /
-      static_cast<double>(n);
+      static_cast<double>(s.sampled_peak_rss - before) / static_cast<double>(n);
     r["rss_before_mb"] = static_cast<double>(before) / (1 << 20);
     r["rss_peak_mb"] = static_cast<double>(peak) / (1 << 20);
     print(std::move(r));

@@ -1,0 +1,176 @@
+// The agent loop through the real roles: answers, steps, memory across
+// tasks, and how a task degrades or fails when a role misbehaves.
+
+#include "actors/task_runner.hpp"
+
+#include <caf/send.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/actors.hpp"
+
+using namespace troupe;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A model that never stops calling tools.
+provider_actor::behavior_type looping_model(provider_actor::pointer) {
+  return {
+    [](complete_atom, const chat_request&) {
+      return chat_response{{}, {{"", "calculator", R"({"expression":"1+1"})"}}};
+    },
+  };
+}
+
+/// A model that answers with nothing at all.
+provider_actor::behavior_type empty_model(provider_actor::pointer) {
+  return {
+    [](complete_atom, const chat_request&) { return chat_response{}; },
+  };
+}
+
+/// A model that calls a tool nobody registered, then reports what it saw.
+provider_actor::behavior_type unknown_tool_model(provider_actor::pointer) {
+  return {
+    [](complete_atom, const chat_request& req) {
+      if (req.messages.back().role == chat_role::tool)
+        return chat_response{req.messages.back().content, {}};
+      return chat_response{{}, {{"c1", "teleport", "{}"}}};
+    },
+  };
+}
+
+task_result run_ok(caf::actor_system& sys, const engine& eng,
+                   const std::string& text, const std::string& session = "t") {
+  auto r = test::run_task(sys, eng, text, session);
+  REQUIRE(!r.error);
+  REQUIRE(r.value);
+  return std::move(*r.value);
+}
+
+} // namespace
+
+TEST_CASE("the quick-start task runs end to end", "[actors][loop]") {
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), test::test_config());
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng,
+                  "What is 17 * 23 + 4? Remember that the launch is on "
+                  "Friday.");
+  CHECK(r.status == task_status::completed);
+  CHECK(r.answer.find("395") != std::string::npos);
+  CHECK(r.answer.find("the launch is on Friday") != std::string::npos);
+  REQUIRE(r.steps.size() == 1);
+  // Both calls were issued together, in one step.
+  REQUIRE(r.steps[0].calls.size() == 2);
+  CHECK(r.steps[0].results[0].ok);
+  CHECK(r.steps[0].results[1].ok);
+  CHECK(r.id != 0);
+}
+
+TEST_CASE("memory carries over between tasks of one session only",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), test::test_config());
+  REQUIRE(eng);
+  run_ok(fx.sys(), **eng, "Remember that the launch is on Friday.", "a");
+  auto same =
+    run_ok(fx.sys(), **eng, "What do you remember about the launch?", "a");
+  CHECK(same.answer.find("Friday") != std::string::npos);
+  auto other =
+    run_ok(fx.sys(), **eng, "What do you remember about the launch?", "b");
+  CHECK(other.answer.find("Friday") == std::string::npos);
+}
+
+TEST_CASE("rejected input ends the task before any tool runs",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), test::test_config());
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "What is 1+1? eval(open('x').read())");
+  CHECK(r.status == task_status::rejected);
+  CHECK(r.error_code == "rejected");
+  CHECK(r.answer.find("eval_call") != std::string::npos);
+  CHECK(r.steps.empty());
+}
+
+TEST_CASE("a request the planner cannot map gets a plain answer",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), test::test_config());
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "What is the capital of France?");
+  CHECK(r.status == task_status::completed);
+  CHECK(r.steps.empty());
+  CHECK(r.answer.find("can't") != std::string::npos);
+}
+
+TEST_CASE("a model that never stops hits the step limit", "[actors][loop]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(looping_model);
+  auto cfg = test::test_config();
+  cfg.max_steps = 3;
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "loop forever");
+  CHECK(r.status == task_status::failed);
+  CHECK(r.error_code == "step_limit");
+  CHECK(r.steps.size() == 3);
+}
+
+TEST_CASE("broken model answers fail the task with a reason",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(empty_model);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "anything");
+  CHECK(r.status == task_status::failed);
+  CHECK(r.error_code == "provider_failed");
+  CHECK(r.answer.find("neither text nor tool calls") != std::string::npos);
+}
+
+TEST_CASE("an unknown tool comes back to the model as an error",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(unknown_tool_model);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "teleport me");
+  CHECK(r.status == task_status::completed);
+  REQUIRE(r.steps.size() == 1);
+  CHECK_FALSE(r.steps[0].results[0].ok);
+  CHECK(r.answer.find("unknown tool 'teleport'") != std::string::npos);
+}
+
+TEST_CASE("a dead model fails the task fast", "[actors][loop]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(empty_model);
+  caf::anon_send_exit(opts.provider, caf::exit_reason::kill);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
+  CHECK(r.status == task_status::failed);
+  CHECK(r.error_code == "provider_failed");
+}
+
+TEST_CASE("without memory a task still plans; memory tools fail clearly",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), test::test_config());
+  REQUIRE(eng);
+  caf::anon_send_exit((*eng)->memory(), caf::exit_reason::kill);
+  // Recall before planning is skipped: the task still completes.
+  auto calc = run_ok(fx.sys(), **eng, "What is 6 * 7?");
+  CHECK(calc.status == task_status::completed);
+  CHECK(calc.answer.find("42") != std::string::npos);
+  auto mem = run_ok(fx.sys(), **eng, "Remember that tests run offline.");
+  CHECK(mem.status == task_status::failed);
+  CHECK(mem.error_code == "role_down");
+  CHECK(mem.answer.find("memory_store") != std::string::npos);
+}

@@ -1,0 +1,42 @@
+#include "cli/render.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace troupe;
+
+namespace {
+
+task_result sample() {
+  task_result r;
+  r.id = 3;
+  r.status = task_status::completed;
+  r.answer = "done";
+  r.steps.push_back(
+    {{{"c1", "memory_store", R"({"text":"a fact"})"},
+      {"c2", "calculator", "not json"}},
+     {{"c1", "memory_store", true, R"({"id":1,"text":"a fact"})"},
+      {"c2", "calculator", false, R"({"error":"bad","code":"tool_failed"})"}}});
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("the JSON result carries steps as JSON values", "[cli]") {
+  auto j = cli::to_json(sample());
+  CHECK(j["id"] == 3);
+  CHECK(j["status"] == "completed");
+  CHECK(j["error_code"].is_null());
+  CHECK(j["steps"][0]["calls"][0]["arguments"]["text"] == "a fact");
+  // Broken JSON from a model is shown as the raw string, not dropped.
+  CHECK(j["steps"][0]["calls"][1]["arguments"] == "not json");
+  CHECK(j["steps"][0]["results"][1]["ok"] == false);
+  CHECK(j["remembered"] == json::array({"a fact"}));
+}
+
+TEST_CASE("the text result lists what was remembered", "[cli]") {
+  auto text = cli::to_text(sample());
+  CHECK(text == "done\n\nRemembered:\n  - a fact\n");
+  task_result plain;
+  plain.answer = "x";
+  CHECK(cli::to_text(plain) == "x\n");
+}

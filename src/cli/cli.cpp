@@ -42,6 +42,8 @@ Usage:
 
 Options:
   --json               machine-readable output (run: the result with its steps)
+  --config FILE        engine settings (JSON; see config/troupe.json); flags
+                       given on the command line override the file
   --workspace DIR      root the file tool is confined to (default: .)
   --tools HOST:PORT    run: use the tool executor of a `troupe node`
   --session NAME       run: memory session (default: default)
@@ -56,13 +58,14 @@ struct options {
   std::string command;
   std::vector<std::string> positional;
   bool json = false;
-  std::string workspace = ".";
+  std::optional<std::string> workspace;
+  std::string config;
   std::string tools;
   std::string session = "default";
   std::string log_level = "error";
   std::string role;
   std::string listen;
-  uint32_t max_steps = 8;
+  std::optional<uint32_t> max_steps;
 };
 
 int usage_error(const std::string& msg) {
@@ -85,7 +88,11 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
     if (a == "--json") {
       opts.json = true;
     } else if (a == "--workspace") {
-      err = value(opts.workspace);
+      std::string dir;
+      err = value(dir);
+      opts.workspace = dir;
+    } else if (a == "--config") {
+      err = value(opts.config);
     } else if (a == "--tools") {
       err = value(opts.tools);
     } else if (a == "--session") {
@@ -151,10 +158,21 @@ caf::actor_system_config make_config(bool network) {
   return cfg;
 }
 
-engine_config engine_config_from(const options& opts) {
+/// Defaults, then the config file (if any), then command-line flags.
+result<engine_config> engine_config_from(const options& opts) {
   engine_config cfg;
-  cfg.workspace = opts.workspace;
-  cfg.max_steps = opts.max_steps;
+  if (!opts.config.empty()) {
+    auto loaded = load_file(cfg, opts.config);
+    if (!loaded)
+      return loaded.error();
+    cfg = std::move(*loaded);
+  }
+  if (opts.workspace)
+    cfg.workspace = *opts.workspace;
+  if (opts.max_steps)
+    cfg.max_steps = *opts.max_steps;
+  if (auto ok = validate(cfg); !ok)
+    return ok.error();
   return cfg;
 }
 
@@ -168,9 +186,14 @@ int run_task(const options& opts) {
     if (!endpoint)
       return usage_error("--tools expects HOST:PORT, got '" + opts.tools + "'");
   }
+  auto loaded = engine_config_from(opts);
+  if (!loaded) {
+    std::cerr << "troupe: " << loaded.error().message << "\n";
+    return exit_usage;
+  }
+  auto& ecfg = *loaded;
   auto cfg = make_config(endpoint.has_value());
   caf::actor_system sys{cfg};
-  auto ecfg = engine_config_from(opts);
   engine_options eopts;
   if (endpoint) {
     auto remote = sys.middleman().remote_actor<tool_executor_actor>(
@@ -219,7 +242,12 @@ int run_task(const options& opts) {
 }
 
 int list_tools(const options& opts) {
-  auto reg = make_tool_registry(engine_config_from(opts), {});
+  auto ecfg = engine_config_from(opts);
+  if (!ecfg) {
+    std::cerr << "troupe: " << ecfg.error().message << "\n";
+    return exit_usage;
+  }
+  auto reg = make_tool_registry(*ecfg, {});
   if (!reg) {
     std::cerr << "troupe: " << reg.error().message << "\n";
     return exit_usage;
@@ -244,7 +272,12 @@ int serve_node(const options& opts) {
   auto endpoint = parse_endpoint(opts.listen);
   if (!endpoint)
     return usage_error("--listen expects HOST:PORT, got '" + opts.listen + "'");
-  auto reg = make_tool_registry(engine_config_from(opts), {});
+  auto ecfg = engine_config_from(opts);
+  if (!ecfg) {
+    std::cerr << "troupe: " << ecfg.error().message << "\n";
+    return exit_usage;
+  }
+  auto reg = make_tool_registry(*ecfg, {});
   if (!reg) {
     std::cerr << "troupe: " << reg.error().message << "\n";
     return exit_usage;

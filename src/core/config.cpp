@@ -1,6 +1,11 @@
 #include "core/config.hpp"
 
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <system_error>
+
+#include "core/json.hpp"
 
 namespace troupe {
 
@@ -37,6 +42,180 @@ result<bool> validate(const engine_config& cfg) {
     if (auto f = positive(x, key))
       return *f;
   return guardrail::validate(cfg.guardrail);
+}
+
+namespace {
+
+/// Walks a JSON object, reading known keys and reporting the first problem
+/// with its full dotted key.
+class reader {
+public:
+  reader(const json& obj, std::string prefix)
+    : obj_(obj), prefix_(std::move(prefix)) {}
+
+  template <class T>
+  std::optional<failure> number(const char* key, T& out, int64_t min,
+                                int64_t max) {
+    auto i = obj_.find(key);
+    seen_.insert(key);
+    if (i == obj_.end())
+      return std::nullopt;
+    if (!i->is_number_integer() || i->get<int64_t>() < min ||
+        i->get<int64_t>() > max)
+      return failure{errc::invalid_config,
+                     name(key) + " must be an integer in " +
+                       std::to_string(min) + ".." + std::to_string(max) +
+                       ", got " + dump(*i)};
+    out = static_cast<T>(i->get<int64_t>());
+    return std::nullopt;
+  }
+
+  std::optional<failure> string(const char* key, std::string& out) {
+    auto i = obj_.find(key);
+    seen_.insert(key);
+    if (i == obj_.end())
+      return std::nullopt;
+    if (!i->is_string())
+      return failure{errc::invalid_config,
+                     name(key) + " must be a string, got " + dump(*i)};
+    out = i->get<std::string>();
+    return std::nullopt;
+  }
+
+  /// The sub-object at `key`, or an error; nullptr if absent.
+  result<const json*> object(const char* key) {
+    auto i = obj_.find(key);
+    seen_.insert(key);
+    if (i == obj_.end())
+      return static_cast<const json*>(nullptr);
+    if (!i->is_object())
+      return failure{errc::invalid_config,
+                     name(key) + " must be an object, got " + dump(*i)};
+    return &*i;
+  }
+
+  const json* raw(const char* key) {
+    seen_.insert(key);
+    auto i = obj_.find(key);
+    return i == obj_.end() ? nullptr : &*i;
+  }
+
+  /// The first key that no reader asked for: most likely a typo.
+  std::optional<failure> unknown_keys() const {
+    for (auto& [k, v] : obj_.items())
+      if (!seen_.count(k))
+        return failure{errc::invalid_config,
+                       "unknown config key '" + name(k.c_str()) + "'"};
+    return std::nullopt;
+  }
+
+  std::string name(const char* key) const {
+    return prefix_.empty() ? key : prefix_ + "." + key;
+  }
+
+private:
+  const json& obj_;
+  std::string prefix_;
+  std::set<std::string, std::less<>> seen_;
+};
+
+} // namespace
+
+result<engine_config> apply_json(engine_config cfg, std::string_view text) {
+  auto parsed = parse_object(text, "config");
+  if (!parsed)
+    return failure{errc::invalid_config, parsed.error().message};
+  constexpr int64_t big = int64_t{1} << 40;
+  reader top{*parsed, ""};
+  std::string workspace = cfg.workspace.string();
+  if (auto f = top.string("workspace", workspace))
+    return *f;
+  cfg.workspace = workspace;
+  if (auto f = top.number("max_file_bytes", cfg.max_file_bytes, 1, big))
+    return *f;
+  if (auto f = top.number("max_steps", cfg.max_steps, 1, 1000))
+    return *f;
+  if (auto f =
+        top.number("max_parallel_calls", cfg.max_parallel_calls, 1, 1000))
+    return *f;
+  auto mem = top.object("memory");
+  if (!mem)
+    return mem.error();
+  if (*mem) {
+    reader r{**mem, "memory"};
+    if (auto f = r.number("capacity", cfg.memory_capacity, 1, big))
+      return *f;
+    if (auto f = r.number("max_sessions", cfg.memory_max_sessions, 1, big))
+      return *f;
+    if (auto f = r.unknown_keys())
+      return *f;
+  }
+  auto guard = top.object("guardrail");
+  if (!guard)
+    return guard.error();
+  if (*guard) {
+    reader r{**guard, "guardrail"};
+    if (auto f =
+          r.number("max_input_bytes", cfg.guardrail.max_input_bytes, 1, big))
+      return *f;
+    if (auto pats = r.raw("deny_patterns")) {
+      if (!pats->is_array())
+        return failure{errc::invalid_config,
+                       "guardrail.deny_patterns must be an array"};
+      cfg.guardrail.deny_patterns.clear();
+      for (auto& p : *pats) {
+        if (!p.is_object() || !p.contains("name") || !p.contains("regex") ||
+            !p["name"].is_string() || !p["regex"].is_string())
+          return failure{errc::invalid_config,
+                         "each guardrail.deny_patterns entry needs string "
+                         "'name' and 'regex', got " +
+                           dump(p)};
+        cfg.guardrail.deny_patterns.push_back(
+          {p["name"].get<std::string>(), p["regex"].get<std::string>()});
+      }
+    }
+    if (auto f = r.unknown_keys())
+      return *f;
+  }
+  auto tms = top.object("timeouts");
+  if (!tms)
+    return tms.error();
+  if (*tms) {
+    reader r{**tms, "timeouts"};
+    int64_t role = cfg.timeouts.role.count();
+    int64_t tool = cfg.timeouts.tool.count();
+    int64_t model = cfg.timeouts.model.count();
+    constexpr int64_t day_ms = 86'400'000;
+    if (auto f = r.number("role_ms", role, 1, day_ms))
+      return *f;
+    if (auto f = r.number("tool_ms", tool, 1, day_ms))
+      return *f;
+    if (auto f = r.number("model_ms", model, 1, day_ms))
+      return *f;
+    if (auto f = r.unknown_keys())
+      return *f;
+    cfg.timeouts.role = std::chrono::milliseconds{role};
+    cfg.timeouts.tool = std::chrono::milliseconds{tool};
+    cfg.timeouts.model = std::chrono::milliseconds{model};
+  }
+  if (auto f = top.unknown_keys())
+    return *f;
+  return cfg;
+}
+
+result<engine_config> load_file(engine_config cfg,
+                                const std::filesystem::path& path) {
+  std::ifstream in{path};
+  if (!in)
+    return failure{errc::invalid_config,
+                   "cannot read config file '" + path.string() + "'"};
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto res = apply_json(std::move(cfg), buf.str());
+  if (!res)
+    return failure{errc::invalid_config,
+                   path.string() + ": " + res.error().message};
+  return res;
 }
 
 } // namespace troupe

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/result.hpp"
 #include "guardrail/input_filter.hpp"
@@ -43,5 +44,14 @@ struct engine_config {
 
 /// Checks every field; the error names the key and the bad value.
 result<bool> validate(const engine_config& cfg);
+
+/// Applies the JSON object `text` (the format of `config/troupe.json`) on
+/// top of `cfg`. Unknown keys, wrong types and bad values are errors that
+/// name the key; `cfg` is left untouched on error.
+result<engine_config> apply_json(engine_config cfg, std::string_view text);
+
+/// Reads and applies a config file; errors name the file.
+result<engine_config> load_file(engine_config cfg,
+                                const std::filesystem::path& path);
 
 } // namespace troupe

@@ -11,6 +11,11 @@ class logger;
 
 namespace troupe::log {
 
+/// spdlog pattern of every line: a JSON object whose inner fields are the
+/// message (`"key":value,...`).
+inline constexpr const char* json_pattern =
+  R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l",%v})";
+
 /// The engine's logger: JSON lines on stderr, one event per line, so stdout
 /// stays free for the command line's output.
 std::shared_ptr<spdlog::logger> get();

@@ -2,7 +2,15 @@
 
 #include <catch2/catch.hpp>
 
+#include "core/json.hpp"
+#include "core/log.hpp"
 #include "support/actors.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 using namespace troupe;
 
@@ -39,4 +47,28 @@ TEST_CASE("monitor_state counts by kind", "[actors][monitor]") {
   CHECK(st.counts[static_cast<size_t>(event_kind::rejected)] == 2);
   CHECK(st.counts[static_cast<size_t>(event_kind::step)] == 1);
   CHECK(st.counts[static_cast<size_t>(event_kind::task_accepted)] == 0);
+}
+
+TEST_CASE("the monitor writes one JSON line per event with ids",
+          "[actors][monitor]") {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_pattern(log::json_pattern);
+  auto logger = std::make_shared<spdlog::logger>("test", sink);
+  logger->set_level(spdlog::level::info);
+  monitor_state st;
+  st.logger = logger;
+  st.record(event{event_kind::task_finished, 7, 12, "say \"hi\"\n"});
+  // Below the level: counted, not written.
+  st.record(event{event_kind::step, 7, 12, ""});
+  logger->flush();
+  auto text = out.str();
+  REQUIRE(std::count(text.begin(), text.end(), '\n') == 1);
+  auto j = json::parse(text);
+  CHECK(j["event"] == "task_finished");
+  CHECK(j["task"] == 7);
+  CHECK(j["actor"] == 12);
+  CHECK(j["detail"] == "say \"hi\"\n");
+  CHECK(j["level"] == "info");
+  CHECK(st.counts[static_cast<size_t>(event_kind::step)] == 1);
 }

@@ -65,6 +65,9 @@ TEST_CASE("troupe reports usage errors with exit code 2", "[cli]") {
     {cli_path(), "run", "--workspace", "/no/such/dir", "What is 1+1?"});
   CHECK(res.exit_code == 2);
   CHECK(res.err.find("/no/such/dir") != std::string::npos);
+  auto cfg = run_process({cli_path(), "run", "--config", "/no/such.json", "x"});
+  CHECK(cfg.exit_code == 2);
+  CHECK(cfg.err.find("/no/such.json") != std::string::npos);
 }
 
 TEST_CASE("troupe --help and --version", "[cli]") {

@@ -31,3 +31,44 @@ TEST_CASE("config errors name the key and the bad value", "[core][config]") {
   cfg.guardrail.deny_patterns.push_back({"bad", "[z-a]"});
   CHECK(message(cfg).find("'bad'") != std::string::npos);
 }
+
+TEST_CASE("config/troupe.json matches the built-in defaults",
+          "[core][config]") {
+  auto cfg = load_file(engine_config{},
+                       std::string{TROUPE_SOURCE_DIR} + "/config/troupe.json");
+  REQUIRE(cfg);
+  engine_config defaults;
+  CHECK(cfg->max_steps == defaults.max_steps);
+  CHECK(cfg->memory_capacity == defaults.memory_capacity);
+  CHECK(cfg->guardrail.max_input_bytes == defaults.guardrail.max_input_bytes);
+  REQUIRE(cfg->guardrail.deny_patterns.size() ==
+          defaults.guardrail.deny_patterns.size());
+  for (size_t i = 0; i < defaults.guardrail.deny_patterns.size(); ++i)
+    CHECK(cfg->guardrail.deny_patterns[i].regex ==
+          defaults.guardrail.deny_patterns[i].regex);
+  CHECK(cfg->timeouts.tool == defaults.timeouts.tool);
+}
+
+TEST_CASE("config JSON errors name the key", "[core][config]") {
+  auto error = [](std::string_view text) {
+    auto r = apply_json(engine_config{}, text);
+    REQUIRE_FALSE(r);
+    return r.error().message;
+  };
+  CHECK(error("{") == "config is not valid JSON");
+  CHECK(error("[]").find("must be a JSON object") != std::string::npos);
+  CHECK(error(R"({"max_stepz": 3})") == "unknown config key 'max_stepz'");
+  CHECK(error(R"({"memory": {"capacity": "lots"}})") ==
+        "memory.capacity must be an integer in 1..1099511627776, got "
+        "\"lots\"");
+  CHECK(error(R"({"timeouts": {"tool_ms": 0}})").find("timeouts.tool_ms") !=
+        std::string::npos);
+  CHECK(error(R"({"guardrail": {"deny_patterns": [{"name": 1}]}})")
+          .find("deny_patterns") != std::string::npos);
+  auto ok = apply_json(engine_config{},
+                       R"({"max_steps": 3, "timeouts": {"role_ms": 250}})");
+  REQUIRE(ok);
+  CHECK(ok->max_steps == 3);
+  CHECK(ok->timeouts.role == std::chrono::milliseconds{250});
+  CHECK_FALSE(load_file(engine_config{}, "/no/such/file.json"));
+}

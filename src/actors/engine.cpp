@@ -70,7 +70,8 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     if (!reg)
       return make_error(reg.error().code, reg.error().message);
     specs = (*reg)->specs();
-    r->tools = sys.spawn(tool_executor_role, std::move(*reg));
+    r->tools =
+      sys.spawn(tool_executor_role, std::move(*reg), size_t{cfg.tool_workers});
   }
   for (auto& s : memory::tool_specs())
     specs.push_back(std::move(s));

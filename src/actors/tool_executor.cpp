@@ -4,14 +4,42 @@
 
 namespace troupe {
 
-tool_executor_actor::behavior_type tool_executor_role(
-  tool_executor_actor::stateful_pointer<tool_executor_state> self,
-  std::shared_ptr<const tools::registry> registry) {
+namespace {
+
+/// Runs calls in place: the body of a worker, and of a one-worker executor.
+tool_executor_actor::behavior_type
+tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
+            std::shared_ptr<const tools::registry> registry) {
   self->state.registry = std::move(registry);
   return {
     [=](call_atom, const tool_invocation& inv) {
       tools::context ctx{inv.task_id, inv.session, inv.principal};
       return self->state.registry->invoke(inv.call, ctx);
+    },
+    [=](list_atom) { return self->state.registry->specs(); },
+  };
+}
+
+} // namespace
+
+tool_executor_actor::behavior_type tool_executor_role(
+  tool_executor_actor::stateful_pointer<tool_executor_state> self,
+  std::shared_ptr<const tools::registry> registry, size_t workers) {
+  if (workers <= 1)
+    return tool_worker(self, std::move(registry));
+  self->state.registry = registry;
+  // Linked: a worker that dies takes the executor down with it, so a
+  // supervisor sees one failure instead of a silently shrunken pool.
+  for (size_t i = 0; i < workers; ++i)
+    self->state.workers.push_back(
+      self->spawn<caf::linked>(tool_worker, registry));
+  return {
+    [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
+      auto& st = self->state;
+      // Round robin: the calls of one step land on different workers and
+      // run in parallel.
+      auto& w = st.workers[st.next_worker++ % st.workers.size()];
+      return self->delegate(w, call_atom::value, std::move(inv));
     },
     [=](list_atom) { return self->state.registry->specs(); },
   };

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -14,17 +15,22 @@
 
 namespace troupe {
 
-/// State of a local tool executor: the registry it serves.
+/// State of a local tool executor: the registry it serves, and its workers.
 struct tool_executor_state {
   std::shared_ptr<const tools::registry> registry;
+  /// Workers that run the calls (empty: calls run in the executor itself).
+  std::vector<tool_executor_actor> workers;
+  size_t next_worker = 0;
 
   static inline const char* name = "troupe.tool_executor";
 };
 
-/// Spawns a tool executor that runs the tools of `registry` in place.
+/// Spawns a tool executor for the tools of `registry`. With `workers` > 1 it
+/// spreads calls round robin over that many worker actors, so the calls of
+/// one step run in parallel; with 1 it runs every call itself.
 tool_executor_actor::behavior_type tool_executor_role(
   tool_executor_actor::stateful_pointer<tool_executor_state> self,
-  std::shared_ptr<const tools::registry> registry);
+  std::shared_ptr<const tools::registry> registry, size_t workers);
 
 /// State of the local front for a tool executor on another node.
 struct remote_tools_state {

@@ -291,7 +291,8 @@ int serve_node(const options& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto cfg = make_config(true);
   caf::actor_system sys{cfg};
-  auto exec = sys.spawn(tool_executor_role, std::move(*reg));
+  auto exec =
+    sys.spawn(tool_executor_role, std::move(*reg), size_t{ecfg->tool_workers});
   auto port = sys.middleman().publish(exec, endpoint->second,
                                       endpoint->first.c_str(), true);
   if (!port) {

@@ -26,6 +26,9 @@ result<bool> validate(const engine_config& cfg) {
   if (cfg.max_steps == 0 || cfg.max_steps > 1000)
     return bad("max_steps must be in 1..1000, got " +
                std::to_string(cfg.max_steps));
+  if (cfg.tool_workers == 0 || cfg.tool_workers > 256)
+    return bad("tool_workers must be in 1..256, got " +
+               std::to_string(cfg.tool_workers));
   if (cfg.max_parallel_calls == 0 || cfg.max_parallel_calls > 1000)
     return bad("max_parallel_calls must be in 1..1000, got " +
                std::to_string(cfg.max_parallel_calls));
@@ -134,6 +137,8 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   if (auto f = top.number("max_file_bytes", cfg.max_file_bytes, 1, big))
     return *f;
   if (auto f = top.number("max_steps", cfg.max_steps, 1, 1000))
+    return *f;
+  if (auto f = top.number("tool_workers", cfg.tool_workers, 1, 256))
     return *f;
   if (auto f =
         top.number("max_parallel_calls", cfg.max_parallel_calls, 1, 1000))

@@ -34,6 +34,9 @@ struct engine_config {
   size_t memory_max_sessions = 10000;
   /// Most agent-loop steps (planner round trips with tool calls) per task.
   uint32_t max_steps = 8;
+  /// Workers of the local tool executor: calls of one step run in parallel
+  /// on up to this many.
+  uint32_t tool_workers = 2;
   /// Most tool calls the planner may request in one step.
   uint32_t max_parallel_calls = 16;
   /// Input checks.

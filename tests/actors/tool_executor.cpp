@@ -1,6 +1,8 @@
 #include "actors/tool_executor.hpp"
 
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 
 #include <caf/io/middleman.hpp>
 
@@ -16,7 +18,7 @@ TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
   test::system_fixture fx;
   auto reg = make_tool_registry(test::test_config(), {});
   REQUIRE(reg);
-  auto exec = fx.sys().spawn(tool_executor_role, *reg);
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{1});
   auto list = test::ask<tool_executor_actor, std::vector<tool_spec>>(
     fx.sys(), exec, 5s, list_atom::value);
   REQUIRE(list.value);
@@ -63,4 +65,46 @@ TEST_CASE("losing the tool node fails the task at once, not at the timeout",
   CHECK(lost.value->status == task_status::failed);
   CHECK(lost.value->error_code == "role_down");
   CHECK(lost.value->answer.find("is down") != std::string::npos);
+}
+
+TEST_CASE("the calls of one step run in parallel on the workers",
+          "[actors][tools]") {
+  // Two calls that each wait for the other to start: they can only both
+  // succeed if they run at the same time.
+  struct rendezvous {
+    std::mutex mtx;
+    std::condition_variable cv;
+    int arrived = 0;
+  };
+  auto rv = std::make_shared<rendezvous>();
+  tools::entry meet{
+    {"meet", "waits for a partner", R"({"type":"object"})"},
+    [rv](const json&, const tools::context&) -> result<json> {
+      std::unique_lock<std::mutex> guard{rv->mtx};
+      ++rv->arrived;
+      rv->cv.notify_all();
+      if (!rv->cv.wait_for(guard, 10s, [&] { return rv->arrived >= 2; }))
+        return failure{errc::tool_failed, "no partner came"};
+      return json{{"met", true}};
+    }};
+  test::system_fixture fx;
+  auto reg = make_tool_registry(test::test_config(), {meet});
+  REQUIRE(reg);
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2});
+  caf::scoped_actor self{fx.sys()};
+  // Both requests are out before either answer is awaited.
+  auto first = self->request(exec, 20s, call_atom::value,
+                             tool_invocation{{"a", "meet", "{}"}, 1, "s", "p"});
+  auto second =
+    self->request(exec, 20s, call_atom::value,
+                  tool_invocation{{"b", "meet", "{}"}, 1, "s", "p"});
+  std::vector<tool_result> results;
+  auto keep = [&](tool_result& r) { results.push_back(std::move(r)); };
+  auto fail = [&](caf::error& e) { FAIL(describe(e)); };
+  first.receive(keep, fail);
+  second.receive(keep, fail);
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].ok);
+  CHECK(results[1].ok);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }

@@ -47,6 +47,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto r = std::make_shared<role_set>();
   r->timeouts = cfg.timeouts;
   r->max_steps = cfg.max_steps;
+  r->max_parallel_calls = cfg.max_parallel_calls;
   // Start order: monitor first (everyone reports to it), then the roles
   // the planner depends on, then the planner, then the task entry point.
   r->monitor = sys.spawn(monitor_role);
@@ -77,8 +78,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     specs.push_back(std::move(s));
   eng->provider_ =
     opts.provider ? opts.provider : sys.spawn(rule_based_provider);
-  r->planner = sys.spawn(planner_role, eng->provider_, r->memory, specs,
-                         cfg.timeouts, cfg.max_parallel_calls);
+  r->planner = sys.spawn(planner_role, eng->provider_, specs);
   eng->tasks_ = sys.spawn(task_manager_role, r);
   eng->tool_specs_ = std::move(specs);
   eng->roles_ = std::move(r);

@@ -2,6 +2,7 @@
 
 #include <caf/actor_cast.hpp>
 
+#include "llm/step.hpp"
 #include "memory/tools.hpp"
 
 namespace troupe {
@@ -103,24 +104,57 @@ void next_step(runner_ptr self) {
            errc::step_limit);
     return;
   }
-  // The planner's own deadline to the model comes first; ours covers it.
-  auto deadline = st.roles->timeouts.model + st.roles->timeouts.role * 2;
   self
-    ->request(st.roles->planner, deadline, plan_atom::value,
+    ->request(st.roles->planner, st.roles->timeouts.model, plan_atom::value,
               plan_request{st.request.id, st.request.session, st.history})
     .then(
       [=](chat_response& resp) {
-        if (resp.tool_calls.empty()) {
+        auto step = llm::normalize_step(std::move(resp),
+                                        self->state.roles->max_parallel_calls);
+        if (!step) {
+          finish(self, task_status::failed,
+                 "planning failed: " + step.error().message, step.error().code);
+        } else if (step->tool_calls.empty()) {
           self->state.history.push_back(
-            chat_message{chat_role::assistant, resp.content, {}, {}});
-          finish(self, task_status::completed, std::move(resp.content));
+            chat_message{chat_role::assistant, step->content, {}, {}});
+          finish(self, task_status::completed, std::move(step->content));
         } else {
-          run_calls(self, std::move(resp.tool_calls));
+          run_calls(self, std::move(step->tool_calls));
         }
       },
       [=](caf::error& err) {
-        finish(self, task_status::failed, "planning failed: " + describe(err),
-               code_of(err));
+        auto code =
+          code_of(err) == errc::timeout ? errc::timeout : errc::provider_failed;
+        finish(self, task_status::failed,
+               "planning failed: model provider failed: " + describe(err),
+               code);
+      });
+}
+
+/// Looks up memories related to the request and gives them to the model as
+/// context, then starts the loop. Recall is an aid, not a requirement: if
+/// memory is slow or down the task goes on without it (and says so in an
+/// event).
+void recall_then_plan(runner_ptr self) {
+  auto& st = self->state;
+  self
+    ->request(st.roles->memory, st.roles->timeouts.role, recall_atom::value,
+              recall_query{st.request.session, st.history.back().content, 3})
+    .then(
+      [=](std::vector<memory_hit>& hits) {
+        if (!hits.empty()) {
+          std::string ctx = "Relevant memories from this session:";
+          for (auto& h : hits)
+            ctx += "\n- " + h.text;
+          auto& hist = self->state.history;
+          hist.insert(hist.begin(),
+                      chat_message{chat_role::system, std::move(ctx), {}, {}});
+        }
+        next_step(self);
+      },
+      [=](caf::error& err) {
+        emit(self, event_kind::error, "recall skipped: " + describe(err));
+        next_step(self);
       });
 }
 
@@ -154,7 +188,7 @@ task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
                                                 : st.request.text,
                                               {},
                                               {}});
-            next_step(self);
+            recall_then_plan(self);
           },
           // No task runs unchecked: without the guardrail, fail closed.
           [=](caf::error& err) {

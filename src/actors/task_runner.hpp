@@ -22,6 +22,7 @@ struct role_set {
   monitor_actor monitor;
   struct timeouts timeouts;
   uint32_t max_steps = 8;
+  uint32_t max_parallel_calls = 16;
 };
 
 /// State of one task's agent loop.

@@ -174,3 +174,26 @@ TEST_CASE("without memory a task still plans; memory tools fail clearly",
   CHECK(mem.error_code == "role_down");
   CHECK(mem.answer.find("memory_store") != std::string::npos);
 }
+
+TEST_CASE("the planner hands the model the conversation and the tools",
+          "[actors][planner]") {
+  // A model that reports what it was given.
+  auto echo = [](provider_actor::pointer) -> provider_actor::behavior_type {
+    return {
+      [](complete_atom, const chat_request& req) {
+        std::string seen;
+        for (auto& t : req.tools)
+          seen += t.name + ",";
+        seen += "|" + std::to_string(req.messages.size());
+        return chat_response{seen, {}};
+      },
+    };
+  };
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(echo);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "hello");
+  CHECK(r.answer == "calculator,read_file,memory_store,memory_recall,|1");
+}

@@ -18,7 +18,7 @@ struct planner_state {
 
   provider_actor provider;
   /// The tools offered to the model on every step.
-  std::vector<tool_spec> tools;
+  tool_list tools;
 
   static inline const char* name = "troupe.planner";
 };

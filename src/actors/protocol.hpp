@@ -11,6 +11,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/type_id.hpp>
@@ -106,6 +107,20 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_spec& x) {
   return f(caf::meta::type_name("tool_spec"), x.name, x.description,
            x.parameters);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_list& x) {
+  // Writers (serializer, printer) read the shared list in place; readers
+  // fill `tmp`, which the callback then shares.
+  std::vector<tool_spec> tmp;
+  auto& ref =
+    Inspector::reads_state ? const_cast<std::vector<tool_spec>&>(x.get()) : tmp;
+  return f(caf::meta::type_name("tool_list"), ref,
+           caf::meta::load_callback([&]() -> caf::error {
+             x = tool_list{std::move(tmp)};
+             return caf::none;
+           }));
 }
 
 template <class Inspector>

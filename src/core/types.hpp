@@ -6,6 +6,8 @@
 // `actors/protocol.hpp`.
 
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,10 +46,52 @@ struct tool_spec {
   std::string parameters;
 };
 
+/// An immutable list of tool specs, shared rather than copied: the same
+/// list goes with every model request of every task.
+class tool_list {
+public:
+  tool_list() = default;
+
+  tool_list(std::vector<tool_spec> xs)
+    : ptr_(std::make_shared<const std::vector<tool_spec>>(std::move(xs))) {}
+
+  tool_list(std::initializer_list<tool_spec> xs)
+    : tool_list(std::vector<tool_spec>(xs)) {}
+
+  /// The specs (an empty list if none were set).
+  const std::vector<tool_spec>& get() const noexcept {
+    static const std::vector<tool_spec> none;
+    return ptr_ ? *ptr_ : none;
+  }
+
+  operator const std::vector<tool_spec>&() const noexcept {
+    return get();
+  }
+
+  auto begin() const noexcept {
+    return get().begin();
+  }
+
+  auto end() const noexcept {
+    return get().end();
+  }
+
+  size_t size() const noexcept {
+    return get().size();
+  }
+
+  bool empty() const noexcept {
+    return get().empty();
+  }
+
+private:
+  std::shared_ptr<const std::vector<tool_spec>> ptr_;
+};
+
 /// A completion request to a provider (the model's whole input).
 struct chat_request {
   std::vector<chat_message> messages;
-  std::vector<tool_spec> tools;
+  tool_list tools;
 };
 
 /// A provider's answer: either tool calls (run them, then ask again) or final

@@ -107,7 +107,7 @@ TEST_CASE("only tools offered in the request are called", "[llm]") {
   REQUIRE(out.tool_calls.size() == 1);
   CHECK(out.tool_calls[0].name == "memory_store");
   CHECK(out.tool_calls[0].id == "call_2");
-  req.tools.clear();
+  req.tools = tool_list{};
   out = rule_based_complete(req);
   CHECK(out.tool_calls.empty());
   CHECK(out.content.find("can't handle") != std::string::npos);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -102,14 +103,17 @@ using scripted_provider_actor =
   troupe::provider_actor::extend<caf::reacts_to<wake_atom, uint64_t>>;
 
 struct parked_reply {
+  clock_type::time_point due;
   caf::typed_response_promise<chat_response> promise;
   chat_response response;
 };
 
 struct scripted_provider_state {
   std::chrono::microseconds latency{0};
-  uint64_t next_id = 1;
-  std::unordered_map<uint64_t, parked_reply> parked;
+  /// Parked replies, due in order (the latency is constant).
+  std::deque<parked_reply> parked;
+  /// Whether a wake-up is scheduled.
+  bool armed = false;
 
   static inline const char* name = "bench.scripted_provider";
 };
@@ -185,18 +189,33 @@ scripted_provider_actor::behavior_type scripted_provider(
       if (st.latency.count() == 0)
         return resp;
       // A real model answers later: park the promise, never block a thread.
-      auto id = st.next_id++;
+      // One timer serves all parked replies (a timer per reply would
+      // measure CAF's clock queue, not the engine).
       auto rp = self->make_response_promise<chat_response>();
-      st.parked.emplace(id, parked_reply{rp, std::move(resp)});
-      self->delayed_send(self, st.latency, wake_atom::value, id);
+      st.parked.push_back(
+        parked_reply{clock_type::now() + st.latency, rp, std::move(resp)});
+      if (!st.armed) {
+        st.armed = true;
+        self->delayed_send(self, st.latency, wake_atom::value, uint64_t{0});
+      }
       return rp;
     },
-    [=](wake_atom, uint64_t id) {
-      auto i = self->state.parked.find(id);
-      if (i == self->state.parked.end())
+    [=](wake_atom, uint64_t) {
+      auto& st = self->state;
+      auto now = clock_type::now();
+      while (!st.parked.empty() && st.parked.front().due <= now) {
+        st.parked.front().promise.deliver(
+          std::move(st.parked.front().response));
+        st.parked.pop_front();
+      }
+      if (st.parked.empty()) {
+        st.armed = false;
         return;
-      i->second.promise.deliver(std::move(i->second.response));
-      self->state.parked.erase(i);
+      }
+      auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
+        st.parked.front().due - now);
+      self->delayed_send(self, std::max(wait, std::chrono::microseconds{100}),
+                         wake_atom::value, uint64_t{0});
     },
   };
 }

@@ -37,6 +37,7 @@ using store_atom = caf::atom_constant<caf::atom("store")>;
 using recall_atom = caf::atom_constant<caf::atom("recall")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -88,6 +89,14 @@ using planner_actor = caf::typed_actor<
 using task_actor = caf::typed_actor<
   /// Runs a task to its end and answers with its result.
   caf::replies_to<run_atom, task_request>::with<task_result>>;
+
+/// A task runner as it sees itself: it also serves its own deadline.
+using task_runner_actor = task_actor::extend<
+  /// Never answered: the runner asks itself this once, with the task's
+  /// deadline as timeout. It is the task's only timer, and CAF cancels it
+  /// when the runner ends (per-request timeouts would cost a clock event
+  /// each, through a clock queue that becomes the bottleneck under load).
+  caf::replies_to<deadline_atom>::with<bool>>;
 
 // -- inspect overloads
 // ------------------------------------------------------------

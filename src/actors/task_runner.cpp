@@ -9,7 +9,7 @@ namespace troupe {
 
 namespace {
 
-using runner_ptr = task_actor::stateful_pointer<task_runner_state>;
+using runner_ptr = task_runner_actor::stateful_pointer<task_runner_state>;
 
 void emit(runner_ptr self, event_kind kind, std::string detail = {}) {
   auto& st = self->state;
@@ -59,6 +59,7 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
   st.result.steps.push_back(step_record{calls, {}});
   st.result.steps.back().results.resize(calls.size());
   st.pending = calls.size();
+  st.waiting_for = "tool calls";
   auto step_index = st.result.steps.size() - 1;
   for (size_t i = 0; i < calls.size(); ++i) {
     auto& call = calls[i];
@@ -89,7 +90,7 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
         .then(on_result, on_error);
     else
       self
-        ->request(st.roles->tools, st.roles->timeouts.tool, call_atom::value,
+        ->request(st.roles->tools, caf::infinite, call_atom::value,
                   std::move(inv))
         .then(on_result, on_error);
   }
@@ -104,8 +105,9 @@ void next_step(runner_ptr self) {
            errc::step_limit);
     return;
   }
+  st.waiting_for = "the planner (model)";
   self
-    ->request(st.roles->planner, st.roles->timeouts.model, plan_atom::value,
+    ->request(st.roles->planner, caf::infinite, plan_atom::value,
               plan_request{st.request.id, st.request.session, st.history})
     .then(
       [=](chat_response& resp) {
@@ -137,8 +139,9 @@ void next_step(runner_ptr self) {
 /// event).
 void recall_then_plan(runner_ptr self) {
   auto& st = self->state;
+  st.waiting_for = "memory recall";
   self
-    ->request(st.roles->memory, st.roles->timeouts.role, recall_atom::value,
+    ->request(st.roles->memory, caf::infinite, recall_atom::value,
               recall_query{st.request.session, st.history.back().content, 3})
     .then(
       [=](std::vector<memory_hit>& hits) {
@@ -160,8 +163,8 @@ void recall_then_plan(runner_ptr self) {
 
 } // namespace
 
-task_actor::behavior_type
-task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
+task_runner_actor::behavior_type
+task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
                  std::shared_ptr<const role_set> roles) {
   self->state.roles = std::move(roles);
   return {
@@ -171,8 +174,20 @@ task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
       st.result.id = req.id;
       st.request = std::move(req);
       emit(self, event_kind::task_accepted);
+      auto limit = st.roles->timeouts.task;
       self
-        ->request(st.roles->guardrail, st.roles->timeouts.role,
+        ->request(caf::actor_cast<task_runner_actor>(self), limit,
+                  deadline_atom::value)
+        .then([](bool) {},
+              [=](caf::error&) {
+                finish(self, task_status::failed,
+                       "the task's deadline of " + std::to_string(limit.count())
+                         + " ms passed while waiting for "
+                         + self->state.waiting_for,
+                       errc::timeout);
+              });
+      self
+        ->request(st.roles->guardrail, caf::infinite,
                   check_input_atom::value, st.request)
         .then(
           [=](verdict& v) {
@@ -196,6 +211,10 @@ task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
                    "guardrail unavailable: " + describe(err), code_of(err));
           });
       return st.promise;
+    },
+    [=](deadline_atom) -> caf::result<bool> {
+      // Left pending on purpose: the request times out at the deadline.
+      return self->make_response_promise<bool>();
     },
   };
 }

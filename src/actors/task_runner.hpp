@@ -37,15 +37,18 @@ struct task_runner_state {
   caf::typed_response_promise<task_result> promise;
   /// Tool calls of the current step still without a result.
   size_t pending = 0;
+  /// What the task waits for now, for the deadline's error message.
+  const char* waiting_for = "the guardrail";
 
   static inline const char* name = "troupe.task_runner";
 };
 
-/// Spawns a runner for one task: guardrail check, then plan -> run the
-/// step's tool calls in parallel -> plan ... until a final answer, a
-/// failure, or the step limit. It answers once and quits.
-task_actor::behavior_type
-task_runner_role(task_actor::stateful_pointer<task_runner_state> self,
+/// Spawns a runner for one task: guardrail check, memory recall, then
+/// plan -> run the step's tool calls in parallel -> plan ... until a final
+/// answer, a failure, the step limit, or the task deadline (which bounds
+/// every request the runner makes). It answers once and quits.
+task_runner_actor::behavior_type
+task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
                  std::shared_ptr<const role_set> roles);
 
 /// State of the task manager: assigns ids, spawns a runner per task.

@@ -39,9 +39,9 @@ result<bool> validate(const engine_config& cfg) {
                  std::to_string(x.count()));
     return std::nullopt;
   };
-  for (auto [x, key] : {std::pair{cfg.timeouts.role, "role"},
+  for (auto [x, key] : {std::pair{cfg.timeouts.task, "task"},
                         std::pair{cfg.timeouts.tool, "tool"},
-                        std::pair{cfg.timeouts.model, "model"}})
+                        std::pair{cfg.timeouts.role, "role"}})
     if (auto f = positive(x, key))
       return *f;
   return guardrail::validate(cfg.guardrail);
@@ -189,19 +189,19 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     reader r{**tms, "timeouts"};
     int64_t role = cfg.timeouts.role.count();
     int64_t tool = cfg.timeouts.tool.count();
-    int64_t model = cfg.timeouts.model.count();
+    int64_t task = cfg.timeouts.task.count();
     constexpr int64_t day_ms = 86'400'000;
     if (auto f = r.number("role_ms", role, 1, day_ms))
       return *f;
     if (auto f = r.number("tool_ms", tool, 1, day_ms))
       return *f;
-    if (auto f = r.number("model_ms", model, 1, day_ms))
+    if (auto f = r.number("task_ms", task, 1, day_ms))
       return *f;
     if (auto f = r.unknown_keys())
       return *f;
     cfg.timeouts.role = std::chrono::milliseconds{role};
     cfg.timeouts.tool = std::chrono::milliseconds{tool};
-    cfg.timeouts.model = std::chrono::milliseconds{model};
+    cfg.timeouts.task = std::chrono::milliseconds{task};
   }
   if (auto f = top.unknown_keys())
     return *f;

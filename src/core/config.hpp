@@ -12,14 +12,16 @@
 
 namespace troupe {
 
-/// Deadlines of the requests between roles. Every request has one.
+/// Deadlines. Every request a task makes is bounded by the task's deadline;
+/// calls that leave the process also have their own.
 struct timeouts {
-  /// Guardrail checks and memory operations.
-  std::chrono::milliseconds role{5000};
-  /// One tool call.
+  /// One task, end to end: the runner fails the task with `timeout` (naming
+  /// what it was waiting for) when this passes, whatever it is waiting on.
+  std::chrono::milliseconds task{120000};
+  /// One call to a tool executor on another node.
   std::chrono::milliseconds tool{30000};
-  /// One model completion (the planner's request to its provider).
-  std::chrono::milliseconds model{60000};
+  /// Setup requests between roles (e.g. listing a remote node's tools).
+  std::chrono::milliseconds role{5000};
 };
 
 /// Everything an engine instance needs; validated before any actor starts.

@@ -197,3 +197,29 @@ TEST_CASE("the planner hands the model the conversation and the tools",
   auto r = run_ok(fx.sys(), **eng, "hello");
   CHECK(r.answer == "calculator,read_file,memory_store,memory_recall,|1");
 }
+
+TEST_CASE("a model that never answers fails the task at its deadline",
+          "[actors][loop]") {
+  // Parks every request: no reply, no error.
+  auto silent = [](provider_actor::pointer self)
+    -> provider_actor::behavior_type {
+    return {
+      [=](complete_atom, const chat_request&) -> caf::result<chat_response> {
+        return self->make_response_promise<chat_response>();
+      },
+    };
+  };
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(silent);
+  auto cfg = test::test_config();
+  cfg.timeouts.task = std::chrono::milliseconds{200};
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
+  CHECK(r.status == task_status::failed);
+  CHECK(r.error_code == "timeout");
+  CHECK(r.answer
+        == "the task's deadline of 200 ms passed while waiting for the "
+           "planner (model)");
+}

@@ -38,6 +38,8 @@ using recall_atom = caf::atom_constant<caf::atom("recall")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -90,13 +92,17 @@ using task_actor = caf::typed_actor<
   /// Runs a task to its end and answers with its result.
   caf::replies_to<run_atom, task_request>::with<task_result>>;
 
-/// A task runner as it sees itself: it also serves its own deadline.
+/// A task runner as its task manager sees it.
 using task_runner_actor = task_actor::extend<
-  /// Never answered: the runner asks itself this once, with the task's
-  /// deadline as timeout. It is the task's only timer, and CAF cancels it
-  /// when the runner ends (per-request timeouts would cost a clock event
-  /// each, through a clock queue that becomes the bottleneck under load).
-  caf::replies_to<deadline_atom>::with<bool>>;
+  /// The task's deadline passed: fail it now, saying what it waited for.
+  caf::reacts_to<deadline_atom>>;
+
+/// The task manager as it sees itself and its runners see it.
+using task_manager_actor = task_actor::extend<
+  /// A runner finished task `id` (its deadline no longer matters).
+  caf::reacts_to<done_atom, uint64_t>,
+  /// Time to check the running tasks' deadlines.
+  caf::reacts_to<tick_atom>>;
 
 // -- inspect overloads
 // ------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "actors/task_runner.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 
 #include "llm/step.hpp"
@@ -37,6 +39,7 @@ void finish(runner_ptr self, task_status status, std::string answer,
       break;
   }
   st.promise.deliver(std::move(st.result));
+  self->send(st.manager, done_atom::value, st.request.id);
   self->quit();
 }
 
@@ -165,8 +168,10 @@ void recall_then_plan(runner_ptr self) {
 
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
-                 std::shared_ptr<const role_set> roles) {
+                 std::shared_ptr<const role_set> roles,
+                 task_manager_actor manager) {
   self->state.roles = std::move(roles);
+  self->state.manager = std::move(manager);
   return {
     [=](run_atom, task_request& req) -> caf::result<task_result> {
       auto& st = self->state;
@@ -174,21 +179,9 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
       st.result.id = req.id;
       st.request = std::move(req);
       emit(self, event_kind::task_accepted);
-      auto limit = st.roles->timeouts.task;
       self
-        ->request(caf::actor_cast<task_runner_actor>(self), limit,
-                  deadline_atom::value)
-        .then([](bool) {},
-              [=](caf::error&) {
-                finish(self, task_status::failed,
-                       "the task's deadline of " + std::to_string(limit.count())
-                         + " ms passed while waiting for "
-                         + self->state.waiting_for,
-                       errc::timeout);
-              });
-      self
-        ->request(st.roles->guardrail, caf::infinite,
-                  check_input_atom::value, st.request)
+        ->request(st.roles->guardrail, caf::infinite, check_input_atom::value,
+                  st.request)
         .then(
           [=](verdict& v) {
             auto& st = self->state;
@@ -212,23 +205,57 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
           });
       return st.promise;
     },
-    [=](deadline_atom) -> caf::result<bool> {
-      // Left pending on purpose: the request times out at the deadline.
-      return self->make_response_promise<bool>();
+    [=](deadline_atom) {
+      finish(self, task_status::failed,
+             "the task's deadline of " +
+               std::to_string(self->state.roles->timeouts.task.count()) +
+               " ms passed while waiting for " + self->state.waiting_for,
+             errc::timeout);
     },
   };
 }
 
-task_actor::behavior_type
-task_manager_role(task_actor::stateful_pointer<task_manager_state> self,
+std::chrono::milliseconds task_manager_state::tick_interval() const {
+  auto t = roles->timeouts.task / 20;
+  return std::clamp(t, std::chrono::milliseconds{10},
+                    std::chrono::milliseconds{1000});
+}
+
+task_manager_actor::behavior_type
+task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
                   std::shared_ptr<const role_set> roles) {
   self->state.roles = std::move(roles);
   return {
     [=](run_atom, task_request& req) -> caf::result<task_result> {
+      auto& st = self->state;
       if (req.id == 0)
-        req.id = self->state.next_id++;
-      auto runner = self->spawn(task_runner_role, self->state.roles);
+        req.id = st.next_id++;
+      auto runner = self->spawn(task_runner_role, st.roles,
+                                caf::actor_cast<task_manager_actor>(self));
+      st.running.emplace(req.id, running_task{std::chrono::steady_clock::now() +
+                                                st.roles->timeouts.task,
+                                              runner});
+      if (!st.ticking) {
+        st.ticking = true;
+        self->delayed_send(self, st.tick_interval(), tick_atom::value);
+      }
       return self->delegate(runner, run_atom::value, std::move(req));
+    },
+    [=](done_atom, uint64_t id) { self->state.running.erase(id); },
+    [=](tick_atom) {
+      auto& st = self->state;
+      auto now = std::chrono::steady_clock::now();
+      // A scan of the tasks in flight: cheap next to their own work, and
+      // memory stays proportional to what runs, not to what ran.
+      for (auto& [id, task] : st.running)
+        if (task.deadline <= now && task.runner) {
+          self->send(task.runner, deadline_atom::value);
+          // Told once; the entry goes when the runner reports back.
+          task.runner = nullptr;
+        }
+      st.ticking = !st.running.empty();
+      if (st.ticking)
+        self->delayed_send(self, st.tick_interval(), tick_atom::value);
     },
   };
 }

@@ -201,8 +201,8 @@ TEST_CASE("the planner hands the model the conversation and the tools",
 TEST_CASE("a model that never answers fails the task at its deadline",
           "[actors][loop]") {
   // Parks every request: no reply, no error.
-  auto silent = [](provider_actor::pointer self)
-    -> provider_actor::behavior_type {
+  auto silent =
+    [](provider_actor::pointer self) -> provider_actor::behavior_type {
     return {
       [=](complete_atom, const chat_request&) -> caf::result<chat_response> {
         return self->make_response_promise<chat_response>();
@@ -219,7 +219,7 @@ TEST_CASE("a model that never answers fails the task at its deadline",
   auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
   CHECK(r.status == task_status::failed);
   CHECK(r.error_code == "timeout");
-  CHECK(r.answer
-        == "the task's deadline of 200 ms passed while waiting for the "
-           "planner (model)");
+  CHECK(r.answer ==
+        "the task's deadline of 200 ms passed while waiting for the "
+        "planner (model)");
 }

@@ -239,18 +239,29 @@ int run_task(const options& opts) {
   return exit_ok;
 }
 
-int list_tools(const options& opts) {
+/// The engine config and the local tool registry the options describe.
+struct local_setup {
+  engine_config config;
+  std::shared_ptr<const tools::registry> tools;
+};
+
+result<local_setup> make_local_setup(const options& opts) {
   auto ecfg = engine_config_from(opts);
-  if (!ecfg) {
-    std::cerr << "troupe: " << ecfg.error().message << "\n";
-    return exit_usage;
-  }
+  if (!ecfg)
+    return ecfg.error();
   auto reg = make_tool_registry(*ecfg, {});
-  if (!reg) {
-    std::cerr << "troupe: " << reg.error().message << "\n";
+  if (!reg)
+    return reg.error();
+  return local_setup{std::move(*ecfg), std::move(*reg)};
+}
+
+int list_tools(const options& opts) {
+  auto setup = make_local_setup(opts);
+  if (!setup) {
+    std::cerr << "troupe: " << setup.error().message << "\n";
     return exit_usage;
   }
-  auto specs = (*reg)->specs();
+  auto specs = setup->tools->specs();
   for (auto& s : memory::tool_specs())
     specs.push_back(s);
   if (opts.json) {
@@ -270,14 +281,9 @@ int serve_node(const options& opts) {
   auto endpoint = parse_endpoint(opts.listen);
   if (!endpoint)
     return usage_error("--listen expects HOST:PORT, got '" + opts.listen + "'");
-  auto ecfg = engine_config_from(opts);
-  if (!ecfg) {
-    std::cerr << "troupe: " << ecfg.error().message << "\n";
-    return exit_usage;
-  }
-  auto reg = make_tool_registry(*ecfg, {});
-  if (!reg) {
-    std::cerr << "troupe: " << reg.error().message << "\n";
+  auto setup = make_local_setup(opts);
+  if (!setup) {
+    std::cerr << "troupe: " << setup.error().message << "\n";
     return exit_usage;
   }
   // Block the stop signals before CAF starts its threads, so only sigwait
@@ -289,8 +295,8 @@ int serve_node(const options& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto cfg = make_config(true);
   caf::actor_system sys{cfg};
-  auto exec =
-    sys.spawn(tool_executor_role, std::move(*reg), size_t{ecfg->tool_workers});
+  auto exec = sys.spawn(tool_executor_role, setup->tools,
+                        size_t{setup->config.tool_workers});
   auto port = sys.middleman().publish(exec, endpoint->second,
                                       endpoint->first.c_str(), true);
   if (!port) {

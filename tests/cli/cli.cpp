@@ -113,3 +113,17 @@ TEST_CASE("troupe run uses the tool executor of a troupe node", "[cli][node]") {
   CHECK(gone.exit_code == 1);
   CHECK(gone.err.find("cannot reach the tool node") != std::string::npos);
 }
+
+TEST_CASE("troupe tools lists every tool with its schema", "[cli]") {
+  auto res = run_process({cli_path(), "tools", "--json"});
+  REQUIRE(res.exit_code == 0);
+  auto j = nlohmann::json::parse(res.out);
+  std::vector<std::string> names;
+  for (auto& t : j) {
+    names.push_back(t["name"]);
+    CHECK(t["parameters"]["type"] == "object");
+    CHECK_FALSE(t["description"].get<std::string>().empty());
+  }
+  CHECK(names == std::vector<std::string>{"calculator", "read_file",
+                                          "memory_store", "memory_recall"});
+}

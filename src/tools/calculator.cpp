@@ -388,7 +388,8 @@ entry calculator_tool() {
   entry out;
   out.spec.name = "calculator";
   out.spec.description =
-    "Evaluates an arithmetic expression (double precision) and returns the number. "
+    "Evaluates an arithmetic expression (double precision) and returns the "
+    "number. "
     "Supports + - * / % ^ (power), parentheses, unary minus, the functions "
     "sqrt, abs, sin, cos, tan, log (natural), log10, exp, floor, ceil, "
     "round, min, max, and the constants pi and e.";

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -126,4 +127,22 @@ TEST_CASE("troupe tools lists every tool with its schema", "[cli]") {
   }
   CHECK(names == std::vector<std::string>{"calculator", "read_file",
                                           "memory_store", "memory_recall"});
+}
+
+TEST_CASE("troupe run --log-level info writes JSON log lines to stderr",
+          "[cli]") {
+  auto res =
+    run_process({cli_path(), "run", "--log-level", "info", "What is 1 + 1?"});
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.out.find("1 + 1 = 2") != std::string::npos);
+  std::istringstream lines{res.err};
+  std::vector<std::string> events;
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line);
+    CHECK(j.contains("ts"));
+    CHECK(j["task"] == 1);
+    CHECK(j["actor"].get<uint64_t>() > 0);
+    events.push_back(j["event"]);
+  }
+  CHECK(events == std::vector<std::string>{"task_accepted", "task_finished"});
 }

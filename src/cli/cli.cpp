@@ -30,11 +30,16 @@ constexpr int exit_ok = 0;
 constexpr int exit_task_failed = 1;
 constexpr int exit_usage = 2;
 
+/// Most bytes read from stdin for `run -`; the guardrail's own limit is
+/// lower, so a larger input is rejected with its size, not truncated.
+constexpr size_t max_stdin_bytes = 64 * 1024 * 1024;
+
 constexpr std::string_view usage_text =
   R"(troupe — an agent engine on the actor model
 
 Usage:
   troupe run [options] "<task>"     run one task and print its answer
+                                    ("-" reads the task from stdin)
   troupe tools [--json]             list the tools the model can call
   troupe node --role tools --listen HOST:PORT [options]
                                     serve the tool executor to other nodes
@@ -180,6 +185,18 @@ int run_task(const options& opts) {
   if (opts.positional.size() != 1)
     return usage_error("run takes exactly one task text, got " +
                        std::to_string(opts.positional.size()));
+  auto text = opts.positional[0];
+  if (text == "-") {
+    // Read the task from stdin, but never more than the guardrail would
+    // accept plus one byte (so an oversized input is still reported as such).
+    text.clear();
+    char buf[4096];
+    while (std::cin.read(buf, sizeof(buf)) || std::cin.gcount() > 0) {
+      text.append(buf, static_cast<size_t>(std::cin.gcount()));
+      if (text.size() > max_stdin_bytes)
+        break;
+    }
+  }
   std::optional<std::pair<std::string, uint16_t>> endpoint;
   if (!opts.tools.empty()) {
     endpoint = parse_endpoint(opts.tools);
@@ -211,7 +228,7 @@ int run_task(const options& opts) {
     std::cerr << "troupe: " << describe(eng.error()) << "\n";
     return exit_usage;
   }
-  task_request req{0, opts.session, "cli", opts.positional[0]};
+  task_request req{0, opts.session, "cli", std::move(text)};
   // The runner answers by its task deadline; the margin covers the hops.
   auto deadline = ecfg.timeouts.task + std::chrono::seconds{5};
   std::optional<task_result> result;

@@ -146,3 +146,10 @@ TEST_CASE("troupe run --log-level info writes JSON log lines to stderr",
   }
   CHECK(events == std::vector<std::string>{"task_accepted", "task_finished"});
 }
+
+TEST_CASE("troupe run - reads the task from stdin", "[cli]") {
+  auto res = run_process(
+    {"/bin/sh", "-c", "printf 'What is 6 * 7?' | '" + cli_path() + "' run -"});
+  CHECK(res.exit_code == 0);
+  CHECK(res.out.find("6 * 7 = 42") != std::string::npos);
+}

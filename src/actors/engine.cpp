@@ -99,7 +99,9 @@ tool_executor_actor engine::tools() const {
 }
 
 engine::~engine() {
-  // Reverse start order: nothing is stopped while a role that uses it runs.
+  // Exit messages go out in reverse start order: the task manager first
+  // (it cancels the running tasks), the monitor last. They are not awaited:
+  // proper shutdown with per-child timeouts comes with supervision.
   auto stop = [](const auto& handle) {
     if (handle)
       caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);

@@ -38,7 +38,6 @@ using recall_atom = caf::atom_constant<caf::atom("recall")>;
 using event_atom = caf::atom_constant<caf::atom("event")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
-using done_atom = caf::atom_constant<caf::atom("done")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
@@ -97,10 +96,8 @@ using task_runner_actor = task_actor::extend<
   /// The task's deadline passed: fail it now, saying what it waited for.
   caf::reacts_to<deadline_atom>>;
 
-/// The task manager as it sees itself and its runners see it.
+/// The task manager as it sees itself.
 using task_manager_actor = task_actor::extend<
-  /// A runner finished task `id` (its deadline no longer matters).
-  caf::reacts_to<done_atom, uint64_t>,
   /// Time to check the running tasks' deadlines.
   caf::reacts_to<tick_atom>>;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <caf/actor_cast.hpp>
+#include <caf/system_messages.hpp>
 
 #include "llm/step.hpp"
 #include "memory/tools.hpp"
@@ -35,11 +36,11 @@ void finish(runner_ptr self, task_status status, std::string answer,
       emit(self, event_kind::rejected, st.result.answer);
       break;
     case task_status::failed:
+    case task_status::cancelled:
       emit(self, event_kind::task_failed, st.result.answer);
       break;
   }
   st.promise.deliver(std::move(st.result));
-  self->send(st.manager, done_atom::value, st.request.id);
   self->quit();
 }
 
@@ -88,7 +89,7 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
     // when the tool executor is remote.
     if (memory::is_memory_tool(call.name))
       self
-        ->request(st.roles->memory, st.roles->timeouts.role, call_atom::value,
+        ->request(st.roles->memory, caf::infinite, call_atom::value,
                   std::move(inv))
         .then(on_result, on_error);
     else
@@ -101,13 +102,6 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
 
 void next_step(runner_ptr self) {
   auto& st = self->state;
-  if (st.result.steps.size() >= st.roles->max_steps) {
-    finish(self, task_status::failed,
-           "no final answer after " + std::to_string(st.roles->max_steps) +
-             " steps",
-           errc::step_limit);
-    return;
-  }
   st.waiting_for = "the planner (model)";
   self
     ->request(st.roles->planner, caf::infinite, plan_atom::value,
@@ -123,6 +117,14 @@ void next_step(runner_ptr self) {
           self->state.history.push_back(
             chat_message{chat_role::assistant, step->content, {}, {}});
           finish(self, task_status::completed, std::move(step->content));
+        } else if (self->state.result.steps.size() >=
+                   self->state.roles->max_steps) {
+          // The limit counts steps that run tools: the answer after the
+          // last allowed step is still welcome.
+          finish(self, task_status::failed,
+                 "no final answer after " +
+                   std::to_string(self->state.roles->max_steps) + " tool steps",
+                 errc::step_limit);
         } else {
           run_calls(self, std::move(step->tool_calls));
         }
@@ -168,10 +170,30 @@ void recall_then_plan(runner_ptr self) {
 
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
-                 std::shared_ptr<const role_set> roles,
-                 task_manager_actor manager) {
+                 std::shared_ptr<const role_set> roles) {
   self->state.roles = std::move(roles);
-  self->state.manager = std::move(manager);
+  // Every accepted task ends in exactly one terminal state, even if the
+  // runner itself fails or is told to stop.
+  self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    if (self->state.promise.pending())
+      finish(self, task_status::failed, "the task runner failed: " + what,
+             errc::unspecified);
+    return caf::exit_reason::unhandled_exception;
+  });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    if (self->state.promise.pending())
+      finish(self, task_status::cancelled,
+             "the task was cancelled: " + to_string(msg.reason),
+             errc::cancelled);
+    self->quit(msg.reason);
+  });
   return {
     [=](run_atom, task_request& req) -> caf::result<task_result> {
       auto& st = self->state;
@@ -225,23 +247,34 @@ task_manager_actor::behavior_type
 task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
                   std::shared_ptr<const role_set> roles) {
   self->state.roles = std::move(roles);
+  self->set_down_handler([=](const caf::down_msg& msg) {
+    self->state.running.erase(msg.source.id());
+  });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    // Runners are not linked to the manager (a failing task must not take
+    // the others down); on shutdown they are told one by one.
+    for (auto& [id, task] : self->state.running)
+      if (task.runner)
+        self->send_exit(task.runner, msg.reason);
+    self->quit(msg.reason);
+  });
   return {
     [=](run_atom, task_request& req) -> caf::result<task_result> {
       auto& st = self->state;
       if (req.id == 0)
         req.id = st.next_id++;
-      auto runner = self->spawn(task_runner_role, st.roles,
-                                caf::actor_cast<task_manager_actor>(self));
-      st.running.emplace(req.id, running_task{std::chrono::steady_clock::now() +
-                                                st.roles->timeouts.task,
-                                              runner});
+      auto runner = self->spawn(task_runner_role, st.roles);
+      self->monitor(runner);
+      st.running.emplace(
+        runner.id(),
+        running_task{std::chrono::steady_clock::now() + st.roles->timeouts.task,
+                     runner});
       if (!st.ticking) {
         st.ticking = true;
         self->delayed_send(self, st.tick_interval(), tick_atom::value);
       }
       return self->delegate(runner, run_atom::value, std::move(req));
     },
-    [=](done_atom, uint64_t id) { self->state.running.erase(id); },
     [=](tick_atom) {
       auto& st = self->state;
       auto now = std::chrono::steady_clock::now();
@@ -250,7 +283,7 @@ task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
       for (auto& [id, task] : st.running)
         if (task.deadline <= now && task.runner) {
           self->send(task.runner, deadline_atom::value);
-          // Told once; the entry goes when the runner reports back.
+          // Told once; the entry goes when the runner ends.
           task.runner = nullptr;
         }
       st.ticking = !st.running.empty();

@@ -29,12 +29,7 @@ struct role_set {
 
 /// State of one task's agent loop.
 struct task_runner_state {
-  // Declared so the struct is no aggregate (see planner_state).
-  task_runner_state() = default;
-
   std::shared_ptr<const role_set> roles;
-  /// Told when the task ends, so it stops watching the deadline.
-  task_manager_actor manager;
   /// The task as accepted.
   task_request request;
   /// The conversation so far: user input, model steps, tool results.
@@ -53,12 +48,12 @@ struct task_runner_state {
 /// Spawns a runner for one task: guardrail check, memory recall, then
 /// plan -> run the step's tool calls in parallel -> plan ... until a final
 /// answer, a failure, the step limit, or the task deadline (which bounds
-/// every request the runner makes). It answers once, tells `manager`, and
-/// quits.
+/// every request the runner makes). It answers exactly once and quits: an
+/// exception in the runner fails the task, an exit message (e.g. shutdown)
+/// cancels it.
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
-                 std::shared_ptr<const role_set> roles,
-                 task_manager_actor manager);
+                 std::shared_ptr<const role_set> roles);
 
 /// A running task, as the task manager tracks it.
 struct running_task {
@@ -71,8 +66,8 @@ struct running_task {
 struct task_manager_state {
   std::shared_ptr<const role_set> roles;
   uint64_t next_id = 1;
-  /// Tasks whose runner has not reported back yet.
-  std::unordered_map<uint64_t, running_task> running;
+  /// Runners still alive, by actor id (not task id: callers may reuse ids).
+  std::unordered_map<caf::actor_id, running_task> running;
   /// Whether a deadline sweep is scheduled.
   bool ticking = false;
 
@@ -83,7 +78,9 @@ struct task_manager_state {
   static inline const char* name = "troupe.tasks";
 };
 
-/// Spawns the task manager: the entry point for tasks.
+/// Spawns the task manager: the entry point for tasks. It monitors every
+/// runner (its entry goes when the runner ends, however it ends) and, when
+/// told to exit, cancels the running tasks before it goes.
 ///
 /// Deadlines are swept here, on one timer for all tasks, rather than with a
 /// timer per task or per request: each CAF 0.17 timer is an event through

@@ -63,6 +63,16 @@ tool_executor_actor::behavior_type remote_tools_role(
       rp.deliver(err);
     st.pending.clear();
   });
+  // Stopping must not strand callers: pending calls fail with role_down.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    auto err =
+      make_error(errc::role_down, "the tool node front for " +
+                                    self->state.where + " is shutting down");
+    for (auto& [id, rp] : self->state.pending)
+      rp.deliver(err);
+    self->state.pending.clear();
+    self->quit(msg.reason);
+  });
   auto lost = [=] {
     return make_error(errc::role_down,
                       "tool node " + self->state.where + " is down");

@@ -30,10 +30,6 @@ constexpr int exit_ok = 0;
 constexpr int exit_task_failed = 1;
 constexpr int exit_usage = 2;
 
-/// Most bytes read from stdin for `run -`; the guardrail's own limit is
-/// lower, so a larger input is rejected with its size, not truncated.
-constexpr size_t max_stdin_bytes = 64 * 1024 * 1024;
-
 constexpr std::string_view usage_text =
   R"(troupe — an agent engine on the actor model
 
@@ -45,7 +41,7 @@ Usage:
                                     serve the tool executor to other nodes
   troupe --help | --version
 
-Options:
+Options (put "--" before a task that starts with "-"):
   --json               machine-readable output (run: the result with its steps)
   --config FILE        engine settings (JSON; see config/troupe.json); flags
                        given on the command line override the file
@@ -81,8 +77,20 @@ int usage_error(const std::string& msg) {
 /// Parses argv; on error returns the message.
 std::optional<std::string> parse(int argc, char** argv, options& opts) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
+  bool options_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     auto a = args[i];
+    if (options_done || a == "--") {
+      // After "--" everything is text, so a task may start with "-".
+      if (options_done) {
+        if (opts.command.empty())
+          opts.command = std::string{a};
+        else
+          opts.positional.emplace_back(a);
+      }
+      options_done = true;
+      continue;
+    }
     auto value = [&](std::string& out) -> std::optional<std::string> {
       if (i + 1 >= args.size())
         return "option " + std::string{a} + " needs a value";
@@ -155,6 +163,37 @@ parse_endpoint(const std::string& s) {
   return std::pair{s.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
+/// Connects to the tool executor a `troupe node` publishes at `host:port`,
+/// giving up after `timeout` (CAF's remote_actor would wait forever on a peer
+/// that accepts the connection but never completes the handshake).
+caf::expected<tool_executor_actor>
+connect_tool_node(caf::actor_system& sys, const std::string& host,
+                  uint16_t port, std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  caf::expected<tool_executor_actor> out{caf::sec::cannot_connect_to_node};
+  self
+    ->request(sys.middleman().actor_handle(), timeout, caf::connect_atom::value,
+              host, port)
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>& ifs) {
+        if (!ptr) {
+          out = make_error(errc::role_down, "nothing is published there");
+          return;
+        }
+        auto expected_ifs = sys.message_types<tool_executor_actor>();
+        if (!sys.assignable(ifs, expected_ifs)) {
+          out = make_error(errc::invalid_input,
+                           "the actor published there is not a tool "
+                           "executor");
+          return;
+        }
+        out = caf::actor_cast<tool_executor_actor>(std::move(ptr));
+      },
+      [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
 caf::actor_system_config make_config(bool network) {
   caf::actor_system_config cfg;
   register_types(cfg);
@@ -185,18 +224,6 @@ int run_task(const options& opts) {
   if (opts.positional.size() != 1)
     return usage_error("run takes exactly one task text, got " +
                        std::to_string(opts.positional.size()));
-  auto text = opts.positional[0];
-  if (text == "-") {
-    // Read the task from stdin, but never more than the guardrail would
-    // accept plus one byte (so an oversized input is still reported as such).
-    text.clear();
-    char buf[4096];
-    while (std::cin.read(buf, sizeof(buf)) || std::cin.gcount() > 0) {
-      text.append(buf, static_cast<size_t>(std::cin.gcount()));
-      if (text.size() > max_stdin_bytes)
-        break;
-    }
-  }
   std::optional<std::pair<std::string, uint16_t>> endpoint;
   if (!opts.tools.empty()) {
     endpoint = parse_endpoint(opts.tools);
@@ -209,15 +236,28 @@ int run_task(const options& opts) {
     return exit_usage;
   }
   auto& ecfg = *loaded;
+  auto text = opts.positional[0];
+  if (text == "-") {
+    // Read at most one byte more than the guardrail accepts: enough for it
+    // to reject an oversized input by its size, never a silent truncation.
+    auto cap = ecfg.guardrail.max_input_bytes + 1;
+    text.clear();
+    char buf[4096];
+    while (text.size() < cap &&
+           (std::cin.read(buf, static_cast<std::streamsize>(
+                                 std::min(sizeof(buf), cap - text.size()))) ||
+            std::cin.gcount() > 0))
+      text.append(buf, static_cast<size_t>(std::cin.gcount()));
+  }
   auto cfg = make_config(endpoint.has_value());
   caf::actor_system sys{cfg};
   engine_options eopts;
   if (endpoint) {
-    auto remote = sys.middleman().remote_actor<tool_executor_actor>(
-      endpoint->first, endpoint->second);
+    auto remote = connect_tool_node(sys, endpoint->first, endpoint->second,
+                                    ecfg.timeouts.role);
     if (!remote) {
       std::cerr << "troupe: cannot reach the tool node at " << opts.tools
-                << ": " << sys.render(remote.error()) << "\n";
+                << ": " << describe(remote.error()) << "\n";
       return exit_task_failed;
     }
     eopts.tools =
@@ -226,7 +266,8 @@ int run_task(const options& opts) {
   auto eng = engine::start(sys, ecfg, std::move(eopts));
   if (!eng) {
     std::cerr << "troupe: " << describe(eng.error()) << "\n";
-    return exit_usage;
+    return code_of(eng.error()) == errc::invalid_config ? exit_usage
+                                                        : exit_task_failed;
   }
   task_request req{0, opts.session, "cli", std::move(text)};
   // The runner answers by its task deadline; the margin covers the hops.
@@ -244,7 +285,9 @@ int run_task(const options& opts) {
     return exit_task_failed;
   }
   if (opts.json)
-    std::cout << cli::to_json(*result).dump(2) << "\n";
+    std::cout << cli::to_json(*result).dump(2, ' ', false,
+                                            json::error_handler_t::replace)
+              << "\n";
   else if (result->status == task_status::completed)
     std::cout << to_text(*result);
   if (result->status != task_status::completed) {
@@ -282,7 +325,9 @@ int list_tools(const options& opts) {
   for (auto& s : memory::tool_specs())
     specs.push_back(s);
   if (opts.json) {
-    std::cout << to_json(specs).dump(2) << "\n";
+    std::cout << to_json(specs).dump(2, ' ', false,
+                                     json::error_handler_t::replace)
+              << "\n";
     return exit_ok;
   }
   for (auto& s : specs)
@@ -334,9 +379,7 @@ int serve_node(const options& opts) {
   return exit_ok;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+int main_impl(int argc, char** argv) {
   options opts;
   if (auto err = parse(argc, argv, opts))
     return usage_error(*err);
@@ -357,6 +400,21 @@ int main(int argc, char** argv) {
   if (opts.command == "node")
     return serve_node(opts);
   return usage_error("unknown command '" + opts.command + "'");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Nothing below should throw; if something does, say so in one line
+  // instead of aborting with a core dump.
+  try {
+    return main_impl(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "troupe: internal error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "troupe: internal error\n";
+  }
+  return exit_task_failed;
 }
 
 } // namespace troupe::cli

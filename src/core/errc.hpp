@@ -37,6 +37,8 @@ enum class errc : uint8_t {
   invalid_config,
   /// Not found (a file, a task, an entry).
   not_found,
+  /// The task was cancelled (e.g. the engine shut down while it ran).
+  cancelled,
 };
 
 /// Returns the name of `x`, e.g. `"unknown_tool"`.

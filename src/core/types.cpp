@@ -32,6 +32,8 @@ const char* to_string(task_status x) noexcept {
       return "failed";
     case task_status::rejected:
       return "rejected";
+    case task_status::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -139,7 +139,7 @@ struct step_record {
 };
 
 /// How a task ended.
-enum class task_status : uint8_t { completed, failed, rejected };
+enum class task_status : uint8_t { completed, failed, rejected, cancelled };
 
 /// A finished task: the answer (or reason), and every step taken.
 struct task_result {

@@ -74,12 +74,26 @@ result<std::string> read_workspace_file(const file_reader_config& cfg,
                                            ": " + ec.message()};
   fs::path requested{std::string{path}};
   auto target = requested.is_absolute() ? requested : root / requested;
-  // weakly_canonical resolves `..` and every symlink along the existing part
-  // of the path, so the containment test sees where the path really leads.
-  auto resolved = fs::weakly_canonical(target, ec);
-  if (ec)
+  // canonical resolves `..` and every symlink of an existing path, so the
+  // containment test sees where the path really leads. (weakly_canonical is
+  // not enough: it resolves only the existing prefix and tidies the rest as
+  // text, so "missing/../link/file" would slip past a link that points out.)
+  auto resolved = fs::canonical(target, ec);
+  if (ec) {
+    // Say "outside" rather than "missing" for paths that lead out, so the
+    // tool does not reveal what exists beyond the workspace.
+    std::error_code ec2;
+    auto lexical = fs::weakly_canonical(target.lexically_normal(), ec2);
+    if (ec2 || !is_inside(root, lexical))
+      return failure{errc::path_escape,
+                     "path " + quote(path) + " is outside the workspace"};
+    if (ec == std::errc::no_such_file_or_directory ||
+        ec == std::errc::not_a_directory)
+      return failure{errc::not_found,
+                     "file " + quote(path) + " does not exist"};
     return failure{errc::tool_failed,
                    "cannot resolve path " + quote(path) + ": " + ec.message()};
+  }
   if (!is_inside(root, resolved))
     return failure{errc::path_escape,
                    "path " + quote(path) + " is outside the workspace"};
@@ -100,6 +114,12 @@ result<std::string> read_workspace_file(const file_reader_config& cfg,
     return failure{errc::tool_failed,
                    "cannot open " + quote(path) + ": " + std::strerror(err)};
   }
+  // A directory on the way may have been swapped for a link between the
+  // check and the open: ask the kernel what was actually opened.
+  auto opened = fs::read_symlink("/proc/self/fd/" + std::to_string(fd.fd), ec);
+  if (!ec && !is_inside(root, opened))
+    return failure{errc::path_escape,
+                   "path " + quote(path) + " is outside the workspace"};
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0)
     return failure{errc::tool_failed,

@@ -21,7 +21,8 @@ struct context {
 };
 
 /// A tool body: validated JSON arguments in, JSON output or a failure out.
-/// Runs on an actor thread: it must not block for long (see tool executor).
+/// Runs on an actor thread: it must not block for long. The executor's
+/// workers call the same function concurrently, so it must be thread-safe.
 using function = std::function<result<json>(const json& args, const context&)>;
 
 /// One registered tool (Envoy-style extension entry).
@@ -30,7 +31,8 @@ struct entry {
   function fn;
 };
 
-/// Name -> tool. Not thread-safe: each tool executor owns its registry.
+/// Name -> tool. Immutable once built and shared by the executor's workers,
+/// which call `invoke` concurrently.
 class registry {
 public:
   /// Adds `x`; fails with `invalid_config` if the name is taken or empty or

@@ -4,6 +4,10 @@
 #include "actors/task_runner.hpp"
 
 #include <caf/send.hpp>
+#include <caf/system_messages.hpp>
+
+#include <future>
+#include <optional>
 
 #include <catch2/catch.hpp>
 
@@ -39,6 +43,27 @@ provider_actor::behavior_type unknown_tool_model(provider_actor::pointer) {
       return chat_response{{}, {{"c1", "teleport", "{}"}}};
     },
   };
+}
+
+/// A model that parks every request: no reply, no error.
+provider_actor::behavior_type silent_model(provider_actor::pointer self) {
+  return {
+    [=](complete_atom, const chat_request&) -> caf::result<chat_response> {
+      return self->make_response_promise<chat_response>();
+    },
+  };
+}
+
+/// Kills `role` and returns once it is gone (no race with the next task).
+template <class Handle>
+void kill_and_wait(caf::actor_system& sys, const Handle& role) {
+  caf::scoped_actor self{sys};
+  self->monitor(role);
+  caf::anon_send_exit(role, caf::exit_reason::kill);
+  bool down = false;
+  self->receive([&](const caf::down_msg&) { down = true; },
+                caf::after(std::chrono::seconds{10}) >> [] {});
+  REQUIRE(down);
 }
 
 task_result run_ok(caf::actor_system& sys, const engine& eng,
@@ -151,7 +176,7 @@ TEST_CASE("a dead model fails the task fast", "[actors][loop]") {
   test::system_fixture fx;
   engine_options opts;
   opts.provider = fx.sys().spawn(empty_model);
-  caf::anon_send_exit(opts.provider, caf::exit_reason::kill);
+  kill_and_wait(fx.sys(), opts.provider);
   auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
   REQUIRE(eng);
   auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
@@ -164,7 +189,7 @@ TEST_CASE("without memory a task still plans; memory tools fail clearly",
   test::system_fixture fx;
   auto eng = engine::start(fx.sys(), test::test_config());
   REQUIRE(eng);
-  caf::anon_send_exit((*eng)->memory(), caf::exit_reason::kill);
+  kill_and_wait(fx.sys(), (*eng)->memory());
   // Recall before planning is skipped: the task still completes.
   auto calc = run_ok(fx.sys(), **eng, "What is 6 * 7?");
   CHECK(calc.status == task_status::completed);
@@ -200,18 +225,9 @@ TEST_CASE("the planner hands the model the conversation and the tools",
 
 TEST_CASE("a model that never answers fails the task at its deadline",
           "[actors][loop]") {
-  // Parks every request: no reply, no error.
-  auto silent =
-    [](provider_actor::pointer self) -> provider_actor::behavior_type {
-    return {
-      [=](complete_atom, const chat_request&) -> caf::result<chat_response> {
-        return self->make_response_promise<chat_response>();
-      },
-    };
-  };
   test::system_fixture fx;
   engine_options opts;
-  opts.provider = fx.sys().spawn(silent);
+  opts.provider = fx.sys().spawn(silent_model);
   auto cfg = test::test_config();
   cfg.timeouts.task = std::chrono::milliseconds{200};
   auto eng = engine::start(fx.sys(), cfg, std::move(opts));
@@ -222,4 +238,74 @@ TEST_CASE("a model that never answers fails the task at its deadline",
   CHECK(r.answer ==
         "the task's deadline of 200 ms passed while waiting for the "
         "planner (model)");
+}
+
+TEST_CASE("tasks that reuse an id each keep their own deadline",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(silent_model);
+  auto cfg = test::test_config();
+  cfg.timeouts.task = std::chrono::milliseconds{100};
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
+  REQUIRE(eng);
+  caf::scoped_actor self{fx.sys()};
+  // Both requests are out before either answer is awaited.
+  auto first = self->request((*eng)->tasks(), 10s, run_atom::value,
+                             task_request{5, "s", "p", "What is 1+1?"});
+  auto second = self->request((*eng)->tasks(), 10s, run_atom::value,
+                              task_request{5, "s", "p", "What is 2+2?"});
+  int timed_out = 0;
+  auto check = [&](task_result& r) {
+    CHECK(r.id == 5);
+    if (r.error_code == "timeout")
+      ++timed_out;
+  };
+  auto fail = [&](caf::error& e) { FAIL(describe(e)); };
+  first.receive(check, fail);
+  second.receive(check, fail);
+  CHECK(timed_out == 2);
+}
+
+TEST_CASE("the step limit counts tool steps; the answer after the last one "
+          "is kept",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.max_steps = 1;
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
+  CHECK(r.status == task_status::completed);
+  CHECK(r.steps.size() == 1);
+}
+
+TEST_CASE("stopping the engine cancels the tasks in flight", "[actors][loop]") {
+  // A silent model that says when the task reached it.
+  auto reached = std::make_shared<std::promise<void>>();
+  auto model =
+    [reached](provider_actor::pointer self) -> provider_actor::behavior_type {
+    return {
+      [=](complete_atom, const chat_request&) -> caf::result<chat_response> {
+        reached->set_value();
+        return self->make_response_promise<chat_response>();
+      },
+    };
+  };
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(model);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  caf::scoped_actor self{fx.sys()};
+  auto pending = self->request((*eng)->tasks(), 10s, run_atom::value,
+                               task_request{0, "s", "p", "What is 1+1?"});
+  REQUIRE(reached->get_future().wait_for(10s) == std::future_status::ready);
+  eng->reset();
+  std::optional<task_result> result;
+  pending.receive([&](task_result& r) { result = std::move(r); },
+                  [&](caf::error& e) { FAIL(describe(e)); });
+  REQUIRE(result);
+  CHECK(result->status == task_status::cancelled);
+  CHECK(result->error_code == "cancelled");
 }

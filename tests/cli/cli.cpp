@@ -11,6 +11,9 @@
 
 #include "support/subprocess.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 using namespace troupe::test;
@@ -152,4 +155,39 @@ TEST_CASE("troupe run - reads the task from stdin", "[cli]") {
     {"/bin/sh", "-c", "printf 'What is 6 * 7?' | '" + cli_path() + "' run -"});
   CHECK(res.exit_code == 0);
   CHECK(res.out.find("6 * 7 = 42") != std::string::npos);
+}
+
+TEST_CASE("troupe run -- takes a task that starts with a dash", "[cli]") {
+  auto res = run_process({cli_path(), "run", "--", "-5 + 3"});
+  CHECK(res.exit_code == 0);
+  CHECK(res.out.find("-5 + 3 = -2") != std::string::npos);
+}
+
+TEST_CASE("troupe run --tools gives up on a peer that never answers",
+          "[cli][node]") {
+  // A listening socket that accepts connections (the kernel's backlog) and
+  // never says a word: the handshake must time out, not hang.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 8) == 0);
+  socklen_t len = sizeof(addr);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  auto endpoint = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto dir = std::filesystem::temp_directory_path() /
+             ("troupe-cfg-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream{dir / "cfg.json"} << R"({"timeouts": {"role_ms": 500}})";
+  auto res =
+    run_process({cli_path(), "run", "--config", (dir / "cfg.json").string(),
+                 "--tools", endpoint, "What is 1+1?"},
+                std::chrono::seconds{20});
+  ::close(fd);
+  std::filesystem::remove_all(dir);
+  CHECK_FALSE(res.timed_out);
+  CHECK(res.exit_code == 1);
+  CHECK(res.err.find("cannot reach the tool node") != std::string::npos);
 }

@@ -121,6 +121,14 @@ TEST_CASE("file reader rejects symlinks that point outside", "[tools]") {
   res = read_workspace_file(f.cfg, "linkdir/secret.txt");
   REQUIRE_FALSE(res);
   CHECK(res.error().code == errc::path_escape);
+  // A missing directory before `..` must not hide the link behind it.
+  res = read_workspace_file(f.cfg, "nope/../linkdir/secret.txt");
+  REQUIRE_FALSE(res);
+  CHECK(res.error().code == errc::path_escape);
+  // Missing files outside are "outside", not "missing".
+  res = read_workspace_file(f.cfg, "linkdir/no-such-file");
+  REQUIRE_FALSE(res);
+  CHECK(res.error().code == errc::path_escape);
   // A symlink that stays inside the workspace is fine.
   res = read_workspace_file(f.cfg, "inner.txt");
   REQUIRE(res);

@@ -39,6 +39,9 @@ using event_atom = caf::atom_constant<caf::atom("event")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -206,6 +209,11 @@ typename Inspector::result_type inspect(Inspector& f, plan_request& x) {
            x.history);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_status& x) {
+  return f(caf::meta::type_name("child_status"), x.name, x.running, x.restarts);
+}
+
 /// Adds Troupe's message types, error category and actor handles to `cfg`.
 /// Every actor system that runs Troupe roles (or talks to them over the
 /// network) must call this before it starts.
@@ -236,6 +244,8 @@ CAF_ADD_TYPE_ID(troupe, (troupe::monitor_stats))
 CAF_ADD_TYPE_ID(troupe, (troupe::plan_request))
 CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::tool_spec>))
 CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::memory_hit>))
+CAF_ADD_TYPE_ID(troupe, (troupe::child_status))
+CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::child_status>))
 
 CAF_END_TYPE_ID_BLOCK(troupe)
 

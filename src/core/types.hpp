@@ -216,6 +216,14 @@ const char* to_string(verdict_action x) noexcept;
 
 namespace troupe {
 
+/// One child of a supervisor, for status output.
+struct child_status {
+  std::string name;
+  bool running = false;
+  /// Restarts so far (not counting the first start).
+  uint32_t restarts = 0;
+};
+
 /// What the task runner asks the planner: the task's conversation so far.
 struct plan_request {
   uint64_t task_id = 0;

@@ -86,6 +86,8 @@ TEST_CASE("role messages round-trip", "[actors][protocol]") {
   auto e = round_trip(sys, event{event_kind::tool_call, 1, 2, "calculator"});
   CHECK((e.kind == event_kind::tool_call && e.task_id == 1 && e.actor_id == 2 &&
          e.detail == "calculator"));
+  auto cs = round_trip(sys, child_status{"memory", true, 2});
+  CHECK((cs.name == "memory" && cs.running && cs.restarts == 2));
   auto ms = round_trip(sys, monitor_stats{{1, 2, 3}});
   CHECK(ms.counts == std::vector<uint64_t>{1, 2, 3});
 }
@@ -103,14 +105,26 @@ TEST_CASE("errors keep their code and message across a node",
 
 TEST_CASE("message types register under stable names", "[actors][protocol]") {
   test::system_fixture fx;
-  for (auto name :
-       {"troupe::tool_call", "troupe::chat_message", "troupe::tool_spec",
-        "troupe::chat_request", "troupe::chat_response", "troupe::task_request",
-        "troupe::tool_invocation", "troupe::tool_result", "troupe::step_record",
-        "troupe::task_result", "troupe::memory_hit", "troupe::recall_query",
-        "troupe::verdict", "troupe::event", "troupe::monitor_stats",
-        "troupe::plan_request", "std::vector<troupe::tool_spec>",
-        "std::vector<troupe::memory_hit>"}) {
+  for (auto name : {"troupe::tool_call",
+                    "troupe::chat_message",
+                    "troupe::tool_spec",
+                    "troupe::chat_request",
+                    "troupe::chat_response",
+                    "troupe::task_request",
+                    "troupe::tool_invocation",
+                    "troupe::tool_result",
+                    "troupe::step_record",
+                    "troupe::task_result",
+                    "troupe::memory_hit",
+                    "troupe::recall_query",
+                    "troupe::verdict",
+                    "troupe::event",
+                    "troupe::monitor_stats",
+                    "troupe::plan_request",
+                    "std::vector<troupe::tool_spec>",
+                    "std::vector<troupe::memory_hit>",
+                    "troupe::child_status",
+                    "std::vector<troupe::child_status>"}) {
     INFO(name);
     CHECK(fx.sys().types().make_value(name) != nullptr);
   }

@@ -1,5 +1,9 @@
 #include "actors/engine.hpp"
 
+#include <condition_variable>
+#include <mutex>
+#include <set>
+
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
@@ -8,6 +12,7 @@
 #include "actors/monitor.hpp"
 #include "actors/planner.hpp"
 #include "actors/provider.hpp"
+#include "actors/supervisor.hpp"
 #include "actors/task_runner.hpp"
 #include "actors/tool_executor.hpp"
 #include "memory/tools.hpp"
@@ -36,6 +41,23 @@ make_tool_registry(const engine_config& cfg, std::vector<tools::entry> extra) {
   return std::shared_ptr<const tools::registry>{std::move(reg)};
 }
 
+namespace {
+
+/// Tracks the first start of every supervised role, so `engine::start` can
+/// wait for the tree to be up and later starts count as restarts.
+struct boot_state {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::set<std::string> started;
+};
+
+template <class Handle>
+caf::actor untyped(const Handle& h) {
+  return caf::actor_cast<caf::actor>(h);
+}
+
+} // namespace
+
 caf::expected<std::unique_ptr<engine>>
 engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   if (auto ok = validate(cfg); !ok)
@@ -44,22 +66,20 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   if (!filter)
     return make_error(filter.error().code, filter.error().message);
   std::unique_ptr<engine> eng{new engine};
-  auto r = std::make_shared<role_set>();
-  r->timeouts = cfg.timeouts;
-  r->max_steps = cfg.max_steps;
-  r->max_parallel_calls = cfg.max_parallel_calls;
-  // Start order: monitor first (everyone reports to it), then the roles
-  // the planner depends on, then the planner, then the task entry point.
-  r->monitor = sys.spawn(monitor_role);
-  r->memory =
-    sys.spawn(memory_role, cfg.memory_capacity, cfg.memory_max_sessions);
-  r->guardrail = sys.spawn(guardrail_role, std::move(*filter));
+  role_set initial;
+  initial.timeouts = cfg.timeouts;
+  initial.max_steps = cfg.max_steps;
+  initial.max_parallel_calls = cfg.max_parallel_calls;
+  // Roles supplied by the embedder are theirs to supervise.
+  initial.provider = opts.provider;
+  initial.tools = opts.tools;
+  auto dir = std::make_shared<role_directory>(std::move(initial));
   std::vector<tool_spec> specs;
+  std::shared_ptr<const tools::registry> registry;
   if (opts.tools) {
-    r->tools = opts.tools;
     caf::scoped_actor self{sys};
     caf::error err;
-    self->request(r->tools, cfg.timeouts.role, list_atom::value)
+    self->request(opts.tools, cfg.timeouts.role, list_atom::value)
       .receive([&](std::vector<tool_spec>& xs) { specs = std::move(xs); },
                [&](caf::error& e) { err = std::move(e); });
     if (err)
@@ -70,51 +90,128 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     auto reg = make_tool_registry(cfg, std::move(opts.extra_tools));
     if (!reg)
       return make_error(reg.error().code, reg.error().message);
-    specs = (*reg)->specs();
-    r->tools =
-      sys.spawn(tool_executor_role, std::move(*reg), size_t{cfg.tool_workers});
+    registry = std::move(*reg);
+    specs = registry->specs();
   }
   for (auto& s : memory::tool_specs())
     specs.push_back(std::move(s));
-  eng->provider_ =
-    opts.provider ? opts.provider : sys.spawn(rule_based_provider);
-  r->planner = sys.spawn(planner_role, eng->provider_, specs);
-  eng->tasks_ = sys.spawn(task_manager_role, r);
+  // The tree of DESIGN.md, flattened under one one_for_one root for now:
+  // monitor first (everyone reports to it), then the roles the planner and
+  // the runners depend on, then the planner, then the task entry point.
+  // Short-term memory lives outside its actor so a restart keeps it.
+  auto store = std::make_shared<memory::short_term_store>(
+    cfg.memory_capacity, cfg.memory_max_sessions);
+  auto input_filter = std::move(*filter);
+  supervisor_spec root;
+  root.name = "root";
+  root.strategy = restart_strategy::one_for_one;
+  root.intensity = 10;
+  root.period = std::chrono::seconds{10};
+  auto add = [&](std::string name,
+                 std::function<caf::actor(caf::local_actor*)> f) {
+    child_spec c;
+    c.name = std::move(name);
+    c.start = std::move(f);
+    root.children.push_back(std::move(c));
+  };
+  add("monitor",
+      [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
+  add("memory", [store](caf::local_actor* sup) {
+    return untyped(sup->spawn(memory_role, store));
+  });
+  add("guardrail", [input_filter](caf::local_actor* sup) {
+    return untyped(sup->spawn(guardrail_role, input_filter));
+  });
+  if (!opts.provider)
+    add("provider", [](caf::local_actor* sup) {
+      return untyped(sup->spawn(rule_based_provider));
+    });
+  if (!opts.tools) {
+    auto workers = size_t{cfg.tool_workers};
+    add("tools", [registry, workers](caf::local_actor* sup) {
+      return untyped(sup->spawn(tool_executor_role, registry, workers));
+    });
+  }
+  add("planner", [dir, specs](caf::local_actor* sup) {
+    return untyped(sup->spawn(planner_role, dir, specs));
+  });
+  add("tasks", [dir](caf::local_actor* sup) {
+    return untyped(sup->spawn(task_manager_role, dir));
+  });
+  auto boot = std::make_shared<boot_state>();
+  auto expected_children = root.children.size();
+  auto on_start = [dir, boot](const std::string& name, const caf::actor& h) {
+    bool restart = false;
+    {
+      std::lock_guard<std::mutex> guard{boot->mtx};
+      restart = boot->started.count(name) > 0;
+    }
+    // The event goes out before the new handle is published, so whoever
+    // sees the new handle finds the restart counted.
+    if (restart) {
+      auto mon = name == "monitor" ? caf::actor_cast<monitor_actor>(h)
+                                   : dir->snapshot()->monitor;
+      caf::anon_send(mon, event_atom::value,
+                     event{event_kind::role_restarted, 0, h.id(), name});
+    }
+    dir->publish(name, h);
+    // Counted once published: engine::start returns only when every role
+    // has a handle in the directory.
+    std::lock_guard<std::mutex> guard{boot->mtx};
+    boot->started.insert(name);
+    boot->cv.notify_all();
+  };
+  // Supplied roles are not restarted by the engine, but it stops them.
+  if (opts.provider)
+    eng->owned_.push_back(untyped(opts.provider));
+  if (opts.tools)
+    eng->owned_.push_back(untyped(opts.tools));
+  eng->root_ = sys.spawn(supervisor, std::move(root), std::move(on_start));
+  {
+    // The supervisor starts its children when it first runs: wait for that
+    // (bounded) so the engine's handles are valid when start returns.
+    std::unique_lock<std::mutex> guard{boot->mtx};
+    if (!boot->cv.wait_for(guard, cfg.timeouts.role, [&] {
+          return boot->started.size() == expected_children;
+        }))
+      return make_error(errc::role_down,
+                        "the engine's roles did not start within " +
+                          std::to_string(cfg.timeouts.role.count()) + " ms");
+  }
   eng->tool_specs_ = std::move(specs);
-  eng->roles_ = std::move(r);
+  eng->directory_ = std::move(dir);
   eng->cfg_ = std::move(cfg);
   return eng;
 }
 
+task_actor engine::tasks() const {
+  return directory_->snapshot()->tasks;
+}
+
 monitor_actor engine::monitor() const {
-  return roles_->monitor;
+  return directory_->snapshot()->monitor;
 }
 
 memory_actor engine::memory() const {
-  return roles_->memory;
+  return directory_->snapshot()->memory;
 }
 
 tool_executor_actor engine::tools() const {
-  return roles_->tools;
+  return directory_->snapshot()->tools;
+}
+
+guardrail_actor engine::guardrail() const {
+  return directory_->snapshot()->guardrail;
 }
 
 engine::~engine() {
-  // Exit messages go out in reverse start order: the task manager first
-  // (it cancels the running tasks), the monitor last. They are not awaited:
-  // proper shutdown with per-child timeouts comes with supervision.
-  auto stop = [](const auto& handle) {
-    if (handle)
-      caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
-  };
-  stop(tasks_);
-  if (roles_) {
-    stop(roles_->planner);
-    stop(provider_);
-    stop(roles_->tools);
-    stop(roles_->guardrail);
-    stop(roles_->memory);
-    stop(roles_->monitor);
-  }
+  // The root stops its children in reverse start order, each within its
+  // shutdown timeout: the task manager first (it cancels running tasks),
+  // the monitor last.
+  if (root_)
+    caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
+  for (auto& x : owned_)
+    caf::anon_send_exit(x, caf::exit_reason::user_shutdown);
 }
 
 } // namespace troupe

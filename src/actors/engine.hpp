@@ -12,11 +12,12 @@
 
 namespace troupe {
 
-struct role_set;
+class role_directory;
 
 /// What an embedding program may plug in; empty members take the defaults.
 struct engine_options {
-  /// The model; default: the offline rule-based provider.
+  /// The model; default: the offline rule-based provider. Supplied roles
+  /// are not restarted by the engine's supervisor, but stopped with it.
   provider_actor provider;
   /// The tool executor; default: a local one with the built-in tools. Set it
   /// to a `remote_tools` front to run tools on another node.
@@ -30,8 +31,10 @@ struct engine_options {
 result<std::shared_ptr<const tools::registry>>
 make_tool_registry(const engine_config& cfg, std::vector<tools::entry> extra);
 
-/// One running engine inside a caller's actor system: every role spawned and
-/// wired. Destroying it stops the roles in reverse start order.
+/// One running engine inside a caller's actor system: every role spawned
+/// under a root supervisor, which restarts a role that fails; callers reach
+/// roles through the accessors, which always return the current handle.
+/// Destroying the engine stops the roles in reverse start order.
 class engine {
 public:
   /// Validates `cfg`, spawns the roles and asks the tool executor (which may
@@ -45,9 +48,7 @@ public:
   engine& operator=(const engine&) = delete;
 
   /// Where tasks go: `(run_atom, task_request) -> task_result`.
-  task_actor tasks() const {
-    return tasks_;
-  }
+  task_actor tasks() const;
 
   /// The monitor role (event counters, logs).
   monitor_actor monitor() const;
@@ -57,6 +58,14 @@ public:
 
   /// The tool executor (local, or the front of a remote one).
   tool_executor_actor tools() const;
+
+  /// The guardrail role.
+  guardrail_actor guardrail() const;
+
+  /// The root supervisor; it exits with an error if it gives up.
+  caf::actor root() const {
+    return root_;
+  }
 
   /// Every tool offered to the model (executor's and memory's).
   const std::vector<tool_spec>& tool_specs() const {
@@ -72,9 +81,10 @@ private:
 
   engine_config cfg_;
   std::vector<tool_spec> tool_specs_;
-  std::shared_ptr<role_set> roles_;
-  provider_actor provider_;
-  task_actor tasks_;
+  std::shared_ptr<role_directory> directory_;
+  caf::actor root_;
+  /// Roles supplied in `engine_options`, stopped with the engine.
+  std::vector<caf::actor> owned_;
 };
 
 } // namespace troupe

@@ -6,21 +6,20 @@ namespace troupe {
 
 memory_actor::behavior_type
 memory_role(memory_actor::stateful_pointer<memory_state> self,
-            size_t capacity_per_session, size_t max_sessions) {
-  self->state.store =
-    memory::short_term_store{capacity_per_session, max_sessions};
+            shared_store store) {
+  self->state.store = std::move(store);
   return {
     [=](store_atom, const std::string& session,
         const std::string& text) -> caf::result<uint64_t> {
       if (text.empty())
         return make_error(errc::invalid_input, "cannot store an empty text");
-      return self->state.store.store(session, text);
+      return self->state.store->store(session, text);
     },
     [=](recall_atom, const recall_query& q) {
-      return self->state.store.recall(q.session, q.query, q.limit);
+      return self->state.store->recall(q.session, q.query, q.limit);
     },
     [=](call_atom, const tool_invocation& inv) {
-      return memory::run_tool(self->state.store, inv);
+      return memory::run_tool(*self->state.store, inv);
     },
   };
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <memory>
+
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -8,16 +10,20 @@
 
 namespace troupe {
 
+/// The short-term store, owned outside the actor so it survives a restart
+/// of the memory role. Only the one running memory actor touches it.
+using shared_store = std::shared_ptr<memory::short_term_store>;
+
 /// State of the memory role: the short-term store (per session, LRU).
 struct memory_state {
-  memory::short_term_store store;
+  shared_store store;
 
   static inline const char* name = "troupe.memory";
 };
 
-/// Spawns as the memory role with the given bounds.
+/// Spawns as the memory role over `store`.
 memory_actor::behavior_type
 memory_role(memory_actor::stateful_pointer<memory_state> self,
-            size_t capacity_per_session, size_t max_sessions);
+            shared_store store);
 
 } // namespace troupe

@@ -20,6 +20,7 @@ spdlog::level::level_enum level_of(event_kind x) {
     case event_kind::tool_error:
     case event_kind::rejected:
     case event_kind::error:
+    case event_kind::role_restarted:
       return spdlog::level::warn;
   }
   return spdlog::level::warn;

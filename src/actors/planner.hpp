@@ -6,17 +6,15 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/directory.hpp"
 #include "actors/protocol.hpp"
 
 namespace troupe {
 
 /// State of the planner: the model it asks and the tools it offers.
 struct planner_state {
-  // Declared so the struct is no aggregate: CAF constructs a state from
-  // the actor's `this` when it can, which would bind a handle member to it.
-  planner_state() = default;
-
-  provider_actor provider;
+  /// Where the current provider is (it may have restarted).
+  std::shared_ptr<const role_directory> directory;
   /// The tools offered to the model on every step.
   tool_list tools;
 
@@ -34,6 +32,7 @@ struct planner_state {
 /// with every task in flight; the per-task runner awaits instead.
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
-             provider_actor provider, std::vector<tool_spec> tools);
+             std::shared_ptr<const role_directory> directory,
+             std::vector<tool_spec> tools);
 
 } // namespace troupe

@@ -238,15 +238,15 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
 }
 
 std::chrono::milliseconds task_manager_state::tick_interval() const {
-  auto t = roles->timeouts.task / 20;
+  auto t = directory->snapshot()->timeouts.task / 20;
   return std::clamp(t, std::chrono::milliseconds{10},
                     std::chrono::milliseconds{1000});
 }
 
 task_manager_actor::behavior_type
 task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
-                  std::shared_ptr<const role_set> roles) {
-  self->state.roles = std::move(roles);
+                  std::shared_ptr<const role_directory> directory) {
+  self->state.directory = std::move(directory);
   self->set_down_handler([=](const caf::down_msg& msg) {
     self->state.running.erase(msg.source.id());
   });
@@ -263,12 +263,11 @@ task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
       auto& st = self->state;
       if (req.id == 0)
         req.id = st.next_id++;
-      auto runner = self->spawn(task_runner_role, st.roles);
+      auto roles = st.directory->snapshot();
+      auto deadline = std::chrono::steady_clock::now() + roles->timeouts.task;
+      auto runner = self->spawn(task_runner_role, std::move(roles));
       self->monitor(runner);
-      st.running.emplace(
-        runner.id(),
-        running_task{std::chrono::steady_clock::now() + st.roles->timeouts.task,
-                     runner});
+      st.running.emplace(runner.id(), running_task{deadline, runner});
       if (!st.ticking) {
         st.ticking = true;
         self->delayed_send(self, st.tick_interval(), tick_atom::value);

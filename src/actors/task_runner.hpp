@@ -10,22 +10,11 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/directory.hpp"
 #include "actors/protocol.hpp"
 #include "core/config.hpp"
 
 namespace troupe {
-
-/// The roles a task runner talks to, shared by all runners (one copy).
-struct role_set {
-  planner_actor planner;
-  guardrail_actor guardrail;
-  tool_executor_actor tools;
-  memory_actor memory;
-  monitor_actor monitor;
-  struct timeouts timeouts;
-  uint32_t max_steps = 8;
-  uint32_t max_parallel_calls = 16;
-};
 
 /// State of one task's agent loop.
 struct task_runner_state {
@@ -64,7 +53,8 @@ struct running_task {
 /// State of the task manager: assigns ids, spawns a runner per task, and
 /// enforces the task deadlines.
 struct task_manager_state {
-  std::shared_ptr<const role_set> roles;
+  /// Where the current roles are; each new task takes a snapshot.
+  std::shared_ptr<const role_directory> directory;
   uint64_t next_id = 1;
   /// Runners still alive, by actor id (not task id: callers may reuse ids).
   std::unordered_map<caf::actor_id, running_task> running;
@@ -88,6 +78,6 @@ struct task_manager_state {
 /// became the bottleneck with 10^5 tasks in flight.
 task_manager_actor::behavior_type
 task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
-                  std::shared_ptr<const role_set> roles);
+                  std::shared_ptr<const role_directory> directory);
 
 } // namespace troupe

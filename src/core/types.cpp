@@ -20,6 +20,8 @@ const char* to_string(event_kind x) noexcept {
       return "rejected";
     case event_kind::error:
       return "error";
+    case event_kind::role_restarted:
+      return "role_restarted";
   }
   return "unknown";
 }

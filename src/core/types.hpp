@@ -186,10 +186,12 @@ enum class event_kind : uint8_t {
   tool_error,
   rejected,
   error,
+  /// A supervised role started again after it ended.
+  role_restarted,
 };
 
 /// Number of `event_kind` values.
-constexpr size_t event_kind_count = 8;
+constexpr size_t event_kind_count = 9;
 
 /// An event emitted by any role, counted and logged by the monitor.
 struct event {

@@ -12,7 +12,8 @@ using namespace std::chrono_literals;
 TEST_CASE("the memory actor stores, recalls and evicts by LRU",
           "[actors][memory]") {
   test::system_fixture fx;
-  auto mem = fx.sys().spawn(memory_role, size_t{2}, size_t{10});
+  auto mem = fx.sys().spawn(memory_role,
+                            std::make_shared<memory::short_term_store>(2, 10));
   auto store = [&](const std::string& text) {
     auto r = test::ask<memory_actor, uint64_t>(
       fx.sys(), mem, 5s, store_atom::value, std::string{"s"}, text);

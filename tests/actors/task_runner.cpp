@@ -8,6 +8,7 @@
 
 #include <future>
 #include <optional>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -184,20 +185,27 @@ TEST_CASE("a dead model fails the task fast", "[actors][loop]") {
   CHECK(r.error_code == "provider_failed");
 }
 
-TEST_CASE("without memory a task still plans; memory tools fail clearly",
-          "[actors][loop]") {
+TEST_CASE("a killed role is restarted, keeps its store, and serves again",
+          "[actors][loop][supervisor]") {
   test::system_fixture fx;
   auto eng = engine::start(fx.sys(), test::test_config());
   REQUIRE(eng);
-  kill_and_wait(fx.sys(), (*eng)->memory());
-  // Recall before planning is skipped: the task still completes.
-  auto calc = run_ok(fx.sys(), **eng, "What is 6 * 7?");
-  CHECK(calc.status == task_status::completed);
-  CHECK(calc.answer.find("42") != std::string::npos);
-  auto mem = run_ok(fx.sys(), **eng, "Remember that tests run offline.");
-  CHECK(mem.status == task_status::failed);
-  CHECK(mem.error_code == "role_down");
-  CHECK(mem.answer.find("memory_store") != std::string::npos);
+  run_ok(fx.sys(), **eng, "Remember that the launch is on Friday.");
+  auto old = (*eng)->memory();
+  kill_and_wait(fx.sys(), old);
+  // The supervisor publishes the new handle; wait for it (with a deadline).
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while ((*eng)->memory() == old && std::chrono::steady_clock::now() < until)
+    std::this_thread::yield();
+  REQUIRE((*eng)->memory() != old);
+  auto r = run_ok(fx.sys(), **eng, "What do you remember about the launch?");
+  CHECK(r.status == task_status::completed);
+  CHECK(r.answer.find("Friday") != std::string::npos);
+  auto stats = test::ask<monitor_actor, monitor_stats>(
+    fx.sys(), (*eng)->monitor(), 5s, stats_atom::value);
+  REQUIRE(stats.value);
+  CHECK(stats.value->counts[static_cast<size_t>(event_kind::role_restarted)] ==
+        1);
 }
 
 TEST_CASE("the planner hands the model the conversation and the tools",

@@ -104,14 +104,16 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto input_filter = std::move(*filter);
   supervisor_spec root;
   root.name = "root";
-  root.strategy = restart_strategy::one_for_one;
-  root.intensity = 10;
-  root.period = std::chrono::seconds{10};
+  root.strategy = cfg.supervision.strategy;
+  root.intensity = cfg.supervision.intensity;
+  root.period = cfg.supervision.period;
+  root.backoff = cfg.supervision.backoff;
   auto add = [&](std::string name,
                  std::function<caf::actor(caf::local_actor*)> f) {
     child_spec c;
     c.name = std::move(name);
     c.start = std::move(f);
+    c.shutdown = cfg.supervision.shutdown;
     root.children.push_back(std::move(c));
   };
   add("monitor",

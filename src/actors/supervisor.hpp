@@ -18,19 +18,10 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "core/config.hpp"
 #include "core/result.hpp"
 
 namespace troupe {
-
-/// Which children restart when one fails.
-enum class restart_strategy : uint8_t {
-  /// Only the failed child.
-  one_for_one,
-  /// Every child (the others are stopped first, in reverse order).
-  one_for_all,
-  /// The failed child and every child started after it.
-  rest_for_one,
-};
 
 /// When a child that ended is restarted.
 enum class restart_type : uint8_t {

@@ -9,6 +9,18 @@
 
 namespace troupe {
 
+const char* to_string(restart_strategy x) noexcept {
+  switch (x) {
+    case restart_strategy::one_for_one:
+      return "one_for_one";
+    case restart_strategy::one_for_all:
+      return "one_for_all";
+    case restart_strategy::rest_for_one:
+      return "rest_for_one";
+  }
+  return "unknown";
+}
+
 result<bool> validate(const engine_config& cfg) {
   auto bad = [](std::string msg) {
     return failure{errc::invalid_config, std::move(msg)};
@@ -44,6 +56,16 @@ result<bool> validate(const engine_config& cfg) {
                         std::pair{cfg.timeouts.role, "role"}})
     if (auto f = positive(x, key))
       return *f;
+  auto& sup = cfg.supervision;
+  if (sup.period.count() <= 0)
+    return bad("supervision.root.period_ms must be > 0, got " +
+               std::to_string(sup.period.count()));
+  if (sup.backoff.count() < 0)
+    return bad("supervision.root.backoff_ms must be >= 0, got " +
+               std::to_string(sup.backoff.count()));
+  if (sup.shutdown.count() <= 0)
+    return bad("supervision.root.shutdown_ms must be > 0, got " +
+               std::to_string(sup.shutdown.count()));
   return guardrail::validate(cfg.guardrail);
 }
 
@@ -202,6 +224,52 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     cfg.timeouts.role = std::chrono::milliseconds{role};
     cfg.timeouts.tool = std::chrono::milliseconds{tool};
     cfg.timeouts.task = std::chrono::milliseconds{task};
+  }
+  auto sup = top.object("supervision");
+  if (!sup)
+    return sup.error();
+  if (*sup) {
+    reader outer{**sup, "supervision"};
+    auto root = outer.object("root");
+    if (!root)
+      return root.error();
+    if (*root) {
+      reader r{**root, "supervision.root"};
+      auto& pol = cfg.supervision;
+      std::string strategy = to_string(pol.strategy);
+      if (auto f = r.string("strategy", strategy))
+        return *f;
+      if (strategy == "one_for_one")
+        pol.strategy = restart_strategy::one_for_one;
+      else if (strategy == "one_for_all")
+        pol.strategy = restart_strategy::one_for_all;
+      else if (strategy == "rest_for_one")
+        pol.strategy = restart_strategy::rest_for_one;
+      else
+        return failure{errc::invalid_config,
+                       "supervision.root.strategy must be one_for_one, "
+                       "one_for_all or rest_for_one, got '" +
+                         strategy + "'"};
+      if (auto f = r.number("intensity", pol.intensity, 0, 1000000))
+        return *f;
+      constexpr int64_t day_ms = 86'400'000;
+      int64_t period = pol.period.count();
+      int64_t backoff = pol.backoff.count();
+      int64_t shutdown = pol.shutdown.count();
+      if (auto f = r.number("period_ms", period, 1, day_ms))
+        return *f;
+      if (auto f = r.number("backoff_ms", backoff, 0, day_ms))
+        return *f;
+      if (auto f = r.number("shutdown_ms", shutdown, 1, day_ms))
+        return *f;
+      if (auto f = r.unknown_keys())
+        return *f;
+      pol.period = std::chrono::milliseconds{period};
+      pol.backoff = std::chrono::milliseconds{backoff};
+      pol.shutdown = std::chrono::milliseconds{shutdown};
+    }
+    if (auto f = outer.unknown_keys())
+      return *f;
   }
   if (auto f = top.unknown_keys())
     return *f;

@@ -24,6 +24,31 @@ struct timeouts {
   std::chrono::milliseconds role{5000};
 };
 
+/// Which children a supervisor restarts when one fails.
+enum class restart_strategy : uint8_t {
+  /// Only the failed child.
+  one_for_one,
+  /// Every child (the others are stopped first, in reverse order).
+  one_for_all,
+  /// The failed child and every child started after it.
+  rest_for_one,
+};
+
+/// Returns "one_for_one", "one_for_all" or "rest_for_one".
+const char* to_string(restart_strategy x) noexcept;
+
+/// A supervisor's restart policy, as configured.
+struct supervisor_policy {
+  restart_strategy strategy = restart_strategy::one_for_one;
+  /// At most this many restarts within `period`; one more escalates.
+  uint32_t intensity = 10;
+  std::chrono::milliseconds period{10000};
+  /// Delay before each restart.
+  std::chrono::milliseconds backoff{0};
+  /// Time each child gets to stop before it is killed.
+  std::chrono::milliseconds shutdown{5000};
+};
+
 /// Everything an engine instance needs; validated before any actor starts.
 struct engine_config {
   /// Root the file tool is confined to.
@@ -45,6 +70,8 @@ struct engine_config {
   guardrail::input_filter_config guardrail;
   /// Request deadlines.
   struct timeouts timeouts;
+  /// Restart policy of the root supervisor (key `supervision.root`).
+  supervisor_policy supervision;
 };
 
 /// Checks every field; the error names the key and the bad value.

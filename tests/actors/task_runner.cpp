@@ -317,3 +317,23 @@ TEST_CASE("stopping the engine cancels the tasks in flight", "[actors][loop]") {
   CHECK(result->status == task_status::cancelled);
   CHECK(result->error_code == "cancelled");
 }
+
+TEST_CASE("past the root's intensity the engine's supervisor gives up",
+          "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.supervision.intensity = 0;
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  caf::scoped_actor self{fx.sys()};
+  self->monitor((*eng)->root());
+  kill_and_wait(fx.sys(), (*eng)->memory());
+  caf::error reason;
+  self->receive([&](caf::down_msg& msg) { reason = msg.reason; },
+                caf::after(10s) >> [] {});
+  REQUIRE(reason);
+  CHECK(describe(reason).find("'memory'") != std::string::npos);
+  // With the roles gone, a task fails fast instead of hanging.
+  auto r = test::run_task(fx.sys(), **eng, "What is 1+1?");
+  CHECK((r.error || (r.value && r.value->status != task_status::completed)));
+}

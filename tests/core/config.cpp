@@ -72,3 +72,23 @@ TEST_CASE("config JSON errors name the key", "[core][config]") {
   CHECK(ok->timeouts.role == std::chrono::milliseconds{250});
   CHECK_FALSE(load_file(engine_config{}, "/no/such/file.json"));
 }
+
+TEST_CASE("the root supervisor's policy comes from config", "[core][config]") {
+  auto ok = apply_json(engine_config{}, R"({"supervision": {"root": {
+    "strategy": "rest_for_one", "intensity": 2, "period_ms": 500,
+    "backoff_ms": 20, "shutdown_ms": 100}}})");
+  REQUIRE(ok);
+  CHECK(ok->supervision.strategy == restart_strategy::rest_for_one);
+  CHECK(ok->supervision.intensity == 2);
+  CHECK(ok->supervision.period == std::chrono::milliseconds{500});
+  CHECK(ok->supervision.backoff == std::chrono::milliseconds{20});
+  CHECK(ok->supervision.shutdown == std::chrono::milliseconds{100});
+  auto bad = apply_json(engine_config{},
+                        R"({"supervision": {"root": {"strategy": "all"}}})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("supervision.root.strategy") !=
+        std::string::npos);
+  auto typo = apply_json(engine_config{}, R"({"supervision": {"rot": {}}})");
+  REQUIRE_FALSE(typo);
+  CHECK(typo.error().message == "unknown config key 'supervision.rot'");
+}

@@ -1,5 +1,7 @@
 #include "actors/memory.hpp"
 
+#include "actors/fail_fast.hpp"
+
 #include "memory/tools.hpp"
 
 namespace troupe {
@@ -7,6 +9,7 @@ namespace troupe {
 memory_actor::behavior_type
 memory_role(memory_actor::stateful_pointer<memory_state> self,
             shared_store store) {
+  answer_on_crash(self, "memory");
   self->state.store = std::move(store);
   return {
     [=](store_atom, const std::string& session,

@@ -1,5 +1,7 @@
 #include "actors/monitor.hpp"
 
+#include "actors/fail_fast.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "core/log.hpp"
@@ -42,6 +44,7 @@ void monitor_state::record(const event& x) {
 
 monitor_actor::behavior_type
 monitor_role(monitor_actor::stateful_pointer<monitor_state> self) {
+  answer_on_crash(self, "monitor");
   self->state.logger = log::get();
   return {
     [=](event_atom, event& x) { self->state.record(x); },

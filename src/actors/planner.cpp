@@ -1,11 +1,14 @@
 #include "actors/planner.hpp"
 
+#include "actors/fail_fast.hpp"
+
 namespace troupe {
 
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
              std::vector<tool_spec> tools) {
+  answer_on_crash(self, "planner");
   self->state.directory = std::move(directory);
   self->state.tools = std::move(tools);
   return {

@@ -1,5 +1,7 @@
 #include "actors/task_runner.hpp"
 
+#include "actors/fail_fast.hpp"
+
 #include <algorithm>
 
 #include <caf/actor_cast.hpp>
@@ -246,6 +248,7 @@ std::chrono::milliseconds task_manager_state::tick_interval() const {
 task_manager_actor::behavior_type
 task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
                   std::shared_ptr<const role_directory> directory) {
+  answer_on_crash(self, "tasks");
   self->state.directory = std::move(directory);
   self->set_down_handler([=](const caf::down_msg& msg) {
     self->state.running.erase(msg.source.id());

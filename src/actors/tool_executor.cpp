@@ -1,5 +1,7 @@
 #include "actors/tool_executor.hpp"
 
+#include "actors/fail_fast.hpp"
+
 #include <caf/system_messages.hpp>
 
 namespace troupe {
@@ -10,6 +12,7 @@ namespace {
 tool_executor_actor::behavior_type
 tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
             std::shared_ptr<const tools::registry> registry) {
+  answer_on_crash(self, "tools");
   self->state.registry = std::move(registry);
   return {
     [=](call_atom, const tool_invocation& inv) {

@@ -118,24 +118,30 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   };
   add("monitor",
       [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
-  add("memory", [store](caf::local_actor* sup) {
-    return untyped(sup->spawn(memory_role, store));
+  auto fault = [&](const char* role) {
+    auto i = cfg.faults.find(role);
+    return i == cfg.faults.end() ? fault_spec{} : i->second;
+  };
+  add("memory", [store, f = fault("memory")](caf::local_actor* sup) {
+    return untyped(sup->spawn(memory_role, store, f));
   });
-  add("guardrail", [input_filter](caf::local_actor* sup) {
-    return untyped(sup->spawn(guardrail_role, input_filter));
-  });
+  add("guardrail",
+      [input_filter, f = fault("guardrail")](caf::local_actor* sup) {
+        return untyped(sup->spawn(guardrail_role, input_filter, f));
+      });
   if (!opts.provider)
-    add("provider", [](caf::local_actor* sup) {
-      return untyped(sup->spawn(rule_based_provider));
+    add("provider", [f = fault("provider")](caf::local_actor* sup) {
+      return untyped(sup->spawn(rule_based_provider, f));
     });
   if (!opts.tools) {
     auto workers = size_t{cfg.tool_workers};
-    add("tools", [registry, workers](caf::local_actor* sup) {
-      return untyped(sup->spawn(tool_executor_role, registry, workers));
-    });
+    add("tools",
+        [registry, workers, f = fault("tools")](caf::local_actor* sup) {
+          return untyped(sup->spawn(tool_executor_role, registry, workers, f));
+        });
   }
-  add("planner", [dir, specs](caf::local_actor* sup) {
-    return untyped(sup->spawn(planner_role, dir, specs));
+  add("planner", [dir, specs, f = fault("planner")](caf::local_actor* sup) {
+    return untyped(sup->spawn(planner_role, dir, specs, f));
   });
   add("tasks", [dir](caf::local_actor* sup) {
     return untyped(sup->spawn(task_manager_role, dir));

@@ -8,20 +8,24 @@ namespace troupe {
 
 memory_actor::behavior_type
 memory_role(memory_actor::stateful_pointer<memory_state> self,
-            shared_store store) {
+            shared_store store, fault_spec faults) {
   answer_on_crash(self, "memory");
   self->state.store = std::move(store);
+  self->state.faults = fault_injector{"memory", faults};
   return {
     [=](store_atom, const std::string& session,
         const std::string& text) -> caf::result<uint64_t> {
+      self->state.faults.tick();
       if (text.empty())
         return make_error(errc::invalid_input, "cannot store an empty text");
       return self->state.store->store(session, text);
     },
     [=](recall_atom, const recall_query& q) {
+      self->state.faults.tick();
       return self->state.store->recall(q.session, q.query, q.limit);
     },
     [=](call_atom, const tool_invocation& inv) {
+      self->state.faults.tick();
       return memory::run_tool(*self->state.store, inv);
     },
   };

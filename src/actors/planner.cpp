@@ -7,12 +7,14 @@ namespace troupe {
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
-             std::vector<tool_spec> tools) {
+             std::vector<tool_spec> tools, fault_spec faults) {
   answer_on_crash(self, "planner");
   self->state.directory = std::move(directory);
   self->state.tools = std::move(tools);
+  self->state.faults = fault_injector{"planner", faults};
   return {
     [=](plan_atom, plan_request& req) -> caf::result<chat_response> {
+      self->state.faults.tick();
       return self->delegate(
         self->state.directory->snapshot()->provider, complete_atom::value,
         chat_request{std::move(req.history), self->state.tools});

@@ -8,6 +8,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/protocol.hpp"
+#include "core/faults.hpp"
 
 namespace troupe {
 
@@ -17,6 +18,8 @@ struct planner_state {
   std::shared_ptr<const role_directory> directory;
   /// The tools offered to the model on every step.
   tool_list tools;
+  /// Drills only: crashes on configured messages.
+  fault_injector faults;
 
   static inline const char* name = "troupe.planner";
 };
@@ -33,6 +36,6 @@ struct planner_state {
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
-             std::vector<tool_spec> tools);
+             std::vector<tool_spec> tools, fault_spec faults);
 
 } // namespace troupe

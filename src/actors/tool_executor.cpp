@@ -11,11 +11,14 @@ namespace {
 /// Runs calls in place: the body of a worker, and of a one-worker executor.
 tool_executor_actor::behavior_type
 tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
-            std::shared_ptr<const tools::registry> registry) {
+            std::shared_ptr<const tools::registry> registry,
+            fault_spec faults) {
   answer_on_crash(self, "tools");
   self->state.registry = std::move(registry);
+  self->state.faults = fault_injector{"tools", faults};
   return {
     [=](call_atom, const tool_invocation& inv) {
+      self->state.faults.tick();
       tools::context ctx{inv.task_id, inv.session, inv.principal};
       return self->state.registry->invoke(inv.call, ctx);
     },
@@ -27,15 +30,16 @@ tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
 
 tool_executor_actor::behavior_type tool_executor_role(
   tool_executor_actor::stateful_pointer<tool_executor_state> self,
-  std::shared_ptr<const tools::registry> registry, size_t workers) {
+  std::shared_ptr<const tools::registry> registry, size_t workers,
+  fault_spec faults) {
   if (workers <= 1)
-    return tool_worker(self, std::move(registry));
+    return tool_worker(self, std::move(registry), faults);
   self->state.registry = registry;
   // Linked: a worker that dies takes the executor down with it, so a
   // supervisor sees one failure instead of a silently shrunken pool.
   for (size_t i = 0; i < workers; ++i)
     self->state.workers.push_back(
-      self->spawn<caf::linked>(tool_worker, registry));
+      self->spawn<caf::linked>(tool_worker, registry, faults));
   return {
     [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
       auto& st = self->state;

@@ -11,6 +11,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/protocol.hpp"
+#include "core/faults.hpp"
 #include "tools/tool.hpp"
 
 namespace troupe {
@@ -21,6 +22,8 @@ struct tool_executor_state {
   /// Workers that run the calls (empty: calls run in the executor itself).
   std::vector<tool_executor_actor> workers;
   size_t next_worker = 0;
+  /// Drills only: crashes on configured calls.
+  fault_injector faults;
 
   static inline const char* name = "troupe.tool_executor";
 };
@@ -30,7 +33,8 @@ struct tool_executor_state {
 /// one step run in parallel; with 1 it runs every call itself.
 tool_executor_actor::behavior_type tool_executor_role(
   tool_executor_actor::stateful_pointer<tool_executor_state> self,
-  std::shared_ptr<const tools::registry> registry, size_t workers);
+  std::shared_ptr<const tools::registry> registry, size_t workers,
+  fault_spec faults);
 
 /// State of the local front for a tool executor on another node.
 struct remote_tools_state {

@@ -358,7 +358,8 @@ int serve_node(const options& opts) {
   auto cfg = make_config(true);
   caf::actor_system sys{cfg};
   auto exec = sys.spawn(tool_executor_role, setup->tools,
-                        size_t{setup->config.tool_workers});
+                        size_t{setup->config.tool_workers},
+                        setup->config.faults["tools"]);
   auto port = sys.middleman().publish(exec, endpoint->second,
                                       endpoint->first.c_str(), true);
   if (!port) {

@@ -225,6 +225,28 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     cfg.timeouts.tool = std::chrono::milliseconds{tool};
     cfg.timeouts.task = std::chrono::milliseconds{task};
   }
+  if (auto faults = top.raw("faults")) {
+    if (!faults->is_object())
+      return failure{errc::invalid_config, "faults must be an object"};
+    for (auto& [role, spec] : faults->items()) {
+      static const std::set<std::string> roles{"memory", "guardrail", "planner",
+                                               "provider", "tools"};
+      if (!roles.count(role))
+        return failure{errc::invalid_config,
+                       "faults: unknown role '" + role +
+                         "' (memory, guardrail, planner, provider, tools)"};
+      if (!spec.is_object())
+        return failure{errc::invalid_config,
+                       "faults." + role + " must be an object"};
+      reader r{spec, "faults." + role};
+      fault_spec f;
+      if (auto err = r.number("crash_every", f.crash_every, 0, 1000000000))
+        return *err;
+      if (auto err = r.unknown_keys())
+        return *err;
+      cfg.faults[role] = f;
+    }
+  }
   auto sup = top.object("supervision");
   if (!sup)
     return sup.error();

@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/faults.hpp"
 #include "core/result.hpp"
 #include "guardrail/input_filter.hpp"
 
@@ -72,6 +74,9 @@ struct engine_config {
   struct timeouts timeouts;
   /// Restart policy of the root supervisor (key `supervision.root`).
   supervisor_policy supervision;
+  /// Injected faults by role name (memory, guardrail, planner, provider,
+  /// tools); empty in production.
+  std::map<std::string, fault_spec> faults;
 };
 
 /// Checks every field; the error names the key and the bad value.

@@ -14,7 +14,7 @@ TEST_CASE("the guardrail actor answers with a verdict and a reason",
   test::system_fixture fx;
   auto filter = guardrail::input_filter::make({});
   REQUIRE(filter);
-  auto g = fx.sys().spawn(guardrail_role, *filter);
+  auto g = fx.sys().spawn(guardrail_role, *filter, fault_spec{});
   auto check = [&](const std::string& text) {
     auto r = test::ask<guardrail_actor, verdict>(
       fx.sys(), g, 5s, check_input_atom::value,

@@ -13,7 +13,8 @@ TEST_CASE("the memory actor stores, recalls and evicts by LRU",
           "[actors][memory]") {
   test::system_fixture fx;
   auto mem = fx.sys().spawn(memory_role,
-                            std::make_shared<memory::short_term_store>(2, 10));
+                            std::make_shared<memory::short_term_store>(2, 10),
+                            fault_spec{});
   auto store = [&](const std::string& text) {
     auto r = test::ask<memory_actor, uint64_t>(
       fx.sys(), mem, 5s, store_atom::value, std::string{"s"}, text);

@@ -18,7 +18,7 @@ TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
   test::system_fixture fx;
   auto reg = make_tool_registry(test::test_config(), {});
   REQUIRE(reg);
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{1});
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{1}, fault_spec{});
   auto list = test::ask<tool_executor_actor, std::vector<tool_spec>>(
     fx.sys(), exec, 5s, list_atom::value);
   REQUIRE(list.value);
@@ -90,7 +90,7 @@ TEST_CASE("the calls of one step run in parallel on the workers",
   test::system_fixture fx;
   auto reg = make_tool_registry(test::test_config(), {meet});
   REQUIRE(reg);
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2});
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2}, fault_spec{});
   caf::scoped_actor self{fx.sys()};
   // Both requests are out before either answer is awaited.
   auto first = self->request(exec, 20s, call_atom::value,

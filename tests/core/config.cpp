@@ -92,3 +92,20 @@ TEST_CASE("the root supervisor's policy comes from config", "[core][config]") {
   REQUIRE_FALSE(typo);
   CHECK(typo.error().message == "unknown config key 'supervision.rot'");
 }
+
+TEST_CASE("fault drills are configured per role", "[core][config]") {
+  auto ok = apply_json(engine_config{},
+                       R"({"faults": {"memory": {"crash_every": 100}}})");
+  REQUIRE(ok);
+  CHECK(ok->faults.at("memory").crash_every == 100);
+  auto bad = apply_json(engine_config{},
+                        R"({"faults": {"kitchen": {"crash_every": 1}}})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("unknown role 'kitchen'") !=
+        std::string::npos);
+  fault_injector f{"memory", fault_spec{3}};
+  f.tick();
+  f.tick();
+  CHECK_THROWS_WITH(f.tick(), "injected fault in memory (message 3)");
+  f.tick();
+}

@@ -174,7 +174,7 @@ typename Inspector::result_type inspect(Inspector& f, step_record& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.status, x.answer,
-           x.error_code, x.steps);
+           x.error_code, x.steps, x.notes);
 }
 
 template <class Inspector>

@@ -163,7 +163,9 @@ void recall_then_plan(runner_ptr self) {
         next_step(self);
       },
       [=](caf::error& err) {
-        emit(self, event_kind::error, "recall skipped: " + describe(err));
+        auto note = "memory recall skipped: " + describe(err);
+        emit(self, event_kind::error, note);
+        self->state.result.notes.push_back(std::move(note));
         next_step(self);
       });
 }

@@ -48,7 +48,8 @@ json to_json(const task_result& r) {
            {"status", to_string(r.status)},
            {"answer", r.answer},
            {"steps", std::move(steps)},
-           {"remembered", remembered(r)}};
+           {"remembered", remembered(r)},
+           {"notes", r.notes}};
   out["error_code"] = r.error_code.empty() ? json(nullptr) : json(r.error_code);
   return out;
 }
@@ -56,6 +57,8 @@ json to_json(const task_result& r) {
 std::string to_text(const task_result& r) {
   std::string out = r.answer;
   out += '\n';
+  for (auto& n : r.notes)
+    out += "(note: " + n + ")\n";
   auto mem = remembered(r);
   if (!mem.empty()) {
     out += "\nRemembered:\n";

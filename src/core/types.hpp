@@ -150,6 +150,8 @@ struct task_result {
   /// Error code name (see `errc`) if not completed.
   std::string error_code;
   std::vector<step_record> steps;
+  /// How the task degraded on its way, e.g. "memory recall skipped: ...".
+  std::vector<std::string> notes;
 };
 
 /// A ranked hit from memory recall.

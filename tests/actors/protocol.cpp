@@ -66,7 +66,7 @@ TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
   CHECK((r2.call_id == "call_1" && r2.ok && r2.output == r.output));
   auto st = round_trip(sys, step_record{{sample_call()}, {r}});
   CHECK((st.calls.size() == 1 && st.results.size() == 1));
-  task_result tr{9, task_status::rejected, "no", "rejected", {st}};
+  task_result tr{9, task_status::rejected, "no", "rejected", {st}, {"n"}};
   auto tr2 = round_trip(sys, tr);
   CHECK((tr2.id == 9 && tr2.status == task_status::rejected &&
          tr2.answer == "no" && tr2.error_code == "rejected" &&

@@ -42,6 +42,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -97,7 +98,9 @@ using task_actor = caf::typed_actor<
 /// A task runner as its task manager sees it.
 using task_runner_actor = task_actor::extend<
   /// The task's deadline passed: fail it now, saying what it waited for.
-  caf::reacts_to<deadline_atom>>;
+  caf::reacts_to<deadline_atom>,
+  /// Time to retry the planner request of the current step.
+  caf::reacts_to<retry_atom>>;
 
 /// The task manager as it sees itself.
 using task_manager_actor = task_actor::extend<

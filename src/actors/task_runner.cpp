@@ -132,6 +132,21 @@ void next_step(runner_ptr self) {
         }
       },
       [=](caf::error& err) {
+        auto& st = self->state;
+        // The planner is stateless: if it (or the model) crashed, this
+        // request was lost with its mailbox. Ask again, on the restarted
+        // successor, after a short backoff that lets the supervisor publish
+        // it (up to 3 times: 2, 4, 8 ms).
+        if (code_of(err) == errc::role_down && st.planner_retries < 3 &&
+            st.directory) {
+          ++st.planner_retries;
+          st.result.notes.push_back("planner request retried: " +
+                                    describe(err));
+          self->delayed_send(self,
+                             std::chrono::milliseconds{1 << st.planner_retries},
+                             retry_atom::value);
+          return;
+        }
         auto code =
           code_of(err) == errc::timeout ? errc::timeout : errc::provider_failed;
         finish(self, task_status::failed,
@@ -174,8 +189,10 @@ void recall_then_plan(runner_ptr self) {
 
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
-                 std::shared_ptr<const role_set> roles) {
+                 std::shared_ptr<const role_set> roles,
+                 std::shared_ptr<const role_directory> directory) {
   self->state.roles = std::move(roles);
+  self->state.directory = std::move(directory);
   // Every accepted task ends in exactly one terminal state, even if the
   // runner itself fails or is told to stop.
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
@@ -231,6 +248,13 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
           });
       return st.promise;
     },
+    [=](retry_atom) {
+      auto& st = self->state;
+      if (!st.promise.pending())
+        return;
+      st.roles = st.directory->snapshot();
+      next_step(self);
+    },
     [=](deadline_atom) {
       finish(self, task_status::failed,
              "the task's deadline of " +
@@ -270,7 +294,8 @@ task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
         req.id = st.next_id++;
       auto roles = st.directory->snapshot();
       auto deadline = std::chrono::steady_clock::now() + roles->timeouts.task;
-      auto runner = self->spawn(task_runner_role, std::move(roles));
+      auto runner =
+        self->spawn(task_runner_role, std::move(roles), st.directory);
       self->monitor(runner);
       st.running.emplace(runner.id(), running_task{deadline, runner});
       if (!st.ticking) {

@@ -19,6 +19,10 @@ namespace troupe {
 /// State of one task's agent loop.
 struct task_runner_state {
   std::shared_ptr<const role_set> roles;
+  /// Where restarted roles are published (for retries).
+  std::shared_ptr<const role_directory> directory;
+  /// Planner requests retried so far (a crashed planner bounces its queue).
+  uint32_t planner_retries = 0;
   /// The task as accepted.
   task_request request;
   /// The conversation so far: user input, model steps, tool results.
@@ -42,7 +46,8 @@ struct task_runner_state {
 /// cancels it.
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
-                 std::shared_ptr<const role_set> roles);
+                 std::shared_ptr<const role_set> roles,
+                 std::shared_ptr<const role_directory> directory);
 
 /// A running task, as the task manager tracks it.
 struct running_task {

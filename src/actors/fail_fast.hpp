@@ -12,6 +12,18 @@
 
 namespace troupe {
 
+/// The message of the exception in `eptr` ("unknown exception" if it is
+/// not a std::exception).
+inline std::string describe_exception(const std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
+}
+
 /// Makes `self` answer the request it is handling with `role_down` when a
 /// handler throws, then exit (its supervisor restarts it). CAF 0.17 has no
 /// broken-promise error: without this, the caller of a crashed role would
@@ -20,15 +32,9 @@ template <class Self>
 void answer_on_crash(Self* self, std::string role) {
   self->set_exception_handler(
     [self, role](std::exception_ptr& eptr) -> caf::error {
-      std::string what = "unknown exception";
-      try {
-        std::rethrow_exception(eptr);
-      } catch (const std::exception& e) {
-        what = e.what();
-      } catch (...) {
-      }
       auto err =
-        make_error(errc::role_down, "role '" + role + "' crashed: " + what);
+        make_error(errc::role_down,
+                   "role '" + role + "' crashed: " + describe_exception(eptr));
       auto current = self->current_mailbox_element();
       if (current != nullptr && current->mid.is_request() &&
           !current->mid.is_answered()) {

@@ -96,9 +96,9 @@ void run_pending_starts(sup_ptr self) {
   auto& st = self->state;
   if (st.shutting_down)
     return;
-  auto todo = std::move(st.pending_starts);
+  auto to_start = std::move(st.pending_starts);
   st.pending_starts.clear();
-  for (auto i : todo)
+  for (auto i : to_start)
     if (!st.children[i].handle)
       start_child(self, i);
 }
@@ -174,10 +174,10 @@ void on_child_down(sup_ptr self, size_t i, const caf::error& reason) {
     case restart_strategy::rest_for_one: {
       size_t first = st.spec.strategy == restart_strategy::one_for_all ? 0 : i;
       stop_children(self, reverse_from(self, first), [self, first] {
-        std::vector<size_t> todo;
+        std::vector<size_t> to_start;
         for (size_t j = first; j < self->state.children.size(); ++j)
-          todo.push_back(j);
-        schedule_starts(self, std::move(todo));
+          to_start.push_back(j);
+        schedule_starts(self, std::move(to_start));
       });
       break;
     }

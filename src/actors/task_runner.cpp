@@ -196,15 +196,9 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
   // Every accepted task ends in exactly one terminal state, even if the
   // runner itself fails or is told to stop.
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
     if (self->state.promise.pending())
-      finish(self, task_status::failed, "the task runner failed: " + what,
+      finish(self, task_status::failed,
+             "the task runner failed: " + describe_exception(eptr),
              errc::unspecified);
     return caf::exit_reason::unhandled_exception;
   });

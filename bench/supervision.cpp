@@ -54,28 +54,34 @@ void print_line(const char* scenario, size_t threads, size_t in_flight,
   std::fflush(stdout);
 }
 
-/// Kills the memory role `kills` times; each time, measures until the new
-/// handle is published.
-void recovery(size_t kills) {
+/// Runs `body` against a fresh engine on 2 scheduler threads, configured by
+/// `ecfg` (restarts effectively unlimited: the drills crash on purpose).
+template <class F>
+void with_engine(engine_config ecfg, F body) {
   caf::actor_system_config cfg;
   register_types(cfg);
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
-  engine_config ecfg;
   ecfg.supervision.intensity = 1000000;
   auto eng = engine::start(sys, ecfg);
   if (!eng) {
     std::fprintf(stderr, "engine: %s\n", describe(eng.error()).c_str());
     return;
   }
+  body(sys, **eng);
+}
+
+/// Kills the memory role `kills` times; each time, measures until the new
+/// handle is published.
+void recovery(caf::actor_system&, const engine& eng, size_t kills) {
   std::vector<double> ms;
   auto start = clock_type::now();
   for (size_t i = 0; i < kills; ++i) {
-    auto old = (*eng)->memory();
+    auto old = eng.memory();
     auto t0 = clock_type::now();
     caf::anon_send_exit(old, caf::exit_reason::kill);
     auto until = t0 + 5s;
-    while ((*eng)->memory() == old && clock_type::now() < until)
+    while (eng.memory() == old && clock_type::now() < until)
       std::this_thread::yield();
     ms.push_back(
       std::chrono::duration<double, std::milli>(clock_type::now() - t0)
@@ -119,22 +125,10 @@ std::pair<double, size_t> run_batch(caf::actor_system& sys, const engine& eng,
   return {wall, failed};
 }
 
-void throughput(const char* scenario, size_t tasks, uint32_t crash_every) {
-  caf::actor_system_config cfg;
-  register_types(cfg);
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
-  engine_config ecfg;
-  ecfg.supervision.intensity = 1000000;
-  if (crash_every > 0)
-    ecfg.faults["planner"] = fault_spec{crash_every};
-  auto eng = engine::start(sys, ecfg);
-  if (!eng) {
-    std::fprintf(stderr, "engine: %s\n", describe(eng.error()).c_str());
-    return;
-  }
-  run_batch(sys, **eng, 2000, 1000); // warm-up
-  auto [wall, failed] = run_batch(sys, **eng, tasks, 1000);
+void throughput(caf::actor_system& sys, const engine& eng, const char* scenario,
+                size_t tasks, uint32_t crash_every) {
+  run_batch(sys, eng, 2000, 1000); // warm-up
+  auto [wall, failed] = run_batch(sys, eng, tasks, 1000);
   auto ok_per_s = static_cast<double>(tasks - failed) / (wall / 1000);
   print_line(scenario, 2, 1000, tasks, wall, 0, 0,
              ",\"failed\":" + std::to_string(failed) +
@@ -155,10 +149,18 @@ int main(int argc, char** argv) {
     }
   }
   log::set_level("off");
-  recovery(quick ? 200 : 2000);
+  with_engine({}, [&](caf::actor_system& sys, const engine& eng) {
+    recovery(sys, eng, quick ? 200 : 2000);
+  });
   auto tasks = quick ? size_t{20000} : size_t{100000};
-  throughput("crash_free", tasks, 0);
+  with_engine({}, [&](caf::actor_system& sys, const engine& eng) {
+    throughput(sys, eng, "crash_free", tasks, 0);
+  });
   // The planner sees two messages per task: every 100th is 1% of them.
-  throughput("crash_1pct", tasks, 100);
+  engine_config faulty;
+  faulty.faults["planner"] = fault_spec{100};
+  with_engine(faulty, [&](caf::actor_system& sys, const engine& eng) {
+    throughput(sys, eng, "crash_1pct", tasks, 100);
+  });
   return 0;
 }

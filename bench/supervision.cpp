@@ -62,7 +62,7 @@ void with_engine(engine_config ecfg, F body) {
   register_types(cfg);
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
-  ecfg.supervision.intensity = 1000000;
+  ecfg.supervision.root.intensity = 1000000;
   auto eng = engine::start(sys, ecfg);
   if (!eng) {
     std::fprintf(stderr, "engine: %s\n", describe(eng.error()).c_str());
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
   });
   // The planner sees two messages per task: every 100th is 1% of them.
   engine_config faulty;
-  faulty.faults["planner"] = fault_spec{100};
+  faulty.faults["planner"] = fault_spec{fault_mode::crash, 100};
   with_engine(faulty, [&](caf::actor_system& sys, const engine& eng) {
     throughput(sys, eng, "crash_1pct", tasks, 100);
   });

@@ -2,7 +2,11 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <caf/actor.hpp>
 
@@ -14,7 +18,9 @@ namespace troupe {
 /// The roles a task talks to, as of one moment. Immutable once published.
 struct role_set {
   planner_actor planner;
-  provider_actor provider;
+  /// The model providers: the primary first, then its fallbacks, named
+  /// "provider", "provider.1", "provider.2"…
+  std::vector<provider_actor> providers;
   guardrail_actor guardrail;
   tool_executor_actor tools;
   memory_actor memory;
@@ -24,7 +30,21 @@ struct role_set {
   struct timeouts timeouts;
   uint32_t max_steps = 8;
   uint32_t max_parallel_calls = 16;
+  /// Tools that may run twice without harm: a call lost in a crash of the
+  /// tool executor is retried once on its successor.
+  std::shared_ptr<const std::set<std::string, std::less<>>> idempotent_tools;
+
+  /// True if `name` is an idempotent tool.
+  bool idempotent(std::string_view name) const {
+    return idempotent_tools && idempotent_tools->count(name) > 0;
+  }
 };
+
+/// "provider" → 0, "provider.N" → N (1..9); nothing for other names.
+std::optional<size_t> provider_index(std::string_view name);
+
+/// The name of the provider at `index` in the fallback chain.
+std::string provider_name(size_t index);
 
 /// Stable addresses: the current handle of every role, by name. Supervisors
 /// publish a role's new handle when it (re)starts; readers take a snapshot,
@@ -41,8 +61,8 @@ public:
   }
 
   /// Publishes `handle` as the role `name` ("planner", "provider",
-  /// "guardrail", "tools", "memory", "monitor", "tasks"); returns false for an
-  /// unknown name.
+  /// "provider.N", "guardrail", "tools", "memory", "monitor", "tasks");
+  /// returns false for an unknown name (e.g. a supervisor's).
   bool publish(std::string_view name, const caf::actor& handle);
 
 private:

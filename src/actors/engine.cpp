@@ -12,6 +12,7 @@
 #include "actors/monitor.hpp"
 #include "actors/planner.hpp"
 #include "actors/provider.hpp"
+#include "actors/supervision_tree.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/task_runner.hpp"
 #include "actors/tool_executor.hpp"
@@ -56,6 +57,45 @@ caf::actor untyped(const Handle& h) {
   return caf::actor_cast<caf::actor>(h);
 }
 
+/// What every supervisor of the engine reports: a (re)started child is
+/// published in the directory and a restart counted by the monitor; status
+/// changes go to the tree view; a supervisor that gives up is counted (and,
+/// for the root, remembered as the engine's end).
+supervisor_hooks make_hooks(std::shared_ptr<role_directory> dir,
+                            std::shared_ptr<boot_state> boot,
+                            std::shared_ptr<supervision_tree> tree) {
+  supervisor_hooks hooks;
+  hooks.on_start = [dir, boot](const std::string& name, const caf::actor& h) {
+    bool restart = false;
+    {
+      std::lock_guard<std::mutex> guard{boot->mtx};
+      restart = boot->started.count(name) > 0;
+    }
+    // The event goes out before the new handle is published, so whoever
+    // sees the new handle finds the restart counted.
+    if (restart) {
+      auto mon = name == "monitor" ? caf::actor_cast<monitor_actor>(h)
+                                   : dir->snapshot()->monitor;
+      caf::anon_send(mon, event_atom::value,
+                     event{event_kind::role_restarted, 0, h.id(), name});
+    }
+    dir->publish(name, h);
+    // Counted once published: engine::start returns only when every role
+    // has a handle in the directory.
+    std::lock_guard<std::mutex> guard{boot->mtx};
+    boot->started.insert(name);
+    boot->cv.notify_all();
+  };
+  hooks.on_status = [tree](const child_status& x) { tree->update(x); };
+  hooks.on_give_up = [dir, tree](const std::string& sup, const caf::error& e) {
+    caf::anon_send(dir->snapshot()->monitor, event_atom::value,
+                   event{event_kind::escalated, 0, 0, sup});
+    if (sup == "root")
+      tree->give_up(describe(e));
+  };
+  return hooks;
+}
+
 } // namespace
 
 caf::expected<std::unique_ptr<engine>>
@@ -71,9 +111,9 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   initial.max_steps = cfg.max_steps;
   initial.max_parallel_calls = cfg.max_parallel_calls;
   // Roles supplied by the embedder are theirs to supervise.
-  initial.provider = opts.provider;
+  initial.providers.resize(1 + cfg.provider_fallback.size());
+  initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
-  auto dir = std::make_shared<role_directory>(std::move(initial));
   std::vector<tool_spec> specs;
   std::shared_ptr<const tools::registry> registry;
   if (opts.tools) {
@@ -95,86 +135,105 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   }
   for (auto& s : memory::tool_specs())
     specs.push_back(std::move(s));
-  // The tree of DESIGN.md, flattened under one one_for_one root for now:
-  // monitor first (everyone reports to it), then the roles the planner and
-  // the runners depend on, then the planner, then the task entry point.
-  // Short-term memory lives outside its actor so a restart keeps it.
+  // Tools a crash may run twice: retried once on the restarted executor.
+  auto idempotent = std::make_shared<std::set<std::string, std::less<>>>();
+  for (auto& s : specs)
+    if (s.idempotent)
+      idempotent->insert(s.name);
+  initial.idempotent_tools = std::move(idempotent);
+  auto dir = std::make_shared<role_directory>(std::move(initial));
+  // The tree of DESIGN.md: monitor first (everyone reports to it), then
+  // the roles the planner and the runners depend on, then the planner, then
+  // the task entry point. Short-term memory lives outside its actor so a
+  // restart keeps it.
   auto store = std::make_shared<memory::short_term_store>(
     cfg.memory_capacity, cfg.memory_max_sessions);
   auto input_filter = std::move(*filter);
-  supervisor_spec root;
-  root.name = "root";
-  root.strategy = cfg.supervision.strategy;
-  root.intensity = cfg.supervision.intensity;
-  root.period = cfg.supervision.period;
-  root.backoff = cfg.supervision.backoff;
-  auto add = [&](std::string name,
-                 std::function<caf::actor(caf::local_actor*)> f) {
-    child_spec c;
-    c.name = std::move(name);
-    c.start = std::move(f);
-    c.shutdown = cfg.supervision.shutdown;
-    root.children.push_back(std::move(c));
-  };
-  add("monitor",
-      [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
-  auto fault = [&](const char* role) {
+  auto fault = [&](const std::string& role) {
     auto i = cfg.faults.find(role);
     return i == cfg.faults.end() ? fault_spec{} : i->second;
   };
-  add("memory", [store, f = fault("memory")](caf::local_actor* sup) {
-    return untyped(sup->spawn(memory_role, store, f));
-  });
-  add("guardrail",
+  auto make_spec = [&](std::string name, const supervisor_policy& pol) {
+    supervisor_spec spec;
+    spec.name = std::move(name);
+    spec.strategy = pol.strategy;
+    spec.intensity = pol.intensity;
+    spec.period = pol.period;
+    spec.backoff = pol.backoff;
+    return spec;
+  };
+  auto add = [](supervisor_spec& parent, std::string name,
+                std::chrono::milliseconds shutdown,
+                std::function<caf::actor(caf::local_actor*)> f) {
+    child_spec c;
+    c.name = std::move(name);
+    c.start = std::move(f);
+    c.shutdown = shutdown;
+    parent.children.push_back(std::move(c));
+  };
+  auto boot = std::make_shared<boot_state>();
+  auto tree = std::make_shared<supervision_tree>();
+  auto hooks = make_hooks(dir, boot, tree);
+  size_t expected_children = 0;
+  // A nested supervisor: a child of `parent` whose children are `spec`'s.
+  auto add_supervisor = [&](supervisor_spec& parent, supervisor_spec spec,
+                            std::chrono::milliseconds shutdown) {
+    expected_children += spec.children.size();
+    auto name = spec.name;
+    add(parent, std::move(name), shutdown,
+        [spec = std::move(spec), hooks](caf::local_actor* sup) {
+          return sup->spawn(supervisor, spec, hooks);
+        });
+  };
+  auto& pol = cfg.supervision;
+  auto root = make_spec("root", pol.root);
+  add(root, "monitor", pol.root.shutdown,
+      [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
+  add(root, "memory", pol.root.shutdown,
+      [store, f = fault("memory")](caf::local_actor* sup) {
+        return untyped(sup->spawn(memory_role, store, f));
+      });
+  add(root, "guardrail", pol.root.shutdown,
       [input_filter, f = fault("guardrail")](caf::local_actor* sup) {
         return untyped(sup->spawn(guardrail_role, input_filter, f));
       });
-  if (!opts.provider)
-    add("provider", [f = fault("provider")](caf::local_actor* sup) {
-      return untyped(sup->spawn(rule_based_provider, f));
-    });
+  // The providers: the primary (unless the embedder supplied one) and the
+  // offline fallbacks, in chain order.
+  auto providers = make_spec("providers", pol.providers);
+  for (size_t i = 0; i <= cfg.provider_fallback.size(); ++i) {
+    if (i == 0 && opts.provider)
+      continue;
+    auto name = provider_name(i);
+    add(providers, name, pol.providers.shutdown,
+        [name, f = fault(name)](caf::local_actor* sup) {
+          return untyped(sup->spawn(rule_based_provider, name, f));
+        });
+  }
+  if (!providers.children.empty())
+    add_supervisor(root, std::move(providers), pol.root.shutdown);
   if (!opts.tools) {
+    auto executors = make_spec("tool_executors", pol.tool_executors);
     auto workers = size_t{cfg.tool_workers};
-    add("tools",
+    add(executors, "tools", pol.tool_executors.shutdown,
         [registry, workers, f = fault("tools")](caf::local_actor* sup) {
           return untyped(sup->spawn(tool_executor_role, registry, workers, f));
         });
+    add_supervisor(root, std::move(executors), pol.root.shutdown);
   }
-  add("planner", [dir, specs, f = fault("planner")](caf::local_actor* sup) {
-    return untyped(sup->spawn(planner_role, dir, specs, f));
-  });
-  add("tasks", [dir](caf::local_actor* sup) {
+  add(root, "planner", pol.root.shutdown,
+      [dir, specs, f = fault("planner")](caf::local_actor* sup) {
+        return untyped(sup->spawn(planner_role, dir, specs, f));
+      });
+  add(root, "tasks", pol.root.shutdown, [dir](caf::local_actor* sup) {
     return untyped(sup->spawn(task_manager_role, dir));
   });
-  auto boot = std::make_shared<boot_state>();
-  auto expected_children = root.children.size();
-  auto on_start = [dir, boot](const std::string& name, const caf::actor& h) {
-    bool restart = false;
-    {
-      std::lock_guard<std::mutex> guard{boot->mtx};
-      restart = boot->started.count(name) > 0;
-    }
-    // The event goes out before the new handle is published, so whoever
-    // sees the new handle finds the restart counted.
-    if (restart) {
-      auto mon = name == "monitor" ? caf::actor_cast<monitor_actor>(h)
-                                   : dir->snapshot()->monitor;
-      caf::anon_send(mon, event_atom::value,
-                     event{event_kind::role_restarted, 0, h.id(), name});
-    }
-    dir->publish(name, h);
-    // Counted once published: engine::start returns only when every role
-    // has a handle in the directory.
-    std::lock_guard<std::mutex> guard{boot->mtx};
-    boot->started.insert(name);
-    boot->cv.notify_all();
-  };
+  expected_children += root.children.size();
   // Supplied roles are not restarted by the engine, but it stops them.
   if (opts.provider)
     eng->owned_.push_back(untyped(opts.provider));
   if (opts.tools)
     eng->owned_.push_back(untyped(opts.tools));
-  eng->root_ = sys.spawn(supervisor, std::move(root), std::move(on_start));
+  eng->root_ = sys.spawn(supervisor, std::move(root), hooks);
   {
     // The supervisor starts its children when it first runs: wait for that
     // (bounded) so the engine's handles are valid when start returns.
@@ -186,10 +245,19 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
                         "the engine's roles did not start within " +
                           std::to_string(cfg.timeouts.role.count()) + " ms");
   }
+  eng->tree_ = std::move(tree);
   eng->tool_specs_ = std::move(specs);
   eng->directory_ = std::move(dir);
   eng->cfg_ = std::move(cfg);
   return eng;
+}
+
+std::vector<child_status> engine::supervision() const {
+  return tree_->snapshot();
+}
+
+std::optional<std::string> engine::gave_up() const {
+  return tree_->gave_up();
 }
 
 task_actor engine::tasks() const {

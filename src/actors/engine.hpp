@@ -1,6 +1,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -13,6 +15,7 @@
 namespace troupe {
 
 class role_directory;
+class supervision_tree;
 
 /// What an embedding program may plug in; empty members take the defaults.
 struct engine_options {
@@ -62,6 +65,14 @@ public:
   /// The guardrail role.
   guardrail_actor guardrail() const;
 
+  /// Every supervised child of the tree, parents before their children:
+  /// its supervisor, state, restart count and last exit reason.
+  std::vector<child_status> supervision() const;
+
+  /// Why the engine stopped for good, if it did: the root supervisor went
+  /// past its restart intensity (it then stopped every role).
+  std::optional<std::string> gave_up() const;
+
   /// The root supervisor; it exits with an error if it gives up.
   caf::actor root() const {
     return root_;
@@ -83,6 +94,7 @@ private:
   std::vector<tool_spec> tool_specs_;
   std::shared_ptr<role_directory> directory_;
   caf::actor root_;
+  std::shared_ptr<supervision_tree> tree_;
   /// Roles supplied in `engine_options`, stopped with the engine.
   std::vector<caf::actor> owned_;
 };

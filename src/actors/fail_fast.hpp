@@ -1,5 +1,8 @@
 #pragma once
 
+#include <optional>
+#include <string_view>
+
 #include <exception>
 #include <string>
 
@@ -9,6 +12,7 @@
 #include <caf/response_promise.hpp>
 
 #include "actors/protocol.hpp"
+#include "core/faults.hpp"
 
 namespace troupe {
 
@@ -43,6 +47,44 @@ void answer_on_crash(Self* self, std::string role) {
       }
       return err;
     });
+}
+
+/// Runs `self`'s fault injector on the message at hand. Returns nothing when
+/// the message is to be handled normally (a `crash` fault has thrown by
+/// then); otherwise the result to return from the handler: for `exit`, an
+/// error (and the role quits with it); for `stall`, a promise that is never
+/// kept, so the caller waits for its own deadline.
+template <class T, class Self>
+std::optional<caf::result<T>> inject_fault(Self* self, fault_injector& f) {
+  switch (f.tick()) {
+    case fault_action::none:
+      break;
+    case fault_action::exit: {
+      auto err = make_error(errc::role_down, "role '" + f.role() +
+                                               "' quit: " + f.describe());
+      self->quit(err);
+      return caf::result<T>{std::move(err)};
+    }
+    case fault_action::stall:
+      self->make_response_promise();
+      return caf::result<T>{caf::delegated<T>{}};
+  }
+  return std::nullopt;
+}
+
+/// The name of the role whose crash `err` reports (see `answer_on_crash`);
+/// empty for other errors.
+inline std::string crashed_role(const caf::error& err) {
+  static constexpr std::string_view prefix = "role '";
+  auto msg = describe(err);
+  auto i = msg.find(prefix);
+  if (i == std::string::npos)
+    return {};
+  auto start = i + prefix.size();
+  auto end = msg.find('\'', start);
+  if (end == std::string::npos)
+    return {};
+  return msg.substr(start, end - start);
 }
 
 } // namespace troupe

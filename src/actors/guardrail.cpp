@@ -12,8 +12,9 @@ guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
   self->state.input = std::move(input);
   self->state.faults = fault_injector{"guardrail", faults};
   return {
-    [=](check_input_atom, const task_request& req) {
-      self->state.faults.tick();
+    [=](check_input_atom, const task_request& req) -> caf::result<verdict> {
+      if (auto r = inject_fault<verdict>(self, self->state.faults))
+        return std::move(*r);
       return self->state.input->check(req.text);
     },
   };

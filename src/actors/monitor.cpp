@@ -23,7 +23,11 @@ spdlog::level::level_enum level_of(event_kind x) {
     case event_kind::rejected:
     case event_kind::error:
     case event_kind::role_restarted:
+    case event_kind::provider_fallback:
+    case event_kind::retried:
       return spdlog::level::warn;
+    case event_kind::escalated:
+      return spdlog::level::err;
   }
   return spdlog::level::warn;
 }
@@ -34,6 +38,10 @@ void monitor_state::record(const event& x) {
   auto i = static_cast<size_t>(x.kind);
   if (i < counts.size())
     ++counts[i];
+  if (x.kind == event_kind::role_restarted)
+    ++restarts[x.detail];
+  else if (x.kind == event_kind::escalated)
+    ++escalations[x.detail];
   auto lvl = level_of(x.kind);
   // Formatting costs more than counting: only build lines that get written.
   if (!logger || !logger->should_log(lvl))
@@ -50,7 +58,8 @@ monitor_role(monitor_actor::stateful_pointer<monitor_state> self) {
     [=](event_atom, event& x) { self->state.record(x); },
     [=](stats_atom) {
       auto& c = self->state.counts;
-      return monitor_stats{std::vector<uint64_t>(c.begin(), c.end())};
+      return monitor_stats{std::vector<uint64_t>(c.begin(), c.end()),
+                           self->state.restarts, self->state.escalations};
     },
   };
 }

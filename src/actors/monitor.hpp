@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 
 #include <caf/stateful_actor.hpp>
@@ -18,6 +19,9 @@ namespace troupe {
 struct monitor_state {
   /// Events seen so far, by kind.
   std::array<uint64_t, event_kind_count> counts{};
+  /// Restarts by role, escalations by supervisor.
+  std::map<std::string, uint64_t> restarts;
+  std::map<std::string, uint64_t> escalations;
   /// Where log lines go (the engine's logger).
   std::shared_ptr<spdlog::logger> logger;
 

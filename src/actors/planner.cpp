@@ -14,9 +14,16 @@ planner_role(planner_actor::stateful_pointer<planner_state> self,
   self->state.faults = fault_injector{"planner", faults};
   return {
     [=](plan_atom, plan_request& req) -> caf::result<chat_response> {
-      self->state.faults.tick();
-      return self->delegate(
-        self->state.directory->snapshot()->provider, complete_atom::value,
+      if (auto r = inject_fault<chat_response>(self, self->state.faults))
+        return std::move(*r);
+      // The runner picks the provider: it moves down the fallback chain
+      // when one is down.
+      auto roles = self->state.directory->snapshot();
+      auto& chain = roles->providers;
+      if (chain.empty())
+        return make_error(errc::provider_failed, "no model provider is set");
+      auto& provider = chain[std::min<size_t>(req.provider, chain.size() - 1)];
+      return self->delegate(provider, complete_atom::value,
         chat_request{std::move(req.history), self->state.tools});
     },
   };

@@ -100,7 +100,9 @@ using task_runner_actor = task_actor::extend<
   /// The task's deadline passed: fail it now, saying what it waited for.
   caf::reacts_to<deadline_atom>,
   /// Time to retry the planner request of the current step.
-  caf::reacts_to<retry_atom>>;
+  caf::reacts_to<retry_atom>,
+  /// Time to retry tool call N of the current step.
+  caf::reacts_to<retry_atom, uint64_t>>;
 
 /// The task manager as it sees itself.
 using task_manager_actor = task_actor::extend<
@@ -124,7 +126,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_spec& x) {
   return f(caf::meta::type_name("tool_spec"), x.name, x.description,
-           x.parameters);
+           x.parameters, x.idempotent);
 }
 
 template <class Inspector>
@@ -203,18 +205,20 @@ typename Inspector::result_type inspect(Inspector& f, event& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, monitor_stats& x) {
-  return f(caf::meta::type_name("monitor_stats"), x.counts);
+  return f(caf::meta::type_name("monitor_stats"), x.counts, x.restarts,
+           x.escalations);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, plan_request& x) {
   return f(caf::meta::type_name("plan_request"), x.task_id, x.session,
-           x.history);
+           x.history, x.provider);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, child_status& x) {
-  return f(caf::meta::type_name("child_status"), x.name, x.running, x.restarts);
+  return f(caf::meta::type_name("child_status"), x.name, x.running, x.restarts,
+           x.parent, x.state, x.last_exit);
 }
 
 /// Adds Troupe's message types, error category and actor handles to `cfg`.

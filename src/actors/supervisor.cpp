@@ -4,6 +4,10 @@
 
 #include <caf/system_messages.hpp>
 
+#include <spdlog/spdlog.h>
+
+#include "core/log.hpp"
+
 namespace troupe {
 
 result<bool> validate(const supervisor_spec& spec) {
@@ -36,6 +40,18 @@ namespace {
 
 using sup_ptr = caf::stateful_actor<supervisor_state>*;
 
+child_status status_of(sup_ptr self, const child_slot& c, std::string state) {
+  return child_status{c.spec.name,        static_cast<bool>(c.handle),
+                      c.restarts,         self->state.spec.name,
+                      std::move(state),   c.last_exit};
+}
+
+void report(sup_ptr self, child_slot& c, std::string state) {
+  c.state = std::move(state);
+  if (self->state.hooks.on_status)
+    self->state.hooks.on_status(status_of(self, c, c.state));
+}
+
 void start_child(sup_ptr self, size_t i) {
   auto& c = self->state.children[i];
   if (c.started)
@@ -45,8 +61,9 @@ void start_child(sup_ptr self, size_t i) {
   ++c.generation;
   c.handle = c.spec.start(self);
   self->monitor(c.handle);
-  if (self->state.on_start)
-    self->state.on_start(c.spec.name, c.handle);
+  report(self, c, "running");
+  if (self->state.hooks.on_start)
+    self->state.hooks.on_start(c.spec.name, c.handle);
 }
 
 /// Stops the next child of the stop queue, or runs the continuation.
@@ -61,7 +78,9 @@ void stop_next(sup_ptr self) {
     }
     if (!c.stopping) {
       c.stopping = true;
-      self->send_exit(c.handle, caf::exit_reason::user_shutdown);
+      self->send_exit(c.handle, st.stop_reason
+                                  ? st.stop_reason
+                                  : caf::error{caf::exit_reason::user_shutdown});
       self->delayed_send(self, c.spec.shutdown, shutdown_atom::value,
                          uint64_t{i}, c.generation);
     }
@@ -113,10 +132,12 @@ void schedule_starts(sup_ptr self, std::vector<size_t> indices) {
     self->delayed_send(self, st.spec.backoff, restart_atom::value);
 }
 
-/// Stops every child in reverse order, then exits with `reason`.
+/// Stops every child in reverse order, then exits with `reason`. The
+/// children get `reason` too, so a task cancelled by an escalation says why.
 void shut_down(sup_ptr self, caf::error reason) {
   auto& st = self->state;
   st.shutting_down = true;
+  st.stop_reason = reason;
   st.pending_starts.clear();
   stop_children(self, reverse_from(self, 0),
                 [self, reason]() mutable { self->quit(std::move(reason)); });
@@ -138,34 +159,70 @@ bool abnormal(const caf::error& reason) {
          reason != caf::exit_reason::user_shutdown;
 }
 
+/// One JSON line per child that ended: why, and what happens next.
+void log_exit(sup_ptr self, const child_slot& c, const char* action) {
+  auto lg = log::get();
+  // A stop the supervisor asked for is routine (debug); a child that ended
+  // on its own and stays down is news (info); restarts and giving up are
+  // warnings.
+  auto lvl = std::string_view{action} == "shutdown" ? spdlog::level::debug
+             : std::string_view{action} == "stop"   ? spdlog::level::info
+                                                    : spdlog::level::warn;
+  if (!lg->should_log(lvl))
+    return;
+  lg->log(lvl,
+          R"("event":"child_exited","supervisor":{},"child":{},"reason":{},)"
+          R"("restarts":{},"action":"{}")",
+          log::quote(self->state.spec.name), log::quote(c.spec.name),
+          log::quote(c.last_exit), c.restarts, action);
+}
+
 void on_child_down(sup_ptr self, size_t i, const caf::error& reason) {
   auto& st = self->state;
   auto& c = st.children[i];
   c.handle = nullptr;
+  c.last_exit = reason ? describe(reason) : "normal";
   if (c.stopping) {
     c.stopping = false;
+    log_exit(self, c, "shutdown");
+    report(self, c, "stopped");
     if (!st.stop_queue.empty() && st.stop_queue.front() == i)
       st.stop_queue.pop_front();
     stop_next(self);
     return;
   }
-  if (st.shutting_down)
+  if (st.shutting_down) {
+    report(self, c, "stopped");
     return;
+  }
   bool restart =
     c.spec.restart == restart_type::permanent ||
     (c.spec.restart == restart_type::transient && abnormal(reason));
-  if (!restart)
-    return;
-  if (!record_restart(self)) {
-    shut_down(
-      self, make_error(errc::role_down,
-                       "supervisor '" + st.spec.name + "' gave up: more than " +
-                         std::to_string(st.spec.intensity) + " restarts in " +
-                         std::to_string(st.spec.period.count()) +
-                         " ms, the last of child '" + c.spec.name + "' (" +
-                         to_string(reason) + ")"));
+  if (!restart) {
+    log_exit(self, c, "stop");
+    report(self, c, "stopped");
     return;
   }
+  if (!record_restart(self)) {
+    log_exit(self, c, "give_up");
+    report(self, c, "stopped");
+    auto err =
+      make_error(errc::role_down,
+                 "supervisor '" + st.spec.name + "' gave up: more than " +
+                   std::to_string(st.spec.intensity) + " restarts in " +
+                   std::to_string(st.spec.period.count()) +
+                   " ms, the last of child '" + c.spec.name + "' (" +
+                   c.last_exit + ")");
+    log::get()->error(R"("event":"supervisor_gave_up","supervisor":{},)"
+                      R"("reason":{})",
+                      log::quote(st.spec.name), log::quote(describe(err)));
+    if (st.hooks.on_give_up)
+      st.hooks.on_give_up(st.spec.name, err);
+    shut_down(self, std::move(err));
+    return;
+  }
+  log_exit(self, c, "restart");
+  report(self, c, "restarting");
   switch (st.spec.strategy) {
     case restart_strategy::one_for_one:
       schedule_starts(self, {i});
@@ -187,11 +244,14 @@ void on_child_down(sup_ptr self, size_t i, const caf::error& reason) {
 } // namespace
 
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
-                         supervisor_spec spec, child_started_fn on_start) {
+                         supervisor_spec spec, supervisor_hooks hooks) {
   auto& st = self->state;
-  st.on_start = std::move(on_start);
-  for (auto& c : spec.children)
-    st.children.push_back(child_slot{c, nullptr, 0, false, false, 0});
+  st.hooks = std::move(hooks);
+  for (auto& c : spec.children) {
+    child_slot slot;
+    slot.spec = c;
+    st.children.push_back(std::move(slot));
+  }
   st.spec = std::move(spec);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& children = self->state.children;
@@ -219,8 +279,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
     [=](status_atom) {
       std::vector<child_status> out;
       for (auto& c : self->state.children)
-        out.push_back(
-          child_status{c.spec.name, static_cast<bool>(c.handle), c.restarts});
+        out.push_back(status_of(self, c, c.state));
       return out;
     },
   };

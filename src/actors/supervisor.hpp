@@ -66,6 +66,22 @@ result<bool> validate(const supervisor_spec& spec);
 using child_started_fn =
   std::function<void(const std::string& name, const caf::actor& handle)>;
 
+/// What a supervisor tells its owner. Hooks run inside the supervisor, so
+/// they must be quick and thread-safe; every member may be empty.
+struct supervisor_hooks {
+  supervisor_hooks() = default;
+
+  supervisor_hooks(child_started_fn f) : on_start(std::move(f)) {}
+
+  child_started_fn on_start;
+  /// Every change of a child: started, restarting, stopped.
+  std::function<void(const child_status&)> on_status;
+  /// The supervisor is past its intensity and gives up with `reason` (it
+  /// then stops its children and exits with that reason).
+  std::function<void(const std::string& supervisor, const caf::error& reason)>
+    on_give_up;
+};
+
 /// One child as the supervisor tracks it.
 struct child_slot {
   child_spec spec;
@@ -79,12 +95,16 @@ struct child_slot {
   bool stopping = false;
   /// Bumped at every start, so a stale kill timer finds nothing to kill.
   uint64_t generation = 0;
+  /// Why the last instance ended (empty before the first end).
+  std::string last_exit;
+  /// As reported in `child_status::state`.
+  std::string state;
 };
 
 /// State of a supervisor.
 struct supervisor_state {
   supervisor_spec spec;
-  child_started_fn on_start;
+  supervisor_hooks hooks;
   std::vector<child_slot> children;
   /// Times of recent restarts, oldest first (for the intensity check).
   std::deque<std::chrono::steady_clock::time_point> restart_times;
@@ -95,6 +115,8 @@ struct supervisor_state {
   std::vector<size_t> pending_starts;
   /// Set once the supervisor is stopping for good.
   bool shutting_down = false;
+  /// The exit reason children get when the supervisor stops for good.
+  caf::error stop_reason;
 
   static inline const char* name = "troupe.supervisor";
 };
@@ -103,6 +125,6 @@ struct supervisor_state {
 /// them running by its policy. Answers `(status_atom)` with one
 /// `child_status` per child.
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self,
-                         supervisor_spec spec, child_started_fn on_start);
+                         supervisor_spec spec, supervisor_hooks hooks);
 
 } // namespace troupe

@@ -47,6 +47,7 @@ void finish(runner_ptr self, task_status status, std::string answer,
 }
 
 void next_step(runner_ptr self);
+bool fall_back(runner_ptr self, const caf::error& err);
 
 /// All calls of the current step have results: feed them back, plan again.
 void step_done(runner_ptr self) {
@@ -58,6 +59,71 @@ void step_done(runner_ptr self) {
   next_step(self);
 }
 
+/// Where call `i` of the current step goes: memory tools run in the memory
+/// actor (so they stay on this node even when the tool executor is remote),
+/// the others in the tool executor.
+caf::actor call_target(runner_ptr self, size_t i) {
+  auto& st = self->state;
+  if (memory::is_memory_tool(st.calls[i].name))
+    return caf::actor_cast<caf::actor>(st.roles->memory);
+  return caf::actor_cast<caf::actor>(st.roles->tools);
+}
+
+void send_call(runner_ptr self, size_t i) {
+  auto& st = self->state;
+  auto& call = st.calls[i];
+  auto step_index = st.result.steps.size() - 1;
+  tool_invocation inv{call, st.request.id, st.request.session,
+                      st.request.principal};
+  auto on_result = [=](tool_result& r) {
+    auto& st = self->state;
+    if (!r.ok)
+      emit(self, event_kind::tool_error, r.name + ": " + r.output);
+    st.result.steps[step_index].results[i] = std::move(r);
+    if (--st.pending == 0)
+      step_done(self);
+  };
+  // An error reply means the tool could not run at all (its role or node
+  // is down, or it timed out). A call lost in a crash is sent once more to
+  // the restarted role if the tool is idempotent; otherwise the task fails
+  // now, with that reason.
+  auto on_error = [=, name = call.name](caf::error& err) {
+    auto& st = self->state;
+    if (code_of(err) == errc::role_down && st.roles->idempotent(name) &&
+        st.call_retries[i] == 0 && st.directory) {
+      st.call_retries[i] = 1;
+      auto note = "tool '" + name + "' retried: " + describe(err);
+      emit(self, event_kind::retried, note);
+      st.result.notes.push_back(std::move(note));
+      self->delayed_send(self, std::chrono::milliseconds{1}, retry_atom::value,
+                         uint64_t{i});
+      return;
+    }
+    finish(self, task_status::failed,
+           "tool '" + name + "' could not run: " + describe(err),
+           code_of(err));
+  };
+  auto target = caf::actor_cast<tool_executor_actor>(call_target(self, i));
+  self->request(target, caf::infinite, call_atom::value, std::move(inv))
+    .then(on_result, on_error);
+}
+
+/// Sends call `i` again once the directory has a successor for its role
+/// (checked at 1, 2, 4 … 64 ms; then it goes to whatever is published).
+void retry_call(runner_ptr self, size_t i) {
+  auto& st = self->state;
+  if (!st.promise.pending() || i >= st.calls.size())
+    return;
+  auto failed = call_target(self, i);
+  st.roles = st.directory->snapshot();
+  if (call_target(self, i) == failed && st.call_retries[i] < 7) {
+    auto wait = std::chrono::milliseconds{1 << st.call_retries[i]++};
+    self->delayed_send(self, wait, retry_atom::value, uint64_t{i});
+    return;
+  }
+  send_call(self, i);
+}
+
 void run_calls(runner_ptr self, std::vector<tool_call> calls) {
   auto& st = self->state;
   emit(self, event_kind::step, std::to_string(calls.size()) + " tool call(s)");
@@ -66,40 +132,32 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
   st.result.steps.back().results.resize(calls.size());
   st.pending = calls.size();
   st.waiting_for = "tool calls";
-  auto step_index = st.result.steps.size() - 1;
-  for (size_t i = 0; i < calls.size(); ++i) {
-    auto& call = calls[i];
-    emit(self, event_kind::tool_call, call.name);
-    tool_invocation inv{call, st.request.id, st.request.session,
-                        st.request.principal};
-    auto on_result = [=](tool_result& r) {
-      auto& st = self->state;
-      if (!r.ok)
-        emit(self, event_kind::tool_error, r.name + ": " + r.output);
-      st.result.steps[step_index].results[i] = std::move(r);
-      if (--st.pending == 0)
-        step_done(self);
-    };
-    // An error reply means the tool could not run at all (its role or node
-    // is down, or it timed out): the task fails now, with that reason.
-    auto on_error = [=, name = call.name](caf::error& err) {
-      finish(self, task_status::failed,
-             "tool '" + name + "' could not run: " + describe(err),
-             code_of(err));
-    };
-    // Memory tools run in the memory actor, so they stay on this node even
-    // when the tool executor is remote.
-    if (memory::is_memory_tool(call.name))
-      self
-        ->request(st.roles->memory, caf::infinite, call_atom::value,
-                  std::move(inv))
-        .then(on_result, on_error);
-    else
-      self
-        ->request(st.roles->tools, caf::infinite, call_atom::value,
-                  std::move(inv))
-        .then(on_result, on_error);
+  st.calls = std::move(calls);
+  st.call_retries.assign(st.calls.size(), 0);
+  for (size_t i = 0; i < st.calls.size(); ++i) {
+    emit(self, event_kind::tool_call, st.calls[i].name);
+    send_call(self, i);
   }
+}
+
+/// A provider is down (or the planner's retries ran out): move to the next
+/// provider of the fallback chain, if there is one. Returns false if not.
+bool fall_back(runner_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto who = crashed_role(err);
+  bool provider_down = provider_index(who).has_value();
+  if (st.provider + 1 >= st.roles->providers.size() ||
+      (!provider_down && st.planner_retries < 3))
+    return false;
+  auto from = provider_name(st.provider);
+  ++st.provider;
+  st.planner_retries = 0;
+  auto note = "model provider '" + from + "' is down (" + describe(err) +
+              "); fell back to '" + provider_name(st.provider) + "'";
+  emit(self, event_kind::provider_fallback, note);
+  st.result.notes.push_back(std::move(note));
+  next_step(self);
+  return true;
 }
 
 void next_step(runner_ptr self) {
@@ -107,7 +165,8 @@ void next_step(runner_ptr self) {
   st.waiting_for = "the planner (model)";
   self
     ->request(st.roles->planner, caf::infinite, plan_atom::value,
-              plan_request{st.request.id, st.request.session, st.history})
+              plan_request{st.request.id, st.request.session, st.history,
+                           st.provider})
     .then(
       [=](chat_response& resp) {
         auto step = llm::normalize_step(std::move(resp),
@@ -133,6 +192,8 @@ void next_step(runner_ptr self) {
       },
       [=](caf::error& err) {
         auto& st = self->state;
+        if (code_of(err) == errc::role_down && fall_back(self, err))
+          return;
         // The planner is stateless: if it (or the model) crashed, this
         // request was lost with its mailbox. Ask again, on the restarted
         // successor, after a short backoff that lets the supervisor publish
@@ -140,8 +201,9 @@ void next_step(runner_ptr self) {
         if (code_of(err) == errc::role_down && st.planner_retries < 3 &&
             st.directory) {
           ++st.planner_retries;
-          st.result.notes.push_back("planner request retried: " +
-                                    describe(err));
+          auto note = "planner request retried: " + describe(err);
+          emit(self, event_kind::retried, note);
+          st.result.notes.push_back(std::move(note));
           self->delayed_send(self,
                              std::chrono::milliseconds{1 << st.planner_retries},
                              retry_atom::value);
@@ -205,7 +267,7 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
   self->set_exit_handler([=](caf::exit_msg& msg) {
     if (self->state.promise.pending())
       finish(self, task_status::cancelled,
-             "the task was cancelled: " + to_string(msg.reason),
+             "the task was cancelled: " + describe(msg.reason),
              errc::cancelled);
     self->quit(msg.reason);
   });
@@ -249,6 +311,7 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
       st.roles = st.directory->snapshot();
       next_step(self);
     },
+    [=](retry_atom, uint64_t i) { retry_call(self, static_cast<size_t>(i)); },
     [=](deadline_atom) {
       finish(self, task_status::failed,
              "the task's deadline of " +

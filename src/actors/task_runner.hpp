@@ -23,6 +23,12 @@ struct task_runner_state {
   std::shared_ptr<const role_directory> directory;
   /// Planner requests retried so far (a crashed planner bounces its queue).
   uint32_t planner_retries = 0;
+  /// Position in the provider fallback chain (0: the primary).
+  uint32_t provider = 0;
+  /// The tool calls of the current step, and per call how often a retry
+  /// waited for the crashed role's successor (0: not retried).
+  std::vector<tool_call> calls;
+  std::vector<uint32_t> call_retries;
   /// The task as accepted.
   task_request request;
   /// The conversation so far: user input, model steps, tool results.

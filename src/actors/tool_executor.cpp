@@ -17,8 +17,9 @@ tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
   self->state.registry = std::move(registry);
   self->state.faults = fault_injector{"tools", faults};
   return {
-    [=](call_atom, const tool_invocation& inv) {
-      self->state.faults.tick();
+    [=](call_atom, const tool_invocation& inv) -> caf::result<tool_result> {
+      if (auto r = inject_fault<tool_result>(self, self->state.faults))
+        return std::move(*r);
       tools::context ctx{inv.task_id, inv.session, inv.principal};
       return self->state.registry->invoke(inv.call, ctx);
     },

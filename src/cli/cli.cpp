@@ -29,6 +29,7 @@ namespace {
 constexpr int exit_ok = 0;
 constexpr int exit_task_failed = 1;
 constexpr int exit_usage = 2;
+constexpr int exit_engine_down = 3;
 
 constexpr std::string_view usage_text =
   R"(troupe — an agent engine on the actor model
@@ -49,10 +50,19 @@ Options (put "--" before a task that starts with "-"):
   --tools HOST:PORT    run: use the tool executor of a `troupe node`
   --session NAME       run: memory session (default: default)
   --max-steps N        run: agent-loop step limit (default: 8)
+  --trace              run: after the task, show the supervision tree (each
+                       role's state, restarts and last exit) on stderr, or
+                       under "supervision" with --json
+  --fault ROLE:MODE:RATE
+                       run: inject faults for a drill: ROLE is memory,
+                       guardrail, planner, provider, provider.N or tools;
+                       MODE is crash, exit or stall; RATE the fraction of
+                       the role's messages (0..1); may be repeated
   --log-level LEVEL    trace|debug|info|warn|error|critical|off (default: error);
                        logs are JSON lines on stderr
 
-Exit codes: 0 success, 1 the task failed or was rejected, 2 bad usage or config.
+Exit codes: 0 success, 1 the task failed or was rejected, 2 bad usage or
+config, 3 the engine stopped (a supervisor gave up past its restart limit).
 )";
 
 struct options {
@@ -67,6 +77,8 @@ struct options {
   std::string role;
   std::string listen;
   std::optional<uint32_t> max_steps;
+  bool trace = false;
+  std::vector<std::string> faults;
 };
 
 int usage_error(const std::string& msg) {
@@ -100,6 +112,12 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
     std::optional<std::string> err;
     if (a == "--json") {
       opts.json = true;
+    } else if (a == "--trace") {
+      opts.trace = true;
+    } else if (a == "--fault") {
+      std::string f;
+      err = value(f);
+      opts.faults.push_back(std::move(f));
     } else if (a == "--workspace") {
       std::string dir;
       err = value(dir);
@@ -202,6 +220,37 @@ caf::actor_system_config make_config(bool network) {
   return cfg;
 }
 
+/// Parses `--fault ROLE:MODE:RATE`.
+result<std::pair<std::string, fault_spec>> parse_fault(const std::string& s) {
+  auto bad = [&](const std::string& why) {
+    return failure{errc::invalid_config,
+                   "--fault expects ROLE:MODE:RATE (e.g. planner:crash:0.01), "
+                   "got '" +
+                     s + "': " + why};
+  };
+  auto a = s.find(':');
+  auto b = a == std::string::npos ? a : s.find(':', a + 1);
+  if (b == std::string::npos)
+    return bad("missing ':'");
+  auto role = s.substr(0, a);
+  auto mode = s.substr(a + 1, b - a - 1);
+  auto rate = s.substr(b + 1);
+  if (!is_fault_role(role))
+    return bad("unknown role '" + role + "'");
+  fault_spec f;
+  if (!from_string(mode, f.mode))
+    return bad("MODE must be crash, exit or stall");
+  try {
+    size_t used = 0;
+    f.rate = std::stod(rate, &used);
+    if (used != rate.size() || !(f.rate > 0 && f.rate <= 1))
+      throw std::out_of_range{rate};
+  } catch (const std::exception&) {
+    return bad("RATE must be a number in (0, 1]");
+  }
+  return std::pair{role, f};
+}
+
 /// Defaults, then the config file (if any), then command-line flags.
 result<engine_config> engine_config_from(const options& opts) {
   engine_config cfg;
@@ -215,6 +264,12 @@ result<engine_config> engine_config_from(const options& opts) {
     cfg.workspace = *opts.workspace;
   if (opts.max_steps)
     cfg.max_steps = *opts.max_steps;
+  for (auto& f : opts.faults) {
+    auto parsed = parse_fault(f);
+    if (!parsed)
+      return parsed.error();
+    cfg.faults[parsed->first] = parsed->second;
+  }
   if (auto ok = validate(cfg); !ok)
     return ok.error();
   return cfg;
@@ -280,22 +335,32 @@ int run_task(const options& opts) {
       .receive([&](task_result& r) { result = std::move(r); },
                [&](caf::error& e) { err = std::move(e); });
   }
+  auto gave_up = (*eng)->gave_up();
+  auto tree = (*eng)->supervision();
   if (!result) {
     std::cerr << "troupe: task failed: " << describe(err) << "\n";
-    return exit_task_failed;
-  }
-  if (opts.json)
-    std::cout << cli::to_json(*result).dump(2, ' ', false,
-                                            json::error_handler_t::replace)
+  } else if (opts.json) {
+    auto out = cli::to_json(*result);
+    if (opts.trace)
+      out["supervision"] = to_json(tree);
+    if (gave_up)
+      out["engine_stopped"] = *gave_up;
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
-  else if (result->status == task_status::completed)
+  } else if (result->status == task_status::completed) {
     std::cout << to_text(*result);
-  if (result->status != task_status::completed) {
-    if (!opts.json)
-      std::cerr << "troupe: task " << to_string(result->status) << " ("
-                << result->error_code << "): " << result->answer << "\n";
-    return exit_task_failed;
+  } else {
+    std::cerr << "troupe: task " << to_string(result->status) << " ("
+              << result->error_code << "): " << result->answer << "\n";
   }
+  if (opts.trace && !opts.json)
+    std::cerr << "supervision tree:\n" << supervision_text(tree);
+  if (gave_up) {
+    std::cerr << "troupe: the engine stopped: " << *gave_up << "\n";
+    return exit_engine_down;
+  }
+  if (!result || result->status != task_status::completed)
+    return exit_task_failed;
   return exit_ok;
 }
 

@@ -77,4 +77,64 @@ json to_json(const std::vector<tool_spec>& specs) {
   return out;
 }
 
+namespace {
+
+/// Display width of UTF-8 text without wide characters: its code points.
+size_t columns(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s)
+    n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+/// Spaces that take text of `width` columns to `column` (at least one).
+std::string padding(size_t width, size_t column) {
+  return std::string(width < column ? column - width : 1, ' ');
+}
+
+void tree_lines(const std::vector<child_status>& rows, const std::string& parent,
+                const std::string& indent, int depth, std::string& out) {
+  std::vector<const child_status*> kids;
+  for (auto& r : rows)
+    if (r.parent == parent)
+      kids.push_back(&r);
+  // Names are unique in the engine's tree; the depth bound guards against a
+  // cycle in hand-made input.
+  if (depth > 16)
+    return;
+  for (size_t i = 0; i < kids.size(); ++i) {
+    auto& k = *kids[i];
+    bool last = i + 1 == kids.size();
+    auto label = indent + (last ? "└── " : "├── ") + k.name;
+    auto state = k.state.empty() ? std::string{"unknown"} : k.state;
+    out += label + padding(columns(label), 28) + state +
+           padding(state.size(), 12) + "restarts " +
+           std::to_string(k.restarts);
+    if (!k.last_exit.empty())
+      out += "  last exit: " + k.last_exit;
+    out += "\n";
+    tree_lines(rows, k.name, indent + (last ? "    " : "│   "), depth + 1, out);
+  }
+}
+
+} // namespace
+
+std::string supervision_text(const std::vector<child_status>& rows) {
+  std::string out = "root\n";
+  tree_lines(rows, "root", "", 0, out);
+  return out;
+}
+
+json to_json(const std::vector<child_status>& rows) {
+  auto out = json::array();
+  for (auto& r : rows)
+    out.push_back({{"name", r.name},
+                   {"parent", r.parent},
+                   {"state", r.state},
+                   {"running", r.running},
+                   {"restarts", r.restarts},
+                   {"last_exit", r.last_exit}});
+  return out;
+}
+
 } // namespace troupe::cli

@@ -21,4 +21,15 @@ std::string to_text(const task_result& r);
 /// The tool list as JSON (name, description, parameters schema).
 json to_json(const std::vector<tool_spec>& specs);
 
+/// The supervision tree as text, one child per line under its supervisor:
+///   root
+///   ├── monitor            running     restarts 0
+///   ├── providers          running     restarts 0
+///   │   └── provider       restarting  restarts 2  last exit: …
+std::string supervision_text(const std::vector<child_status>& rows);
+
+/// The supervision tree as JSON: an array of {name, parent, state, running,
+/// restarts, last_exit}.
+json to_json(const std::vector<child_status>& rows);
+
 } // namespace troupe::cli

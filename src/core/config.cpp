@@ -56,16 +56,36 @@ result<bool> validate(const engine_config& cfg) {
                         std::pair{cfg.timeouts.role, "role"}})
     if (auto f = positive(x, key))
       return *f;
-  auto& sup = cfg.supervision;
-  if (sup.period.count() <= 0)
-    return bad("supervision.root.period_ms must be > 0, got " +
-               std::to_string(sup.period.count()));
-  if (sup.backoff.count() < 0)
-    return bad("supervision.root.backoff_ms must be >= 0, got " +
-               std::to_string(sup.backoff.count()));
-  if (sup.shutdown.count() <= 0)
-    return bad("supervision.root.shutdown_ms must be > 0, got " +
-               std::to_string(sup.shutdown.count()));
+  for (auto [pol, name] :
+       {std::pair{&cfg.supervision.root, "root"},
+        std::pair{&cfg.supervision.providers, "providers"},
+        std::pair{&cfg.supervision.tool_executors, "tool_executors"}}) {
+    auto key = std::string{"supervision."} + name;
+    if (pol->period.count() <= 0)
+      return bad(key + ".period_ms must be > 0, got " +
+                 std::to_string(pol->period.count()));
+    if (pol->backoff.count() < 0)
+      return bad(key + ".backoff_ms must be >= 0, got " +
+                 std::to_string(pol->backoff.count()));
+    if (pol->shutdown.count() <= 0)
+      return bad(key + ".shutdown_ms must be > 0, got " +
+                 std::to_string(pol->shutdown.count()));
+  }
+  if (cfg.provider_fallback.size() > max_provider_fallbacks)
+    return bad("provider.fallback lists " +
+               std::to_string(cfg.provider_fallback.size()) +
+               " providers; at most " + std::to_string(max_provider_fallbacks));
+  for (auto& kind : cfg.provider_fallback)
+    if (kind != "offline")
+      return bad("provider.fallback: unknown provider '" + kind +
+                 "' (known: offline)");
+  for (auto& [role, f] : cfg.faults) {
+    if (!is_fault_role(role))
+      return bad("faults: unknown role '" + role + "'");
+    if (f.rate < 0 || f.rate > 1)
+      return bad("faults." + role + ".rate must be in 0..1, got " +
+                 std::to_string(f.rate));
+  }
   return guardrail::validate(cfg.guardrail);
 }
 
@@ -144,7 +164,58 @@ private:
   std::set<std::string, std::less<>> seen_;
 };
 
+/// Reads one supervisor's policy at `key` into `pol`.
+std::optional<failure> read_policy(const json& obj, const std::string& key,
+                                   supervisor_policy& pol) {
+  reader r{obj, key};
+  std::string strategy = to_string(pol.strategy);
+  if (auto f = r.string("strategy", strategy))
+    return f;
+  if (strategy == "one_for_one")
+    pol.strategy = restart_strategy::one_for_one;
+  else if (strategy == "one_for_all")
+    pol.strategy = restart_strategy::one_for_all;
+  else if (strategy == "rest_for_one")
+    pol.strategy = restart_strategy::rest_for_one;
+  else
+    return failure{errc::invalid_config,
+                   key +
+                     ".strategy must be one_for_one, one_for_all or "
+                     "rest_for_one, got '" +
+                     strategy + "'"};
+  if (auto f = r.number("intensity", pol.intensity, 0, 1000000))
+    return f;
+  constexpr int64_t day_ms = 86'400'000;
+  int64_t period = pol.period.count();
+  int64_t backoff = pol.backoff.count();
+  int64_t shutdown = pol.shutdown.count();
+  if (auto f = r.number("period_ms", period, 1, day_ms))
+    return f;
+  if (auto f = r.number("backoff_ms", backoff, 0, day_ms))
+    return f;
+  if (auto f = r.number("shutdown_ms", shutdown, 1, day_ms))
+    return f;
+  if (auto f = r.unknown_keys())
+    return f;
+  pol.period = std::chrono::milliseconds{period};
+  pol.backoff = std::chrono::milliseconds{backoff};
+  pol.shutdown = std::chrono::milliseconds{shutdown};
+  return std::nullopt;
+}
+
 } // namespace
+
+bool is_fault_role(std::string_view role) {
+  static const std::set<std::string, std::less<>> roles{
+    "memory", "guardrail", "planner", "provider", "tools"};
+  if (roles.count(role))
+    return true;
+  if (role.size() == 10 && role.substr(0, 9) == "provider.") {
+    auto n = role[9] - '0';
+    return n >= 1 && static_cast<size_t>(n) <= max_provider_fallbacks;
+  }
+  return false;
+}
 
 result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   auto parsed = parse_object(text, "config");
@@ -225,23 +296,61 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     cfg.timeouts.tool = std::chrono::milliseconds{tool};
     cfg.timeouts.task = std::chrono::milliseconds{task};
   }
+  auto prov = top.object("provider");
+  if (!prov)
+    return prov.error();
+  if (*prov) {
+    reader r{**prov, "provider"};
+    if (auto list = r.raw("fallback")) {
+      if (!list->is_array())
+        return failure{errc::invalid_config,
+                       "provider.fallback must be an array of provider "
+                       "names, got " +
+                         dump(*list)};
+      cfg.provider_fallback.clear();
+      for (auto& x : *list) {
+        if (!x.is_string())
+          return failure{errc::invalid_config,
+                         "provider.fallback entries must be strings, got " +
+                           dump(x)};
+        cfg.provider_fallback.push_back(x.get<std::string>());
+      }
+    }
+    if (auto f = r.unknown_keys())
+      return *f;
+  }
   if (auto faults = top.raw("faults")) {
     if (!faults->is_object())
       return failure{errc::invalid_config, "faults must be an object"};
     for (auto& [role, spec] : faults->items()) {
-      static const std::set<std::string> roles{"memory", "guardrail", "planner",
-                                               "provider", "tools"};
-      if (!roles.count(role))
+      if (!is_fault_role(role))
         return failure{errc::invalid_config,
                        "faults: unknown role '" + role +
-                         "' (memory, guardrail, planner, provider, tools)"};
+                         "' (memory, guardrail, planner, provider, "
+                         "provider.1.." +
+                         std::to_string(max_provider_fallbacks) + ", tools)"};
       if (!spec.is_object())
         return failure{errc::invalid_config,
                        "faults." + role + " must be an object"};
       reader r{spec, "faults." + role};
       fault_spec f;
-      if (auto err = r.number("crash_every", f.crash_every, 0, 1000000000))
+      if (auto err = r.number("every", f.every, 0, 1000000000))
         return *err;
+      if (auto x = r.raw("rate")) {
+        if (!x->is_number() || x->get<double>() < 0 || x->get<double>() > 1)
+          return failure{errc::invalid_config,
+                         "faults." + role +
+                           ".rate must be a number in 0..1, got " + dump(*x)};
+        f.rate = x->get<double>();
+      }
+      std::string mode = to_string(f.mode);
+      if (auto err = r.string("mode", mode))
+        return *err;
+      if (!from_string(mode, f.mode))
+        return failure{errc::invalid_config,
+                       "faults." + role +
+                         ".mode must be crash, exit or stall, got '" + mode +
+                         "'"};
       if (auto err = r.unknown_keys())
         return *err;
       cfg.faults[role] = f;
@@ -252,43 +361,17 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     return sup.error();
   if (*sup) {
     reader outer{**sup, "supervision"};
-    auto root = outer.object("root");
-    if (!root)
-      return root.error();
-    if (*root) {
-      reader r{**root, "supervision.root"};
-      auto& pol = cfg.supervision;
-      std::string strategy = to_string(pol.strategy);
-      if (auto f = r.string("strategy", strategy))
-        return *f;
-      if (strategy == "one_for_one")
-        pol.strategy = restart_strategy::one_for_one;
-      else if (strategy == "one_for_all")
-        pol.strategy = restart_strategy::one_for_all;
-      else if (strategy == "rest_for_one")
-        pol.strategy = restart_strategy::rest_for_one;
-      else
-        return failure{errc::invalid_config,
-                       "supervision.root.strategy must be one_for_one, "
-                       "one_for_all or rest_for_one, got '" +
-                         strategy + "'"};
-      if (auto f = r.number("intensity", pol.intensity, 0, 1000000))
-        return *f;
-      constexpr int64_t day_ms = 86'400'000;
-      int64_t period = pol.period.count();
-      int64_t backoff = pol.backoff.count();
-      int64_t shutdown = pol.shutdown.count();
-      if (auto f = r.number("period_ms", period, 1, day_ms))
-        return *f;
-      if (auto f = r.number("backoff_ms", backoff, 0, day_ms))
-        return *f;
-      if (auto f = r.number("shutdown_ms", shutdown, 1, day_ms))
-        return *f;
-      if (auto f = r.unknown_keys())
-        return *f;
-      pol.period = std::chrono::milliseconds{period};
-      pol.backoff = std::chrono::milliseconds{backoff};
-      pol.shutdown = std::chrono::milliseconds{shutdown};
+    for (auto [pol, name] :
+         {std::pair{&cfg.supervision.root, "root"},
+          std::pair{&cfg.supervision.providers, "providers"},
+          std::pair{&cfg.supervision.tool_executors, "tool_executors"}}) {
+      auto obj = outer.object(name);
+      if (!obj)
+        return obj.error();
+      if (*obj)
+        if (auto f = read_policy(**obj, std::string{"supervision."} + name,
+                                 *pol))
+          return *f;
     }
     if (auto f = outer.unknown_keys())
       return *f;

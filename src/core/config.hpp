@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/faults.hpp"
 #include "core/result.hpp"
@@ -51,6 +52,17 @@ struct supervisor_policy {
   std::chrono::milliseconds shutdown{5000};
 };
 
+/// The policies of the engine's supervisors (DESIGN.md's tree): key
+/// `supervision.<name>`.
+struct supervision_config {
+  /// The root: monitor, memory, guardrail, providers, tools, planner, tasks.
+  supervisor_policy root;
+  /// The model providers (the primary and its fallbacks).
+  supervisor_policy providers;
+  /// The tool executors.
+  supervisor_policy tool_executors;
+};
+
 /// Everything an engine instance needs; validated before any actor starts.
 struct engine_config {
   /// Root the file tool is confined to.
@@ -72,12 +84,23 @@ struct engine_config {
   guardrail::input_filter_config guardrail;
   /// Request deadlines.
   struct timeouts timeouts;
-  /// Restart policy of the root supervisor (key `supervision.root`).
-  supervisor_policy supervision;
+  /// Restart policies (key `supervision`).
+  supervision_config supervision;
+  /// Providers the planner falls back to, in order, when the one before is
+  /// down (key `provider.fallback`). Only "offline" (the rule-based
+  /// planner) exists so far; the fallbacks are named provider.1, provider.2…
+  std::vector<std::string> provider_fallback{"offline"};
   /// Injected faults by role name (memory, guardrail, planner, provider,
-  /// tools); empty in production.
+  /// provider.1…, tools); empty in production.
   std::map<std::string, fault_spec> faults;
 };
+
+/// Most providers in `provider.fallback`.
+constexpr size_t max_provider_fallbacks = 4;
+
+/// True for the role names `faults` accepts: memory, guardrail, planner,
+/// provider, provider.1.., tools.
+bool is_fault_role(std::string_view role);
 
 /// Checks every field; the error names the key and the bad value.
 result<bool> validate(const engine_config& cfg);

@@ -22,6 +22,12 @@ const char* to_string(event_kind x) noexcept {
       return "error";
     case event_kind::role_restarted:
       return "role_restarted";
+    case event_kind::escalated:
+      return "escalated";
+    case event_kind::provider_fallback:
+      return "provider_fallback";
+    case event_kind::retried:
+      return "retried";
   }
   return "unknown";
 }

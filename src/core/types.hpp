@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ struct tool_spec {
   std::string description;
   /// JSON Schema (text) of the arguments object.
   std::string parameters;
+  /// Running it twice with the same arguments does no harm (it may be
+  /// retried after a crash).
+  bool idempotent = false;
 };
 
 /// An immutable list of tool specs, shared rather than copied: the same
@@ -188,12 +192,18 @@ enum class event_kind : uint8_t {
   tool_error,
   rejected,
   error,
-  /// A supervised role started again after it ended.
+  /// A supervised role started again after it ended (detail: its name).
   role_restarted,
+  /// A supervisor gave up past its restart intensity (detail: its name).
+  escalated,
+  /// A task switched to the next provider of its fallback chain.
+  provider_fallback,
+  /// A request lost in a crash was sent again to the restarted role.
+  retried,
 };
 
 /// Number of `event_kind` values.
-constexpr size_t event_kind_count = 9;
+constexpr size_t event_kind_count = 12;
 
 /// An event emitted by any role, counted and logged by the monitor.
 struct event {
@@ -208,6 +218,10 @@ struct event {
 /// Counters kept by the monitor, indexed by `event_kind`.
 struct monitor_stats {
   std::vector<uint64_t> counts;
+  /// Restarts by role name (from `role_restarted` events).
+  std::map<std::string, uint64_t> restarts;
+  /// Escalations by supervisor name (from `escalated` events).
+  std::map<std::string, uint64_t> escalations;
 };
 
 /// Returns the name of `x`, e.g. `"tool_call"`.
@@ -226,6 +240,13 @@ struct child_status {
   bool running = false;
   /// Restarts so far (not counting the first start).
   uint32_t restarts = 0;
+  /// The supervisor it belongs to.
+  std::string parent;
+  /// "running", "restarting" (down, a restart is due), "stopped" (down for
+  /// good) or "gave up" (a supervisor past its restart intensity).
+  std::string state;
+  /// Why its last instance ended; empty if none has.
+  std::string last_exit;
 };
 
 /// What the task runner asks the planner: the task's conversation so far.
@@ -233,6 +254,8 @@ struct plan_request {
   uint64_t task_id = 0;
   std::string session;
   std::vector<chat_message> history;
+  /// Which provider of the fallback chain to ask (0: the primary).
+  uint32_t provider = 0;
 };
 
 } // namespace troupe

@@ -20,13 +20,15 @@ std::vector<tool_spec> tool_specs() {
     {std::string{store_name}, "Remember a fact for later in this session.",
      R"({"type":"object","properties":{"text":{"type":"string",)"
      R"("description":"The fact to remember."}},"required":["text"],)"
-     R"("additionalProperties":false})"},
+     R"("additionalProperties":false})",
+     /*idempotent=*/false},
     {std::string{recall_name},
      "Recall remembered facts that match a query, best first.",
      R"({"type":"object","properties":{"query":{"type":"string",)"
      R"("description":"Keywords to look for."},"limit":{"type":"integer",)"
      R"("minimum":1,"maximum":50}},"required":["query"],)"
-     R"("additionalProperties":false})"},
+     R"("additionalProperties":false})",
+     /*idempotent=*/true},
   };
 }
 

@@ -404,6 +404,7 @@ entry calculator_tool() {
     {"additionalProperties", false},
   };
   out.spec.parameters = dump(params);
+  out.spec.idempotent = true;
   out.fn = [](const json& args, const context&) -> result<json> {
     for (auto& [key, value] : args.items())
       if (key != "expression")

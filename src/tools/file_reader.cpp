@@ -181,6 +181,9 @@ entry file_reader_tool(file_reader_config cfg) {
     {"additionalProperties", false},
   };
   out.spec.parameters = dump(params);
+  // Reading twice is harmless (the file may have changed in between, as
+  // it may between any two reads).
+  out.spec.idempotent = true;
   out.fn = [cfg = std::move(cfg)](const json& args,
                                   const context&) -> result<json> {
     for (auto& [key, value] : args.items())

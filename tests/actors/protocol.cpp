@@ -41,15 +41,16 @@ TEST_CASE("conversation messages round-trip", "[actors][protocol]") {
   auto m2 = round_trip(sys, m);
   CHECK((m2.role == chat_role::assistant && m2.content == "hi" &&
          m2.tool_calls.size() == 1 && m2.tool_call_id == "call_0"));
-  auto s = round_trip(sys, tool_spec{"t", "d", R"({"type":"object"})"});
+  auto s = round_trip(sys, tool_spec{"t", "d", R"({"type":"object"})", true});
   CHECK((s.name == "t" && s.description == "d" &&
-         s.parameters == R"({"type":"object"})"));
+         s.parameters == R"({"type":"object"})" && s.idempotent));
   auto req = round_trip(sys, chat_request{{m, m}, {s}});
   CHECK((req.messages.size() == 2 && req.tools.size() == 1));
   auto resp = round_trip(sys, chat_response{"done", {sample_call()}});
   CHECK((resp.content == "done" && resp.tool_calls.size() == 1));
-  auto p = round_trip(sys, plan_request{7, "s", {m}});
-  CHECK((p.task_id == 7 && p.session == "s" && p.history.size() == 1));
+  auto p = round_trip(sys, plan_request{7, "s", {m}, 2});
+  CHECK((p.task_id == 7 && p.session == "s" && p.history.size() == 1 &&
+         p.provider == 2));
 }
 
 TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
@@ -86,10 +87,16 @@ TEST_CASE("role messages round-trip", "[actors][protocol]") {
   auto e = round_trip(sys, event{event_kind::tool_call, 1, 2, "calculator"});
   CHECK((e.kind == event_kind::tool_call && e.task_id == 1 && e.actor_id == 2 &&
          e.detail == "calculator"));
-  auto cs = round_trip(sys, child_status{"memory", true, 2});
-  CHECK((cs.name == "memory" && cs.running && cs.restarts == 2));
-  auto ms = round_trip(sys, monitor_stats{{1, 2, 3}});
+  auto cs = round_trip(
+    sys, child_status{"memory", true, 2, "root", "running", "crashed: x"});
+  CHECK((cs.name == "memory" && cs.running && cs.restarts == 2 &&
+         cs.parent == "root" && cs.state == "running" &&
+         cs.last_exit == "crashed: x"));
+  auto ms =
+    round_trip(sys, monitor_stats{{1, 2, 3}, {{"planner", 4}}, {{"root", 1}}});
   CHECK(ms.counts == std::vector<uint64_t>{1, 2, 3});
+  CHECK(ms.restarts.at("planner") == 4);
+  CHECK(ms.escalations.at("root") == 1);
 }
 
 TEST_CASE("errors keep their code and message across a node",

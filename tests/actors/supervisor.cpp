@@ -101,13 +101,14 @@ struct sup_fixture {
     auto pr = p;
     // The start is recorded with the new handle, under one lock, so a test
     // that saw "start:x" also sees x's new handle.
-    sup = fx.sys().spawn(supervisor, std::move(spec),
-                         [pr](const std::string& name, const caf::actor& h) {
-                           std::lock_guard<std::mutex> guard{pr->mtx};
-                           pr->handles[name] = h;
-                           pr->events.push_back("start:" + name);
-                           pr->cv.notify_all();
-                         });
+    supervisor_hooks hooks{
+      [pr](const std::string& name, const caf::actor& h) {
+        std::lock_guard<std::mutex> guard{pr->mtx};
+        pr->handles[name] = h;
+        pr->events.push_back("start:" + name);
+        pr->cv.notify_all();
+      }};
+    sup = fx.sys().spawn(supervisor, std::move(spec), std::move(hooks));
     return sup;
   }
 

@@ -178,11 +178,34 @@ TEST_CASE("a dead model fails the task fast", "[actors][loop]") {
   engine_options opts;
   opts.provider = fx.sys().spawn(empty_model);
   kill_and_wait(fx.sys(), opts.provider);
-  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  auto cfg = test::test_config();
+  cfg.provider_fallback.clear();
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
   REQUIRE(eng);
   auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
   CHECK(r.status == task_status::failed);
   CHECK(r.error_code == "provider_failed");
+}
+
+TEST_CASE("a dead model falls back to the offline provider",
+          "[actors][loop][supervisor]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(empty_model);
+  kill_and_wait(fx.sys(), opts.provider);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "What is 1+1?");
+  CHECK(r.status == task_status::completed);
+  CHECK(r.answer.find("= 2") != std::string::npos);
+  // Three tries on the dead model, then the switch, each said in a note.
+  REQUIRE(r.notes.size() == 4);
+  CHECK(r.notes[3].find("fell back to 'provider.1'") != std::string::npos);
+  auto stats = test::ask<monitor_actor, monitor_stats>(
+    fx.sys(), (*eng)->monitor(), 5s, stats_atom::value);
+  REQUIRE(stats.value);
+  CHECK(stats.value->counts[static_cast<size_t>(
+          event_kind::provider_fallback)] == 1);
 }
 
 TEST_CASE("a killed role is restarted, keeps its store, and serves again",
@@ -322,7 +345,7 @@ TEST_CASE("past the root's intensity the engine's supervisor gives up",
           "[actors][supervisor]") {
   test::system_fixture fx;
   auto cfg = test::test_config();
-  cfg.supervision.intensity = 0;
+  cfg.supervision.root.intensity = 0;
   auto eng = engine::start(fx.sys(), cfg);
   REQUIRE(eng);
   caf::scoped_actor self{fx.sys()};

@@ -191,3 +191,70 @@ TEST_CASE("troupe run --tools gives up on a peer that never answers",
   CHECK(res.exit_code == 1);
   CHECK(res.err.find("cannot reach the tool node") != std::string::npos);
 }
+
+TEST_CASE("troupe run --trace shows the supervision tree", "[cli][supervisor]") {
+  auto res = run_process({cli_path(), "run", "--trace", "What is 1 + 1?"});
+  REQUIRE(res.exit_code == 0);
+  CHECK(res.out.find("1 + 1 = 2") != std::string::npos);
+  CHECK(res.err.find("supervision tree:\nroot\n") != std::string::npos);
+  CHECK(res.err.find("├── providers") != std::string::npos);
+  CHECK(res.err.find("│   ├── provider ") != std::string::npos);
+  CHECK(res.err.find("└── tasks") != std::string::npos);
+  auto json_res =
+    run_process({cli_path(), "run", "--json", "--trace", "What is 1 + 1?"});
+  REQUIRE(json_res.exit_code == 0);
+  auto j = nlohmann::json::parse(json_res.out);
+  REQUIRE(j["supervision"].is_array());
+  bool saw_tools = false;
+  for (auto& row : j["supervision"])
+    if (row["name"] == "tools") {
+      saw_tools = true;
+      CHECK(row["parent"] == "tool_executors");
+      CHECK(row["state"] == "running");
+    }
+  CHECK(saw_tools);
+}
+
+TEST_CASE("troupe run --fault drills a role and shows the restarts",
+          "[cli][supervisor]") {
+  // Every provider message crashes the primary: the offline fallback
+  // answers, and the trace counts the primary's restarts.
+  auto res = run_process({cli_path(), "run", "--trace", "--json", "--fault",
+                          "provider:crash:1", "What is 2 + 2?"});
+  REQUIRE(res.exit_code == 0);
+  auto j = nlohmann::json::parse(res.out);
+  CHECK(j["status"] == "completed");
+  bool restarted = false;
+  for (auto& row : j["supervision"])
+    if (row["name"] == "provider")
+      restarted = row["restarts"].get<int>() >= 1 &&
+                  row["last_exit"].get<std::string>().find(
+                    "injected crash in provider") != std::string::npos;
+  CHECK(restarted);
+  for (auto bad : {"planner", "planner:melt:0.5", "kitchen:crash:1",
+                   "planner:crash:0", "planner:crash:x"}) {
+    auto r = run_process({cli_path(), "run", "--fault", bad, "hi"});
+    INFO(bad << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--fault expects ROLE:MODE:RATE") != std::string::npos);
+  }
+}
+
+TEST_CASE("troupe run exits 3 when the root supervisor gives up",
+          "[cli][supervisor]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("troupe-giveup-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream{dir / "cfg.json"}
+    << R"({"supervision": {"root": {"intensity": 0}},
+           "provider": {"fallback": []}})";
+  auto res = run_process({cli_path(), "run", "--config",
+                          (dir / "cfg.json").string(), "--fault",
+                          "planner:crash:1", "What is 1+1?"},
+                         std::chrono::seconds{20});
+  std::filesystem::remove_all(dir);
+  CHECK_FALSE(res.timed_out);
+  CHECK(res.exit_code == 3);
+  CHECK(res.err.find("troupe: the engine stopped: supervisor 'root' gave up") !=
+        std::string::npos);
+}

@@ -78,11 +78,11 @@ TEST_CASE("the root supervisor's policy comes from config", "[core][config]") {
     "strategy": "rest_for_one", "intensity": 2, "period_ms": 500,
     "backoff_ms": 20, "shutdown_ms": 100}}})");
   REQUIRE(ok);
-  CHECK(ok->supervision.strategy == restart_strategy::rest_for_one);
-  CHECK(ok->supervision.intensity == 2);
-  CHECK(ok->supervision.period == std::chrono::milliseconds{500});
-  CHECK(ok->supervision.backoff == std::chrono::milliseconds{20});
-  CHECK(ok->supervision.shutdown == std::chrono::milliseconds{100});
+  CHECK(ok->supervision.root.strategy == restart_strategy::rest_for_one);
+  CHECK(ok->supervision.root.intensity == 2);
+  CHECK(ok->supervision.root.period == std::chrono::milliseconds{500});
+  CHECK(ok->supervision.root.backoff == std::chrono::milliseconds{20});
+  CHECK(ok->supervision.root.shutdown == std::chrono::milliseconds{100});
   auto bad = apply_json(engine_config{},
                         R"({"supervision": {"root": {"strategy": "all"}}})");
   REQUIRE_FALSE(bad);
@@ -95,17 +95,81 @@ TEST_CASE("the root supervisor's policy comes from config", "[core][config]") {
 
 TEST_CASE("fault drills are configured per role", "[core][config]") {
   auto ok = apply_json(engine_config{},
-                       R"({"faults": {"memory": {"crash_every": 100}}})");
+                       R"({"faults": {"memory": {"every": 100}}})");
   REQUIRE(ok);
-  CHECK(ok->faults.at("memory").crash_every == 100);
+  CHECK(ok->faults.at("memory").every == 100);
   auto bad = apply_json(engine_config{},
-                        R"({"faults": {"kitchen": {"crash_every": 1}}})");
+                        R"({"faults": {"kitchen": {"every": 1}}})");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("unknown role 'kitchen'") !=
         std::string::npos);
-  fault_injector f{"memory", fault_spec{3}};
+  fault_injector f{"memory", fault_spec{fault_mode::crash, 3}};
   f.tick();
   f.tick();
-  CHECK_THROWS_WITH(f.tick(), "injected fault in memory (message 3)");
+  CHECK_THROWS_WITH(f.tick(), "injected crash in memory (message 3)");
   f.tick();
+}
+
+TEST_CASE("faults take a mode and a rate", "[core][config]") {
+  auto ok = apply_json(
+    engine_config{},
+    R"({"faults": {"planner": {"mode": "stall", "rate": 0.25},
+                   "provider.1": {"mode": "exit", "every": 2}}})");
+  REQUIRE(ok);
+  CHECK(ok->faults.at("planner").mode == fault_mode::stall);
+  CHECK(ok->faults.at("planner").rate == 0.25);
+  CHECK(ok->faults.at("provider.1").mode == fault_mode::exit);
+  // A rate is spread evenly: 0.25 hits messages 4, 8, 12, ...
+  fault_injector f{"planner", ok->faults.at("planner")};
+  std::vector<int> hits;
+  for (int i = 1; i <= 12; ++i)
+    if (f.tick() == fault_action::stall)
+      hits.push_back(i);
+  CHECK(hits == std::vector<int>{4, 8, 12});
+  for (auto [text, key] :
+       {std::pair{R"({"faults": {"planner": {"mode": "explode"}}})",
+                  "faults.planner.mode must be crash, exit or stall"},
+        std::pair{R"({"faults": {"planner": {"rate": 2}}})",
+                  "faults.planner.rate must be a number in 0..1"},
+        std::pair{R"({"faults": {"provider.7": {"every": 1}}})",
+                  "unknown role 'provider.7'"}}) {
+    auto bad = apply_json(engine_config{}, text);
+    REQUIRE_FALSE(bad);
+    INFO(bad.error().message);
+    CHECK(bad.error().message.find(key) != std::string::npos);
+  }
+}
+
+TEST_CASE("each supervisor of the tree has its own policy", "[core][config]") {
+  auto ok = apply_json(engine_config{}, R"({"supervision": {
+      "providers": {"strategy": "one_for_all", "intensity": 7},
+      "tool_executors": {"backoff_ms": 15}}})");
+  REQUIRE(ok);
+  CHECK(ok->supervision.providers.strategy == restart_strategy::one_for_all);
+  CHECK(ok->supervision.providers.intensity == 7);
+  CHECK(ok->supervision.tool_executors.backoff ==
+        std::chrono::milliseconds{15});
+  CHECK(ok->supervision.root.intensity == engine_config{}.supervision.root.intensity);
+  auto bad = apply_json(engine_config{},
+                        R"({"supervision": {"tools": {"intensity": 1}}})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message == "unknown config key 'supervision.tools'");
+}
+
+TEST_CASE("the provider fallback chain is configured and checked",
+          "[core][config]") {
+  auto none = apply_json(engine_config{}, R"({"provider": {"fallback": []}})");
+  REQUIRE(none);
+  CHECK(none->provider_fallback.empty());
+  auto bad =
+    apply_json(engine_config{}, R"({"provider": {"fallback": "offline"}})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("provider.fallback must be an array") !=
+        std::string::npos);
+  engine_config cfg;
+  cfg.provider_fallback = {"gpt-9"};
+  auto unknown = validate(cfg);
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message ==
+        "provider.fallback: unknown provider 'gpt-9' (known: offline)");
 }

@@ -1,0 +1,222 @@
+// The engine's supervision tree: nested supervisors, the tree view, fault
+// modes, provider fallback, idempotent tool retries, escalation.
+
+#include "actors/engine.hpp"
+
+#include <thread>
+
+#include <caf/scoped_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/actors.hpp"
+
+using namespace troupe;
+using namespace std::chrono_literals;
+
+namespace {
+
+const child_status* find(const std::vector<child_status>& rows,
+                         const std::string& name) {
+  for (auto& r : rows)
+    if (r.name == name)
+      return &r;
+  return nullptr;
+}
+
+monitor_stats stats_of(caf::actor_system& sys, const engine& eng) {
+  auto s = test::ask<monitor_actor, monitor_stats>(sys, eng.monitor(), 5s,
+                                                   stats_atom::value);
+  REQUIRE(s.value);
+  return *s.value;
+}
+
+bool has_note(const task_result& r, const std::string& text) {
+  for (auto& n : r.notes)
+    if (n.find(text) != std::string::npos)
+      return true;
+  return false;
+}
+
+/// A tool with a side effect: not idempotent.
+tools::entry append_tool() {
+  tools::entry e;
+  e.spec.name = "append_line";
+  e.spec.description = "Appends a line to a log.";
+  e.spec.parameters = R"({"type":"object"})";
+  e.spec.idempotent = false;
+  e.fn = [](const json&, const tools::context&) -> result<json> {
+    return json{{"appended", true}};
+  };
+  return e;
+}
+
+} // namespace
+
+TEST_CASE("the engine builds the tree of DESIGN.md", "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), test::test_config());
+  REQUIRE(eng);
+  auto rows = (*eng)->supervision();
+  std::vector<std::pair<std::string, std::string>> got;
+  for (auto& r : rows) {
+    got.emplace_back(r.parent, r.name);
+    CHECK(r.state == "running");
+    CHECK(r.restarts == 0);
+  }
+  // Nested supervisors start their children after they are reported, so
+  // compare as sets per parent, and the root's order exactly.
+  std::vector<std::string> root_children;
+  for (auto& [parent, name] : got)
+    if (parent == "root")
+      root_children.push_back(name);
+  CHECK(root_children ==
+        std::vector<std::string>{"monitor", "memory", "guardrail", "providers",
+                                 "tool_executors", "planner", "tasks"});
+  REQUIRE(find(rows, "provider"));
+  CHECK(find(rows, "provider")->parent == "providers");
+  REQUIRE(find(rows, "provider.1"));
+  CHECK(find(rows, "provider.1")->parent == "providers");
+  REQUIRE(find(rows, "tools"));
+  CHECK(find(rows, "tools")->parent == "tool_executors");
+}
+
+TEST_CASE("a provider supervisor past its intensity escalates to the root",
+          "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.supervision.providers.intensity = 0;
+  // Every message crashes the primary; the fallback answers.
+  cfg.faults["provider"] = fault_spec{fault_mode::crash, 1};
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  auto r = test::run_task(fx.sys(), **eng, "What is 2+3?");
+  REQUIRE(r.value);
+  CHECK(r.value->status == task_status::completed);
+  CHECK(has_note(*r.value, "fell back to 'provider.1'"));
+  // The providers supervisor gave up (restart 1 > intensity 0) and the root
+  // restarted it with fresh children: wait for the tree to say so.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  const child_status* providers = nullptr;
+  std::vector<child_status> rows;
+  while (std::chrono::steady_clock::now() < deadline) {
+    rows = (*eng)->supervision();
+    providers = find(rows, "providers");
+    if (providers && providers->restarts == 1 && providers->state == "running")
+      break;
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(providers);
+  CHECK(providers->restarts == 1);
+  CHECK(providers->last_exit.find("supervisor 'providers' gave up") !=
+        std::string::npos);
+  auto stats = stats_of(fx.sys(), **eng);
+  CHECK(stats.escalations["providers"] == 1);
+  CHECK(stats.restarts["providers"] == 1);
+  CHECK_FALSE((*eng)->gave_up());
+}
+
+TEST_CASE("an idempotent tool call lost in a crash is retried once",
+          "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.tool_workers = 1;
+  cfg.supervision.tool_executors.intensity = 100;
+  // Every executor instance crashes on its first call: the retry crashes
+  // too, and the task must fail after exactly one retry, not loop.
+  cfg.faults["tools"] = fault_spec{fault_mode::crash, 1};
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  auto r = test::run_task(fx.sys(), **eng, "What is 6 * 7?");
+  REQUIRE(r.value);
+  CHECK(r.value->status == task_status::failed);
+  CHECK(r.value->error_code == "role_down");
+  CHECK(r.value->answer.find("tool 'calculator' could not run") !=
+        std::string::npos);
+  REQUIRE(r.value->notes.size() == 1);
+  CHECK(has_note(*r.value, "tool 'calculator' retried"));
+  // One crash for the call, one for its retry.
+  CHECK(find((*eng)->supervision(), "tools")->restarts == 2);
+}
+
+TEST_CASE("a non-idempotent tool call lost in a crash is not retried",
+          "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.tool_workers = 1;
+  cfg.faults["tools"] = fault_spec{fault_mode::exit, 1};
+  engine_options opts;
+  opts.extra_tools.push_back(append_tool());
+  // A model that calls the side-effect tool, then answers.
+  opts.provider = fx.sys().spawn(
+    [](provider_actor::pointer) -> provider_actor::behavior_type {
+      return {
+        [](complete_atom, const chat_request& req) {
+          chat_response resp;
+          if (req.messages.back().role == chat_role::tool)
+            resp.content = "done";
+          else
+            resp.tool_calls.push_back(tool_call{"c1", "append_line", "{}"});
+          return resp;
+        },
+      };
+    });
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
+  REQUIRE(eng);
+  auto r = test::run_task(fx.sys(), **eng, "log it");
+  REQUIRE(r.value);
+  CHECK(r.value->status == task_status::failed);
+  CHECK(r.value->error_code == "role_down");
+  // The exit fault says which role quit and why.
+  CHECK(r.value->answer.find("role 'tools' quit: injected exit") !=
+        std::string::npos);
+  CHECK(r.value->notes.empty());
+}
+
+TEST_CASE("a stalled role fails the task at its deadline, naming the wait",
+          "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.timeouts.task = 200ms;
+  cfg.faults["guardrail"] = fault_spec{fault_mode::stall, 1};
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  auto r = test::run_task(fx.sys(), **eng, "What is 1+1?");
+  REQUIRE(r.value);
+  CHECK(r.value->status == task_status::failed);
+  CHECK(r.value->error_code == "timeout");
+  CHECK(r.value->answer.find("waiting for the guardrail") != std::string::npos);
+}
+
+TEST_CASE("when the root gives up, tasks end with its reason",
+          "[actors][supervisor]") {
+  test::system_fixture fx;
+  auto cfg = test::test_config();
+  cfg.supervision.root.intensity = 0;
+  cfg.provider_fallback.clear();
+  // The planner crashes on every message: the first crash is one restart
+  // more than the root allows.
+  cfg.faults["planner"] = fault_spec{fault_mode::crash, 1};
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  caf::scoped_actor self{fx.sys()};
+  self->monitor((*eng)->root());
+  auto r = test::run_task(fx.sys(), **eng, "What is 1+1?");
+  caf::error reason;
+  self->receive([&](caf::down_msg& msg) { reason = msg.reason; },
+                caf::after(10s) >> [] {});
+  REQUIRE(reason);
+  CHECK(describe(reason).find("supervisor 'root' gave up") !=
+        std::string::npos);
+  REQUIRE((*eng)->gave_up());
+  CHECK((*eng)->gave_up()->find("'planner'") != std::string::npos);
+  // The task ended (never hung) and says why.
+  REQUIRE(r.value);
+  CHECK(r.value->status != task_status::completed);
+  CHECK(r.value->answer.find("supervisor 'root' gave up") != std::string::npos);
+  auto rows = (*eng)->supervision();
+  REQUIRE(find(rows, "planner"));
+  CHECK(find(rows, "planner")->state == "stopped");
+}

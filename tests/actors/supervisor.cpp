@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 
+#include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
@@ -293,4 +294,128 @@ TEST_CASE("supervisor specs are validated", "[actors][supervisor]") {
   CHECK_FALSE(validate(spec));
   spec.period = 1s;
   CHECK(validate(spec));
+}
+
+// -- deterministic: CAF's test coordinator runs every actor in this thread
+// and its clock only moves when the test says so, so timing cannot decide.
+
+namespace {
+
+struct det_fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::scheduler::test_coordinator* sched = nullptr;
+  std::shared_ptr<probe> p = std::make_shared<probe>();
+  caf::actor sup;
+
+  det_fixture() {
+    register_types(cfg);
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    cfg.set("logger.file-verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
+  }
+
+  void start(supervisor_spec spec) {
+    auto pr = p;
+    supervisor_hooks hooks{[pr](const std::string& name, const caf::actor& h) {
+      pr->handles[name] = h;
+      pr->events.push_back("start:" + name);
+    }};
+    hooks.on_status = [pr](const child_status& x) {
+      pr->events.push_back(x.state + ":" + x.name);
+    };
+    sup = sys->spawn(supervisor, std::move(spec), std::move(hooks));
+    sched->run();
+  }
+
+  /// Moves the clock by `d` and runs everything that became due.
+  void advance(caf::timespan d) {
+    sched->advance_time(d);
+    sched->run();
+  }
+
+  ~det_fixture() {
+    // The system waits for every actor when it goes: stop the tree the
+    // regular way, firing its kill timers, until nothing is left to do.
+    if (sup)
+      caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+    for (int i = 0; i < 100; ++i) {
+      sched->run();
+      if (!sched->trigger_timeout())
+        break;
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("a restart waits exactly its backoff (deterministic clock)",
+          "[actors][supervisor][deterministic]") {
+  det_fixture f;
+  supervisor_spec spec;
+  spec.name = "det";
+  spec.backoff = 10s;
+  spec.children = {child("a", f.p)};
+  f.start(spec);
+  REQUIRE(f.p->count("start:a") == 1);
+  caf::anon_send_exit(f.p->handles["a"], caf::exit_reason::unhandled_exception);
+  f.sched->run();
+  CHECK(f.p->count("restarting:a") == 1);
+  f.advance(9999ms);
+  CHECK(f.p->count("start:a") == 1);
+  f.advance(1ms);
+  CHECK(f.p->count("start:a") == 2);
+  CHECK(f.p->events.back() == "start:a");
+}
+
+TEST_CASE("a child that ignores shutdown is killed at its timeout "
+          "(deterministic clock)",
+          "[actors][supervisor][deterministic]") {
+  det_fixture f;
+  supervisor_spec spec;
+  spec.name = "det";
+  spec.children = {child("a", f.p),
+                   child("stubborn", f.p, restart_type::permanent, true)};
+  spec.children[1].shutdown = 30s;
+  f.start(spec);
+  caf::anon_send_exit(f.sup, caf::exit_reason::user_shutdown);
+  f.sched->run();
+  // Reverse order: the stubborn child is asked first and holds up the rest.
+  CHECK(f.p->count("stop:stubborn") == 0);
+  CHECK(f.p->count("stop:a") == 0);
+  f.advance(29s);
+  CHECK(f.p->count("stop:stubborn") == 0);
+  f.advance(1s);
+  CHECK(f.p->count("stop:stubborn") == 1);
+  CHECK(f.p->count("stop:a") == 1);
+  std::vector<std::string> stops;
+  for (auto& e : f.p->since(0))
+    if (e.rfind("stop:", 0) == 0)
+      stops.push_back(e);
+  CHECK(stops == std::vector<std::string>{"stop:stubborn", "stop:a"});
+  f.sup = nullptr;
+}
+
+TEST_CASE("intensity counts restarts within the period only",
+          "[actors][supervisor][deterministic]") {
+  det_fixture f;
+  supervisor_spec spec;
+  spec.name = "det";
+  spec.intensity = 2;
+  spec.period = 60s;
+  spec.children = {child("a", f.p)};
+  f.start(spec);
+  for (int i = 0; i < 2; ++i) {
+    caf::anon_send_exit(f.p->handles["a"],
+                        caf::exit_reason::unhandled_exception);
+    f.sched->run();
+  }
+  CHECK(f.p->count("start:a") == 3);
+  // The third crash within the period is one too many.
+  caf::anon_send_exit(f.p->handles["a"], caf::exit_reason::unhandled_exception);
+  f.sched->run();
+  CHECK(f.p->count("start:a") == 3);
+  CHECK(f.p->count("stopped:a") == 1);
+  f.sup = nullptr;
 }

@@ -62,7 +62,10 @@ void with_engine(engine_config ecfg, F body) {
   register_types(cfg);
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
-  ecfg.supervision.root.intensity = 1000000;
+  for (auto* pol :
+       {&ecfg.supervision.root, &ecfg.supervision.providers,
+        &ecfg.supervision.tool_executors, &ecfg.supervision.planners})
+    pol->intensity = 1000000;
   auto eng = engine::start(sys, ecfg);
   if (!eng) {
     std::fprintf(stderr, "engine: %s\n", describe(eng.error()).c_str());
@@ -94,12 +97,20 @@ void recovery(caf::actor_system&, const engine& eng, size_t kills) {
              percentile(ms, 0.99), ",\"role\":\"memory\"");
 }
 
-/// Runs `tasks` tasks, `in_flight` at a time; returns {wall ms, failed}.
-std::pair<double, size_t> run_batch(caf::actor_system& sys, const engine& eng,
+struct batch_outcome {
+  double wall_ms = 0;
+  size_t failed = 0;
+  /// Requests retried after a crash (one per note).
+  size_t retries = 0;
+};
+
+/// Runs `tasks` tasks, `in_flight` at a time.
+batch_outcome run_batch(caf::actor_system& sys, const engine& eng,
                                     size_t tasks, size_t in_flight) {
   caf::scoped_actor self{sys};
   auto entry = eng.tasks();
   size_t failed = 0;
+  size_t retries = 0;
   auto start = clock_type::now();
   for (size_t done = 0; done < tasks; done += in_flight) {
     using handle_type =
@@ -116,22 +127,24 @@ std::pair<double, size_t> run_batch(caf::actor_system& sys, const engine& eng,
         [&](task_result& r) {
           if (r.status != task_status::completed)
             ++failed;
+          retries += r.notes.size();
         },
         [&](caf::error&) { ++failed; });
   }
   auto wall =
     std::chrono::duration<double, std::milli>(clock_type::now() - start)
       .count();
-  return {wall, failed};
+  return {wall, failed, retries};
 }
 
 void throughput(caf::actor_system& sys, const engine& eng, const char* scenario,
                 size_t tasks, uint32_t crash_every) {
   run_batch(sys, eng, 2000, 1000); // warm-up
-  auto [wall, failed] = run_batch(sys, eng, tasks, 1000);
+  auto [wall, failed, retries] = run_batch(sys, eng, tasks, 1000);
   auto ok_per_s = static_cast<double>(tasks - failed) / (wall / 1000);
   print_line(scenario, 2, 1000, tasks, wall, 0, 0,
              ",\"failed\":" + std::to_string(failed) +
+               ",\"retries\":" + std::to_string(retries) +
                ",\"succeeded_per_s\":" + std::to_string(ok_per_s) +
                ",\"planner_crash_every\":" + std::to_string(crash_every));
 }

@@ -17,7 +17,9 @@ namespace troupe {
 
 /// The roles a task talks to, as of one moment. Immutable once published.
 struct role_set {
-  planner_actor planner;
+  /// The planner pool ("planner", "planner.1"…): a task keeps to one
+  /// instance, so a crash bounces only that instance's queue.
+  std::vector<planner_actor> planners;
   /// The model providers: the primary first, then its fallbacks, named
   /// "provider", "provider.1", "provider.2"…
   std::vector<provider_actor> providers;
@@ -34,13 +36,25 @@ struct role_set {
   /// tool executor is retried once on its successor.
   std::shared_ptr<const std::set<std::string, std::less<>>> idempotent_tools;
 
+  /// The planner instance serving task `task_id`.
+  const planner_actor& planner_for(uint64_t task_id) const {
+    return planners[task_id % planners.size()];
+  }
+
   /// True if `name` is an idempotent tool.
   bool idempotent(std::string_view name) const {
     return idempotent_tools && idempotent_tools->count(name) > 0;
   }
 };
 
-/// "provider" → 0, "provider.N" → N (1..9); nothing for other names.
+/// The index of an instance of a pooled or chained role: `base` → 0,
+/// "<base>.N" → N (1..999); nothing for other names.
+std::optional<size_t> role_index(std::string_view name, std::string_view base);
+
+/// `base` for index 0, "<base>.N" otherwise.
+std::string role_name(std::string_view base, size_t index);
+
+/// "provider" → 0, "provider.N" → N; nothing for other names.
 std::optional<size_t> provider_index(std::string_view name);
 
 /// The name of the provider at `index` in the fallback chain.

@@ -114,6 +114,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   initial.providers.resize(1 + cfg.provider_fallback.size());
   initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
+  initial.planners.resize(cfg.planner_workers);
   std::vector<tool_spec> specs;
   std::shared_ptr<const tools::registry> registry;
   if (opts.tools) {
@@ -220,10 +221,14 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
         });
     add_supervisor(root, std::move(executors), pol.root.shutdown);
   }
-  add(root, "planner", pol.root.shutdown,
-      [dir, specs, f = fault("planner")](caf::local_actor* sup) {
-        return untyped(sup->spawn(planner_role, dir, specs, f));
-      });
+  auto planners = make_spec("planners", pol.planners);
+  for (size_t i = 0; i < cfg.planner_workers; ++i)
+    add(planners, role_name("planner", i), pol.planners.shutdown,
+        [dir, specs, name = role_name("planner", i),
+         f = fault("planner")](caf::local_actor* sup) {
+          return untyped(sup->spawn(planner_role, dir, name, specs, f));
+        });
+  add_supervisor(root, std::move(planners), pol.root.shutdown);
   add(root, "tasks", pol.root.shutdown, [dir](caf::local_actor* sup) {
     return untyped(sup->spawn(task_manager_role, dir));
   });

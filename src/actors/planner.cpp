@@ -7,11 +7,12 @@ namespace troupe {
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
-             std::vector<tool_spec> tools, fault_spec faults) {
-  answer_on_crash(self, "planner");
+             std::string role, std::vector<tool_spec> tools,
+             fault_spec faults) {
+  answer_on_crash(self, role);
   self->state.directory = std::move(directory);
   self->state.tools = std::move(tools);
-  self->state.faults = fault_injector{"planner", faults};
+  self->state.faults = fault_injector{std::move(role), faults};
   return {
     [=](plan_atom, plan_request& req) -> caf::result<chat_response> {
       if (auto r = inject_fault<chat_response>(self, self->state.faults))

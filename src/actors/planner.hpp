@@ -36,6 +36,7 @@ struct planner_state {
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
-             std::vector<tool_spec> tools, fault_spec faults);
+             std::string role, std::vector<tool_spec> tools,
+             fault_spec faults);
 
 } // namespace troupe

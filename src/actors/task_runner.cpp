@@ -48,6 +48,7 @@ void finish(runner_ptr self, task_status status, std::string answer,
 
 void next_step(runner_ptr self);
 bool fall_back(runner_ptr self, const caf::error& err);
+void retry_call(runner_ptr self, size_t i);
 
 /// All calls of the current step have results: feed them back, plan again.
 void step_done(runner_ptr self) {
@@ -95,8 +96,7 @@ void send_call(runner_ptr self, size_t i) {
       auto note = "tool '" + name + "' retried: " + describe(err);
       emit(self, event_kind::retried, note);
       st.result.notes.push_back(std::move(note));
-      self->delayed_send(self, std::chrono::milliseconds{1}, retry_atom::value,
-                         uint64_t{i});
+      retry_call(self, i);
       return;
     }
     finish(self, task_status::failed,
@@ -109,7 +109,8 @@ void send_call(runner_ptr self, size_t i) {
 }
 
 /// Sends call `i` again once the directory has a successor for its role
-/// (checked at 1, 2, 4 … 64 ms; then it goes to whatever is published).
+/// (checked now, then after 1, 2, 4 … 64 ms; then it goes to whatever is
+/// published).
 void retry_call(runner_ptr self, size_t i) {
   auto& st = self->state;
   if (!st.promise.pending() || i >= st.calls.size())
@@ -164,7 +165,8 @@ void next_step(runner_ptr self) {
   auto& st = self->state;
   st.waiting_for = "the planner (model)";
   self
-    ->request(st.roles->planner, caf::infinite, plan_atom::value,
+    ->request(st.roles->planner_for(st.request.id), caf::infinite,
+              plan_atom::value,
               plan_request{st.request.id, st.request.session, st.history,
                            st.provider})
     .then(
@@ -204,6 +206,16 @@ void next_step(runner_ptr self) {
           auto note = "planner request retried: " + describe(err);
           emit(self, event_kind::retried, note);
           st.result.notes.push_back(std::move(note));
+          // Usually the successor is published by now: ask it at once. A
+          // timer per retry would cost more than the retry when a crash
+          // bounces a thousand queued requests.
+          auto fresh = st.directory->snapshot();
+          if (fresh->planner_for(st.request.id) !=
+              st.roles->planner_for(st.request.id)) {
+            st.roles = std::move(fresh);
+            next_step(self);
+            return;
+          }
           self->delayed_send(self,
                              std::chrono::milliseconds{1 << st.planner_retries},
                              retry_atom::value);

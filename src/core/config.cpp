@@ -41,6 +41,9 @@ result<bool> validate(const engine_config& cfg) {
   if (cfg.tool_workers == 0 || cfg.tool_workers > 256)
     return bad("tool_workers must be in 1..256, got " +
                std::to_string(cfg.tool_workers));
+  if (cfg.planner_workers == 0 || cfg.planner_workers > 64)
+    return bad("planner_workers must be in 1..64, got " +
+               std::to_string(cfg.planner_workers));
   if (cfg.max_parallel_calls == 0 || cfg.max_parallel_calls > 1000)
     return bad("max_parallel_calls must be in 1..1000, got " +
                std::to_string(cfg.max_parallel_calls));
@@ -59,7 +62,8 @@ result<bool> validate(const engine_config& cfg) {
   for (auto [pol, name] :
        {std::pair{&cfg.supervision.root, "root"},
         std::pair{&cfg.supervision.providers, "providers"},
-        std::pair{&cfg.supervision.tool_executors, "tool_executors"}}) {
+        std::pair{&cfg.supervision.tool_executors, "tool_executors"},
+        std::pair{&cfg.supervision.planners, "planners"}}) {
     auto key = std::string{"supervision."} + name;
     if (pol->period.count() <= 0)
       return bad(key + ".period_ms must be > 0, got " +
@@ -233,6 +237,8 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     return *f;
   if (auto f = top.number("tool_workers", cfg.tool_workers, 1, 256))
     return *f;
+  if (auto f = top.number("planner_workers", cfg.planner_workers, 1, 64))
+    return *f;
   if (auto f =
         top.number("max_parallel_calls", cfg.max_parallel_calls, 1, 1000))
     return *f;
@@ -364,7 +370,8 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     for (auto [pol, name] :
          {std::pair{&cfg.supervision.root, "root"},
           std::pair{&cfg.supervision.providers, "providers"},
-          std::pair{&cfg.supervision.tool_executors, "tool_executors"}}) {
+          std::pair{&cfg.supervision.tool_executors, "tool_executors"},
+        std::pair{&cfg.supervision.planners, "planners"}}) {
       auto obj = outer.object(name);
       if (!obj)
         return obj.error();

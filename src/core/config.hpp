@@ -61,6 +61,8 @@ struct supervision_config {
   supervisor_policy providers;
   /// The tool executors.
   supervisor_policy tool_executors;
+  /// The planner pool.
+  supervisor_policy planners;
 };
 
 /// Everything an engine instance needs; validated before any actor starts.
@@ -78,6 +80,9 @@ struct engine_config {
   /// Workers of the local tool executor: calls of one step run in parallel
   /// on up to this many.
   uint32_t tool_workers = 2;
+  /// Planner instances: each task keeps to one, so they plan in parallel
+  /// and a crash loses only one instance's queue.
+  uint32_t planner_workers = 2;
   /// Most tool calls the planner may request in one step.
   uint32_t max_parallel_calls = 16;
   /// Input checks.

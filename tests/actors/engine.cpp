@@ -74,13 +74,15 @@ TEST_CASE("the engine builds the tree of DESIGN.md", "[actors][supervisor]") {
       root_children.push_back(name);
   CHECK(root_children ==
         std::vector<std::string>{"monitor", "memory", "guardrail", "providers",
-                                 "tool_executors", "planner", "tasks"});
+                                 "tool_executors", "planners", "tasks"});
   REQUIRE(find(rows, "provider"));
   CHECK(find(rows, "provider")->parent == "providers");
   REQUIRE(find(rows, "provider.1"));
   CHECK(find(rows, "provider.1")->parent == "providers");
   REQUIRE(find(rows, "tools"));
   CHECK(find(rows, "tools")->parent == "tool_executors");
+  REQUIRE(find(rows, "planner.1"));
+  CHECK(find(rows, "planner.1")->parent == "planners");
 }
 
 TEST_CASE("a provider supervisor past its intensity escalates to the root",
@@ -195,9 +197,11 @@ TEST_CASE("when the root gives up, tasks end with its reason",
   test::system_fixture fx;
   auto cfg = test::test_config();
   cfg.supervision.root.intensity = 0;
+  cfg.supervision.planners.intensity = 0;
   cfg.provider_fallback.clear();
   // The planner crashes on every message: the first crash is one restart
-  // more than the root allows.
+  // more than the planners' supervisor allows, and its escalation one more
+  // than the root allows.
   cfg.faults["planner"] = fault_spec{fault_mode::crash, 1};
   auto eng = engine::start(fx.sys(), cfg);
   REQUIRE(eng);
@@ -211,12 +215,13 @@ TEST_CASE("when the root gives up, tasks end with its reason",
   CHECK(describe(reason).find("supervisor 'root' gave up") !=
         std::string::npos);
   REQUIRE((*eng)->gave_up());
-  CHECK((*eng)->gave_up()->find("'planner'") != std::string::npos);
+  CHECK((*eng)->gave_up()->find("supervisor 'planners' gave up") !=
+        std::string::npos);
   // The task ended (never hung) and says why.
   REQUIRE(r.value);
   CHECK(r.value->status != task_status::completed);
   CHECK(r.value->answer.find("supervisor 'root' gave up") != std::string::npos);
   auto rows = (*eng)->supervision();
-  REQUIRE(find(rows, "planner"));
-  CHECK(find(rows, "planner")->state == "stopped");
+  REQUIRE(find(rows, "planners"));
+  CHECK(find(rows, "planners")->state == "stopped");
 }

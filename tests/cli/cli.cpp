@@ -246,7 +246,8 @@ TEST_CASE("troupe run exits 3 when the root supervisor gives up",
              ("troupe-giveup-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream{dir / "cfg.json"}
-    << R"({"supervision": {"root": {"intensity": 0}},
+    << R"({"supervision": {"root": {"intensity": 0},
+                           "planners": {"intensity": 0}},
            "provider": {"fallback": []}})";
   auto res = run_process({cli_path(), "run", "--config",
                           (dir / "cfg.json").string(), "--fault",

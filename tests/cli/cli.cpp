@@ -231,6 +231,23 @@ TEST_CASE("troupe run --fault drills a role and shows the restarts",
                   row["last_exit"].get<std::string>().find(
                     "injected crash in provider") != std::string::npos;
   CHECK(restarted);
+  // Each restart is one JSON log line with the reason.
+  auto logged = run_process({cli_path(), "run", "--log-level", "warn",
+                             "--fault", "provider:crash:1", "What is 2 + 2?"});
+  REQUIRE(logged.exit_code == 0);
+  size_t restart_lines = 0;
+  std::istringstream lines{logged.err};
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j["event"] == "child_exited" && j["action"] == "restart") {
+      ++restart_lines;
+      CHECK(j["supervisor"] == "providers");
+      CHECK(j["child"] == "provider");
+      CHECK(j["reason"].get<std::string>().find("injected crash") !=
+            std::string::npos);
+    }
+  }
+  CHECK(restart_lines >= 1);
   for (auto bad : {"planner", "planner:melt:0.5", "kitchen:crash:1",
                    "planner:crash:0", "planner:crash:x"}) {
     auto r = run_process({cli_path(), "run", "--fault", bad, "hi"});

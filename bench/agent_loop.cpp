@@ -41,6 +41,17 @@
 
 namespace {
 
+/// Defaults, with the benchmark's principal allowed to use memory.
+troupe::engine_config bench_config() {
+  troupe::engine_config cfg;
+  cfg.access.principals["bench"] = "admin";
+  return cfg;
+}
+
+} // namespace
+
+namespace {
+
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using troupe::chat_message;
@@ -552,7 +563,7 @@ start_engine(caf::actor_system& sys, std::chrono::microseconds latency) {
   opts.provider = sys.spawn(scripted_provider, latency);
   opts.extra_tools.push_back(add_tool());
   auto eng =
-    troupe::engine::start(sys, troupe::engine_config{}, std::move(opts));
+    troupe::engine::start(sys, bench_config(), std::move(opts));
   if (!eng) {
     std::cerr << "agent_loop: cannot start the engine: "
               << troupe::describe(eng.error()) << "\n";

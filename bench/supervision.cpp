@@ -62,6 +62,7 @@ void with_engine(engine_config ecfg, F body) {
   register_types(cfg);
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
+  ecfg.access.principals["bench"] = "admin";
   for (auto* pol :
        {&ecfg.supervision.root, &ecfg.supervision.providers,
         &ecfg.supervision.tool_executors, &ecfg.supervision.planners})

@@ -32,6 +32,8 @@ struct role_set {
   struct timeouts timeouts;
   uint32_t max_steps = 8;
   uint32_t max_parallel_calls = 16;
+  /// Memories recalled before planning (0: none).
+  uint32_t recall_limit = 3;
   /// Tools that may run twice without harm: a call lost in a crash of the
   /// tool executor is retried once on its successor.
   std::shared_ptr<const std::set<std::string, std::less<>>> idempotent_tools;

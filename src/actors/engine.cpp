@@ -110,6 +110,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   initial.timeouts = cfg.timeouts;
   initial.max_steps = cfg.max_steps;
   initial.max_parallel_calls = cfg.max_parallel_calls;
+  initial.recall_limit = cfg.long_term.recall_limit;
   // Roles supplied by the embedder are theirs to supervise.
   initial.providers.resize(1 + cfg.provider_fallback.size());
   initial.providers[0] = opts.provider;
@@ -149,6 +150,19 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   // restart keeps it.
   auto store = std::make_shared<memory::short_term_store>(
     cfg.memory_capacity, cfg.memory_max_sessions);
+  auto msetup = std::make_shared<memory_setup>();
+  msetup->long_term = long_term_of(cfg);
+  msetup->readers = cfg.long_term.readers;
+  msetup->ttl = cfg.long_term.ttl;
+  msetup->access = std::make_shared<guardrail::access_policy>(cfg.access);
+  if (msetup->long_term) {
+    // Opened once here so a bad, corrupt or locked file is an error at
+    // start (naming the file), not a restart loop of the memory role; this
+    // also creates the schema the read-only readers need.
+    auto opened = memory::long_term_store::open(*msetup->long_term);
+    if (!opened)
+      return make_error(opened.error().code, opened.error().message);
+  }
   auto input_filter = std::move(*filter);
   auto fault = [&](const std::string& role) {
     auto i = cfg.faults.find(role);
@@ -191,8 +205,8 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   add(root, "monitor", pol.root.shutdown,
       [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
   add(root, "memory", pol.root.shutdown,
-      [store, f = fault("memory")](caf::local_actor* sup) {
-        return untyped(sup->spawn(memory_role, store, f));
+      [store, msetup, f = fault("memory")](caf::local_actor* sup) {
+        return untyped(sup->spawn(memory_role, store, msetup, f));
       });
   add(root, "guardrail", pol.root.shutdown,
       [input_filter, f = fault("guardrail")](caf::local_actor* sup) {

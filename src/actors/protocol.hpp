@@ -17,6 +17,7 @@
 #include <caf/type_id.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "memory/long_term.hpp"
 #include "core/errc.hpp"
 #include "core/types.hpp"
 
@@ -43,6 +44,7 @@ using status_atom = caf::atom_constant<caf::atom("status")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -56,6 +58,21 @@ using monitor_actor = caf::typed_actor<
   caf::reacts_to<event_atom, event>,
   /// Returns the event counters.
   caf::replies_to<stats_atom>::with<monitor_stats>>;
+
+/// The long-term store's single writer: batches stores into one
+/// transaction and answers each after the commit (acknowledged = durable).
+using memory_writer_actor = caf::typed_actor<
+  caf::replies_to<store_atom, memory::record, tool_invocation>::with<
+    tool_result>,
+  caf::reacts_to<flush_atom>>;
+
+/// One of the long-term store's readers: ranked recall, merged with the
+/// session's own hits (passed along), so recall never waits behind writes.
+using memory_reader_actor = caf::typed_actor<
+  caf::replies_to<recall_atom, recall_query,
+                  std::vector<memory_hit>>::with<std::vector<memory_hit>>,
+  caf::replies_to<call_atom, tool_invocation,
+                  std::vector<memory_hit>>::with<tool_result>>;
 
 /// Memory: short-term per-session store with keyword recall.
 using memory_actor = caf::typed_actor<
@@ -156,13 +173,13 @@ typename Inspector::result_type inspect(Inspector& f, chat_response& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_request& x) {
   return f(caf::meta::type_name("task_request"), x.id, x.session, x.principal,
-           x.text);
+           x.text, x.agent);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_invocation& x) {
   return f(caf::meta::type_name("tool_invocation"), x.call, x.task_id,
-           x.session, x.principal);
+           x.session, x.principal, x.agent);
 }
 
 template <class Inspector>
@@ -179,17 +196,30 @@ typename Inspector::result_type inspect(Inspector& f, step_record& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.status, x.answer,
-           x.error_code, x.steps, x.notes);
+           x.error_code, x.steps, x.notes, x.memories);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, memory_hit& x) {
-  return f(caf::meta::type_name("memory_hit"), x.id, x.text, x.score);
+  return f(caf::meta::type_name("memory_hit"), x.id, x.text, x.score,
+           x.origin);
 }
+
+namespace memory {
+
+// In the record's own namespace, where argument-dependent lookup finds it.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record& x) {
+  return f(caf::meta::type_name("memory_record"), x.id, x.ns, x.text,
+           x.created_ms, x.expires_ms, x.source_task, x.tags);
+}
+
+} // namespace memory
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, recall_query& x) {
-  return f(caf::meta::type_name("recall_query"), x.session, x.query, x.limit);
+  return f(caf::meta::type_name("recall_query"), x.session, x.query, x.limit,
+           x.principal, x.agent);
 }
 
 template <class Inspector>
@@ -253,6 +283,7 @@ CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::tool_spec>))
 CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::memory_hit>))
 CAF_ADD_TYPE_ID(troupe, (troupe::child_status))
 CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::child_status>))
+CAF_ADD_TYPE_ID(troupe, (troupe::memory::record))
 
 CAF_END_TYPE_ID_BLOCK(troupe)
 

@@ -75,7 +75,7 @@ void send_call(runner_ptr self, size_t i) {
   auto& call = st.calls[i];
   auto step_index = st.result.steps.size() - 1;
   tool_invocation inv{call, st.request.id, st.request.session,
-                      st.request.principal};
+                      st.request.principal, st.request.agent};
   auto on_result = [=](tool_result& r) {
     auto& st = self->state;
     if (!r.ok)
@@ -235,19 +235,27 @@ void next_step(runner_ptr self) {
 /// event).
 void recall_then_plan(runner_ptr self) {
   auto& st = self->state;
+  if (st.roles->recall_limit == 0) {
+    next_step(self);
+    return;
+  }
   st.waiting_for = "memory recall";
   self
     ->request(st.roles->memory, caf::infinite, recall_atom::value,
-              recall_query{st.request.session, st.history.back().content, 3})
+              recall_query{st.request.session, st.history.back().content,
+                           st.roles->recall_limit, st.request.principal,
+                           st.request.agent})
     .then(
       [=](std::vector<memory_hit>& hits) {
         if (!hits.empty()) {
-          std::string ctx = "Relevant memories from this session:";
+          std::string ctx = "Relevant memories:";
           for (auto& h : hits)
             ctx += "\n- " + h.text;
           auto& hist = self->state.history;
           hist.insert(hist.begin(),
                       chat_message{chat_role::system, std::move(ctx), {}, {}});
+          // The result says which memories the model was given.
+          self->state.result.memories = std::move(hits);
         }
         next_step(self);
       },

@@ -21,6 +21,17 @@ const char* to_string(restart_strategy x) noexcept {
   return "unknown";
 }
 
+std::optional<memory::long_term_config> long_term_of(const engine_config& cfg) {
+  if (cfg.data_dir.empty() || !cfg.long_term.enabled)
+    return std::nullopt;
+  memory::long_term_config out;
+  out.file = cfg.data_dir / "memory.db";
+  out.max_entry_bytes = cfg.long_term.max_entry_bytes;
+  out.max_per_namespace = cfg.long_term.max_per_namespace;
+  out.durable = cfg.long_term.durable;
+  return out;
+}
+
 result<bool> validate(const engine_config& cfg) {
   auto bad = [](std::string msg) {
     return failure{errc::invalid_config, std::move(msg)};
@@ -90,6 +101,18 @@ result<bool> validate(const engine_config& cfg) {
       return bad("faults." + role + ".rate must be in 0..1, got " +
                  std::to_string(f.rate));
   }
+  auto& lt = cfg.long_term;
+  if (lt.max_entry_bytes == 0 || lt.max_per_namespace == 0)
+    return bad("memory.max_entry_bytes and memory.max_per_namespace must be "
+               "> 0");
+  if (lt.readers == 0 || lt.readers > 16)
+    return bad("memory.readers must be in 1..16, got " +
+               std::to_string(lt.readers));
+  if (lt.recall_limit > 50)
+    return bad("memory.recall_limit must be in 0..50, got " +
+               std::to_string(lt.recall_limit));
+  if (auto ok = guardrail::validate(cfg.access); !ok)
+    return ok;
   return guardrail::validate(cfg.guardrail);
 }
 
@@ -128,6 +151,18 @@ public:
       return failure{errc::invalid_config,
                      name(key) + " must be a string, got " + dump(*i)};
     out = i->get<std::string>();
+    return std::nullopt;
+  }
+
+  std::optional<failure> boolean(const char* key, bool& out) {
+    auto i = obj_.find(key);
+    seen_.insert(key);
+    if (i == obj_.end())
+      return std::nullopt;
+    if (!i->is_boolean())
+      return failure{errc::invalid_config,
+                     name(key) + " must be true or false, got " + dump(*i)};
+    out = i->get<bool>();
     return std::nullopt;
   }
 
@@ -231,6 +266,10 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   if (auto f = top.string("workspace", workspace))
     return *f;
   cfg.workspace = workspace;
+  std::string data_dir = cfg.data_dir.string();
+  if (auto f = top.string("data_dir", data_dir))
+    return *f;
+  cfg.data_dir = data_dir;
   if (auto f = top.number("max_file_bytes", cfg.max_file_bytes, 1, big))
     return *f;
   if (auto f = top.number("max_steps", cfg.max_steps, 1, 1000))
@@ -251,6 +290,23 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
       return *f;
     if (auto f = r.number("max_sessions", cfg.memory_max_sessions, 1, big))
       return *f;
+    auto& lt = cfg.long_term;
+    if (auto f = r.boolean("long_term", lt.enabled))
+      return *f;
+    if (auto f = r.number("max_entry_bytes", lt.max_entry_bytes, 1, 1 << 24))
+      return *f;
+    if (auto f = r.number("max_per_namespace", lt.max_per_namespace, 1, big))
+      return *f;
+    if (auto f = r.boolean("durable", lt.durable))
+      return *f;
+    if (auto f = r.number("readers", lt.readers, 1, 16))
+      return *f;
+    if (auto f = r.number("recall_limit", lt.recall_limit, 0, 50))
+      return *f;
+    int64_t ttl_days = lt.ttl.count() / 86'400'000;
+    if (auto f = r.number("ttl_days", ttl_days, 0, 36500))
+      return *f;
+    lt.ttl = std::chrono::milliseconds{ttl_days * 86'400'000};
     if (auto f = r.unknown_keys())
       return *f;
   }
@@ -301,6 +357,56 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     cfg.timeouts.role = std::chrono::milliseconds{role};
     cfg.timeouts.tool = std::chrono::milliseconds{tool};
     cfg.timeouts.task = std::chrono::milliseconds{task};
+  }
+  auto acc = top.object("access");
+  if (!acc)
+    return acc.error();
+  if (*acc) {
+    reader r{**acc, "access"};
+    if (auto roles = r.raw("roles")) {
+      if (!roles->is_object())
+        return failure{errc::invalid_config,
+                       "access.roles must be an object of role -> "
+                       "[permissions], got " +
+                         dump(*roles)};
+      // Named roles replace the default of the same name; others stay.
+      for (auto& [role, perms] : roles->items()) {
+        if (!perms.is_array())
+          return failure{errc::invalid_config,
+                         "access.roles." + role +
+                           " must be an array of permission names"};
+        auto& set = cfg.access.roles[role];
+        set.clear();
+        for (auto& p : perms) {
+          auto parsed = p.is_string()
+                          ? guardrail::permission_from(p.get<std::string>())
+                          : std::nullopt;
+          if (!parsed)
+            return failure{errc::invalid_config,
+                           "access.roles." + role + ": unknown permission " +
+                             dump(p) +
+                             " (read_memory, write_memory, execute_tools, "
+                             "access_files, network_access)"};
+          set.insert(*parsed);
+        }
+      }
+    }
+    if (auto ps = r.raw("principals")) {
+      if (!ps->is_object())
+        return failure{errc::invalid_config,
+                       "access.principals must be an object of principal -> "
+                       "role, got " +
+                         dump(*ps)};
+      for (auto& [principal, role] : ps->items()) {
+        if (!role.is_string())
+          return failure{errc::invalid_config,
+                         "access.principals." + principal +
+                           " must be a role name, got " + dump(role)};
+        cfg.access.principals[principal] = role.get<std::string>();
+      }
+    }
+    if (auto f = r.unknown_keys())
+      return *f;
   }
   auto prov = top.object("provider");
   if (!prov)

@@ -11,7 +11,9 @@
 
 #include "core/faults.hpp"
 #include "core/result.hpp"
+#include "guardrail/access.hpp"
 #include "guardrail/input_filter.hpp"
+#include "memory/long_term.hpp"
 
 namespace troupe {
 
@@ -75,6 +77,26 @@ struct engine_config {
   size_t memory_capacity = 1000;
   /// Short-term memory: sessions kept (LRU beyond that).
   size_t memory_max_sessions = 10000;
+  /// Where data lives on disk (the long-term memory database). Empty:
+  /// nothing is kept on disk. The command line defaults it to
+  /// $XDG_DATA_HOME/troupe (else ~/.local/share/troupe).
+  std::filesystem::path data_dir;
+  /// Long-term memory in `data_dir` (key `memory.*`).
+  struct long_term_memory {
+    bool enabled = true;
+    size_t max_entry_bytes = 8192;
+    size_t max_per_namespace = 100000;
+    /// fsync each commit: acknowledged memories survive a power cut.
+    bool durable = true;
+    /// Reader connections (recall runs on them, never behind writes).
+    uint32_t readers = 2;
+    /// Memories recalled before planning.
+    uint32_t recall_limit = 3;
+    /// Lifetime of a stored memory; 0: forever.
+    std::chrono::milliseconds ttl{0};
+  } long_term;
+  /// Principals, roles and permissions.
+  guardrail::access_config access;
   /// Most agent-loop steps (planner round trips with tool calls) per task.
   uint32_t max_steps = 8;
   /// Workers of the local tool executor: calls of one step run in parallel
@@ -106,6 +128,10 @@ constexpr size_t max_provider_fallbacks = 4;
 /// True for the role names `faults` accepts: memory, guardrail, planner,
 /// provider, provider.1.., tools.
 bool is_fault_role(std::string_view role);
+
+/// The long-term store's settings if `cfg` keeps one (a data directory is
+/// set and long-term memory is enabled).
+std::optional<memory::long_term_config> long_term_of(const engine_config& cfg);
 
 /// Checks every field; the error names the key and the bad value.
 result<bool> validate(const engine_config& cfg);

@@ -39,6 +39,8 @@ enum class errc : uint8_t {
   not_found,
   /// The task was cancelled (e.g. the engine shut down while it ran).
   cancelled,
+  /// The principal lacks the permission the action needs.
+  forbidden,
 };
 
 /// Returns the name of `x`, e.g. `"unknown_tool"`.

@@ -106,6 +106,15 @@ struct chat_response {
   std::vector<tool_call> tool_calls;
 };
 
+/// A ranked hit from memory recall.
+struct memory_hit {
+  uint64_t id = 0;
+  std::string text;
+  double score = 0;
+  /// "session" (short-term) or "long_term".
+  std::string origin = "session";
+};
+
 /// A task as submitted by a principal.
 struct task_request {
   /// Engine-assigned id, unique per process (0: let the engine assign one).
@@ -116,6 +125,9 @@ struct task_request {
   std::string principal;
   /// The request in natural language.
   std::string text;
+  /// Which of the principal's agents runs it; with the principal it names
+  /// the long-term memory namespace ("<principal>/<agent>").
+  std::string agent = "default";
 };
 
 /// A tool call with the context the executor needs to run it.
@@ -124,6 +136,7 @@ struct tool_invocation {
   uint64_t task_id = 0;
   std::string session;
   std::string principal;
+  std::string agent = "default";
 };
 
 /// The outcome of one tool call. Tool failures are data, not crashes: the
@@ -156,20 +169,19 @@ struct task_result {
   std::vector<step_record> steps;
   /// How the task degraded on its way, e.g. "memory recall skipped: ...".
   std::vector<std::string> notes;
+  /// The memories recalled before planning and given to the model.
+  std::vector<memory_hit> memories;
 };
 
-/// A ranked hit from memory recall.
-struct memory_hit {
-  uint64_t id = 0;
-  std::string text;
-  double score = 0;
-};
 
 /// A recall query against one session's memory.
 struct recall_query {
   std::string session;
   std::string query;
   uint32_t limit = 5;
+  /// Whose long-term memory to search ("<principal>/<agent>").
+  std::string principal;
+  std::string agent = "default";
 };
 
 /// A guardrail decision.

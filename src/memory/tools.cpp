@@ -1,5 +1,7 @@
 #include "memory/tools.hpp"
 
+#include <algorithm>
+
 #include "core/json.hpp"
 #include "memory/short_term.hpp"
 
@@ -36,20 +38,17 @@ bool is_memory_tool(std::string_view name) noexcept {
   return name == store_name || name == recall_name;
 }
 
-tool_result run_tool(short_term_store& store, const tool_invocation& inv) {
-  tool_result out;
-  out.call_id = inv.call.id;
-  out.name = inv.call.name;
-  auto fail = [&](failure f) {
-    out.ok = false;
-    out.output = error_json(f);
-    return out;
-  };
+std::string memory_namespace(std::string_view principal,
+                             std::string_view agent) {
+  return std::string{principal} + "/" + std::string{agent};
+}
+
+result<memory_call> parse_call(const tool_invocation& inv) {
   auto args =
     parse_object(inv.call.arguments.empty() ? "{}" : inv.call.arguments,
                  "arguments of '" + inv.call.name + "'");
   if (!args)
-    return fail({errc::invalid_arguments, args.error().message});
+    return failure{errc::invalid_arguments, args.error().message};
   auto str = [&](const char* key) -> result<std::string> {
     auto i = args->find(key);
     if (i == args->end() || !i->is_string())
@@ -58,38 +57,85 @@ tool_result run_tool(short_term_store& store, const tool_invocation& inv) {
                        "' is required and must be a string"};
     return i->get<std::string>();
   };
+  memory_call out;
   if (inv.call.name == store_name) {
     auto text = str("text");
     if (!text)
-      return fail(text.error());
+      return text.error();
     if (text->find_first_not_of(" \t\r\n") == std::string::npos)
-      return fail({errc::invalid_arguments, "argument 'text' is empty"});
-    auto id = store.store(inv.session, *text);
-    out.ok = true;
-    out.output = dump(json{{"id", id}, {"text", *text}});
+      return failure{errc::invalid_arguments, "argument 'text' is empty"};
+    out.what = memory_call::store;
+    out.text = std::move(*text);
     return out;
   }
   if (inv.call.name == recall_name) {
     auto query = str("query");
     if (!query)
-      return fail(query.error());
-    uint64_t limit = 5;
+      return query.error();
     if (auto i = args->find("limit"); i != args->end()) {
       if (!i->is_number_integer() || i->get<int64_t>() < 1)
-        return fail({errc::invalid_arguments,
-                     "argument 'limit' must be a positive integer"});
-      limit = std::min(i->get<uint64_t>(), max_recall_limit);
+        return failure{errc::invalid_arguments,
+                       "argument 'limit' must be a positive integer"};
+      out.limit = std::min(i->get<uint64_t>(), max_recall_limit);
     }
-    auto hits = store.recall(inv.session, *query, limit);
-    auto arr = json::array();
-    for (auto& h : hits)
-      arr.push_back(json{{"id", h.id}, {"text", h.text}, {"score", h.score}});
-    out.ok = true;
-    out.output = dump(json{{"query", *query}, {"hits", std::move(arr)}});
+    out.what = memory_call::recall;
+    out.text = std::move(*query);
     return out;
   }
-  return fail(
-    {errc::unknown_tool, "memory has no tool '" + inv.call.name + "'"});
+  return failure{errc::unknown_tool,
+                 "memory has no tool '" + inv.call.name + "'"};
+}
+
+tool_result tool_output(const tool_invocation& inv, result<json> out) {
+  tool_result r;
+  r.call_id = inv.call.id;
+  r.name = inv.call.name;
+  r.ok = static_cast<bool>(out);
+  r.output = out ? dump(*out) : error_json(out.error());
+  return r;
+}
+
+json stored_json(uint64_t id, const std::string& text, bool durable) {
+  return json{{"id", id}, {"text", text}, {"durable", durable}};
+}
+
+json recalled_json(const std::string& query,
+                   const std::vector<memory_hit>& hits) {
+  auto arr = json::array();
+  for (auto& h : hits)
+    arr.push_back(json{
+      {"id", h.id}, {"text", h.text}, {"score", h.score}, {"origin", h.origin}});
+  return json{{"query", query}, {"hits", std::move(arr)}};
+}
+
+std::vector<memory_hit> merge_hits(std::vector<memory_hit> long_term,
+                                   const std::vector<memory_hit>& session,
+                                   size_t limit) {
+  auto out = std::move(long_term);
+  for (auto& h : session) {
+    if (out.size() >= limit)
+      break;
+    bool dup = std::any_of(out.begin(), out.end(),
+                           [&](const memory_hit& x) { return x.text == h.text; });
+    if (!dup)
+      out.push_back(h);
+  }
+  if (out.size() > limit)
+    out.resize(limit);
+  return out;
+}
+
+tool_result run_tool(short_term_store& store, const tool_invocation& inv) {
+  auto call = parse_call(inv);
+  if (!call)
+    return tool_output(inv, call.error());
+  if (call->what == memory_call::store) {
+    auto id = store.store(inv.session, call->text);
+    return tool_output(inv, stored_json(id, call->text, false));
+  }
+  return tool_output(inv, recalled_json(call->text,
+                                        store.recall(inv.session, call->text,
+                                                     call->limit)));
 }
 
 } // namespace troupe::memory

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/json.hpp"
+#include "core/result.hpp"
 #include "core/types.hpp"
 
 namespace troupe::memory {
@@ -15,6 +18,35 @@ std::vector<tool_spec> tool_specs();
 
 /// True if the memory actor, not the tool executor, runs tool `name`.
 bool is_memory_tool(std::string_view name) noexcept;
+
+/// The long-term namespace of a principal's agent: "<principal>/<agent>".
+std::string memory_namespace(std::string_view principal,
+                             std::string_view agent);
+
+/// A memory tool call with its arguments checked.
+struct memory_call {
+  enum kind { store, recall } what = recall;
+  /// The fact to store, or the recall query.
+  std::string text;
+  uint64_t limit = 5;
+};
+
+/// Parses and checks the arguments of a memory tool call.
+result<memory_call> parse_call(const tool_invocation& inv);
+
+/// The result of `inv`: `out` as JSON text, or its error.
+tool_result tool_output(const tool_invocation& inv, result<json> out);
+
+/// Outputs of `memory_store` and `memory_recall`.
+json stored_json(uint64_t id, const std::string& text, bool durable);
+json recalled_json(const std::string& query,
+                   const std::vector<memory_hit>& hits);
+
+/// Long-term hits first (by relevance), then the session's hits whose text
+/// is not already there, at most `limit`.
+std::vector<memory_hit> merge_hits(std::vector<memory_hit> long_term,
+                                   const std::vector<memory_hit>& session,
+                                   size_t limit);
 
 /// Runs a memory tool against `store`; bad arguments or unknown names come
 /// back as a failed `tool_result`.

@@ -14,6 +14,7 @@ TEST_CASE("the memory actor stores, recalls and evicts by LRU",
   test::system_fixture fx;
   auto mem = fx.sys().spawn(memory_role,
                             std::make_shared<memory::short_term_store>(2, 10),
+                            std::make_shared<const memory_setup>(),
                             fault_spec{});
   auto store = [&](const std::string& text) {
     auto r = test::ask<memory_actor, uint64_t>(
@@ -26,7 +27,7 @@ TEST_CASE("the memory actor stores, recalls and evicts by LRU",
   CHECK(second > first);
   store("the launch moved to Monday");
   auto hits = test::ask<memory_actor, std::vector<memory_hit>>(
-    fx.sys(), mem, 5s, recall_atom::value, recall_query{"s", "launch", 5});
+    fx.sys(), mem, 5s, recall_atom::value, recall_query{"s", "launch", 5, "", ""});
   REQUIRE(hits.value);
   // Capacity 2: the oldest entry (Friday) was evicted.
   REQUIRE(hits.value->size() == 1);

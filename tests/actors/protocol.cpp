@@ -56,22 +56,31 @@ TEST_CASE("conversation messages round-trip", "[actors][protocol]") {
 TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
   test::system_fixture fx;
   auto& sys = fx.sys();
-  auto t = round_trip(sys, task_request{42, "sess", "alice", "What is 1+1?"});
+  auto t = round_trip(
+    sys, task_request{42, "sess", "alice", "What is 1+1?", "helper"});
   CHECK((t.id == 42 && t.session == "sess" && t.principal == "alice" &&
-         t.text == "What is 1+1?"));
-  auto inv = round_trip(sys, tool_invocation{sample_call(), 3, "s", "bob"});
+         t.text == "What is 1+1?" && t.agent == "helper"));
+  auto inv =
+    round_trip(sys, tool_invocation{sample_call(), 3, "s", "bob", "helper"});
   CHECK((inv.call.name == "calculator" && inv.task_id == 3 &&
-         inv.session == "s" && inv.principal == "bob"));
+         inv.session == "s" && inv.principal == "bob" && inv.agent == "helper"));
   tool_result r{"call_1", "calculator", true, R"({"result":3})"};
   auto r2 = round_trip(sys, r);
   CHECK((r2.call_id == "call_1" && r2.ok && r2.output == r.output));
   auto st = round_trip(sys, step_record{{sample_call()}, {r}});
   CHECK((st.calls.size() == 1 && st.results.size() == 1));
-  task_result tr{9, task_status::rejected, "no", "rejected", {st}, {"n"}};
+  task_result tr{9,   task_status::rejected, "no",
+                 "rejected", {st}, {"n"}, {memory_hit{1, "m", 2, "long_term"}}};
   auto tr2 = round_trip(sys, tr);
   CHECK((tr2.id == 9 && tr2.status == task_status::rejected &&
          tr2.answer == "no" && tr2.error_code == "rejected" &&
-         tr2.steps.size() == 1));
+         tr2.steps.size() == 1 && tr2.memories.size() == 1 &&
+         tr2.memories[0].origin == "long_term"));
+  memory::record rec{7, "u/a", "fact", 1, 2, 3, {"t"}};
+  auto rec2 = round_trip(sys, rec);
+  CHECK((rec2.id == 7 && rec2.ns == "u/a" && rec2.text == "fact" &&
+         rec2.created_ms == 1 && rec2.expires_ms == 2 &&
+         rec2.source_task == 3 && rec2.tags == std::vector<std::string>{"t"}));
 }
 
 TEST_CASE("role messages round-trip", "[actors][protocol]") {
@@ -79,8 +88,9 @@ TEST_CASE("role messages round-trip", "[actors][protocol]") {
   auto& sys = fx.sys();
   auto h = round_trip(sys, memory_hit{5, "fact", 0.5});
   CHECK((h.id == 5 && h.text == "fact" && h.score == 0.5));
-  auto q = round_trip(sys, recall_query{"s", "launch", 3});
-  CHECK((q.session == "s" && q.query == "launch" && q.limit == 3));
+  auto q = round_trip(sys, recall_query{"s", "launch", 3, "alice", "helper"});
+  CHECK((q.session == "s" && q.query == "launch" && q.limit == 3 &&
+         q.principal == "alice" && q.agent == "helper"));
   auto v = round_trip(sys, verdict{verdict_action::redact, "pii", "x"});
   CHECK(
     (v.action == verdict_action::redact && v.reason == "pii" && v.text == "x"));
@@ -131,7 +141,8 @@ TEST_CASE("message types register under stable names", "[actors][protocol]") {
                     "std::vector<troupe::tool_spec>",
                     "std::vector<troupe::memory_hit>",
                     "troupe::child_status",
-                    "std::vector<troupe::child_status>"}) {
+                    "std::vector<troupe::child_status>",
+                    "troupe::memory::record"}) {
     INFO(name);
     CHECK(fx.sys().types().make_value(name) != nullptr);
   }

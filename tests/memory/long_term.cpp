@@ -16,29 +16,14 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include "support/temp_dir.hpp"
+
 using namespace troupe;
 using namespace troupe::memory;
 
 namespace {
 
-/// A fresh directory under /tmp, removed at the end of the test.
-struct temp_dir {
-  std::filesystem::path path;
-
-  temp_dir() {
-    static int n = 0;
-    path = std::filesystem::temp_directory_path() /
-           ("troupe-mem-" + std::to_string(::getpid()) + "-" +
-            std::to_string(++n));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
 
 long_term_config config_in(const temp_dir& d) {
   long_term_config cfg;

@@ -24,6 +24,9 @@ reply<task_result> run_task(caf::actor_system& sys, const engine& eng,
 engine_config test_config() {
   engine_config cfg;
   cfg.workspace = ".";
+  // The principals tests use; anyone else has no permissions.
+  cfg.access.principals["test"] = "admin";
+  cfg.access.principals["p"] = "admin";
   return cfg;
 }
 

@@ -1,0 +1,63 @@
+#pragma once
+
+// Who may do what: principals have roles, roles carry permissions. CAF-free;
+// the roles that act on a principal's behalf (memory, later the tool
+// executor) ask it.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace troupe::guardrail {
+
+enum class permission : uint8_t {
+  read_memory,
+  write_memory,
+  execute_tools,
+  access_files,
+  network_access,
+};
+
+/// Returns the permission's name, e.g. "read_memory".
+const char* to_string(permission x) noexcept;
+
+/// Parses a name produced by `to_string`.
+std::optional<permission> permission_from(std::string_view name);
+
+/// Roles and principals, as configured (key `access`).
+struct access_config {
+  /// Role name -> its permissions. Defaults as in the source guide: admin
+  /// has all; user: read_memory, execute_tools; guest: read_memory.
+  std::map<std::string, std::set<permission>, std::less<>> roles;
+  /// Principal -> role name. Default: the command line ("cli") is admin.
+  std::map<std::string, std::string, std::less<>> principals;
+
+  access_config();
+};
+
+/// Checks that every principal names a configured role.
+result<bool> validate(const access_config& cfg);
+
+/// Answers "may this principal do that?". An unknown principal may do
+/// nothing.
+class access_policy {
+public:
+  explicit access_policy(access_config cfg) : cfg_(std::move(cfg)) {}
+
+  bool allows(std::string_view principal, permission p) const;
+
+  /// Nothing if allowed; otherwise the reason, naming the principal, its
+  /// role and the missing permission.
+  std::optional<std::string> deny_reason(std::string_view principal,
+                                         permission p) const;
+
+private:
+  access_config cfg_;
+};
+
+} // namespace troupe::guardrail

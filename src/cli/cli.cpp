@@ -1,6 +1,9 @@
 #include "cli/cli.hpp"
 
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -18,6 +21,7 @@
 #include "actors/tool_executor.hpp"
 #include "cli/render.hpp"
 #include "core/log.hpp"
+#include "memory/long_term.hpp"
 #include "memory/tools.hpp"
 
 #include <spdlog/spdlog.h>
@@ -38,6 +42,13 @@ Usage:
   troupe run [options] "<task>"     run one task and print its answer
                                     ("-" reads the task from stdin)
   troupe tools [--json]             list the tools the model can call
+  troupe memory search "<query>" [--limit N]
+                                    ranked long-term recall (as --agent)
+  troupe memory stats [--json]      memories per namespace, file size
+  troupe memory export              all memories as JSON lines on stdout
+                                    (--namespace NS: one namespace)
+  troupe memory import FILE|-       add memories from JSON lines
+  troupe memory compact             drop expired and over-cap memories
   troupe node --role tools --listen HOST:PORT [options]
                                     serve the tool executor to other nodes
   troupe --help | --version
@@ -47,6 +58,11 @@ Options (put "--" before a task that starts with "-"):
   --config FILE        engine settings (JSON; see config/troupe.json); flags
                        given on the command line override the file
   --workspace DIR      root the file tool is confined to (default: .)
+  --data-dir DIR       where long-term memory lives (default:
+                       $XDG_DATA_HOME/troupe, else ~/.local/share/troupe)
+  --agent NAME         run, memory: the agent whose memory to use (default:
+                       default); memories belong to "cli/<agent>"
+  --namespace NS       memory: a namespace, "<principal>/<agent>"
   --tools HOST:PORT    run: use the tool executor of a `troupe node`
   --session NAME       run: memory session (default: default)
   --max-steps N        run: agent-loop step limit (default: 8)
@@ -79,11 +95,28 @@ struct options {
   std::optional<uint32_t> max_steps;
   bool trace = false;
   std::vector<std::string> faults;
+  std::optional<std::string> data_dir;
+  std::string agent = "default";
+  std::optional<std::string> ns;
+  std::optional<uint32_t> limit;
 };
 
 int usage_error(const std::string& msg) {
   std::cerr << "troupe: " << msg << " (see troupe --help)\n";
   return exit_usage;
+}
+
+/// A whole number in 1..max, or nothing.
+std::optional<uint32_t> parse_count(const std::string& s, uint32_t max) {
+  try {
+    size_t used = 0;
+    auto n = std::stoul(s, &used);
+    if (used != s.size() || n == 0 || n > max)
+      return std::nullopt;
+    return static_cast<uint32_t>(n);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 /// Parses argv; on error returns the message.
@@ -112,6 +145,26 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
     std::optional<std::string> err;
     if (a == "--json") {
       opts.json = true;
+    } else if (a == "--data-dir") {
+      std::string dir;
+      err = value(dir);
+      opts.data_dir = dir;
+    } else if (a == "--agent") {
+      err = value(opts.agent);
+    } else if (a == "--namespace") {
+      std::string ns;
+      err = value(ns);
+      opts.ns = ns;
+    } else if (a == "--limit") {
+      std::string s;
+      err = value(s);
+      if (!err) {
+        auto n = parse_count(s, 50);
+        if (!n)
+          err = "--limit must be a number in 1..50, got '" + s + "'";
+        else
+          opts.limit = *n;
+      }
     } else if (a == "--trace") {
       opts.trace = true;
     } else if (a == "--fault") {
@@ -138,15 +191,11 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
       std::string s;
       err = value(s);
       if (!err) {
-        try {
-          size_t used = 0;
-          auto n = std::stoul(s, &used);
-          if (used != s.size() || n == 0 || n > 1000)
-            throw std::out_of_range{s};
-          opts.max_steps = static_cast<uint32_t>(n);
-        } catch (const std::exception&) {
+        auto n = parse_count(s, 1000);
+        if (!n)
           err = "--max-steps must be a number in 1..1000, got '" + s + "'";
-        }
+        else
+          opts.max_steps = *n;
       }
     } else if (a == "--help" || a == "-h") {
       opts.command = "help";
@@ -220,6 +269,22 @@ caf::actor_system_config make_config(bool network) {
   return cfg;
 }
 
+/// $XDG_DATA_HOME/troupe, else $HOME/.local/share/troupe.
+result<std::filesystem::path> default_data_dir() {
+  auto env = [](const char* name) -> std::string {
+    auto v = std::getenv(name);
+    return v ? v : "";
+  };
+  // The XDG spec ignores relative paths.
+  if (auto xdg = env("XDG_DATA_HOME"); !xdg.empty() && xdg[0] == '/')
+    return std::filesystem::path{xdg} / "troupe";
+  if (auto home = env("HOME"); !home.empty())
+    return std::filesystem::path{home} / ".local" / "share" / "troupe";
+  return failure{errc::invalid_config,
+                 "no data directory: set --data-dir, data_dir in the config, "
+                 "XDG_DATA_HOME or HOME"};
+}
+
 /// Parses `--fault ROLE:MODE:RATE`.
 result<std::pair<std::string, fault_spec>> parse_fault(const std::string& s) {
   auto bad = [&](const std::string& why) {
@@ -262,6 +327,16 @@ result<engine_config> engine_config_from(const options& opts) {
   }
   if (opts.workspace)
     cfg.workspace = *opts.workspace;
+  // The command line keeps memory on disk: --data-dir, else the config's
+  // data_dir, else the XDG default.
+  if (opts.data_dir) {
+    cfg.data_dir = *opts.data_dir;
+  } else if (cfg.data_dir.empty()) {
+    auto dir = default_data_dir();
+    if (!dir)
+      return dir.error();
+    cfg.data_dir = *dir;
+  }
   if (opts.max_steps)
     cfg.max_steps = *opts.max_steps;
   for (auto& f : opts.faults) {
@@ -324,7 +399,7 @@ int run_task(const options& opts) {
     return code_of(eng.error()) == errc::invalid_config ? exit_usage
                                                         : exit_task_failed;
   }
-  task_request req{0, opts.session, "cli", std::move(text)};
+  task_request req{0, opts.session, "cli", std::move(text), opts.agent};
   // The runner answers by its task deadline; the margin covers the hops.
   auto deadline = ecfg.timeouts.task + std::chrono::seconds{5};
   std::optional<task_result> result;
@@ -400,6 +475,128 @@ int list_tools(const options& opts) {
   return exit_ok;
 }
 
+/// `troupe memory …`: the long-term store, used directly (no engine).
+int memory_command(const options& opts) {
+  if (opts.positional.empty())
+    return usage_error("memory needs a subcommand: search, stats, export, "
+                       "import or compact");
+  auto& sub = opts.positional[0];
+  auto args = opts.positional.size() - 1;
+  auto want_args = sub == "search" || sub == "import" ? 1u : 0u;
+  if (sub != "search" && sub != "stats" && sub != "export" &&
+      sub != "import" && sub != "compact")
+    return usage_error("unknown memory subcommand '" + sub + "'");
+  if (args != want_args)
+    return usage_error("memory " + sub + " takes " +
+                       std::to_string(want_args) + " argument(s), got " +
+                       std::to_string(args));
+  auto ecfg = engine_config_from(opts);
+  if (!ecfg) {
+    std::cerr << "troupe: " << ecfg.error().message << "\n";
+    return exit_usage;
+  }
+  auto lt = long_term_of(*ecfg);
+  if (!lt) {
+    std::cerr << "troupe: long-term memory is disabled (memory.long_term)\n";
+    return exit_usage;
+  }
+  // Reading commands never create a store.
+  auto writes = sub == "import" || sub == "compact";
+  auto store = memory::long_term_store::open(
+    *lt, writes ? memory::long_term_store::mode::read_write
+                : memory::long_term_store::mode::read_only);
+  if (!store && store.error().code == errc::not_found && !writes) {
+    // Nothing stored yet: an empty answer, not an error.
+    if (sub == "stats")
+      std::cout << (opts.json ? "{\"memories\":0,\"expired\":0,"
+                                "\"file_bytes\":0,\"namespaces\":{}}\n"
+                              : "no memories yet in " + lt->file.string() +
+                                  "\n");
+    return exit_ok;
+  }
+  if (!store) {
+    std::cerr << "troupe: " << store.error().message << "\n";
+    return exit_task_failed;
+  }
+  auto& s = **store;
+  auto ns = opts.ns.value_or(memory::memory_namespace("cli", opts.agent));
+  auto fail = [](const failure& f) {
+    std::cerr << "troupe: " << f.message << "\n";
+    return f.code == errc::invalid_input ? exit_usage : exit_task_failed;
+  };
+  if (sub == "search") {
+    auto hits = s.search(ns, opts.positional[1], opts.limit.value_or(5));
+    if (!hits)
+      return fail(hits.error());
+    if (opts.json) {
+      json out = json::array();
+      for (auto& h : *hits)
+        out.push_back({{"id", h.rec.id},
+                       {"text", h.rec.text},
+                       {"score", h.score},
+                       {"created_ms", h.rec.created_ms}});
+      std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
+                << "\n";
+    } else {
+      for (auto& h : *hits)
+        std::cout << h.rec.id << "\t" << h.rec.text << "\n";
+    }
+    return exit_ok;
+  }
+  if (sub == "stats") {
+    auto st = s.stats();
+    if (!st)
+      return fail(st.error());
+    if (opts.json) {
+      json per = json::object();
+      for (auto& [name, n] : st->namespaces)
+        per[name] = n;
+      std::cout << json{{"memories", st->memories},
+                        {"expired", st->expired},
+                        {"file_bytes", st->file_bytes},
+                        {"namespaces", per}}
+                     .dump(2)
+                << "\n";
+    } else {
+      std::cout << "file: " << lt->file.string() << "\n"
+                << "memories: " << st->memories << " (" << st->expired
+                << " expired)\n"
+                << "size: " << st->file_bytes << " bytes\n";
+      for (auto& [name, n] : st->namespaces)
+        std::cout << "  " << name << "\t" << n << "\n";
+    }
+    return exit_ok;
+  }
+  if (sub == "export") {
+    auto n = s.export_jsonl(std::cout, opts.ns);
+    if (!n)
+      return fail(n.error());
+    return exit_ok;
+  }
+  if (sub == "import") {
+    auto& from = opts.positional[1];
+    std::ifstream file;
+    if (from != "-") {
+      file.open(from);
+      if (!file) {
+        std::cerr << "troupe: cannot read '" << from << "'\n";
+        return exit_usage;
+      }
+    }
+    auto n = s.import_jsonl(from == "-" ? std::cin : file);
+    if (!n)
+      return fail(n.error());
+    std::cout << "imported " << *n << " memories\n";
+    return exit_ok;
+  }
+  auto c = s.compact();
+  if (!c)
+    return fail(c.error());
+  std::cout << "removed " << c->expired_removed << " expired and "
+            << c->over_cap_removed << " over-cap memories\n";
+  return exit_ok;
+}
+
 int serve_node(const options& opts) {
   if (opts.role != "tools")
     return usage_error("node needs --role tools (the only role a node serves "
@@ -463,6 +660,8 @@ int main_impl(int argc, char** argv) {
     return run_task(opts);
   if (opts.command == "tools")
     return list_tools(opts);
+  if (opts.command == "memory")
+    return memory_command(opts);
   if (opts.command == "node")
     return serve_node(opts);
   return usage_error("unknown command '" + opts.command + "'");

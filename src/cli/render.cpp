@@ -28,6 +28,8 @@ std::vector<std::string> remembered(const task_result& r) {
   return out;
 }
 
+json to_json(const std::vector<memory_hit>& hits);
+
 json to_json(const task_result& r) {
   json steps = json::array();
   for (auto& step : r.steps) {
@@ -49,6 +51,7 @@ json to_json(const task_result& r) {
            {"answer", r.answer},
            {"steps", std::move(steps)},
            {"remembered", remembered(r)},
+           {"memories", to_json(r.memories)},
            {"notes", r.notes}};
   out["error_code"] = r.error_code.empty() ? json(nullptr) : json(r.error_code);
   return out;
@@ -59,12 +62,28 @@ std::string to_text(const task_result& r) {
   out += '\n';
   for (auto& n : r.notes)
     out += "(note: " + n + ")\n";
+  if (!r.memories.empty()) {
+    out += "\nRecalled:\n";
+    for (auto& m : r.memories)
+      out += "  - " + m.text +
+             (m.origin == "long_term" ? " (long-term)\n" : " (this session)\n");
+  }
   auto mem = remembered(r);
   if (!mem.empty()) {
     out += "\nRemembered:\n";
     for (auto& m : mem)
       out += "  - " + m + "\n";
   }
+  return out;
+}
+
+json to_json(const std::vector<memory_hit>& hits) {
+  json out = json::array();
+  for (auto& h : hits)
+    out.push_back({{"id", h.id},
+                   {"text", h.text},
+                   {"score", h.score},
+                   {"origin", h.origin}});
   return out;
 }
 

@@ -18,6 +18,9 @@ json to_json(const task_result& r);
 /// The human-readable result: the answer, then what was remembered.
 std::string to_text(const task_result& r);
 
+/// Recalled memories as JSON (id, text, score, origin).
+json to_json(const std::vector<memory_hit>& hits);
+
 /// The tool list as JSON (name, description, parameters schema).
 json to_json(const std::vector<tool_spec>& specs);
 

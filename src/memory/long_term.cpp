@@ -22,14 +22,20 @@ namespace {
 /// Bumped when the schema changes; a newer file is refused.
 constexpr int schema_version = 1;
 
-/// The FTS token that stands for a namespace: a hash, so any namespace text
-/// becomes one plain token.
-std::string ns_token(std::string_view ns) {
+/// FNV-1a, 64 bits.
+uint64_t fnv1a(std::string_view text) {
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : ns) {
+  for (unsigned char c : text) {
     h ^= c;
     h *= 1099511628211ull;
   }
+  return h;
+}
+
+/// The FTS token that stands for a namespace: a hash, so any namespace text
+/// becomes one plain token.
+std::string ns_token(std::string_view ns) {
+  auto h = fnv1a(ns);
   static constexpr char hex[] = "0123456789abcdef";
   std::string out = "ns";
   for (int i = 15; i >= 0; --i)
@@ -156,11 +162,14 @@ long_term_store::open(const long_term_config& cfg, mode m) {
             ns TEXT NOT NULL,
             nstok TEXT NOT NULL,
             text TEXT NOT NULL,
+            thash INTEGER NOT NULL,
             created_ms INTEGER NOT NULL,
             expires_ms INTEGER NOT NULL DEFAULT 0,
             source_task INTEGER NOT NULL DEFAULT 0,
             tags TEXT NOT NULL DEFAULT '[]');
           CREATE INDEX IF NOT EXISTS memories_by_ns ON memories(ns, id);
+          CREATE INDEX IF NOT EXISTS memories_by_text
+            ON memories(ns, thash);
           CREATE INDEX IF NOT EXISTS memories_by_expiry
             ON memories(expires_ms) WHERE expires_ms > 0;
           CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
@@ -183,8 +192,12 @@ long_term_store::open(const long_term_config& cfg, mode m) {
         tx.commit();
       }
       out->insert_ = std::make_unique<SQLite::Statement>(
-        db, "INSERT INTO memories(ns, nstok, text, created_ms, expires_ms, "
-            "source_task, tags) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        db, "INSERT INTO memories(ns, nstok, text, thash, created_ms, "
+            "expires_ms, source_task, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      out->find_ = std::make_unique<SQLite::Statement>(
+        db, "SELECT id FROM memories WHERE ns = ? AND thash = ? AND text = ?");
+      out->refresh_ = std::make_unique<SQLite::Statement>(
+        db, "UPDATE memories SET created_ms = ?, expires_ms = ? WHERE id = ?");
     } else if (version == 0) {
       return failure{errc::not_found, where + " holds no memories yet"};
     }
@@ -239,15 +252,39 @@ long_term_store::insert(std::vector<record>& batch) {
     SQLite::Transaction tx{*db_};
     std::set<std::string> touched;
     for (auto& r : batch) {
+      if (r.created_ms == 0)
+        r.created_ms = now_ms();
+      auto hash = static_cast<int64_t>(fnv1a(r.text));
+      // The same fact again in the same namespace refreshes the one stored
+      // (its time and expiry) instead of piling up copies.
+      auto& f = *find_;
+      f.reset();
+      f.bind(1, r.ns);
+      f.bind(2, hash);
+      f.bind(3, r.text);
+      if (f.executeStep()) {
+        r.id = static_cast<uint64_t>(f.getColumn(0).getInt64());
+        f.reset();
+        auto& u = *refresh_;
+        u.reset();
+        u.bind(1, r.created_ms);
+        u.bind(2, r.expires_ms);
+        u.bind(3, static_cast<int64_t>(r.id));
+        u.exec();
+        ids.push_back(r.id);
+        continue;
+      }
+      f.reset();
       auto& q = *insert_;
       q.reset();
       q.bind(1, r.ns);
       q.bind(2, ns_token(r.ns));
       q.bind(3, r.text);
-      q.bind(4, r.created_ms != 0 ? r.created_ms : now_ms());
-      q.bind(5, r.expires_ms);
-      q.bind(6, static_cast<int64_t>(r.source_task));
-      q.bind(7, tags_json(r.tags));
+      q.bind(4, hash);
+      q.bind(5, r.created_ms);
+      q.bind(6, r.expires_ms);
+      q.bind(7, static_cast<int64_t>(r.source_task));
+      q.bind(8, tags_json(r.tags));
       q.exec();
       r.id = static_cast<uint64_t>(db_->getLastInsertRowid());
       ids.push_back(r.id);

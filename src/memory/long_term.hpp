@@ -104,7 +104,9 @@ public:
   /// text within the size limit.
   result<bool> check(const record& r) const;
 
-  /// Inserts `batch` in one transaction and sets the ids; returns them.
+  /// Inserts `batch` in one transaction and sets the ids; returns them. A
+  /// text already stored in its namespace keeps its id and gets the new
+  /// time and expiry.
   /// Once it returns, the batch is committed (and synced when `durable`).
   /// Namespaces past their cap lose their oldest memories in the same
   /// transaction.
@@ -143,6 +145,8 @@ private:
   long_term_config cfg_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<SQLite::Statement> insert_;
+  std::unique_ptr<SQLite::Statement> find_;
+  std::unique_ptr<SQLite::Statement> refresh_;
   std::unique_ptr<SQLite::Statement> search_;
 };
 

@@ -337,3 +337,20 @@ TEST_CASE("acknowledged writes survive SIGKILL mid-burst",
       FAIL("acknowledged memory " << i << " is missing");
   CHECK(present.size() >= acked.back());
 }
+
+TEST_CASE("the same fact stored twice is one memory, refreshed",
+          "[memory][long_term]") {
+  temp_dir d;
+  auto s = open_store(config_in(d));
+  auto first = put(*s, {mem("u/a", "the launch is on Friday", now_ms() + 10)});
+  auto again = put(*s, {mem("u/a", "the launch is on Friday")});
+  CHECK(again == first);
+  CHECK(s->stats()->memories == 1);
+  // The refresh took the new expiry (none): it no longer expires.
+  auto later = s->search("u/a", "launch", 5, now_ms() + 1000);
+  REQUIRE(later);
+  CHECK(later->size() == 1);
+  // Another namespace keeps its own copy.
+  put(*s, {mem("u/b", "the launch is on Friday")});
+  CHECK(s->stats()->memories == 2);
+}

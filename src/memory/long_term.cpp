@@ -32,17 +32,6 @@ uint64_t fnv1a(std::string_view text) {
   return h;
 }
 
-/// The FTS token that stands for a namespace: a hash, so any namespace text
-/// becomes one plain token.
-std::string ns_token(std::string_view ns) {
-  auto h = fnv1a(ns);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "ns";
-  for (int i = 15; i >= 0; --i)
-    out += hex[(h >> (i * 4)) & 0xF];
-  return out;
-}
-
 failure sql_failure(const std::string& what, const std::exception& e) {
   return failure{errc::unspecified, what + ": " + e.what()};
 }
@@ -85,31 +74,94 @@ record read_record(SQLite::Statement& q) {
 
 } // namespace
 
+namespace {
+
+/// The columns `read_record` reads, from `memories m` joined with
+/// `namespaces n`.
+constexpr const char* record_columns =
+  "m.id, n.name, m.text, m.created_ms, m.expires_ms, m.source_task, m.tags";
+
+std::string fts_table(int64_t ns_id) {
+  return "fts_" + std::to_string(ns_id);
+}
+
+} // namespace
+
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::system_clock::now().time_since_epoch())
     .count();
 }
 
-std::optional<std::string> match_expression(std::string_view ns,
-                                            std::string_view text) {
-  // The same words short-term recall uses (stop words dropped), at most 16.
+std::vector<std::string> search_terms(std::string_view text) {
   auto terms = keywords(text);
   if (terms.size() > 16)
     terms.resize(16);
-  if (terms.empty())
-    return std::nullopt;
-  // Each term is an FTS5 string: inside double quotes nothing is syntax
-  // (a quote would be doubled, but words hold none).
-  std::string out = "nstok : \"" + ns_token(ns) + "\" AND text : (";
-  for (size_t i = 0; i < terms.size(); ++i) {
-    if (i > 0)
-      out += " OR ";
-    out += "\"" + terms[i] + "\"";
+  return terms;
+}
+
+namespace {
+
+std::string join_terms(const std::vector<std::string>& terms,
+                       const char* op) {
+  std::string out;
+  for (auto& t : terms) {
+    if (!out.empty())
+      out += op;
+    // Inside double quotes nothing is FTS5 syntax; terms hold no quotes.
+    out += "\"" + t + "\"";
   }
-  out += ")";
   return out;
 }
+
+/// An FTS5 query for memories that have all of `terms`.
+std::string match_all(const std::vector<std::string>& terms) {
+  return join_terms(terms, " AND ");
+}
+
+} // namespace
+
+std::string match_any(const std::vector<std::string>& terms) {
+  return join_terms(terms, " OR ");
+}
+
+/// Statements on one namespace's FTS table.
+struct long_term_store::ns_statements {
+  /// Matches of one term, capped: tells rare terms from common ones.
+  SQLite::Statement probe;
+  /// The newest matches of the rare terms, ranked by BM25.
+  SQLite::Statement ranked;
+  /// Matches in stored order, unranked (for common terms: walking their
+  /// long doclists backwards would read them whole).
+  SQLite::Statement newest;
+  SQLite::Statement index;
+  SQLite::Statement unindex;
+
+  ns_statements(SQLite::Database& db, int64_t ns_id)
+    : probe(db, "SELECT count(*) FROM (SELECT rowid FROM " + fts_table(ns_id) +
+                  " WHERE " + fts_table(ns_id) + " MATCH ? LIMIT ?)"),
+      ranked(db, std::string{"SELECT "} + record_columns + ", r.score FROM "
+                   "(SELECT rowid, bm25(" + fts_table(ns_id) +
+                   ") AS score FROM " + fts_table(ns_id) + " WHERE " +
+                   fts_table(ns_id) +
+                   " MATCH ?1 ORDER BY rowid DESC LIMIT ?2) AS r "
+                   "JOIN memories m ON m.id = r.rowid "
+                   "JOIN namespaces n ON n.id = m.ns_id "
+                   "WHERE m.expires_ms = 0 OR m.expires_ms > ?3 "
+                   "ORDER BY r.score LIMIT ?4"),
+      newest(db, std::string{"SELECT "} + record_columns + ", 0 FROM "
+                   "(SELECT rowid FROM " + fts_table(ns_id) + " WHERE " +
+                   fts_table(ns_id) +
+                   " MATCH ?1 ORDER BY rowid LIMIT ?2) AS r "
+                   "JOIN memories m ON m.id = r.rowid "
+                   "JOIN namespaces n ON n.id = m.ns_id "
+                   "WHERE m.expires_ms = 0 OR m.expires_ms > ?3 "
+                   "LIMIT ?4"),
+      index(db, "INSERT INTO " + fts_table(ns_id) + "(rowid, text) "
+                  "VALUES (?, ?)"),
+      unindex(db, "INSERT INTO " + fts_table(ns_id) + "(" + fts_table(ns_id) +
+                    ", rowid, text) VALUES ('delete', ?, ?)") {}
+};
 
 long_term_store::~long_term_store() = default;
 
@@ -156,64 +208,78 @@ long_term_store::open(const long_term_config& cfg, mode m) {
         // Only takes effect before the first table exists.
         db.exec("PRAGMA auto_vacuum=INCREMENTAL");
         SQLite::Transaction tx{db};
+        // One FTS5 table per namespace (fts_<id>, created with it): recall
+        // and ranking only ever touch the namespace's own index.
         db.exec(R"sql(
+          CREATE TABLE IF NOT EXISTS namespaces(
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            count INTEGER NOT NULL DEFAULT 0);
           CREATE TABLE IF NOT EXISTS memories(
             id INTEGER PRIMARY KEY,
-            ns TEXT NOT NULL,
-            nstok TEXT NOT NULL,
+            ns_id INTEGER NOT NULL REFERENCES namespaces(id),
             text TEXT NOT NULL,
             thash INTEGER NOT NULL,
             created_ms INTEGER NOT NULL,
             expires_ms INTEGER NOT NULL DEFAULT 0,
             source_task INTEGER NOT NULL DEFAULT 0,
             tags TEXT NOT NULL DEFAULT '[]');
-          CREATE INDEX IF NOT EXISTS memories_by_ns ON memories(ns, id);
+          CREATE INDEX IF NOT EXISTS memories_by_ns ON memories(ns_id, id);
           CREATE INDEX IF NOT EXISTS memories_by_text
-            ON memories(ns, thash);
+            ON memories(ns_id, thash);
           CREATE INDEX IF NOT EXISTS memories_by_expiry
             ON memories(expires_ms) WHERE expires_ms > 0;
-          CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5(
-            nstok, text, content='memories', content_rowid='id',
-            tokenize='porter unicode61 remove_diacritics 2');
-          INSERT INTO memories_fts(memories_fts, rank)
-            VALUES('rank', 'bm25(0.0, 1.0)');
-          CREATE TRIGGER IF NOT EXISTS memories_ai AFTER INSERT ON memories
-          BEGIN
-            INSERT INTO memories_fts(rowid, nstok, text)
-              VALUES (new.id, new.nstok, new.text);
-          END;
-          CREATE TRIGGER IF NOT EXISTS memories_ad AFTER DELETE ON memories
-          BEGIN
-            INSERT INTO memories_fts(memories_fts, rowid, nstok, text)
-              VALUES ('delete', old.id, old.nstok, old.text);
-          END;
           PRAGMA user_version = 1;
         )sql");
         tx.commit();
       }
       out->insert_ = std::make_unique<SQLite::Statement>(
-        db, "INSERT INTO memories(ns, nstok, text, thash, created_ms, "
-            "expires_ms, source_task, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        db, "INSERT INTO memories(ns_id, text, thash, created_ms, "
+            "expires_ms, source_task, tags) VALUES (?, ?, ?, ?, ?, ?, ?)");
       out->find_ = std::make_unique<SQLite::Statement>(
-        db, "SELECT id FROM memories WHERE ns = ? AND thash = ? AND text = ?");
+        db,
+        "SELECT id FROM memories WHERE ns_id = ? AND thash = ? AND text = ?");
       out->refresh_ = std::make_unique<SQLite::Statement>(
         db, "UPDATE memories SET created_ms = ?, expires_ms = ? WHERE id = ?");
     } else if (version == 0) {
       return failure{errc::not_found, where + " holds no memories yet"};
     }
-    out->search_ = std::make_unique<SQLite::Statement>(db, R"sql(
-      SELECT m.id, m.ns, m.text, m.created_ms, m.expires_ms, m.source_task,
-             m.tags, f.rank
-      FROM (SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ?1
-            ORDER BY rank LIMIT ?2) AS f
-      JOIN memories m ON m.id = f.rowid
-      WHERE m.ns = ?3 AND (m.expires_ms = 0 OR m.expires_ms > ?4)
-      ORDER BY f.rank LIMIT ?5)sql");
   } catch (const std::exception& e) {
     return failure{errc::invalid_config,
                    "cannot open " + where + ": " + e.what()};
   }
   return out;
+}
+
+std::optional<int64_t> long_term_store::namespace_id(const std::string& ns,
+                                                     bool create) {
+  if (auto i = namespaces_.find(ns); i != namespaces_.end())
+    return i->second;
+  SQLite::Statement q{*db_, "SELECT id FROM namespaces WHERE name = ?"};
+  q.bind(1, ns);
+  if (q.executeStep()) {
+    auto id = q.getColumn(0).getInt64();
+    namespaces_.emplace(ns, id);
+    return id;
+  }
+  if (!create)
+    return std::nullopt;
+  SQLite::Statement add{*db_, "INSERT INTO namespaces(name) VALUES (?)"};
+  add.bind(1, ns);
+  add.exec();
+  auto id = db_->getLastInsertRowid();
+  db_->exec("CREATE VIRTUAL TABLE " + fts_table(id) +
+            " USING fts5(text, content='memories', content_rowid='id', "
+            "tokenize='porter unicode61 remove_diacritics 2')");
+  // Only cached once committed (the caller's transaction may roll back).
+  return id;
+}
+
+long_term_store::ns_statements& long_term_store::statements(int64_t ns_id) {
+  auto& slot = ns_statements_[ns_id];
+  if (!slot)
+    slot = std::make_unique<ns_statements>(*db_, ns_id);
+  return *slot;
 }
 
 result<bool> long_term_store::check(const record& r) const {
@@ -229,14 +295,51 @@ result<bool> long_term_store::check(const record& r) const {
   return true;
 }
 
-result<uint64_t> long_term_store::enforce_cap(const std::string& ns) {
-  SQLite::Statement q{*db_, R"sql(
-    DELETE FROM memories WHERE ns = ?1 AND id <= (
-      SELECT id FROM memories WHERE ns = ?1 ORDER BY id DESC
-      LIMIT 1 OFFSET ?2))sql"};
-  q.bind(1, ns);
-  q.bind(2, static_cast<int64_t>(cfg_.max_per_namespace));
-  return static_cast<uint64_t>(q.exec());
+uint64_t
+long_term_store::remove(const std::vector<std::pair<int64_t, int64_t>>& ids) {
+  SQLite::Statement text{*db_, "SELECT text FROM memories WHERE id = ?"};
+  SQLite::Statement del{*db_, "DELETE FROM memories WHERE id = ?"};
+  SQLite::Statement count{
+    *db_, "UPDATE namespaces SET count = count - 1 WHERE id = ?"};
+  uint64_t n = 0;
+  for (auto [id, ns_id] : ids) {
+    text.reset();
+    text.bind(1, id);
+    if (!text.executeStep())
+      continue;
+    auto& st = statements(ns_id);
+    st.unindex.reset();
+    st.unindex.bind(1, id);
+    st.unindex.bind(2, text.getColumn(0).getString());
+    st.unindex.exec();
+    del.reset();
+    del.bind(1, id);
+    n += static_cast<uint64_t>(del.exec());
+    count.reset();
+    count.bind(1, ns_id);
+    count.exec();
+  }
+  return n;
+}
+
+uint64_t long_term_store::enforce_cap(int64_t ns_id) {
+  // The count is kept with the namespace, so a store within its cap costs
+  // one lookup; one over it loses exactly its oldest (smallest ids).
+  SQLite::Statement c{*db_, "SELECT count FROM namespaces WHERE id = ?"};
+  c.bind(1, ns_id);
+  if (!c.executeStep())
+    return 0;
+  auto count = static_cast<uint64_t>(c.getColumn(0).getInt64());
+  if (count <= cfg_.max_per_namespace)
+    return 0;
+  SQLite::Statement q{*db_, "SELECT id FROM memories WHERE ns_id = ? "
+                            "ORDER BY id LIMIT ?"};
+  q.bind(1, ns_id);
+  q.bind(2, static_cast<int64_t>(count - cfg_.max_per_namespace));
+  std::vector<std::pair<int64_t, int64_t>> over;
+  while (q.executeStep())
+    over.emplace_back(q.getColumn(0).getInt64(), ns_id);
+  return remove(over);
 }
 
 result<std::vector<uint64_t>>
@@ -248,18 +351,25 @@ long_term_store::insert(std::vector<record>& batch) {
       return ok.error();
   std::vector<uint64_t> ids;
   ids.reserve(batch.size());
+  std::map<std::string, int64_t> created;
   try {
     SQLite::Transaction tx{*db_};
-    std::set<std::string> touched;
+    std::map<int64_t, int64_t> added;
     for (auto& r : batch) {
       if (r.created_ms == 0)
         r.created_ms = now_ms();
+      std::optional<int64_t> ns_id;
+      if (auto i = created.find(r.ns); i != created.end())
+        ns_id = i->second;
+      else if (ns_id = namespace_id(r.ns, true);
+               !namespaces_.count(r.ns))
+        created.emplace(r.ns, *ns_id);
       auto hash = static_cast<int64_t>(fnv1a(r.text));
       // The same fact again in the same namespace refreshes the one stored
       // (its time and expiry) instead of piling up copies.
       auto& f = *find_;
       f.reset();
-      f.bind(1, r.ns);
+      f.bind(1, *ns_id);
       f.bind(2, hash);
       f.bind(3, r.text);
       if (f.executeStep()) {
@@ -277,25 +387,42 @@ long_term_store::insert(std::vector<record>& batch) {
       f.reset();
       auto& q = *insert_;
       q.reset();
-      q.bind(1, r.ns);
-      q.bind(2, ns_token(r.ns));
-      q.bind(3, r.text);
-      q.bind(4, hash);
-      q.bind(5, r.created_ms);
-      q.bind(6, r.expires_ms);
-      q.bind(7, static_cast<int64_t>(r.source_task));
-      q.bind(8, tags_json(r.tags));
+      q.bind(1, *ns_id);
+      q.bind(2, r.text);
+      q.bind(3, hash);
+      q.bind(4, r.created_ms);
+      q.bind(5, r.expires_ms);
+      q.bind(6, static_cast<int64_t>(r.source_task));
+      q.bind(7, tags_json(r.tags));
       q.exec();
-      r.id = static_cast<uint64_t>(db_->getLastInsertRowid());
+      auto id = db_->getLastInsertRowid();
+      auto& st = statements(*ns_id);
+      st.index.reset();
+      st.index.bind(1, id);
+      st.index.bind(2, r.text);
+      st.index.exec();
+      r.id = static_cast<uint64_t>(id);
       ids.push_back(r.id);
-      touched.insert(r.ns);
+      ++added[*ns_id];
     }
-    for (auto& ns : touched)
-      enforce_cap(ns);
+    SQLite::Statement count{
+      *db_, "UPDATE namespaces SET count = count + ? WHERE id = ?"};
+    for (auto [ns_id, n] : added) {
+      count.reset();
+      count.bind(1, n);
+      count.bind(2, ns_id);
+      count.exec();
+      enforce_cap(ns_id);
+    }
     tx.commit();
   } catch (const std::exception& e) {
+    // Namespaces created in the rolled-back transaction are gone again.
+    for (auto& [name, id] : created)
+      ns_statements_.erase(id);
     return sql_failure("cannot store memories", e);
   }
+  for (auto& [name, id] : created)
+    namespaces_.emplace(name, id);
   return ids;
 }
 
@@ -303,24 +430,57 @@ result<std::vector<ranked>>
 long_term_store::search(std::string_view ns, std::string_view query,
                         size_t limit, int64_t now) {
   std::vector<ranked> out;
-  auto expr = match_expression(ns, query);
-  if (!expr || limit == 0)
+  auto terms = search_terms(query);
+  if (terms.empty() || limit == 0)
     return out;
   try {
-    auto& q = *search_;
-    q.reset();
-    q.bind(1, *expr);
-    // Fetch a few more than asked: expired entries and (rare) namespace
-    // hash collisions are filtered after ranking.
-    q.bind(2, static_cast<int64_t>(limit * 2 + 8));
-    q.bind(3, std::string{ns});
-    q.bind(4, now);
-    q.bind(5, static_cast<int64_t>(limit));
-    while (q.executeStep())
-      out.push_back(ranked{read_record(q), -q.getColumn(7).getDouble()});
-    q.reset();
+    auto ns_id = namespace_id(std::string{ns}, false);
+    if (!ns_id)
+      return out;
+    auto& st = statements(*ns_id);
+    // Rare terms decide the ranking; common ones (in more than
+    // common_term_docs memories) would make BM25 read their whole doclists.
+    std::vector<std::string> rare;
+    std::vector<std::string> common;
+    for (auto& t : terms) {
+      st.probe.reset();
+      st.probe.bind(1, match_any({t}));
+      st.probe.bind(2, static_cast<int64_t>(common_term_docs + 1));
+      st.probe.executeStep();
+      auto n = static_cast<size_t>(st.probe.getColumn(0).getInt64());
+      st.probe.reset();
+      if (n > common_term_docs)
+        common.push_back(t);
+      else if (n > 0)
+        rare.push_back(t);
+    }
+    auto run = [&](SQLite::Statement& q, const std::string& expr,
+                   size_t candidates, size_t want) {
+      q.reset();
+      q.bind(1, expr);
+      q.bind(2, static_cast<int64_t>(candidates));
+      q.bind(3, now);
+      q.bind(4, static_cast<int64_t>(want));
+      while (q.executeStep()) {
+        auto rec = read_record(q);
+        bool dup = std::any_of(out.begin(), out.end(), [&](const ranked& x) {
+          return x.rec.id == rec.id;
+        });
+        if (!dup)
+          out.push_back(ranked{std::move(rec), -q.getColumn(7).getDouble()});
+      }
+      q.reset();
+    };
+    if (!rare.empty())
+      run(st.ranked, match_any(rare), ranked_candidates, limit);
+    // Common terms fill up: first memories that have all of them, then any.
+    if (out.size() < limit && common.size() > 1)
+      run(st.newest, match_all(common), limit * 2, limit);
+    if (out.size() < limit && !common.empty())
+      run(st.newest, match_any(common), limit * 2, limit);
+    if (out.size() > limit)
+      out.resize(limit);
   } catch (const std::exception& e) {
-    search_->reset();
     return sql_failure("memory search failed", e);
   }
   return out;
@@ -333,21 +493,30 @@ result<compaction> long_term_store::compact(int64_t now) {
   try {
     {
       SQLite::Transaction tx{*db_};
-      SQLite::Statement expired{
-        *db_, "DELETE FROM memories WHERE expires_ms > 0 AND expires_ms <= ?"};
+      SQLite::Statement expired{*db_, "SELECT id, ns_id FROM memories WHERE "
+                                      "expires_ms > 0 AND expires_ms <= ?"};
       expired.bind(1, now);
-      out.expired_removed = static_cast<uint64_t>(expired.exec());
-      std::vector<std::string> over;
-      SQLite::Statement q{*db_, "SELECT ns FROM memories GROUP BY ns "
-                                "HAVING count(*) > ?"};
+      std::vector<std::pair<int64_t, int64_t>> gone;
+      while (expired.executeStep())
+        gone.emplace_back(expired.getColumn(0).getInt64(),
+                          expired.getColumn(1).getInt64());
+      out.expired_removed = remove(gone);
+      std::vector<int64_t> over;
+      SQLite::Statement q{*db_, "SELECT id FROM namespaces WHERE count > ?"};
       q.bind(1, static_cast<int64_t>(cfg_.max_per_namespace));
       while (q.executeStep())
-        over.push_back(q.getColumn(0).getString());
-      for (auto& ns : over)
-        out.over_cap_removed += *enforce_cap(ns);
+        over.push_back(q.getColumn(0).getInt64());
+      for (auto ns_id : over)
+        out.over_cap_removed += enforce_cap(ns_id);
       tx.commit();
     }
-    db_->exec("INSERT INTO memories_fts(memories_fts) VALUES('optimize')");
+    SQLite::Statement all{*db_, "SELECT id FROM namespaces"};
+    std::vector<int64_t> ids;
+    while (all.executeStep())
+      ids.push_back(all.getColumn(0).getInt64());
+    for (auto id : ids)
+      db_->exec("INSERT INTO " + fts_table(id) + "(" + fts_table(id) +
+                ") VALUES('optimize')");
     db_->exec("PRAGMA incremental_vacuum");
     db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
   } catch (const std::exception& e) {
@@ -359,8 +528,8 @@ result<compaction> long_term_store::compact(int64_t now) {
 result<store_stats> long_term_store::stats(int64_t now) {
   store_stats out;
   try {
-    SQLite::Statement q{*db_, "SELECT ns, count(*) FROM memories GROUP BY ns "
-                              "ORDER BY ns"};
+    SQLite::Statement q{*db_, "SELECT name, count FROM namespaces "
+                              "WHERE count > 0 ORDER BY name"};
     while (q.executeStep()) {
       auto n = static_cast<uint64_t>(q.getColumn(1).getInt64());
       out.namespaces.emplace_back(q.getColumn(0).getString(), n);
@@ -387,11 +556,12 @@ result<uint64_t> long_term_store::export_jsonl(std::ostream& out,
                                                std::optional<std::string> ns) {
   uint64_t n = 0;
   try {
-    std::string sql = "SELECT id, ns, text, created_ms, expires_ms, "
-                      "source_task, tags FROM memories";
+    // Oldest first, as they were stored.
+    std::string sql = std::string{"SELECT "} + record_columns +
+                      " FROM memories m JOIN namespaces n ON n.id = m.ns_id";
     if (ns)
-      sql += " WHERE ns = ?";
-    sql += " ORDER BY id";
+      sql += " WHERE n.name = ?";
+    sql += " ORDER BY m.id";
     SQLite::Statement q{*db_, sql};
     if (ns)
       q.bind(1, *ns);

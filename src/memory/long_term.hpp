@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,12 +75,13 @@ struct compaction {
   uint64_t over_cap_removed = 0;
 };
 
-/// The FTS5 query for the keywords of `text` (see `keywords`) within
-/// namespace `ns`: every word is a quoted string made of letters and digits
-/// only (so quotes, `NEAR`, `*`, parentheses and SQL are just separators),
-/// at most 16, OR-ed. Nothing if no word is left.
-std::optional<std::string> match_expression(std::string_view ns,
-                                            std::string_view text);
+/// The search terms of `text`: its keywords (see `keywords`), at most 16.
+std::vector<std::string> search_terms(std::string_view text);
+
+/// An FTS5 query that ORs `terms`, each a quoted string. Terms are made of
+/// letters and digits only, so quotes, `NEAR`, `*`, parentheses and SQL in
+/// user text end up as separators, never as syntax.
+std::string match_any(const std::vector<std::string>& terms);
 
 /// The current time as Unix milliseconds.
 int64_t now_ms();
@@ -137,17 +139,39 @@ public:
     return cfg_;
   }
 
+  /// Terms found in more than this many memories of a namespace are
+  /// "common": ranking by them would cost time in proportion to the store,
+  /// so they only fill up results the rare terms leave short.
+  static constexpr size_t common_term_docs = 10000;
+
+  /// The newest matches of the rare terms ranked by BM25 per query
+  /// (relevance among recent memories: the cost stays flat as the store
+  /// grows).
+  static constexpr size_t ranked_candidates = 1000;
+
 private:
+  struct ns_statements;
+
   long_term_store() = default;
 
-  result<uint64_t> enforce_cap(const std::string& ns);
+  /// The id of namespace `ns`, created if `create`; nothing if absent.
+  std::optional<int64_t> namespace_id(const std::string& ns, bool create);
+
+  /// Cached statements on the namespace's own FTS table.
+  ns_statements& statements(int64_t ns_id);
+
+  /// Deletes memories (and their index entries) by id.
+  uint64_t remove(const std::vector<std::pair<int64_t, int64_t>>& ids_ns);
+
+  uint64_t enforce_cap(int64_t ns_id);
 
   long_term_config cfg_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<SQLite::Statement> insert_;
   std::unique_ptr<SQLite::Statement> find_;
   std::unique_ptr<SQLite::Statement> refresh_;
-  std::unique_ptr<SQLite::Statement> search_;
+  std::map<std::string, int64_t, std::less<>> namespaces_;
+  std::map<int64_t, std::unique_ptr<ns_statements>> ns_statements_;
 };
 
 } // namespace troupe::memory

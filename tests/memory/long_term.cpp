@@ -218,10 +218,9 @@ TEST_CASE("hostile query strings are only words", "[memory][long_term]") {
         std::vector<std::string>{"drop table memories is a bad idea"});
   CHECK(s->stats()->memories == 2);
   // The expression quotes every word and never carries syntax through.
-  auto expr = match_expression("u/a", "NEAR(\"x\" y*)");
-  REQUIRE(expr);
-  CHECK(expr->find("text : (\"near\" OR \"x\" OR \"y\")") != std::string::npos);
-  CHECK_FALSE(match_expression("u/a", "?? !! the"));
+  CHECK(match_any(search_terms("NEAR(\"x\" y*)")) ==
+        "\"near\" OR \"x\" OR \"y\"");
+  CHECK(search_terms("?? !! the").empty());
 }
 
 TEST_CASE("oversized and empty memories are refused",
@@ -331,11 +330,12 @@ TEST_CASE("acknowledged writes survive SIGKILL mid-burst",
   std::set<uint64_t> present;
   for (std::string line; std::getline(out, line);)
     present.insert(nlohmann::json::parse(line)["id"].get<uint64_t>());
-  // Every id up to the last acknowledged one is there (ids are dense).
-  for (uint64_t i = 1; i <= acked.back(); ++i)
-    if (!present.count(i))
-      FAIL("acknowledged memory " << i << " is missing");
-  CHECK(present.size() >= acked.back());
+  // Every batch is committed whole: each acknowledged batch's last id (and
+  // so the batch) is there.
+  for (auto id : acked)
+    if (!present.count(id))
+      FAIL("acknowledged memory " << id << " is missing");
+  CHECK(present.size() >= acked.size() * 50);
 }
 
 TEST_CASE("the same fact stored twice is one memory, refreshed",

@@ -195,6 +195,11 @@ long_term_store::open(const long_term_config& cfg, mode m) {
     // Reading the version is the first access to the file: a file that is
     // not a database fails here, with SQLite's reason.
     auto version = db.execAndGet("PRAGMA user_version").getInt();
+    // Pages come from a memory map instead of a read() each, and a bigger
+    // page cache keeps the FTS index's hot pages: at a million memories
+    // the default 2 MB cache spent more time in the kernel than in SQLite.
+    db.exec("PRAGMA mmap_size=268435456");
+    db.exec("PRAGMA cache_size=-32768");
     if (version > schema_version)
       return failure{errc::invalid_config,
                      where + " has schema version " + std::to_string(version) +
@@ -204,6 +209,9 @@ long_term_store::open(const long_term_config& cfg, mode m) {
       db.exec("PRAGMA journal_mode=WAL");
       db.exec(cfg.durable ? "PRAGMA synchronous=FULL"
                           : "PRAGMA synchronous=NORMAL");
+      // Checkpoint the WAL into the database every ~40 MB instead of 4 MB:
+      // fewer, larger copies (and syncs) under a steady write load.
+      db.exec("PRAGMA wal_autocheckpoint=10000");
       if (version == 0) {
         // Only takes effect before the first table exists.
         db.exec("PRAGMA auto_vacuum=INCREMENTAL");
@@ -271,6 +279,10 @@ std::optional<int64_t> long_term_store::namespace_id(const std::string& ns,
   db_->exec("CREATE VIRTUAL TABLE " + fts_table(id) +
             " USING fts5(text, content='memories', content_rowid='id', "
             "tokenize='porter unicode61 remove_diacritics 2')");
+  // Merge index segments in larger steps while writing (compaction runs
+  // 'optimize'): less rewriting per insert as the index grows.
+  db_->exec("INSERT INTO " + fts_table(id) + "(" + fts_table(id) +
+            ", rank) VALUES('automerge', 8)");
   // Only cached once committed (the caller's transaction may roll back).
   return id;
 }

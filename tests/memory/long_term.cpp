@@ -354,3 +354,24 @@ TEST_CASE("the same fact stored twice is one memory, refreshed",
   put(*s, {mem("u/b", "the launch is on Friday")});
   CHECK(s->stats()->memories == 2);
 }
+
+TEST_CASE("words the FTS tokenizer splits further still search",
+          "[memory][long_term]") {
+  temp_dir d;
+  auto s = open_store(config_in(d));
+  put(*s, {mem("u/a", "don\xe2\x80\x99t forget the caf\xc3\xa9 on Main Street"),
+           mem("u/a", "\xe6\x9d\xb1\xe4\xba\xac\xe3\x82\xbf\xe3\x83\xaf\xe3\x83\xbc "
+                      "is tall")});
+  // "don’t" (with U+2019) is one keyword here, two tokens to FTS5: a phrase.
+  auto hits = s->search("u/a", "don\xe2\x80\x99t", 5);
+  REQUIRE(hits);
+  CHECK(hits->size() == 1);
+  auto cafe = s->search("u/a", "cafe", 5);
+  REQUIRE(cafe);
+  CHECK(cafe->size() == 1);
+  auto cjk = s->search("u/a", "\xe6\x9d\xb1\xe4\xba\xac\xe3\x82\xbf\xe3\x83\xaf"
+                              "\xe3\x83\xbc",
+                       5);
+  REQUIRE(cjk);
+  CHECK(cjk->size() == 1);
+}

@@ -47,6 +47,53 @@ TEST_CASE("config/troupe.json matches the built-in defaults",
     CHECK(cfg->guardrail.deny_patterns[i].regex ==
           defaults.guardrail.deny_patterns[i].regex);
   CHECK(cfg->timeouts.tool == defaults.timeouts.tool);
+  CHECK(cfg->planner_workers == defaults.planner_workers);
+  CHECK(cfg->provider_fallback == defaults.provider_fallback);
+  CHECK(cfg->supervision.planners.intensity ==
+        defaults.supervision.planners.intensity);
+  CHECK(cfg->long_term.max_per_namespace ==
+        defaults.long_term.max_per_namespace);
+  CHECK(cfg->long_term.recall_limit == defaults.long_term.recall_limit);
+  CHECK(cfg->long_term.ttl == defaults.long_term.ttl);
+  CHECK(cfg->access.roles == defaults.access.roles);
+  CHECK(cfg->access.principals == defaults.access.principals);
+}
+
+TEST_CASE("memory and access settings are read and checked",
+          "[core][config]") {
+  auto ok = apply_json(engine_config{}, R"({
+      "data_dir": "/var/lib/troupe",
+      "memory": {"long_term": false, "ttl_days": 30, "readers": 4},
+      "access": {"roles": {"auditor": ["read_memory"]},
+                 "principals": {"ops": "auditor"}}})");
+  REQUIRE(ok);
+  CHECK(ok->data_dir == "/var/lib/troupe");
+  CHECK_FALSE(ok->long_term.enabled);
+  CHECK_FALSE(long_term_of(*ok));
+  CHECK(ok->long_term.ttl == std::chrono::hours{24 * 30});
+  CHECK(ok->long_term.readers == 4);
+  guardrail::access_policy policy{ok->access};
+  CHECK(policy.allows("ops", guardrail::permission::read_memory));
+  CHECK_FALSE(policy.allows("ops", guardrail::permission::write_memory));
+  // The defaults stay: cli is admin.
+  CHECK(policy.allows("cli", guardrail::permission::network_access));
+  CHECK_FALSE(policy.allows("nobody", guardrail::permission::read_memory));
+  auto bad_perm = apply_json(
+    engine_config{}, R"({"access": {"roles": {"x": ["fly"]}}})");
+  REQUIRE_FALSE(bad_perm);
+  CHECK(bad_perm.error().message.find("access.roles.x: unknown permission "
+                                      "\"fly\"") != std::string::npos);
+  engine_config cfg;
+  cfg.access.principals["eve"] = "superuser";
+  auto bad_role = validate(cfg);
+  REQUIRE_FALSE(bad_role);
+  CHECK(bad_role.error().message ==
+        "access.principals.eve: unknown role 'superuser'");
+  auto bad_bool = apply_json(engine_config{},
+                             R"({"memory": {"durable": "yes"}})");
+  REQUIRE_FALSE(bad_bool);
+  CHECK(bad_bool.error().message ==
+        "memory.durable must be true or false, got \"yes\"");
 }
 
 TEST_CASE("config JSON errors name the key", "[core][config]") {

@@ -1,6 +1,5 @@
 #include "guardrail/input_filter.hpp"
 
-#include <re2/re2.h>
 
 namespace troupe::guardrail {
 
@@ -13,51 +12,30 @@ std::vector<pattern> input_filter_config::default_deny_patterns() {
   };
 }
 
-namespace {
-
-result<std::unique_ptr<re2::RE2>> compile(const pattern& p) {
-  re2::RE2::Options opts;
-  opts.set_log_errors(false);
-  auto re = std::make_unique<re2::RE2>(p.regex, opts);
-  if (!re->ok())
-    return failure{errc::invalid_config,
-                   "guardrail pattern '" + p.name +
-                     "' does not compile: " + re->error()};
-  return re;
-}
-
-} // namespace
-
 result<bool> validate(const input_filter_config& cfg) {
   if (cfg.max_input_bytes == 0)
     return failure{errc::invalid_config,
                    "guardrail.max_input_bytes must be > 0, got 0"};
-  for (auto& p : cfg.deny_patterns) {
-    if (p.name.empty())
-      return failure{errc::invalid_config,
-                     "guardrail pattern '" + p.regex + "' has no name"};
-    auto re = compile(p);
-    if (!re)
-      return re.error();
-  }
+  if (auto set = pattern_set::compile(cfg.deny_patterns, "guardrail"); !set)
+    return set.error();
   return true;
 }
 
 result<std::shared_ptr<const input_filter>>
 input_filter::make(const input_filter_config& cfg) {
-  if (auto ok = validate(cfg); !ok)
-    return ok.error();
-  std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> compiled;
-  for (auto& p : cfg.deny_patterns)
-    compiled.emplace_back(p.name, std::move(*compile(p)));
+  if (cfg.max_input_bytes == 0)
+    return failure{errc::invalid_config,
+                   "guardrail.max_input_bytes must be > 0, got 0"};
+  auto set = pattern_set::compile(cfg.deny_patterns, "guardrail");
+  if (!set)
+    return set.error();
   return std::shared_ptr<const input_filter>{
-    std::make_shared<input_filter>(cfg.max_input_bytes, std::move(compiled))};
+    std::make_shared<input_filter>(cfg.max_input_bytes, std::move(*set))};
 }
 
-input_filter::input_filter(
-  size_t max_bytes,
-  std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> compiled)
-  : max_bytes_(max_bytes), patterns_(std::move(compiled)) {}
+input_filter::input_filter(size_t max_bytes,
+                           std::shared_ptr<const pattern_set> patterns)
+  : max_bytes_(max_bytes), patterns_(std::move(patterns)) {}
 
 input_filter::~input_filter() = default;
 
@@ -72,9 +50,10 @@ verdict input_filter::check(std::string_view text) const {
                 " bytes, the limit is " + std::to_string(max_bytes_));
   if (!valid_utf8(text))
     return deny("input is not valid UTF-8");
-  for (auto& [name, re] : patterns_)
-    if (re2::RE2::PartialMatch(re2::StringPiece{text.data(), text.size()}, *re))
-      return deny("input matches the deny pattern '" + name + "'");
+  // Every pattern in one linear pass.
+  if (auto hits = patterns_->matching(text); !hits.empty())
+    return deny("input matches the deny pattern '" +
+                patterns_->name(static_cast<size_t>(hits.front())) + "'");
   return verdict{verdict_action::allow, {}, {}};
 }
 

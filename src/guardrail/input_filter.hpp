@@ -8,18 +8,11 @@
 
 #include "core/result.hpp"
 #include "core/types.hpp"
+#include "guardrail/pattern_set.hpp"
 
-namespace re2 {
-class RE2;
-} // namespace re2
 
 namespace troupe::guardrail {
 
-/// A named pattern (RE2 syntax: linear time on any input).
-struct pattern {
-  std::string name;
-  std::string regex;
-};
 
 /// Input checks applied to every task before anything runs.
 struct input_filter_config {
@@ -48,13 +41,12 @@ public:
   /// deny pattern is denied with a reason that says which.
   verdict check(std::string_view text) const;
 
-  input_filter(
-    size_t max_bytes,
-    std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> compiled);
+  input_filter(size_t max_bytes, std::shared_ptr<const pattern_set> patterns);
 
 private:
   size_t max_bytes_;
-  std::vector<std::pair<std::string, std::unique_ptr<re2::RE2>>> patterns_;
+  /// All deny patterns, matched in one pass.
+  std::shared_ptr<const pattern_set> patterns_;
 };
 
 /// Returns true if `text` is well-formed UTF-8.

@@ -105,6 +105,10 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto filter = guardrail::input_filter::make(cfg.guardrail);
   if (!filter)
     return make_error(filter.error().code, filter.error().message);
+  auto out_filter =
+    guardrail::output_filter::make(guardrail::default_output_rules());
+  if (!out_filter)
+    return make_error(out_filter.error().code, out_filter.error().message);
   std::unique_ptr<engine> eng{new engine};
   role_set initial;
   initial.timeouts = cfg.timeouts;
@@ -209,8 +213,10 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
         return untyped(sup->spawn(memory_role, store, msetup, f));
       });
   add(root, "guardrail", pol.root.shutdown,
-      [input_filter, f = fault("guardrail")](caf::local_actor* sup) {
-        return untyped(sup->spawn(guardrail_role, input_filter, f));
+      [input_filter, output_filter = *out_filter,
+       f = fault("guardrail")](caf::local_actor* sup) {
+        return untyped(
+          sup->spawn(guardrail_role, input_filter, output_filter, f));
       });
   // The providers: the primary (unless the embedder supplied one) and the
   // offline fallbacks, in chain order.

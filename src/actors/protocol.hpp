@@ -32,6 +32,7 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 using plan_atom = caf::atom_constant<caf::atom("plan")>;
 using complete_atom = caf::atom_constant<caf::atom("complete")>;
 using check_input_atom = caf::atom_constant<caf::atom("check_in")>;
+using check_output_atom = caf::atom_constant<caf::atom("check_out")>;
 using call_atom = caf::atom_constant<caf::atom("call")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using store_atom = caf::atom_constant<caf::atom("store")>;
@@ -86,7 +87,11 @@ using memory_actor = caf::typed_actor<
 /// Guardrail: input checks before any tool runs.
 using guardrail_actor = caf::typed_actor<
   /// Allows or denies a task's input, with a reason.
-  caf::replies_to<check_input_atom, task_request>::with<verdict>>;
+  caf::replies_to<check_input_atom, task_request>::with<verdict>,
+  /// Checks an output (a final answer, or a tool result if the flag is
+  /// set): allow (with flagged rules named in the reason), redact (the
+  /// masked text) or deny (the blocking rule in the reason).
+  caf::replies_to<check_output_atom, std::string, bool>::with<verdict>>;
 
 /// Tool executor: the tool registry and the calls into it.
 using tool_executor_actor = caf::typed_actor<

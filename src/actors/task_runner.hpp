@@ -29,6 +29,8 @@ struct task_runner_state {
   /// waited for the crashed role's successor (0: not retried).
   std::vector<tool_call> calls;
   std::vector<uint32_t> call_retries;
+  /// Calls of the current step whose results the guardrail flagged.
+  std::vector<std::string> flagged_results;
   /// The task as accepted.
   task_request request;
   /// The conversation so far: user input, model steps, tool results.

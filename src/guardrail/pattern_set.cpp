@@ -10,7 +10,7 @@ namespace troupe::guardrail {
 struct pattern_set::impl {
   re2::RE2::Options options;
   std::unique_ptr<re2::RE2::Set> set;
-  /// Each pattern alone, wrapped in one capture group.
+  /// Each pattern alone.
   std::vector<std::unique_ptr<re2::RE2>> each;
 };
 
@@ -24,12 +24,15 @@ pattern_set::compile(const std::vector<pattern>& patterns,
   auto out = std::make_shared<pattern_set>();
   auto& im = *out->impl_;
   im.options.set_log_errors(false);
+  // Room for the DFA's state cache: with less, a large input makes RE2
+  // flush and rebuild states over and over.
+  im.options.set_max_mem(int64_t{64} << 20);
   im.set = std::make_unique<re2::RE2::Set>(im.options, re2::RE2::UNANCHORED);
   for (auto& p : patterns) {
     if (p.name.empty())
       return failure{errc::invalid_config,
                      what + " pattern '" + p.regex + "' has no name"};
-    auto re = std::make_unique<re2::RE2>("(" + p.regex + ")", im.options);
+    auto re = std::make_unique<re2::RE2>(p.regex, im.options);
     if (!re->ok())
       return failure{errc::invalid_config, what + " pattern '" + p.name +
                                              "' does not compile: " +
@@ -62,15 +65,14 @@ pattern_set::find_all(size_t i, std::string_view text) const {
   re2::StringPiece input{text.data(), text.size()};
   re2::StringPiece match;
   auto& re = *impl_->each[i];
-  while (re2::RE2::FindAndConsume(&input, re, &match)) {
-    out.emplace_back(static_cast<size_t>(match.data() - text.data()),
-                     match.size());
+  size_t pos = 0;
+  // Asking for the whole match only (no groups) keeps RE2 on its DFA.
+  while (pos <= text.size() &&
+         re.Match(input, pos, text.size(), re2::RE2::UNANCHORED, &match, 1)) {
+    auto off = static_cast<size_t>(match.data() - text.data());
+    out.emplace_back(off, match.size());
     // An empty match would not advance: step over one byte.
-    if (match.empty()) {
-      if (input.empty())
-        break;
-      input.remove_prefix(1);
-    }
+    pos = off + std::max<size_t>(match.size(), 1);
   }
   return out;
 }

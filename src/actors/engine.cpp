@@ -204,6 +204,16 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
           return sup->spawn(supervisor, spec, hooks);
         });
   };
+  // Tool calls: the guardrail signs what the principal may call, the
+  // executors run only what it signed.
+  auto key = opts.approval_key ? *opts.approval_key
+                               : guardrail::approval_key::random();
+  auto authority = std::make_shared<tool_authority>(
+    tool_authority{guardrail::access_policy{cfg.access}, {}, key,
+                   cfg.timeouts.task});
+  for (auto& s : specs)
+    authority->permissions[s.name] = s.permissions;
+  auto verifier = std::make_shared<guardrail::approval_verifier>(key);
   auto& pol = cfg.supervision;
   auto root = make_spec("root", pol.root);
   add(root, "monitor", pol.root.shutdown,
@@ -213,10 +223,10 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
         return untyped(sup->spawn(memory_role, store, msetup, f));
       });
   add(root, "guardrail", pol.root.shutdown,
-      [input_filter, output_filter = *out_filter,
+      [input_filter, output_filter = *out_filter, authority,
        f = fault("guardrail")](caf::local_actor* sup) {
-        return untyped(
-          sup->spawn(guardrail_role, input_filter, output_filter, f));
+        return untyped(sup->spawn(guardrail_role, input_filter, output_filter,
+                                  authority, f));
       });
   // The providers: the primary (unless the embedder supplied one) and the
   // offline fallbacks, in chain order.
@@ -236,8 +246,10 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     auto executors = make_spec("tool_executors", pol.tool_executors);
     auto workers = size_t{cfg.tool_workers};
     add(executors, "tools", pol.tool_executors.shutdown,
-        [registry, workers, f = fault("tools")](caf::local_actor* sup) {
-          return untyped(sup->spawn(tool_executor_role, registry, workers, f));
+        [registry, workers, verifier,
+         f = fault("tools")](caf::local_actor* sup) {
+          return untyped(
+            sup->spawn(tool_executor_role, registry, workers, verifier, f));
         });
     add_supervisor(root, std::move(executors), pol.root.shutdown);
   }

@@ -10,6 +10,7 @@
 
 #include "actors/protocol.hpp"
 #include "core/config.hpp"
+#include "guardrail/approval.hpp"
 #include "tools/tool.hpp"
 
 namespace troupe {
@@ -27,6 +28,9 @@ struct engine_options {
   tool_executor_actor tools;
   /// Extra tools for the local executor (ignored when `tools` is set).
   std::vector<tools::entry> extra_tools;
+  /// Key the guardrail signs tool-call approvals with; a tool node must
+  /// hold the same one. Default: a fresh random key.
+  std::optional<guardrail::approval_key> approval_key;
 };
 
 /// The built-in tools for `cfg`: calculator and workspace file reader, plus

@@ -37,10 +37,12 @@ guardrail_actor::behavior_type
 guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
                std::shared_ptr<const guardrail::input_filter> input,
                std::shared_ptr<const guardrail::output_filter> output,
+               std::shared_ptr<const tool_authority> authority,
                fault_spec faults) {
   answer_on_crash(self, "guardrail");
   self->state.input = std::move(input);
   self->state.output = std::move(output);
+  self->state.authority = std::move(authority);
   self->state.faults = fault_injector{"guardrail", faults};
   return {
     [=](check_input_atom, const task_request& req) -> caf::result<verdict> {
@@ -53,6 +55,21 @@ guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
       if (auto r = inject_fault<verdict>(self, self->state.faults))
         return std::move(*r);
       return output_verdict(*self->state.output, text);
+    },
+    [=](authorize_atom,
+        tool_invocation& inv) -> caf::result<tool_invocation> {
+      if (auto r = inject_fault<tool_invocation>(self, self->state.faults))
+        return std::move(*r);
+      auto& auth = *self->state.authority;
+      static const std::vector<std::string> basic{"execute_tools"};
+      auto i = auth.permissions.find(inv.call.name);
+      auto& needs = i == auth.permissions.end() ? basic : i->second;
+      if (auto why = auth.access.tool_denial(inv.principal, inv.call.name,
+                                             needs))
+        return make_error(errc::forbidden, *why);
+      inv.grant = guardrail::sign(auth.key, inv,
+                                  memory::now_ms() + auth.lifetime.count());
+      return std::move(inv);
     },
   };
 }

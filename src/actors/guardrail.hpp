@@ -1,21 +1,40 @@
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/protocol.hpp"
 #include "core/faults.hpp"
+#include "guardrail/access.hpp"
+#include "guardrail/approval.hpp"
 #include "guardrail/input_filter.hpp"
 #include "guardrail/output_filter.hpp"
 
 namespace troupe {
 
+/// What the guardrail needs to authorise tool calls.
+struct tool_authority {
+  guardrail::access_policy access;
+  /// Permissions each tool needs, by name (tools not listed need
+  /// execute_tools).
+  std::map<std::string, std::vector<std::string>, std::less<>> permissions;
+  /// Signs approvals; the tool executors hold the same key.
+  guardrail::approval_key key;
+  /// How long an approval stays valid.
+  std::chrono::milliseconds lifetime{120000};
+};
+
 /// State of the guardrail role: the compiled input checks.
 struct guardrail_state {
   std::shared_ptr<const guardrail::input_filter> input;
   std::shared_ptr<const guardrail::output_filter> output;
+  std::shared_ptr<const tool_authority> authority;
   /// Drills only: crashes on configured messages.
   fault_injector faults;
 
@@ -33,6 +52,7 @@ guardrail_actor::behavior_type
 guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
                std::shared_ptr<const guardrail::input_filter> input,
                std::shared_ptr<const guardrail::output_filter> output,
+               std::shared_ptr<const tool_authority> authority,
                fault_spec faults);
 
 } // namespace troupe

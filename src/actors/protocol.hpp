@@ -33,6 +33,7 @@ using plan_atom = caf::atom_constant<caf::atom("plan")>;
 using complete_atom = caf::atom_constant<caf::atom("complete")>;
 using check_input_atom = caf::atom_constant<caf::atom("check_in")>;
 using check_output_atom = caf::atom_constant<caf::atom("check_out")>;
+using authorize_atom = caf::atom_constant<caf::atom("authorize")>;
 using call_atom = caf::atom_constant<caf::atom("call")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using store_atom = caf::atom_constant<caf::atom("store")>;
@@ -91,7 +92,10 @@ using guardrail_actor = caf::typed_actor<
   /// Checks an output (a final answer, or a tool result if the flag is
   /// set): allow (with flagged rules named in the reason), redact (the
   /// masked text) or deny (the blocking rule in the reason).
-  caf::replies_to<check_output_atom, std::string, bool>::with<verdict>>;
+  caf::replies_to<check_output_atom, std::string, bool>::with<verdict>,
+  /// Authorises a tool call for its principal: the call back with a signed
+  /// approval, or `forbidden` naming the missing permission.
+  caf::replies_to<authorize_atom, tool_invocation>::with<tool_invocation>>;
 
 /// Tool executor: the tool registry and the calls into it.
 using tool_executor_actor = caf::typed_actor<
@@ -148,7 +152,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_spec& x) {
   return f(caf::meta::type_name("tool_spec"), x.name, x.description,
-           x.parameters, x.idempotent);
+           x.parameters, x.idempotent, x.permissions);
 }
 
 template <class Inspector>
@@ -182,9 +186,14 @@ typename Inspector::result_type inspect(Inspector& f, task_request& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, approval& x) {
+  return f(caf::meta::type_name("approval"), x.expires_ms, x.nonce, x.mac);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_invocation& x) {
   return f(caf::meta::type_name("tool_invocation"), x.call, x.task_id,
-           x.session, x.principal, x.agent);
+           x.session, x.principal, x.agent, x.grant);
 }
 
 template <class Inspector>

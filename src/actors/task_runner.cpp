@@ -169,8 +169,39 @@ void send_call(runner_ptr self, size_t i) {
            code_of(err));
   };
   auto target = caf::actor_cast<tool_executor_actor>(call_target(self, i));
-  self->request(target, caf::infinite, call_atom::value, std::move(inv))
-    .then(on_result, on_error);
+  // Memory tools: the memory role checks the principal's permissions.
+  if (memory::is_memory_tool(call.name)) {
+    self->request(target, caf::infinite, call_atom::value, std::move(inv))
+      .then(on_result, on_error);
+    return;
+  }
+  // Every other call first gets the guardrail's signed approval (or its
+  // refusal, which the model sees as the call's result); without the
+  // guardrail nothing runs.
+  self
+    ->request(st.roles->guardrail, caf::infinite, authorize_atom::value,
+              std::move(inv))
+    .then(
+      [=](tool_invocation& approved) {
+        self
+          ->request(target, caf::infinite, call_atom::value,
+                    std::move(approved))
+          .then(on_result, on_error);
+      },
+      [=, id = call.id, name = call.name](caf::error& err) {
+        auto& st = self->state;
+        tool_result denied;
+        denied.call_id = id;
+        denied.name = name;
+        auto why = code_of(err) == errc::forbidden
+                     ? describe(err)
+                     : "the guardrail is unavailable (" + describe(err) + ")";
+        denied.output =
+          error_json({errc::forbidden, "tool call refused: " + why});
+        emit(self, event_kind::tool_error, name + ": refused: " + why);
+        st.result.notes.push_back("tool call '" + name + "' refused: " + why);
+        store_result(self, st.result.steps.size() - 1, i, std::move(denied));
+      });
 }
 
 /// Sends call `i` again once the directory has a successor for its role

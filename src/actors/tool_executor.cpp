@@ -2,6 +2,9 @@
 
 #include "actors/fail_fast.hpp"
 
+#include "core/json.hpp"
+#include "memory/long_term.hpp"
+
 #include <caf/system_messages.hpp>
 
 namespace troupe {
@@ -12,14 +15,25 @@ namespace {
 tool_executor_actor::behavior_type
 tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
             std::shared_ptr<const tools::registry> registry,
+            std::shared_ptr<guardrail::approval_verifier> verifier,
             fault_spec faults) {
   answer_on_crash(self, "tools");
   self->state.registry = std::move(registry);
+  self->state.verifier = std::move(verifier);
   self->state.faults = fault_injector{"tools", faults};
   return {
     [=](call_atom, const tool_invocation& inv) -> caf::result<tool_result> {
       if (auto r = inject_fault<tool_result>(self, self->state.faults))
         return std::move(*r);
+      // No approved call, no run: whatever sent it (a planner bug, a
+      // remote node, a forged or replayed message).
+      if (auto ok = self->state.verifier->verify(inv, memory::now_ms()); !ok) {
+        tool_result refused;
+        refused.call_id = inv.call.id;
+        refused.name = inv.call.name;
+        refused.output = error_json(ok.error());
+        return refused;
+      }
       tools::context ctx{inv.task_id, inv.session, inv.principal};
       return self->state.registry->invoke(inv.call, ctx);
     },
@@ -32,15 +46,15 @@ tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
 tool_executor_actor::behavior_type tool_executor_role(
   tool_executor_actor::stateful_pointer<tool_executor_state> self,
   std::shared_ptr<const tools::registry> registry, size_t workers,
-  fault_spec faults) {
+  std::shared_ptr<guardrail::approval_verifier> verifier, fault_spec faults) {
   if (workers <= 1)
-    return tool_worker(self, std::move(registry), faults);
+    return tool_worker(self, std::move(registry), std::move(verifier), faults);
   self->state.registry = registry;
   // Linked: a worker that dies takes the executor down with it, so a
   // supervisor sees one failure instead of a silently shrunken pool.
   for (size_t i = 0; i < workers; ++i)
     self->state.workers.push_back(
-      self->spawn<caf::linked>(tool_worker, registry, faults));
+      self->spawn<caf::linked>(tool_worker, registry, verifier, faults));
   return {
     [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
       auto& st = self->state;

@@ -12,6 +12,7 @@
 
 #include "actors/protocol.hpp"
 #include "core/faults.hpp"
+#include "guardrail/approval.hpp"
 #include "tools/tool.hpp"
 
 namespace troupe {
@@ -19,6 +20,8 @@ namespace troupe {
 /// State of a local tool executor: the registry it serves, and its workers.
 struct tool_executor_state {
   std::shared_ptr<const tools::registry> registry;
+  /// Checks the guardrail's approval of every call before it runs.
+  std::shared_ptr<guardrail::approval_verifier> verifier;
   /// Workers that run the calls (empty: calls run in the executor itself).
   std::vector<tool_executor_actor> workers;
   size_t next_worker = 0;
@@ -30,11 +33,13 @@ struct tool_executor_state {
 
 /// Spawns a tool executor for the tools of `registry`. With `workers` > 1 it
 /// spreads calls round robin over that many worker actors, so the calls of
-/// one step run in parallel; with 1 it runs every call itself.
+/// one step run in parallel; with 1 it runs every call itself. A call runs
+/// only with a valid approval from the guardrail (see `verifier`); any other
+/// is refused with `forbidden`.
 tool_executor_actor::behavior_type tool_executor_role(
   tool_executor_actor::stateful_pointer<tool_executor_state> self,
   std::shared_ptr<const tools::registry> registry, size_t workers,
-  fault_spec faults);
+  std::shared_ptr<guardrail::approval_verifier> verifier, fault_spec faults);
 
 /// State of the local front for a tool executor on another node.
 struct remote_tools_state {

@@ -285,6 +285,19 @@ result<std::filesystem::path> default_data_dir() {
                  "XDG_DATA_HOME or HOME"};
 }
 
+/// The approval key from $TROUPE_APPROVAL_KEY (shared by an engine and its
+/// tool nodes); nothing if unset.
+result<std::optional<guardrail::approval_key>> approval_key_from_env() {
+  auto v = std::getenv("TROUPE_APPROVAL_KEY");
+  if (!v || !*v)
+    return std::optional<guardrail::approval_key>{};
+  auto key = guardrail::approval_key::from_hex(v);
+  if (!key)
+    return failure{errc::invalid_config,
+                   "TROUPE_APPROVAL_KEY: " + key.error().message};
+  return std::optional<guardrail::approval_key>{*key};
+}
+
 /// Parses `--fault ROLE:MODE:RATE`.
 result<std::pair<std::string, fault_spec>> parse_fault(const std::string& s) {
   auto bad = [&](const std::string& why) {
@@ -379,9 +392,19 @@ int run_task(const options& opts) {
             std::cin.gcount() > 0))
       text.append(buf, static_cast<size_t>(std::cin.gcount()));
   }
+  auto key = approval_key_from_env();
+  if (!key) {
+    std::cerr << "troupe: " << key.error().message << "\n";
+    return exit_usage;
+  }
+  if (endpoint && !*key)
+    return usage_error("--tools needs TROUPE_APPROVAL_KEY (64 hex digits, "
+                       "the same for the node): the node runs only calls "
+                       "the guardrail signed with it");
   auto cfg = make_config(endpoint.has_value());
   caf::actor_system sys{cfg};
   engine_options eopts;
+  eopts.approval_key = *key;
   if (endpoint) {
     auto remote = connect_tool_node(sys, endpoint->first, endpoint->second,
                                     ecfg.timeouts.role);
@@ -610,6 +633,15 @@ int serve_node(const options& opts) {
     std::cerr << "troupe: " << setup.error().message << "\n";
     return exit_usage;
   }
+  auto key = approval_key_from_env();
+  if (!key) {
+    std::cerr << "troupe: " << key.error().message << "\n";
+    return exit_usage;
+  }
+  if (!*key)
+    return usage_error("node needs TROUPE_APPROVAL_KEY (64 hex digits): it "
+                       "runs only tool calls the engine's guardrail signed "
+                       "with that key");
   // Block the stop signals before CAF starts its threads, so only sigwait
   // below ever sees them.
   sigset_t stop_signals;
@@ -619,9 +651,10 @@ int serve_node(const options& opts) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto cfg = make_config(true);
   caf::actor_system sys{cfg};
-  auto exec = sys.spawn(tool_executor_role, setup->tools,
-                        size_t{setup->config.tool_workers},
-                        setup->config.faults["tools"]);
+  auto exec = sys.spawn(
+    tool_executor_role, setup->tools, size_t{setup->config.tool_workers},
+    std::make_shared<guardrail::approval_verifier>(**key),
+    setup->config.faults["tools"]);
   auto port = sys.middleman().publish(exec, endpoint->second,
                                       endpoint->first.c_str(), true);
   if (!port) {

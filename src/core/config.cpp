@@ -405,6 +405,40 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
         cfg.access.principals[principal] = role.get<std::string>();
       }
     }
+    if (auto ts = r.raw("tools")) {
+      auto bad = [&](const std::string& key, const json& got) {
+        return failure{errc::invalid_config,
+                       key + " must be an array of tool names, got " +
+                         dump(got)};
+      };
+      if (!ts->is_object())
+        return failure{errc::invalid_config,
+                       "access.tools must be an object of role -> "
+                       "{allow, deny}, got " +
+                         dump(*ts)};
+      for (auto& [role, lists] : ts->items()) {
+        auto key = "access.tools." + role;
+        if (!lists.is_object())
+          return failure{errc::invalid_config,
+                         key + " must be an object with 'allow' and/or "
+                               "'deny', got " +
+                           dump(lists)};
+        auto& out = cfg.access.tools[role];
+        for (auto& [which, names] : lists.items()) {
+          if (which != "allow" && which != "deny")
+            return failure{errc::invalid_config,
+                           "unknown config key '" + key + "." + which + "'"};
+          if (!names.is_array())
+            return bad(key + "." + which, names);
+          auto& set = which == "allow" ? out.allow : out.deny;
+          for (auto& n : names) {
+            if (!n.is_string())
+              return bad(key + "." + which, names);
+            set.insert(n.get<std::string>());
+          }
+        }
+      }
+    }
     if (auto f = r.unknown_keys())
       return *f;
   }

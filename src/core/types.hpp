@@ -48,6 +48,9 @@ struct tool_spec {
   /// Running it twice with the same arguments does no harm (it may be
   /// retried after a crash).
   bool idempotent = false;
+  /// Permissions the principal needs to call it (e.g. "execute_tools",
+  /// "access_files").
+  std::vector<std::string> permissions{"execute_tools"};
 };
 
 /// An immutable list of tool specs, shared rather than copied: the same
@@ -130,6 +133,17 @@ struct task_request {
   std::string agent = "default";
 };
 
+/// The guardrail's approval of one tool call: the executor runs a call only
+/// with a valid one (signed, unexpired, not used before).
+struct approval {
+  int64_t expires_ms = 0;
+  /// Unique per approval: a replayed approval is refused.
+  uint64_t nonce = 0;
+  /// HMAC-SHA256 (hex) over the call, the task, the principal, the expiry
+  /// and the nonce.
+  std::string mac;
+};
+
 /// A tool call with the context the executor needs to run it.
 struct tool_invocation {
   tool_call call;
@@ -137,6 +151,7 @@ struct tool_invocation {
   std::string session;
   std::string principal;
   std::string agent = "default";
+  approval grant;
 };
 
 /// The outcome of one tool call. Tool failures are data, not crashes: the

@@ -40,7 +40,35 @@ access_config::access_config() {
   principals["cli"] = "admin";
 }
 
+std::optional<std::string>
+access_policy::tool_denial(std::string_view principal, std::string_view name,
+                           const std::vector<std::string>& permissions) const {
+  for (auto& p : permissions) {
+    auto perm = permission_from(p);
+    if (!perm)
+      return "tool '" + std::string{name} + "' needs an unknown permission '" +
+             p + "'";
+    if (auto why = deny_reason(principal, *perm))
+      return why;
+  }
+  auto i = cfg_.principals.find(principal);
+  if (i == cfg_.principals.end())
+    return "principal '" + std::string{principal} + "' is unknown";
+  if (auto t = cfg_.tools.find(i->second); t != cfg_.tools.end()) {
+    auto& lists = t->second;
+    if (lists.deny.count(name) ||
+        (!lists.allow.empty() && !lists.allow.count(name)))
+      return "role '" + i->second + "' may not use the tool '" +
+             std::string{name} + "'";
+  }
+  return std::nullopt;
+}
+
 result<bool> validate(const access_config& cfg) {
+  for (auto& [role, lists] : cfg.tools)
+    if (!cfg.roles.count(role))
+      return failure{errc::invalid_config,
+                     "access.tools." + role + ": unknown role '" + role + "'"};
   for (auto& [principal, role] : cfg.principals)
     if (!cfg.roles.count(role))
       return failure{errc::invalid_config,

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/result.hpp"
 
@@ -36,6 +37,13 @@ struct access_config {
   std::map<std::string, std::set<permission>, std::less<>> roles;
   /// Principal -> role name. Default: the command line ("cli") is admin.
   std::map<std::string, std::string, std::less<>> principals;
+  /// Per role: the tools it may call (empty: any its permissions allow)
+  /// and the tools it may not (wins over allow).
+  struct tool_lists {
+    std::set<std::string, std::less<>> allow;
+    std::set<std::string, std::less<>> deny;
+  };
+  std::map<std::string, tool_lists, std::less<>> tools;
 
   access_config();
 };
@@ -55,6 +63,13 @@ public:
   /// role and the missing permission.
   std::optional<std::string> deny_reason(std::string_view principal,
                                          permission p) const;
+
+  /// Nothing if `principal` may call tool `name`, which needs
+  /// `permissions`; otherwise why not (the missing permission, or the
+  /// role's tool list).
+  std::optional<std::string>
+  tool_denial(std::string_view principal, std::string_view name,
+              const std::vector<std::string>& permissions) const;
 
 private:
   access_config cfg_;

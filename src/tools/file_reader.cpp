@@ -184,6 +184,7 @@ entry file_reader_tool(file_reader_config cfg) {
   // Reading twice is harmless (the file may have changed in between, as
   // it may between any two reads).
   out.spec.idempotent = true;
+  out.spec.permissions = {"execute_tools", "access_files"};
   out.fn = [cfg = std::move(cfg)](const json& args,
                                   const context&) -> result<json> {
     for (auto& [key, value] : args.items())

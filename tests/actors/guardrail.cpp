@@ -16,7 +16,13 @@ TEST_CASE("the guardrail actor answers with a verdict and a reason",
   REQUIRE(filter);
   auto out = guardrail::output_filter::make(guardrail::default_output_rules());
   REQUIRE(out);
-  auto g = fx.sys().spawn(guardrail_role, *filter, *out, fault_spec{});
+  auto authority = std::make_shared<const tool_authority>(tool_authority{
+    guardrail::access_policy{guardrail::access_config{}},
+    {},
+    guardrail::approval_key::random(),
+    std::chrono::seconds{60}});
+  auto g =
+    fx.sys().spawn(guardrail_role, *filter, *out, authority, fault_spec{});
   auto check = [&](const std::string& text) {
     auto r = test::ask<guardrail_actor, verdict>(
       fx.sys(), g, 5s, check_input_atom::value,

@@ -101,12 +101,17 @@ TEST_CASE("memory access follows the principal's permissions",
   CHECK(res.output.find("forbidden") != std::string::npos);
   CHECK(res.output.find("lacks the permission write_memory") !=
         std::string::npos);
-  // An unknown principal may not even read: recall is skipped, and said.
   auto stranger = run_as(fx.sys(), **eng, "mallory", "What is 2+2?");
   REQUIRE(stranger.value);
   CHECK(stranger.value->status == task_status::completed);
-  REQUIRE(stranger.value->notes.size() == 1);
-  CHECK(stranger.value->notes[0].find("principal 'mallory' is unknown") !=
+  // An unknown principal may not even read: recall is skipped, and said;
+  // nor may it run tools.
+  REQUIRE(stranger.value->notes.size() == 2);
+  CHECK(stranger.value->notes[0].find("memory recall skipped: principal "
+                                      "'mallory' is unknown") !=
+        std::string::npos);
+  CHECK(stranger.value->notes[1].find("tool call 'calculator' refused: "
+                                      "principal 'mallory' is unknown") !=
         std::string::npos);
 }
 

@@ -14,17 +14,35 @@
 using namespace troupe;
 using namespace std::chrono_literals;
 
+namespace {
+
+/// A call as the guardrail would approve it, valid for a minute.
+tool_invocation approved(const guardrail::approval_key& key, tool_call call) {
+  tool_invocation inv{std::move(call), 1, "s", "p"};
+  inv.grant = guardrail::sign(key, inv, memory::now_ms() + 60000);
+  return inv;
+}
+
+std::shared_ptr<guardrail::approval_verifier>
+verifier_for(const guardrail::approval_key& key) {
+  return std::make_shared<guardrail::approval_verifier>(key);
+}
+
+} // namespace
+
 TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
   test::system_fixture fx;
   auto reg = make_tool_registry(test::test_config(), {});
   REQUIRE(reg);
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{1}, fault_spec{});
+  auto key = guardrail::approval_key::random();
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{1},
+                             verifier_for(key), fault_spec{});
   auto list = test::ask<tool_executor_actor, std::vector<tool_spec>>(
     fx.sys(), exec, 5s, list_atom::value);
   REQUIRE(list.value);
   CHECK(list.value->size() == 2);
-  tool_invocation inv{
-    {"c1", "calculator", R"j({"expression":"2*(3+4)"})j"}, 1, "s", "p"};
+  auto inv =
+    approved(key, {"c1", "calculator", R"j({"expression":"2*(3+4)"})j"});
   auto res = test::ask<tool_executor_actor, tool_result>(fx.sys(), exec, 5s,
                                                          call_atom::value, inv);
   REQUIRE(res.value);
@@ -34,8 +52,56 @@ TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE("the tool executor runs only calls the guardrail approved",
+          "[actors][tools][guardrail]") {
+  test::system_fixture fx;
+  auto reg = make_tool_registry(test::test_config(), {});
+  REQUIRE(reg);
+  auto key = guardrail::approval_key::random();
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2},
+                             verifier_for(key), fault_spec{});
+  auto call = [&](const tool_invocation& inv) {
+    auto r = test::ask<tool_executor_actor, tool_result>(
+      fx.sys(), exec, 5s, call_atom::value, inv);
+    REQUIRE(r.value);
+    return *r.value;
+  };
+  auto refused = [&](const tool_result& r, const std::string& why) {
+    INFO(r.output);
+    CHECK_FALSE(r.ok);
+    CHECK(r.output.find("forbidden") != std::string::npos);
+    CHECK(r.output.find(why) != std::string::npos);
+  };
+  tool_call calc{"c1", "calculator", R"({"expression":"1+1"})"};
+  // No approval at all.
+  refused(call(tool_invocation{calc, 1, "s", "p"}),
+          "carries no approval from the guardrail");
+  // Approved by another key (a forged approval).
+  refused(call(approved(guardrail::approval_key::random(), calc)),
+          "not valid for this call");
+  // An approval for other arguments, or another principal.
+  auto altered = approved(key, calc);
+  altered.call.arguments = R"({"expression":"2+2"})";
+  refused(call(altered), "not valid for this call");
+  auto other = approved(key, calc);
+  other.principal = "admin";
+  refused(call(other), "not valid for this call");
+  // Expired.
+  tool_invocation old{calc, 1, "s", "p"};
+  old.grant = guardrail::sign(key, old, memory::now_ms() - 1);
+  refused(call(old), "has expired");
+  // Valid once, refused when replayed.
+  auto once = approved(key, calc);
+  CHECK(call(once).ok);
+  refused(call(once), "already used");
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE("losing the tool node fails the task at once, not at the timeout",
           "[actors][tools][node]") {
+  // The node runs only calls signed with the key it shares with the engine.
+  auto key = guardrail::approval_key::random();
+  setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
   test::child_process node{
     {test::cli_path(), "node", "--role", "tools", "--listen", "127.0.0.1:0"}};
   auto line = node.wait_for_line("serving tools on", 20s);
@@ -51,6 +117,7 @@ TEST_CASE("losing the tool node fails the task at once, not at the timeout",
   // came from the down message, not from a timeout.
   cfg.timeouts.tool = std::chrono::minutes{10};
   engine_options opts;
+  opts.approval_key = key;
   opts.tools =
     fx.sys().spawn(remote_tools_role, *remote,
                    "127.0.0.1:" + std::to_string(port), cfg.timeouts.tool);
@@ -90,14 +157,15 @@ TEST_CASE("the calls of one step run in parallel on the workers",
   test::system_fixture fx;
   auto reg = make_tool_registry(test::test_config(), {meet});
   REQUIRE(reg);
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2}, fault_spec{});
+  auto key = guardrail::approval_key::random();
+  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2},
+                             verifier_for(key), fault_spec{});
   caf::scoped_actor self{fx.sys()};
   // Both requests are out before either answer is awaited.
   auto first = self->request(exec, 20s, call_atom::value,
-                             tool_invocation{{"a", "meet", "{}"}, 1, "s", "p"});
-  auto second =
-    self->request(exec, 20s, call_atom::value,
-                  tool_invocation{{"b", "meet", "{}"}, 1, "s", "p"});
+                             approved(key, {"a", "meet", "{}"}));
+  auto second = self->request(exec, 20s, call_atom::value,
+                              approved(key, {"b", "meet", "{}"}));
   std::vector<tool_result> results;
   auto keep = [&](tool_result& r) { results.push_back(std::move(r)); };
   auto fail = [&](caf::error& e) { FAIL(describe(e)); };

@@ -101,6 +101,8 @@ TEST_CASE("troupe run reads files inside --workspace only", "[cli]") {
 }
 
 TEST_CASE("troupe run uses the tool executor of a troupe node", "[cli][node]") {
+  // Engine and node share the key tool-call approvals are signed with.
+  setenv("TROUPE_APPROVAL_KEY", std::string(64, 'a').c_str(), 1);
   child_process node{
     {cli_path(), "node", "--role", "tools", "--listen", "127.0.0.1:0"}};
   auto line = node.wait_for_line("serving tools on", 20s);
@@ -166,6 +168,7 @@ TEST_CASE("troupe run -- takes a task that starts with a dash", "[cli]") {
 
 TEST_CASE("troupe run --tools gives up on a peer that never answers",
           "[cli][node]") {
+  setenv("TROUPE_APPROVAL_KEY", std::string(64, 'b').c_str(), 1);
   // A listening socket that accepts connections (the kernel's backlog) and
   // never says a word: the handshake must time out, not hang.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -1,0 +1,141 @@
+#include "guardrail/approval.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+namespace troupe::guardrail {
+
+namespace {
+
+std::string to_hex(const unsigned char* data, size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 0xF];
+  }
+  return out;
+}
+
+/// What the MAC covers; fields are length-prefixed so none can bleed into
+/// the next.
+std::string signed_text(const tool_invocation& inv, int64_t expires_ms,
+                        uint64_t nonce) {
+  std::string out;
+  auto field = [&](std::string_view x) {
+    out += std::to_string(x.size());
+    out += ':';
+    out += x;
+  };
+  field(inv.call.name);
+  field(inv.call.id);
+  field(inv.call.arguments);
+  field(std::to_string(inv.task_id));
+  field(inv.principal);
+  field(std::to_string(expires_ms));
+  field(std::to_string(nonce));
+  return out;
+}
+
+std::string mac_of(const approval_key& key, const std::string& text) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.bytes().data(), static_cast<int>(key.bytes().size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), out,
+       &len);
+  return to_hex(out, len);
+}
+
+uint64_t fresh_nonce() {
+  uint64_t n = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&n), sizeof(n)) != 1) {
+    // Unique within the process at least.
+    static std::atomic<uint64_t> counter{1};
+    n = counter++ ^
+        static_cast<uint64_t>(
+          std::chrono::steady_clock::now().time_since_epoch().count());
+  }
+  return n;
+}
+
+} // namespace
+
+approval_key approval_key::random() {
+  approval_key k;
+  if (RAND_bytes(k.bytes_.data(), static_cast<int>(k.bytes_.size())) != 1)
+    throw std::runtime_error("cannot draw a random approval key");
+  return k;
+}
+
+result<approval_key> approval_key::from_hex(std::string_view hex) {
+  auto bad = failure{errc::invalid_config,
+                     "an approval key must be 64 hex digits"};
+  if (hex.size() != 64)
+    return bad;
+  approval_key k;
+  for (size_t i = 0; i < 32; ++i) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9')
+        return c - '0';
+      if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+      return -1;
+    };
+    auto hi = nib(hex[2 * i]);
+    auto lo = nib(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return bad;
+    k.bytes_[i] = static_cast<unsigned char>(hi * 16 + lo);
+  }
+  return k;
+}
+
+std::string approval_key::hex() const {
+  return to_hex(bytes_.data(), bytes_.size());
+}
+
+approval sign(const approval_key& key, const tool_invocation& inv,
+              int64_t expires_ms) {
+  approval a;
+  a.expires_ms = expires_ms;
+  a.nonce = fresh_nonce();
+  a.mac = mac_of(key, signed_text(inv, a.expires_ms, a.nonce));
+  return a;
+}
+
+result<bool> approval_verifier::verify(const tool_invocation& inv,
+                                       int64_t now_ms) {
+  auto refuse = [&](const std::string& why) {
+    return failure{errc::forbidden, "tool call '" + inv.call.name +
+                                      "' refused: " + why};
+  };
+  auto& g = inv.grant;
+  if (g.mac.empty())
+    return refuse("it carries no approval from the guardrail");
+  auto expected = mac_of(key_, signed_text(inv, g.expires_ms, g.nonce));
+  if (expected.size() != g.mac.size() ||
+      CRYPTO_memcmp(expected.data(), g.mac.data(), expected.size()) != 0)
+    return refuse("its approval is not valid for this call");
+  if (g.expires_ms <= now_ms)
+    return refuse("its approval has expired");
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (now_ms >= next_prune_) {
+    for (auto i = seen_.begin(); i != seen_.end();)
+      i = i->second <= now_ms ? seen_.erase(i) : std::next(i);
+    next_prune_ = now_ms + 1000;
+  }
+  if (!seen_.emplace(g.nonce, g.expires_ms).second)
+    return refuse("its approval was already used");
+  return true;
+}
+
+} // namespace troupe::guardrail

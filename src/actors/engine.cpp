@@ -102,13 +102,20 @@ caf::expected<std::unique_ptr<engine>>
 engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   if (auto ok = validate(cfg); !ok)
     return make_error(ok.error().code, ok.error().message);
-  auto filter = guardrail::input_filter::make(cfg.guardrail);
-  if (!filter)
-    return make_error(filter.error().code, filter.error().message);
-  auto out_filter =
-    guardrail::output_filter::make(guardrail::default_output_rules());
-  if (!out_filter)
-    return make_error(out_filter.error().code, out_filter.error().message);
+  // The guardrail's rules: from the rules file, else built in.
+  guardrail::rule_set rules{cfg.guardrail.deny_patterns,
+                            guardrail::default_output_rules()};
+  if (!cfg.guardrail_rules.empty()) {
+    auto loaded = guardrail::load_rules(cfg.guardrail_rules);
+    if (!loaded)
+      return make_error(loaded.error().code, loaded.error().message);
+    rules = std::move(*loaded);
+  }
+  auto compiled = guardrail::compile(rules, cfg.guardrail.max_input_bytes);
+  if (!compiled)
+    return make_error(compiled.error().code, compiled.error().message);
+  auto rules_holder = std::make_shared<guardrail::rules_holder>(
+    std::move(*compiled), cfg.guardrail_rules, cfg.guardrail.max_input_bytes);
   std::unique_ptr<engine> eng{new engine};
   role_set initial;
   initial.timeouts = cfg.timeouts;
@@ -167,7 +174,6 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     if (!opened)
       return make_error(opened.error().code, opened.error().message);
   }
-  auto input_filter = std::move(*filter);
   auto fault = [&](const std::string& role) {
     auto i = cfg.faults.find(role);
     return i == cfg.faults.end() ? fault_spec{} : i->second;
@@ -223,10 +229,10 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
         return untyped(sup->spawn(memory_role, store, msetup, f));
       });
   add(root, "guardrail", pol.root.shutdown,
-      [input_filter, output_filter = *out_filter, authority,
+      [rules_holder, authority,
        f = fault("guardrail")](caf::local_actor* sup) {
-        return untyped(sup->spawn(guardrail_role, input_filter, output_filter,
-                                  authority, f));
+        return untyped(
+          sup->spawn(guardrail_role, rules_holder, authority, f));
       });
   // The providers: the primary (unless the embedder supplied one) and the
   // offline fallbacks, in chain order.

@@ -4,6 +4,10 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
+#include "core/log.hpp"
+
 namespace troupe {
 
 verdict output_verdict(const guardrail::output_filter& filter,
@@ -35,26 +39,35 @@ verdict output_verdict(const guardrail::output_filter& filter,
 
 guardrail_actor::behavior_type
 guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
-               std::shared_ptr<const guardrail::input_filter> input,
-               std::shared_ptr<const guardrail::output_filter> output,
+               std::shared_ptr<guardrail::rules_holder> rules,
                std::shared_ptr<const tool_authority> authority,
                fault_spec faults) {
   answer_on_crash(self, "guardrail");
-  self->state.input = std::move(input);
-  self->state.output = std::move(output);
+  self->state.rules = std::move(rules);
   self->state.authority = std::move(authority);
   self->state.faults = fault_injector{"guardrail", faults};
   return {
     [=](check_input_atom, const task_request& req) -> caf::result<verdict> {
       if (auto r = inject_fault<verdict>(self, self->state.faults))
         return std::move(*r);
-      return self->state.input->check(req.text);
+      return self->state.rules->current().input->check(req.text);
     },
     [=](check_output_atom, const std::string& text,
         bool) -> caf::result<verdict> {
       if (auto r = inject_fault<verdict>(self, self->state.faults))
         return std::move(*r);
-      return output_verdict(*self->state.output, text);
+      return output_verdict(*self->state.rules->current().output, text);
+    },
+    [=](reload_atom) -> caf::result<uint64_t> {
+      // Tasks keep going: checks that arrive after this use the new rules.
+      auto n = self->state.rules->reload();
+      if (!n) {
+        log::get()->error(R"("event":"guardrail_reload_failed","error":{})",
+                          log::quote(n.error().message));
+        return make_error(n.error().code, n.error().message);
+      }
+      log::get()->info(R"("event":"guardrail_reloaded","rules":{})", *n);
+      return uint64_t{*n};
     },
     [=](authorize_atom,
         tool_invocation& inv) -> caf::result<tool_invocation> {

@@ -15,6 +15,7 @@
 #include "guardrail/approval.hpp"
 #include "guardrail/input_filter.hpp"
 #include "guardrail/output_filter.hpp"
+#include "guardrail/rules.hpp"
 
 namespace troupe {
 
@@ -30,10 +31,11 @@ struct tool_authority {
   std::chrono::milliseconds lifetime{120000};
 };
 
-/// State of the guardrail role: the compiled input checks.
+/// State of the guardrail role: where its rules are, and the tool-call
+/// authority.
 struct guardrail_state {
-  std::shared_ptr<const guardrail::input_filter> input;
-  std::shared_ptr<const guardrail::output_filter> output;
+  /// Outside the actor, so a restarted guardrail keeps reloaded rules.
+  std::shared_ptr<guardrail::rules_holder> rules;
   std::shared_ptr<const tool_authority> authority;
   /// Drills only: crashes on configured messages.
   fault_injector faults;
@@ -50,8 +52,7 @@ verdict output_verdict(const guardrail::output_filter& filter,
 /// Spawns as the guardrail role.
 guardrail_actor::behavior_type
 guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
-               std::shared_ptr<const guardrail::input_filter> input,
-               std::shared_ptr<const guardrail::output_filter> output,
+               std::shared_ptr<guardrail::rules_holder> rules,
                std::shared_ptr<const tool_authority> authority,
                fault_spec faults);
 

@@ -34,6 +34,7 @@ using complete_atom = caf::atom_constant<caf::atom("complete")>;
 using check_input_atom = caf::atom_constant<caf::atom("check_in")>;
 using check_output_atom = caf::atom_constant<caf::atom("check_out")>;
 using authorize_atom = caf::atom_constant<caf::atom("authorize")>;
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using call_atom = caf::atom_constant<caf::atom("call")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using store_atom = caf::atom_constant<caf::atom("store")>;
@@ -95,7 +96,10 @@ using guardrail_actor = caf::typed_actor<
   caf::replies_to<check_output_atom, std::string, bool>::with<verdict>,
   /// Authorises a tool call for its principal: the call back with a signed
   /// approval, or `forbidden` naming the missing permission.
-  caf::replies_to<authorize_atom, tool_invocation>::with<tool_invocation>>;
+  caf::replies_to<authorize_atom, tool_invocation>::with<tool_invocation>,
+  /// Re-reads the rules file: the number of rules now in force, or the
+  /// error (with its line) while the old rules stay.
+  caf::replies_to<reload_atom>::with<uint64_t>>;
 
 /// Tool executor: the tool registry and the calls into it.
 using tool_executor_actor = caf::typed_actor<

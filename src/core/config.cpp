@@ -315,6 +315,10 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     return guard.error();
   if (*guard) {
     reader r{**guard, "guardrail"};
+    std::string rules = cfg.guardrail_rules.string();
+    if (auto f = r.string("rules_file", rules))
+      return *f;
+    cfg.guardrail_rules = rules;
     if (auto f =
           r.number("max_input_bytes", cfg.guardrail.max_input_bytes, 1, big))
       return *f;

@@ -109,6 +109,10 @@ struct engine_config {
   uint32_t max_parallel_calls = 16;
   /// Input checks.
   guardrail::input_filter_config guardrail;
+  /// Rules file (config/guardrail.rules format) with the input and output
+  /// rules, re-read on request; empty: the built-in rules (and
+  /// `guardrail.deny_patterns`). Key `guardrail.rules_file`.
+  std::filesystem::path guardrail_rules;
   /// Request deadlines.
   struct timeouts timeouts;
   /// Restart policies (key `supervision`).

@@ -12,17 +12,20 @@ using namespace std::chrono_literals;
 TEST_CASE("the guardrail actor answers with a verdict and a reason",
           "[actors][guardrail]") {
   test::system_fixture fx;
-  auto filter = guardrail::input_filter::make({});
-  REQUIRE(filter);
-  auto out = guardrail::output_filter::make(guardrail::default_output_rules());
-  REQUIRE(out);
+  auto compiled = guardrail::compile(
+    {guardrail::input_filter_config{}.deny_patterns,
+     guardrail::default_output_rules()},
+    16384);
+  REQUIRE(compiled);
+  auto rules =
+    std::make_shared<guardrail::rules_holder>(*compiled, "", size_t{16384});
   auto authority = std::make_shared<const tool_authority>(tool_authority{
     guardrail::access_policy{guardrail::access_config{}},
     {},
     guardrail::approval_key::random(),
     std::chrono::seconds{60}});
   auto g =
-    fx.sys().spawn(guardrail_role, *filter, *out, authority, fault_spec{});
+    fx.sys().spawn(guardrail_role, rules, authority, fault_spec{});
   auto check = [&](const std::string& text) {
     auto r = test::ask<guardrail_actor, verdict>(
       fx.sys(), g, 5s, check_input_atom::value,

@@ -11,6 +11,10 @@ std::vector<pattern> input_filter_config::default_deny_patterns() {
     {"eval_call", R"((?i)\beval\s*\()"},
     {"exec_call", R"((?i)\bexec\s*\()"},
     {"python_import", R"((?i)__import__\s*\()"},
+    {"javascript_url", R"((?i)\bjavascript\s*:)"},
+    {"sql_injection", R"((?i)'\s*(?:or|and)\s+'?[0-9a-z]+'?\s*=\s*'?[0-9a-z]+|;\s*drop\s+table\b|\bunion\s+select\b)"},
+    {"prompt_injection",
+     R"((?i)\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+|your\s+)?(?:previous|prior|above|earlier|system)\s+(?:instructions|prompts?|rules|messages)|\byou\s+are\s+now\s+(?:a|an|in)\s+|\b(?:reveal|print|show)\s+(?:me\s+)?(?:your|the)\s+(?:system\s+)?prompt\b|\bdeveloper\s+mode\b|\bjailbreak\b)"},
   };
 }
 

@@ -21,7 +21,8 @@ struct input_filter_config {
   /// Inputs matching any of these are denied.
   std::vector<pattern> deny_patterns = default_deny_patterns();
 
-  /// Script tags and code-injection calls (`eval(`, `exec(`, `__import__(`).
+  /// Script tags, code-injection calls (`eval(`, `exec(`, `__import__(`),
+  /// `javascript:` URLs, SQL injection and common prompt-injection phrasings.
   static std::vector<pattern> default_deny_patterns();
 };
 

@@ -51,6 +51,9 @@ Usage:
   troupe memory compact             drop expired and over-cap memories
   troupe node --role tools --listen HOST:PORT [options]
                                     serve the tool executor to other nodes
+                                    (runs only calls approved with
+                                    $TROUPE_APPROVAL_KEY, 64 hex digits,
+                                    which `run --tools` must share)
   troupe --help | --version
 
 Options (put "--" before a task that starts with "-"):

@@ -378,3 +378,34 @@ TEST_CASE("a corrupt memory database is a clear error", "[cli][memory]") {
   CHECK(r.err.find("cannot open memory store '" +
                    (d.path / "memory.db").string() + "'") != std::string::npos);
 }
+
+TEST_CASE("a tool node and a client need the same approval key",
+          "[cli][node]") {
+  unsetenv("TROUPE_APPROVAL_KEY");
+  auto no_key = run_process(
+    {cli_path(), "node", "--role", "tools", "--listen", "127.0.0.1:0"});
+  CHECK(no_key.exit_code == 2);
+  CHECK(no_key.err.find("node needs TROUPE_APPROVAL_KEY") != std::string::npos);
+  auto client = run_process(
+    {cli_path(), "run", "--tools", "127.0.0.1:1", "What is 1+1?"});
+  CHECK(client.exit_code == 2);
+  CHECK(client.err.find("--tools needs TROUPE_APPROVAL_KEY") !=
+        std::string::npos);
+  // A node with another key refuses the client's calls.
+  setenv("TROUPE_APPROVAL_KEY", std::string(64, 'c').c_str(), 1);
+  child_process node{
+    {cli_path(), "node", "--role", "tools", "--listen", "127.0.0.1:0"}};
+  auto line = node.wait_for_line("serving tools on", 20s);
+  REQUIRE(line);
+  auto endpoint = line->substr(line->rfind(' ') + 1);
+  setenv("TROUPE_APPROVAL_KEY", std::string(64, 'd').c_str(), 1);
+  auto refused = run_process(
+    {cli_path(), "run", "--json", "--tools", endpoint, "What is 2 ^ 10?"});
+  auto j = nlohmann::json::parse(refused.out);
+  REQUIRE(j["steps"].size() >= 1);
+  auto& result = j["steps"][0]["results"][0];
+  CHECK(result["ok"] == false);
+  CHECK(result["output"]["error"].get<std::string>().find(
+          "its approval is not valid for this call") != std::string::npos);
+  CHECK(node.stop(SIGTERM, 20s));
+}

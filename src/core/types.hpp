@@ -151,7 +151,7 @@ struct tool_invocation {
   std::string session;
   std::string principal;
   std::string agent = "default";
-  approval grant;
+  approval grant = {};
 };
 
 /// The outcome of one tool call. Tool failures are data, not crashes: the

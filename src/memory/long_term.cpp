@@ -263,6 +263,8 @@ std::optional<int64_t> long_term_store::namespace_id(const std::string& ns,
                                                      bool create) {
   if (auto i = namespaces_.find(ns); i != namespaces_.end())
     return i->second;
+  if (auto i = pending_namespaces_.find(ns); i != pending_namespaces_.end())
+    return i->second;
   SQLite::Statement q{*db_, "SELECT id FROM namespaces WHERE name = ?"};
   q.bind(1, ns);
   if (q.executeStep()) {
@@ -283,7 +285,9 @@ std::optional<int64_t> long_term_store::namespace_id(const std::string& ns,
   // 'optimize'): less rewriting per insert as the index grows.
   db_->exec("INSERT INTO " + fts_table(id) + "(" + fts_table(id) +
             ", rank) VALUES('automerge', 8)");
-  // Only cached once committed (the caller's transaction may roll back).
+  // Cached for good once committed: the caller's transaction may roll
+  // back (see `insert`).
+  pending_namespaces_.emplace(ns, id);
   return id;
 }
 
@@ -363,19 +367,13 @@ long_term_store::insert(std::vector<record>& batch) {
       return ok.error();
   std::vector<uint64_t> ids;
   ids.reserve(batch.size());
-  std::map<std::string, int64_t> created;
   try {
     SQLite::Transaction tx{*db_};
     std::map<int64_t, int64_t> added;
     for (auto& r : batch) {
       if (r.created_ms == 0)
         r.created_ms = now_ms();
-      std::optional<int64_t> ns_id;
-      if (auto i = created.find(r.ns); i != created.end())
-        ns_id = i->second;
-      else if (ns_id = namespace_id(r.ns, true);
-               !namespaces_.count(r.ns))
-        created.emplace(r.ns, *ns_id);
+      auto ns_id = namespace_id(r.ns, true);
       auto hash = static_cast<int64_t>(fnv1a(r.text));
       // The same fact again in the same namespace refreshes the one stored
       // (its time and expiry) instead of piling up copies.
@@ -429,12 +427,12 @@ long_term_store::insert(std::vector<record>& batch) {
     tx.commit();
   } catch (const std::exception& e) {
     // Namespaces created in the rolled-back transaction are gone again.
-    for (auto& [name, id] : created)
+    for (auto& [name, id] : pending_namespaces_)
       ns_statements_.erase(id);
+    pending_namespaces_.clear();
     return sql_failure("cannot store memories", e);
   }
-  for (auto& [name, id] : created)
-    namespaces_.emplace(name, id);
+  namespaces_.merge(pending_namespaces_);
   return ids;
 }
 

@@ -171,6 +171,8 @@ private:
   std::unique_ptr<SQLite::Statement> find_;
   std::unique_ptr<SQLite::Statement> refresh_;
   std::map<std::string, int64_t, std::less<>> namespaces_;
+  /// Created by the transaction in progress; kept once it commits.
+  std::map<std::string, int64_t, std::less<>> pending_namespaces_;
   std::map<int64_t, std::unique_ptr<ns_statements>> ns_statements_;
 };
 

@@ -100,16 +100,14 @@ TEST_CASE("a provider supervisor past its intensity escalates to the root",
   CHECK(has_note(*r.value, "fell back to 'provider.1'"));
   // The providers supervisor gave up (restart 1 > intensity 0) and the root
   // restarted it with fresh children: wait for the tree to say so.
-  auto deadline = std::chrono::steady_clock::now() + 10s;
   const child_status* providers = nullptr;
   std::vector<child_status> rows;
-  while (std::chrono::steady_clock::now() < deadline) {
+  test::wait_until([&] {
     rows = (*eng)->supervision();
     providers = find(rows, "providers");
-    if (providers && providers->restarts == 1 && providers->state == "running")
-      break;
-    std::this_thread::sleep_for(5ms);
-  }
+    return providers && providers->restarts == 1 &&
+           providers->state == "running";
+  });
   REQUIRE(providers);
   CHECK(providers->restarts == 1);
   CHECK(providers->last_exit.find("supervisor 'providers' gave up") !=

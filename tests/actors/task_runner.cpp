@@ -217,10 +217,7 @@ TEST_CASE("a killed role is restarted, keeps its store, and serves again",
   auto old = (*eng)->memory();
   kill_and_wait(fx.sys(), old);
   // The supervisor publishes the new handle; wait for it (with a deadline).
-  auto until = std::chrono::steady_clock::now() + 10s;
-  while ((*eng)->memory() == old && std::chrono::steady_clock::now() < until)
-    std::this_thread::yield();
-  REQUIRE((*eng)->memory() != old);
+  REQUIRE(test::wait_until([&] { return (*eng)->memory() != old; }));
   auto r = run_ok(fx.sys(), **eng, "What do you remember about the launch?");
   CHECK(r.status == task_status::completed);
   CHECK(r.answer.find("Friday") != std::string::npos);

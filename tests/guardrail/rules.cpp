@@ -117,10 +117,7 @@ TEST_CASE("the guardrail reloads its rules without stopping, and keeps them "
   // A restarted guardrail keeps the reloaded rules.
   auto old = (*eng)->guardrail();
   caf::anon_send_exit(old, caf::exit_reason::kill);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while ((*eng)->guardrail() == old &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::yield();
+  REQUIRE(test::wait_until([&] { return (*eng)->guardrail() != old; }));
   CHECK(run("bananas after a restart").status == task_status::rejected);
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -55,6 +56,21 @@ reply<T> ask(caf::actor_system& sys, const Handle& h,
 reply<task_result> run_task(caf::actor_system& sys, const engine& eng,
                             const std::string& text,
                             const std::string& session = "test");
+
+/// Polls `pred` until it holds or `deadline` passes; returns whether it
+/// held. For state the engine publishes outside any message the test can
+/// wait on (the role directory, the supervision tree).
+template <class Pred>
+bool wait_until(Pred pred,
+                std::chrono::milliseconds deadline = std::chrono::seconds{10}) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= until)
+      return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 /// An engine config whose workspace is the current directory.
 engine_config test_config();

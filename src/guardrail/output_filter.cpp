@@ -109,18 +109,20 @@ output_filter::output_filter(std::vector<output_rule> rules,
 
 output_check output_filter::check(std::string_view text) const {
   output_check out;
-  struct span {
+  struct cut {
     size_t begin;
     size_t end;
     size_t rule;
   };
-  std::vector<span> redact;
-  // One pass says which rules occur at all; most texts stop here.
-  for (auto i : set_->matching(text)) {
-    auto idx = static_cast<size_t>(i);
+  std::vector<cut> redact;
+  // One pass finds every rule's matches; most texts have none.
+  auto found = set_->find_all(text);
+  for (size_t idx = 0; idx < rules_.size(); ++idx) {
+    if (found[idx].empty())
+      continue;
     auto& rule = rules_[idx];
     bool hit = false;
-    for (auto [off, len] : set_->find_all(idx, text)) {
+    for (auto [off, len] : found[idx]) {
       if (!passes(rule.check, text.substr(off, len)))
         continue;
       hit = true;
@@ -143,7 +145,7 @@ output_check output_filter::check(std::string_view text) const {
   }
   // Mask the matches, earlier first; of overlapping ones the first rule
   // (in rule order) at the earliest position wins.
-  std::sort(redact.begin(), redact.end(), [](const span& x, const span& y) {
+  std::sort(redact.begin(), redact.end(), [](const cut& x, const cut& y) {
     return x.begin != y.begin ? x.begin < y.begin : x.rule < y.rule;
   });
   size_t pos = 0;

@@ -1,8 +1,13 @@
 #pragma once
 
-// Named RE2 patterns matched together: one linear-time pass (RE2::Set) says
-// which patterns occur; only those are then run alone to find where.
+// Named patterns matched together. RE2 is the authority on what a pattern
+// means (its syntax, linear time on any input); Hyperscan (Intel's
+// multi-pattern engine, linear time as well) makes the one pass over the
+// text that says which patterns occur and where their matches end, and RE2
+// then confirms each hit on a window around it. A pattern Hyperscan cannot
+// compile is matched by RE2 alone, so every RE2 pattern works.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,10 +16,6 @@
 
 #include "core/result.hpp"
 
-namespace re2 {
-class RE2;
-} // namespace re2
-
 namespace troupe::guardrail {
 
 /// A named pattern (RE2 syntax: linear time on any input).
@@ -22,6 +23,9 @@ struct pattern {
   std::string name;
   std::string regex;
 };
+
+/// Offset and length of one match.
+using span = std::pair<size_t, size_t>;
 
 class pattern_set {
 public:
@@ -36,9 +40,9 @@ public:
   /// ascending order.
   std::vector<int> matching(std::string_view text) const;
 
-  /// Every non-overlapping match of pattern `i` in `text`: offset, length.
-  std::vector<std::pair<size_t, size_t>> find_all(size_t i,
-                                                  std::string_view text) const;
+  /// Every non-overlapping match of every pattern in `text` (RE2's
+  /// leftmost-first matches, scanning on after each), indexed by pattern.
+  std::vector<std::vector<span>> find_all(std::string_view text) const;
 
   const std::string& name(size_t i) const {
     return names_[i];
@@ -47,6 +51,9 @@ public:
   size_t size() const {
     return names_.size();
   }
+
+  /// How many patterns the fast pass covers (the rest run on RE2 alone).
+  size_t accelerated() const;
 
   pattern_set();
 

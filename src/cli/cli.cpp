@@ -49,6 +49,10 @@ Usage:
                                     (--namespace NS: one namespace)
   troupe memory import FILE|-       add memories from JSON lines
   troupe memory compact             drop expired and over-cap memories
+  troupe access hash-key            read an API key on stdin, print the
+                                    SHA-256 digest for access.api_keys
+  troupe access whoami              read an API key on stdin, print its
+                                    principal and role (config + env)
   troupe node --role tools --listen HOST:PORT [options]
                                     serve the tool executor to other nodes
                                     (runs only calls approved with
@@ -341,6 +345,12 @@ result<engine_config> engine_config_from(const options& opts) {
       return loaded.error();
     cfg = std::move(*loaded);
   }
+  auto env = apply_environment(std::move(cfg), [](const char* name) {
+    return static_cast<const char*>(std::getenv(name));
+  });
+  if (!env)
+    return env.error();
+  cfg = std::move(*env);
   if (opts.workspace)
     cfg.workspace = *opts.workspace;
   // The command line keeps memory on disk: --data-dir, else the config's
@@ -498,6 +508,52 @@ int list_tools(const options& opts) {
   }
   for (auto& s : specs)
     std::cout << s.name << "\t" << s.description << "\n";
+  return exit_ok;
+}
+
+/// One line from stdin, without its line end.
+std::string read_stdin_line() {
+  std::string line;
+  std::getline(std::cin, line);
+  if (!line.empty() && line.back() == '\r')
+    line.pop_back();
+  return line;
+}
+
+/// `troupe access …`: API keys (read from stdin, so they never show in
+/// the process list or the shell history).
+int access_command(const options& opts) {
+  if (opts.positional.size() != 1 ||
+      (opts.positional[0] != "hash-key" && opts.positional[0] != "whoami"))
+    return usage_error("access needs one subcommand: hash-key or whoami");
+  auto key = read_stdin_line();
+  if (key.size() < guardrail::min_api_key_size) {
+    std::cerr << "troupe: an API key needs at least "
+              << guardrail::min_api_key_size << " characters, got "
+              << key.size() << "\n";
+    return exit_usage;
+  }
+  if (opts.positional[0] == "hash-key") {
+    std::cout << guardrail::api_key_digest(key) << "\n";
+    return exit_ok;
+  }
+  auto cfg = engine_config_from(opts);
+  if (!cfg) {
+    std::cerr << "troupe: " << cfg.error().message << "\n";
+    return exit_usage;
+  }
+  if (auto ok = validate(*cfg); !ok) {
+    std::cerr << "troupe: " << ok.error().message << "\n";
+    return exit_usage;
+  }
+  guardrail::access_policy policy{cfg->access};
+  auto principal = policy.principal_for_key(key);
+  if (!principal) {
+    std::cerr << "troupe: the key belongs to no principal\n";
+    return exit_task_failed;
+  }
+  std::cout << *principal << "\t" << cfg->access.principals.at(*principal)
+            << "\n";
   return exit_ok;
 }
 
@@ -698,6 +754,8 @@ int main_impl(int argc, char** argv) {
     return list_tools(opts);
   if (opts.command == "memory")
     return memory_command(opts);
+  if (opts.command == "access")
+    return access_command(opts);
   if (opts.command == "node")
     return serve_node(opts);
   return usage_error("unknown command '" + opts.command + "'");

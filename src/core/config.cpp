@@ -409,6 +409,24 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
         cfg.access.principals[principal] = role.get<std::string>();
       }
     }
+    if (auto ks = r.raw("api_keys")) {
+      auto bad = [&](const json& got) {
+        return failure{errc::invalid_config,
+                       "access.api_keys must be an array of {\"principal\": "
+                       "name, \"sha256\": digest of the key}, got " +
+                         dump(got)};
+      };
+      if (!ks->is_array())
+        return bad(*ks);
+      for (auto& k : *ks) {
+        if (!k.is_object() || k.size() != 2 || !k.contains("principal") ||
+            !k.contains("sha256") || !k["principal"].is_string() ||
+            !k["sha256"].is_string())
+          return bad(k);
+        cfg.access.api_keys[k["sha256"].get<std::string>()] =
+          k["principal"].get<std::string>();
+      }
+    }
     if (auto ts = r.raw("tools")) {
       auto bad = [&](const std::string& key, const json& got) {
         return failure{errc::invalid_config,
@@ -529,6 +547,15 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   }
   if (auto f = top.unknown_keys())
     return *f;
+  return cfg;
+}
+
+result<engine_config>
+apply_environment(engine_config cfg,
+                  const std::function<const char*(const char*)>& getenv) {
+  if (auto keys = getenv("TROUPE_API_KEYS"))
+    if (auto ok = guardrail::add_api_keys(cfg.access, keys); !ok)
+      return ok.error();
   return cfg;
 }
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -144,6 +145,13 @@ result<bool> validate(const engine_config& cfg);
 /// top of `cfg`. Unknown keys, wrong types and bad values are errors that
 /// name the key; `cfg` is left untouched on error.
 result<engine_config> apply_json(engine_config cfg, std::string_view text);
+
+/// Applies what the environment sets, read through `getenv`:
+/// TROUPE_API_KEYS ("principal:key,…", kept by digest only). Errors never
+/// show a secret.
+result<engine_config>
+apply_environment(engine_config cfg,
+                  const std::function<const char*(const char*)>& getenv);
 
 /// Reads and applies a config file; errors name the file.
 result<engine_config> load_file(engine_config cfg,

@@ -1,5 +1,7 @@
 #include "guardrail/access.hpp"
 
+#include <openssl/evp.h>
+
 namespace troupe::guardrail {
 
 namespace {
@@ -74,7 +76,73 @@ result<bool> validate(const access_config& cfg) {
       return failure{errc::invalid_config,
                      "access.principals." + principal + ": unknown role '" +
                        role + "'"};
+  for (auto& [digest, principal] : cfg.api_keys) {
+    if (digest.size() != 64 ||
+        digest.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return failure{errc::invalid_config,
+                     "access.api_keys: '" + digest +
+                       "' is not a SHA-256 digest (64 lowercase hex digits; "
+                       "`troupe access hash-key` makes one)"};
+    if (!cfg.principals.count(principal))
+      return failure{errc::invalid_config,
+                     "access.api_keys: an API key names principal '" +
+                       principal + "', which access.principals does not have"};
+  }
   return true;
+}
+
+std::string api_key_digest(std::string_view key) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 0xf];
+  }
+  return out;
+}
+
+result<bool> add_api_keys(access_config& cfg, std::string_view spec) {
+  size_t index = 0;
+  while (!spec.empty()) {
+    ++index;
+    auto comma = spec.find(',');
+    auto entry = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? std::string_view{}
+                                           : spec.substr(comma + 1);
+    auto where = "TROUPE_API_KEYS entry " + std::to_string(index);
+    auto colon = entry.find(':');
+    if (colon == std::string_view::npos || colon == 0)
+      return failure{errc::invalid_config,
+                     where + " is not 'principal:key' (the key is not shown)"};
+    auto principal = std::string{entry.substr(0, colon)};
+    auto key = entry.substr(colon + 1);
+    where += " (principal '" + principal + "')";
+    if (key.size() < min_api_key_size)
+      return failure{errc::invalid_config,
+                     where + ": the key has " + std::to_string(key.size()) +
+                       " characters, at least " +
+                       std::to_string(min_api_key_size) + " are needed"};
+    auto [it, fresh] = cfg.api_keys.emplace(api_key_digest(key), principal);
+    if (!fresh && it->second != principal)
+      return failure{errc::invalid_config,
+                     where + ": the same key is already given to principal '" +
+                       it->second + "'"};
+  }
+  return true;
+}
+
+std::optional<std::string>
+access_policy::principal_for_key(std::string_view key) const {
+  // Looked up by digest: what is compared is not the secret, so timing
+  // tells an attacker nothing about it.
+  auto i = cfg_.api_keys.find(api_key_digest(key));
+  if (i == cfg_.api_keys.end())
+    return std::nullopt;
+  return i->second;
 }
 
 bool access_policy::allows(std::string_view principal, permission p) const {

@@ -44,12 +44,28 @@ struct access_config {
     std::set<std::string, std::less<>> deny;
   };
   std::map<std::string, tool_lists, std::less<>> tools;
+  /// API keys, by the SHA-256 of the key (64 lowercase hex digits) ->
+  /// principal. Only digests are kept: a config file with them holds no
+  /// secret. Keys themselves come from the environment (TROUPE_API_KEYS).
+  std::map<std::string, std::string, std::less<>> api_keys;
 
   access_config();
 };
 
-/// Checks that every principal names a configured role.
+/// Checks that every principal names a configured role and every API key
+/// digest is well formed and names a configured principal.
 result<bool> validate(const access_config& cfg);
+
+/// The SHA-256 of an API key, as 64 lowercase hex digits.
+std::string api_key_digest(std::string_view key);
+
+/// Fewest characters an API key may have.
+inline constexpr size_t min_api_key_size = 16;
+
+/// Adds the keys in `spec`, "principal:key[,principal:key…]" (the form of
+/// TROUPE_API_KEYS), by digest. Errors name the entry's position and
+/// principal, never the key.
+result<bool> add_api_keys(access_config& cfg, std::string_view spec);
 
 /// Answers "may this principal do that?". An unknown principal may do
 /// nothing.
@@ -70,6 +86,9 @@ public:
   std::optional<std::string>
   tool_denial(std::string_view principal, std::string_view name,
               const std::vector<std::string>& permissions) const;
+
+  /// The principal an API key belongs to, if any.
+  std::optional<std::string> principal_for_key(std::string_view key) const;
 
 private:
   access_config cfg_;

@@ -409,3 +409,30 @@ TEST_CASE("a tool node and a client need the same approval key",
           "its approval is not valid for this call") != std::string::npos);
   CHECK(node.stop(SIGTERM, 20s));
 }
+
+TEST_CASE("troupe access hashes a key and tells whose it is", "[cli]") {
+  auto hashed = run_process(
+    {"/bin/sh", "-c", "echo 'my-key-0123456789' | '" + cli_path() +
+                        "' access hash-key"});
+  REQUIRE(hashed.exit_code == 0);
+  REQUIRE(hashed.out.size() == 65);
+  auto digest = hashed.out.substr(0, 64);
+  temp_dir dir;
+  auto cfg = dir.path / "troupe.json";
+  std::ofstream{cfg} << R"({"access": {"principals": {"alice": "user"},
+    "api_keys": [{"principal": "alice", "sha256": ")"
+                     << digest << "\"}]}}";
+  auto whoami = [&](const std::string& key) {
+    return run_process({"/bin/sh", "-c",
+                        "echo '" + key + "' | '" + cli_path() +
+                          "' access whoami --config '" + cfg.string() + "'"});
+  };
+  auto known = whoami("my-key-0123456789");
+  CHECK(known.exit_code == 0);
+  CHECK(known.out == "alice\tuser\n");
+  auto unknown = whoami("another-key-0123456789");
+  CHECK(unknown.exit_code == 1);
+  CHECK(unknown.err == "troupe: the key belongs to no principal\n");
+  auto too_short = whoami("short");
+  CHECK(too_short.exit_code == 2);
+}

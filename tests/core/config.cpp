@@ -220,3 +220,37 @@ TEST_CASE("the provider fallback chain is configured and checked",
   CHECK(unknown.error().message ==
         "provider.fallback: unknown provider 'gpt-9' (known: offline)");
 }
+
+TEST_CASE("API keys come from the config as digests and from the "
+          "environment as keys",
+          "[core][config]") {
+  auto digest = troupe::guardrail::api_key_digest("config-key-0123456789");
+  auto cfg = apply_json(engine_config{},
+                        R"({"access": {"principals": {"ops": "admin"},
+                           "api_keys": [{"principal": "ops", "sha256": ")" +
+                          digest + R"("}]}})");
+  REQUIRE(cfg);
+  auto env = apply_environment(*cfg, [](const char* name) -> const char* {
+    return std::string_view{name} == "TROUPE_API_KEYS"
+             ? "cli:env-key-0123456789"
+             : nullptr;
+  });
+  REQUIRE(env);
+  REQUIRE(validate(*env));
+  troupe::guardrail::access_policy policy{env->access};
+  CHECK(policy.principal_for_key("config-key-0123456789") == "ops");
+  CHECK(policy.principal_for_key("env-key-0123456789") == "cli");
+
+  auto bad = apply_json(engine_config{},
+                        R"({"access": {"api_keys": [{"principal": "cli"}]}})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("access.api_keys must be an array of") !=
+        std::string::npos);
+  auto bad_env = apply_environment(engine_config{}, [](const char*) {
+    return "cli:tiny";
+  });
+  REQUIRE_FALSE(bad_env);
+  CHECK(bad_env.error().message.find("TROUPE_API_KEYS entry 1") !=
+        std::string::npos);
+  CHECK(bad_env.error().message.find("tiny") == std::string::npos);
+}

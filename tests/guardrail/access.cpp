@@ -102,3 +102,58 @@ TEST_CASE("a tool call the principal may not make is refused before it runs",
   REQUIRE(calc.value);
   CHECK(calc.value->answer.find("42") != std::string::npos);
 }
+
+TEST_CASE("API keys map to principals by digest", "[guardrail][access]") {
+  // FIPS 180-2's test vector.
+  CHECK(api_key_digest("abc") ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  access_config cfg;
+  cfg.principals["alice"] = "user";
+  cfg.principals["bob"] = "guest";
+  REQUIRE(add_api_keys(cfg, "alice:alice-key-0123456789,bob:bob-key-0123456789"));
+  cfg.api_keys[api_key_digest("second-alice-key-xyz")] = "alice";
+  REQUIRE(validate(cfg));
+  access_policy policy{cfg};
+  CHECK(policy.principal_for_key("alice-key-0123456789") == "alice");
+  CHECK(policy.principal_for_key("second-alice-key-xyz") == "alice");
+  CHECK(policy.principal_for_key("bob-key-0123456789") == "bob");
+  CHECK_FALSE(policy.principal_for_key("alice-key-012345678"));
+  CHECK_FALSE(policy.principal_for_key(""));
+  // The principal a key maps to has its role's permissions, nothing more.
+  auto who = policy.principal_for_key("bob-key-0123456789");
+  REQUIRE(who);
+  CHECK(policy.allows(*who, permission::read_memory));
+  CHECK_FALSE(policy.allows(*who, permission::execute_tools));
+}
+
+TEST_CASE("bad API keys are refused without showing them",
+          "[guardrail][access]") {
+  auto error_of = [](std::string_view spec) {
+    access_config cfg;
+    auto r = add_api_keys(cfg, spec);
+    REQUIRE_FALSE(r);
+    return r.error().message;
+  };
+  auto short_key = error_of("alice:short-secret");
+  CHECK(short_key.find("entry 1 (principal 'alice')") != std::string::npos);
+  CHECK(short_key.find("12 characters, at least 16") != std::string::npos);
+  CHECK(short_key.find("short-secret") == std::string::npos);
+  auto no_colon = error_of("alice:ok-key-0123456789,just-a-secret-key-123");
+  CHECK(no_colon.find("entry 2 is not 'principal:key'") != std::string::npos);
+  CHECK(no_colon.find("just-a-secret") == std::string::npos);
+  auto twice = error_of("alice:same-key-0123456789,bob:same-key-0123456789");
+  CHECK(twice.find("already given to principal 'alice'") != std::string::npos);
+  CHECK(twice.find("same-key") == std::string::npos);
+
+  access_config cfg;
+  cfg.api_keys["not-a-digest"] = "cli";
+  auto r = validate(cfg);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("is not a SHA-256 digest") != std::string::npos);
+  cfg.api_keys.clear();
+  REQUIRE(add_api_keys(cfg, "mallory:mallory-key-0123456789"));
+  r = validate(cfg);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find("principal 'mallory', which access.principals "
+                               "does not have") != std::string::npos);
+}

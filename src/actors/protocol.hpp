@@ -48,6 +48,8 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -120,13 +122,21 @@ using planner_actor = caf::typed_actor<
   /// Decides the next step for the conversation so far.
   caf::replies_to<plan_atom, plan_request>::with<chat_response>>;
 
-/// Task runner (one per task) and the task manager that spawns them.
+/// The task manager: where tasks go.
 using task_actor = caf::typed_actor<
   /// Runs a task to its end and answers with its result.
-  caf::replies_to<run_atom, task_request>::with<task_result>>;
+  caf::replies_to<run_atom, task_request>::with<task_result>,
+  /// The same, telling `observer` of each finished step as it happens:
+  /// `(step_atom, task id, step index, step_record)`.
+  caf::replies_to<run_atom, task_request, caf::actor>::with<task_result>,
+  /// Cancels the running task with this id: true if one was running (it
+  /// then ends with status cancelled), false if none.
+  caf::replies_to<cancel_atom, uint64_t>::with<bool>>;
 
-/// A task runner as its task manager sees it.
-using task_runner_actor = task_actor::extend<
+/// One task's runner, as its task manager sees it.
+using task_runner_actor = caf::typed_actor<
+  /// Runs the task; `observer` (may be null) hears of each finished step.
+  caf::replies_to<run_atom, task_request, caf::actor>::with<task_result>,
   /// The task's deadline passed: fail it now, saying what it waited for.
   caf::reacts_to<deadline_atom>,
   /// Time to retry the planner request of the current step.

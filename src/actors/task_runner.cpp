@@ -1,5 +1,7 @@
 #include "actors/task_runner.hpp"
 
+#include <caf/send.hpp>
+
 #include "actors/fail_fast.hpp"
 
 #include <algorithm>
@@ -71,6 +73,9 @@ void step_done(runner_ptr self) {
       {},
       {}});
   st.flagged_results.clear();
+  if (st.observer)
+    caf::anon_send(st.observer, step_atom::value, st.request.id,
+               static_cast<uint64_t>(st.result.steps.size() - 1), step);
   next_step(self);
 }
 
@@ -419,8 +424,10 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
     self->quit(msg.reason);
   });
   return {
-    [=](run_atom, task_request& req) -> caf::result<task_result> {
+    [=](run_atom, task_request& req,
+        caf::actor& observer) -> caf::result<task_result> {
       auto& st = self->state;
+      st.observer = std::move(observer);
       st.promise = self->make_response_promise<task_result>();
       st.result.id = req.id;
       st.request = std::move(req);
@@ -491,22 +498,40 @@ task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
         self->send_exit(task.runner, msg.reason);
     self->quit(msg.reason);
   });
+  auto start = [=](task_request& req, caf::actor observer) {
+    auto& st = self->state;
+    if (req.id == 0)
+      req.id = st.next_id++;
+    auto roles = st.directory->snapshot();
+    auto deadline = std::chrono::steady_clock::now() + roles->timeouts.task;
+    auto runner = self->spawn(task_runner_role, std::move(roles), st.directory);
+    self->monitor(runner);
+    st.running.emplace(runner.id(), running_task{req.id, deadline, runner});
+    if (!st.ticking) {
+      st.ticking = true;
+      self->delayed_send(self, st.tick_interval(), tick_atom::value);
+    }
+    return self->delegate(runner, run_atom::value, std::move(req),
+                          std::move(observer));
+  };
   return {
     [=](run_atom, task_request& req) -> caf::result<task_result> {
-      auto& st = self->state;
-      if (req.id == 0)
-        req.id = st.next_id++;
-      auto roles = st.directory->snapshot();
-      auto deadline = std::chrono::steady_clock::now() + roles->timeouts.task;
-      auto runner =
-        self->spawn(task_runner_role, std::move(roles), st.directory);
-      self->monitor(runner);
-      st.running.emplace(runner.id(), running_task{deadline, runner});
-      if (!st.ticking) {
-        st.ticking = true;
-        self->delayed_send(self, st.tick_interval(), tick_atom::value);
-      }
-      return self->delegate(runner, run_atom::value, std::move(req));
+      return start(req, caf::actor{});
+    },
+    [=](run_atom, task_request& req,
+        caf::actor& observer) -> caf::result<task_result> {
+      return start(req, std::move(observer));
+    },
+    [=](cancel_atom, uint64_t task_id) {
+      // A scan: cancelling is rare next to running.
+      for (auto& [id, task] : self->state.running)
+        if (task.task_id == task_id && task.runner) {
+          self->send_exit(task.runner,
+                          make_error(errc::cancelled, "cancelled by request"));
+          task.runner = nullptr;
+          return true;
+        }
+      return false;
     },
     [=](tick_atom) {
       auto& st = self->state;

@@ -33,6 +33,8 @@ struct task_runner_state {
   std::vector<std::string> flagged_results;
   /// The task as accepted.
   task_request request;
+  /// Hears of each finished step (may be null).
+  caf::actor observer;
   /// The conversation so far: user input, model steps, tool results.
   std::vector<chat_message> history;
   /// Built up as the loop runs; delivered once at the end.
@@ -59,6 +61,7 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
 
 /// A running task, as the task manager tracks it.
 struct running_task {
+  uint64_t task_id = 0;
   std::chrono::steady_clock::time_point deadline;
   task_runner_actor runner;
 };

@@ -20,6 +20,7 @@
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
 #include "cli/render.hpp"
+#include "daemon/serve.hpp"
 #include "core/log.hpp"
 #include "memory/long_term.hpp"
 #include "memory/tools.hpp"
@@ -49,6 +50,10 @@ Usage:
                                     (--namespace NS: one namespace)
   troupe memory import FILE|-       add memories from JSON lines
   troupe memory compact             drop expired and over-cap memories
+  troupe serve [--config FILE] [--listen HOST:PORT]
+                                    the daemon: HTTP API, /health, /ready,
+                                    /metrics (see README "The daemon");
+                                    SIGHUP reloads, SIGTERM drains
   troupe access hash-key            read an API key on stdin, print the
                                     SHA-256 digest for access.api_keys
   troupe access whoami              read an API key on stdin, print its
@@ -219,22 +224,6 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
       return err;
   }
   return std::nullopt;
-}
-
-/// Splits "host:port"; the port must be 0..65535.
-std::optional<std::pair<std::string, uint16_t>>
-parse_endpoint(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-    return std::nullopt;
-  auto port_str = s.substr(colon + 1);
-  if (port_str.find_first_not_of("0123456789") != std::string::npos ||
-      port_str.size() > 5)
-    return std::nullopt;
-  auto port = std::stoul(port_str);
-  if (port > 65535)
-    return std::nullopt;
-  return std::pair{s.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
 /// Connects to the tool executor a `troupe node` publishes at `host:port`,
@@ -511,6 +500,14 @@ int list_tools(const options& opts) {
   return exit_ok;
 }
 
+/// `cfg` if it loaded and is valid; else the first error.
+result<engine_config> checked(result<engine_config> cfg) {
+  if (cfg)
+    if (auto ok = validate(*cfg); !ok)
+      return ok.error();
+  return cfg;
+}
+
 /// One line from stdin, without its line end.
 std::string read_stdin_line() {
   std::string line;
@@ -537,13 +534,9 @@ int access_command(const options& opts) {
     std::cout << guardrail::api_key_digest(key) << "\n";
     return exit_ok;
   }
-  auto cfg = engine_config_from(opts);
+  auto cfg = checked(engine_config_from(opts));
   if (!cfg) {
     std::cerr << "troupe: " << cfg.error().message << "\n";
-    return exit_usage;
-  }
-  if (auto ok = validate(*cfg); !ok) {
-    std::cerr << "troupe: " << ok.error().message << "\n";
     return exit_usage;
   }
   guardrail::access_policy policy{cfg->access};
@@ -734,6 +727,27 @@ int serve_node(const options& opts) {
   return exit_ok;
 }
 
+/// `troupe serve`: flags over the config file over the defaults.
+int serve_command(const options& opts) {
+  if (!opts.positional.empty())
+    return usage_error("serve takes no arguments, got '" + opts.positional[0] +
+                       "'");
+  auto load = [opts]() -> result<engine_config> {
+    auto cfg = engine_config_from(opts);
+    if (!cfg)
+      return cfg;
+    if (!opts.listen.empty())
+      cfg->serve.listen = opts.listen;
+    return cfg;
+  };
+  auto cfg = checked(load());
+  if (!cfg) {
+    std::cerr << "troupe: " << cfg.error().message << "\n";
+    return exit_usage;
+  }
+  return daemon::serve({std::move(*cfg), load});
+}
+
 int main_impl(int argc, char** argv) {
   options opts;
   if (auto err = parse(argc, argv, opts))
@@ -756,6 +770,8 @@ int main_impl(int argc, char** argv) {
     return memory_command(opts);
   if (opts.command == "access")
     return access_command(opts);
+  if (opts.command == "serve")
+    return serve_command(opts);
   if (opts.command == "node")
     return serve_node(opts);
   return usage_error("unknown command '" + opts.command + "'");

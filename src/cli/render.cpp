@@ -30,22 +30,24 @@ std::vector<std::string> remembered(const task_result& r) {
 
 json to_json(const std::vector<memory_hit>& hits);
 
+json to_json(const step_record& step) {
+  json calls = json::array();
+  for (auto& c : step.calls)
+    calls.push_back(
+      {{"id", c.id}, {"name", c.name}, {"arguments", as_value(c.arguments)}});
+  json results = json::array();
+  for (auto& res : step.results)
+    results.push_back({{"call_id", res.call_id},
+                       {"name", res.name},
+                       {"ok", res.ok},
+                       {"output", as_value(res.output)}});
+  return {{"calls", std::move(calls)}, {"results", std::move(results)}};
+}
+
 json to_json(const task_result& r) {
   json steps = json::array();
-  for (auto& step : r.steps) {
-    json calls = json::array();
-    for (auto& c : step.calls)
-      calls.push_back(
-        {{"id", c.id}, {"name", c.name}, {"arguments", as_value(c.arguments)}});
-    json results = json::array();
-    for (auto& res : step.results)
-      results.push_back({{"call_id", res.call_id},
-                         {"name", res.name},
-                         {"ok", res.ok},
-                         {"output", as_value(res.output)}});
-    steps.push_back(
-      {{"calls", std::move(calls)}, {"results", std::move(results)}});
-  }
+  for (auto& step : r.steps)
+    steps.push_back(to_json(step));
   json out{{"id", r.id},
            {"status", to_string(r.status)},
            {"answer", r.answer},

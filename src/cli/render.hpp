@@ -11,6 +11,10 @@ namespace troupe::cli {
 /// Texts stored by successful `memory_store` calls during the task.
 std::vector<std::string> remembered(const task_result& r);
 
+/// One step: its calls and their results (arguments and outputs as JSON
+/// values).
+json to_json(const step_record& step);
+
 /// The machine-readable result: status, answer, error code, steps (with
 /// arguments and outputs as JSON values), and what was remembered.
 json to_json(const task_result& r);

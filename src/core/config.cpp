@@ -32,10 +32,28 @@ std::optional<memory::long_term_config> long_term_of(const engine_config& cfg) {
   return out;
 }
 
+std::optional<std::pair<std::string, uint16_t>>
+parse_endpoint(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return std::nullopt;
+  auto port_str = s.substr(colon + 1);
+  if (port_str.find_first_not_of("0123456789") != std::string::npos ||
+      port_str.size() > 5)
+    return std::nullopt;
+  auto port = std::stoul(port_str);
+  if (port > 65535)
+    return std::nullopt;
+  return std::pair{s.substr(0, colon), static_cast<uint16_t>(port)};
+}
+
 result<bool> validate(const engine_config& cfg) {
   auto bad = [](std::string msg) {
     return failure{errc::invalid_config, std::move(msg)};
   };
+  if (!parse_endpoint(cfg.serve.listen))
+    return bad("serve.listen must be HOST:PORT (port 0..65535), got '" +
+               cfg.serve.listen + "'");
   std::error_code ec;
   if (!std::filesystem::is_directory(cfg.workspace, ec))
     return bad("workspace '" + cfg.workspace.string() +
@@ -139,6 +157,20 @@ public:
                        std::to_string(min) + ".." + std::to_string(max) +
                        ", got " + dump(*i)};
     out = static_cast<T>(i->get<int64_t>());
+    return std::nullopt;
+  }
+
+  std::optional<failure> real(const char* key, double& out, double min,
+                              double max) {
+    auto i = obj_.find(key);
+    seen_.insert(key);
+    if (i == obj_.end())
+      return std::nullopt;
+    if (!i->is_number() || i->get<double>() < min || i->get<double>() > max)
+      return failure{errc::invalid_config,
+                     name(key) + " must be a number in " + dump(min) + ".." +
+                       dump(max) + ", got " + dump(*i)};
+    out = i->get<double>();
     return std::nullopt;
   }
 
@@ -361,6 +393,39 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     cfg.timeouts.role = std::chrono::milliseconds{role};
     cfg.timeouts.tool = std::chrono::milliseconds{tool};
     cfg.timeouts.task = std::chrono::milliseconds{task};
+  }
+  auto srv = top.object("serve");
+  if (!srv)
+    return srv.error();
+  if (*srv) {
+    reader r{**srv, "serve"};
+    auto& sc = cfg.serve;
+    if (auto f = r.string("listen", sc.listen))
+      return *f;
+    if (auto f = r.number("io_threads", sc.io_threads, 1, 64))
+      return *f;
+    if (auto f = r.number("max_body_bytes", sc.max_body_bytes, 1, 1 << 30))
+      return *f;
+    if (auto f = r.number("max_connections", sc.max_connections, 1, 1000000))
+      return *f;
+    int64_t io = sc.io_timeout.count();
+    int64_t drain = sc.drain.count();
+    if (auto f = r.number("io_timeout_ms", io, 1, 3600000))
+      return *f;
+    if (auto f = r.number("drain_ms", drain, 0, 3600000))
+      return *f;
+    sc.io_timeout = std::chrono::milliseconds{io};
+    sc.drain = std::chrono::milliseconds{drain};
+    if (auto f = r.real("rate_limit", sc.rate_limit, 0.0, 1e9))
+      return *f;
+    if (auto f = r.number("rate_burst", sc.rate_burst, 1, 1000000000))
+      return *f;
+    if (auto f = r.number("keep_finished", sc.keep_finished, 0, big))
+      return *f;
+    if (auto f = r.boolean("durable", sc.durable))
+      return *f;
+    if (auto f = r.unknown_keys())
+      return *f;
   }
   auto acc = top.object("access");
   if (!acc)

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/faults.hpp"
@@ -68,6 +69,32 @@ struct supervision_config {
   supervisor_policy planners;
 };
 
+/// The daemon, `troupe serve` (key `serve`).
+struct serve_config {
+  /// HOST:PORT to listen on (port 0: any free one).
+  std::string listen = "127.0.0.1:8080";
+  /// Threads of the HTTP server (they hold every connection).
+  uint32_t io_threads = 1;
+  /// Largest request body, in bytes (413 beyond).
+  size_t max_body_bytes = 1 << 20;
+  /// Most open connections (503 beyond).
+  size_t max_connections = 20000;
+  /// A request must arrive within this time (408 beyond); bounds writes.
+  std::chrono::milliseconds io_timeout{30000};
+  /// On SIGTERM/SIGINT: how long in-flight tasks may run on before the
+  /// daemon exits (they stay in the journal).
+  std::chrono::milliseconds drain{20000};
+  /// Requests per second per principal, and the burst above it (429
+  /// beyond); 0: no limit.
+  double rate_limit = 50;
+  uint32_t rate_burst = 100;
+  /// Finished tasks kept in memory for GET (older ones are read from the
+  /// journal).
+  size_t keep_finished = 10000;
+  /// fsync each journal commit: an acknowledged task survives a power cut.
+  bool durable = true;
+};
+
 /// Everything an engine instance needs; validated before any actor starts.
 struct engine_config {
   /// Root the file tool is confined to.
@@ -122,6 +149,8 @@ struct engine_config {
   /// down (key `provider.fallback`). Only "offline" (the rule-based
   /// planner) exists so far; the fallbacks are named provider.1, provider.2…
   std::vector<std::string> provider_fallback{"offline"};
+  /// The daemon's settings.
+  serve_config serve;
   /// Injected faults by role name (memory, guardrail, planner, provider,
   /// provider.1…, tools); empty in production.
   std::map<std::string, fault_spec> faults;
@@ -137,6 +166,10 @@ bool is_fault_role(std::string_view role);
 /// The long-term store's settings if `cfg` keeps one (a data directory is
 /// set and long-term memory is enabled).
 std::optional<memory::long_term_config> long_term_of(const engine_config& cfg);
+
+/// Splits "host:port" (the last colon); the port must be 0..65535.
+std::optional<std::pair<std::string, uint16_t>>
+parse_endpoint(const std::string& s);
 
 /// Checks every field; the error names the key and the bad value.
 result<bool> validate(const engine_config& cfg);

@@ -57,6 +57,36 @@ TEST_CASE("config/troupe.json matches the built-in defaults",
   CHECK(cfg->long_term.ttl == defaults.long_term.ttl);
   CHECK(cfg->access.roles == defaults.access.roles);
   CHECK(cfg->access.principals == defaults.access.principals);
+  CHECK(cfg->serve.listen == defaults.serve.listen);
+  CHECK(cfg->serve.max_body_bytes == defaults.serve.max_body_bytes);
+  CHECK(cfg->serve.drain == defaults.serve.drain);
+  CHECK(cfg->serve.rate_limit == defaults.serve.rate_limit);
+  CHECK(cfg->serve.rate_burst == defaults.serve.rate_burst);
+  CHECK(cfg->serve.keep_finished == defaults.serve.keep_finished);
+}
+
+TEST_CASE("serve settings are read and checked", "[core][config]") {
+  auto ok = apply_json(engine_config{},
+                       R"({"serve": {"listen": "0.0.0.0:9000", "rate_limit": 2.5,
+                                     "drain_ms": 100, "durable": false}})");
+  REQUIRE(ok);
+  CHECK(ok->serve.listen == "0.0.0.0:9000");
+  CHECK(ok->serve.rate_limit == 2.5);
+  CHECK(ok->serve.drain == std::chrono::milliseconds{100});
+  CHECK_FALSE(ok->serve.durable);
+  auto bad_listen = apply_json(engine_config{}, R"({"serve": {"listen": "nowhere"}})");
+  REQUIRE(bad_listen);
+  auto v = validate(*bad_listen);
+  REQUIRE_FALSE(v);
+  CHECK(v.error().message ==
+        "serve.listen must be HOST:PORT (port 0..65535), got 'nowhere'");
+  auto bad_rate = apply_json(engine_config{}, R"({"serve": {"rate_limit": -1}})");
+  REQUIRE_FALSE(bad_rate);
+  CHECK(bad_rate.error().message.find("serve.rate_limit must be a number in") !=
+        std::string::npos);
+  auto unknown = apply_json(engine_config{}, R"({"serve": {"port": 1}})");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message.find("serve.port") != std::string::npos);
 }
 
 TEST_CASE("memory and access settings are read and checked",

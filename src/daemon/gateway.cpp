@@ -1,0 +1,126 @@
+// The daemon's CAF side: each outside request becomes a short-lived actor
+// that asks the engine and hands the answer to a callback, so no thread
+// ever blocks on an actor. A task's actor is also its observer: it hears
+// each finished step and passes it on.
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/engine.hpp"
+#include "daemon/backend.hpp"
+
+namespace troupe::daemon {
+
+namespace {
+
+task_result failed_result(uint64_t id, const caf::error& err) {
+  task_result r;
+  r.id = id;
+  r.status = code_of(err) == errc::cancelled ? task_status::cancelled
+                                              : task_status::failed;
+  r.answer = describe(err);
+  r.error_code = to_string(code_of(err));
+  return r;
+}
+
+caf::behavior task_client(caf::event_based_actor* self, task_actor tasks,
+                          task_request req,
+                          std::shared_ptr<backend_events> events) {
+  auto id = req.id;
+  self
+    ->request(tasks, caf::infinite, run_atom::value, std::move(req),
+              caf::actor_cast<caf::actor>(self))
+    .then(
+      [=](task_result& r) {
+        events->on_result(r);
+        self->quit();
+      },
+      [=](caf::error& err) {
+        events->on_result(failed_result(id, err));
+        self->quit();
+      });
+  return {
+    [=](step_atom, uint64_t task_id, uint64_t index, const step_record& step) {
+      events->on_step(task_id, index, step);
+    },
+  };
+}
+
+class caf_backend : public backend {
+public:
+  caf_backend(caf::actor_system& sys, engine& eng,
+              std::shared_ptr<backend_events> events)
+    : sys_(sys), eng_(eng), events_(std::move(events)) {}
+
+  void run(task_request req) override {
+    sys_.spawn(task_client, eng_.tasks(), std::move(req), events_);
+  }
+
+  void cancel(uint64_t id, std::function<void(bool)> done) override {
+    auto tasks = eng_.tasks();
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(tasks, caf::infinite, cancel_atom::value, id)
+        .then([=](bool found) { done(found); },
+              [=](caf::error&) { done(false); });
+    });
+  }
+
+  void memory_call(tool_invocation inv,
+                   std::function<void(tool_result)> done) override {
+    auto memory = eng_.memory();
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(memory, caf::infinite, call_atom::value, inv)
+        .then([=](tool_result& r) { done(std::move(r)); },
+              [=](caf::error& err) {
+                tool_result r;
+                r.call_id = inv.call.id;
+                r.name = inv.call.name;
+                r.output = error_json({code_of(err), describe(err)});
+                done(std::move(r));
+              });
+    });
+  }
+
+  void counters(std::function<void(engine_counters)> done) override {
+    auto monitor = eng_.monitor();
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(monitor, caf::infinite, stats_atom::value)
+        .then(
+          [=](monitor_stats& st) {
+            engine_counters out;
+            out.restarts.insert(st.restarts.begin(), st.restarts.end());
+            for (size_t i = 0; i < st.counts.size(); ++i)
+              out.events[to_string(static_cast<event_kind>(i))] = st.counts[i];
+            done(std::move(out));
+          },
+          [=](caf::error&) { done({}); });
+    });
+  }
+
+  std::string not_ready() const override {
+    if (auto why = eng_.gave_up())
+      return "the engine stopped: " + *why;
+    for (auto& row : eng_.supervision())
+      if (row.state != "running")
+        return "role '" + row.name + "' is " + row.state;
+    return {};
+  }
+
+  const std::vector<tool_spec>& tools() const override {
+    return eng_.tool_specs();
+  }
+
+private:
+  caf::actor_system& sys_;
+  engine& eng_;
+  std::shared_ptr<backend_events> events_;
+};
+
+} // namespace
+
+std::unique_ptr<backend> make_backend(caf::actor_system& sys, engine& eng,
+                                      std::shared_ptr<backend_events> events) {
+  return std::make_unique<caf_backend>(sys, eng, std::move(events));
+}
+
+} // namespace troupe::daemon

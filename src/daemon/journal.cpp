@@ -1,0 +1,346 @@
+#include "daemon/journal.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+namespace troupe::daemon {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+namespace {
+
+struct accept_op {
+  journaled_task task;
+  std::function<void(result<bool>)> done;
+};
+
+struct step_op {
+  uint64_t id;
+  uint64_t index;
+  std::string record;
+};
+
+struct finish_op {
+  uint64_t id;
+  std::string status;
+  std::string result;
+  std::function<void()> done;
+};
+
+struct flush_op {
+  std::function<void()> done;
+};
+
+using op = std::variant<accept_op, step_op, finish_op, flush_op>;
+
+constexpr const char* schema = R"(
+  CREATE TABLE IF NOT EXISTS tasks(
+    id INTEGER PRIMARY KEY,
+    principal TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    session TEXT NOT NULL,
+    input TEXT NOT NULL,
+    idem_key TEXT,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT NOT NULL DEFAULT '',
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL);
+  CREATE UNIQUE INDEX IF NOT EXISTS tasks_idem
+    ON tasks(principal, idem_key) WHERE idem_key IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS tasks_queued ON tasks(status)
+    WHERE status = 'queued';
+  CREATE TABLE IF NOT EXISTS steps(
+    task_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY(task_id, idx)) WITHOUT ROWID;
+)";
+
+std::unique_ptr<SQLite::Database> connect(const std::filesystem::path& file,
+                                          bool durable) {
+  auto db = std::make_unique<SQLite::Database>(
+    file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
+  db->exec("PRAGMA journal_mode=WAL");
+  db->exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  return db;
+}
+
+journaled_task read_task(SQLite::Statement& q) {
+  journaled_task t;
+  t.id = static_cast<uint64_t>(q.getColumn(0).getInt64());
+  t.principal = q.getColumn(1).getString();
+  t.agent = q.getColumn(2).getString();
+  t.session = q.getColumn(3).getString();
+  t.input = q.getColumn(4).getString();
+  t.idempotency_key = q.getColumn(5).isNull() ? "" : q.getColumn(5).getString();
+  t.request_hash = q.getColumn(6).getString();
+  t.status = q.getColumn(7).getString();
+  t.result = q.getColumn(8).getString();
+  t.created_ms = q.getColumn(9).getInt64();
+  t.updated_ms = q.getColumn(10).getInt64();
+  return t;
+}
+
+constexpr const char* task_columns =
+  "SELECT id, principal, agent, session, input, idem_key, request_hash, "
+  "status, result, created_ms, updated_ms FROM tasks ";
+
+} // namespace
+
+struct journal::impl {
+  std::filesystem::path file;
+  std::unique_ptr<SQLite::Database> writer;
+  /// Reads come from any thread: one connection, one at a time.
+  mutable std::mutex read_mutex;
+  std::unique_ptr<SQLite::Database> reader;
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<op> queue;
+  bool stopping = false;
+  std::thread thread;
+  std::atomic<uint64_t> commits{0};
+
+  void push(op o) {
+    {
+      std::lock_guard guard{mutex};
+      queue.push_back(std::move(o));
+    }
+    wake.notify_one();
+  }
+
+  void run() {
+    for (;;) {
+      std::deque<op> batch;
+      {
+        std::unique_lock lock{mutex};
+        wake.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty() && stopping)
+          return;
+        batch.swap(queue);
+      }
+      commit(batch);
+    }
+  }
+
+  /// One transaction for the batch; an accept that fails (duplicate
+  /// Idempotency-Key) fails alone, through a savepoint.
+  void commit(std::deque<op>& batch) {
+    std::vector<std::function<void()>> after;
+    std::string error;
+    try {
+      SQLite::Transaction tx{*writer};
+      SQLite::Statement ins{
+        *writer,
+        "INSERT INTO tasks(id, principal, agent, session, input, idem_key, "
+        "request_hash, status, created_ms, updated_ms) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)"};
+      SQLite::Statement step{
+        *writer,
+        "INSERT OR REPLACE INTO steps(task_id, idx, record) VALUES(?, ?, ?)"};
+      SQLite::Statement fin{
+        *writer, "UPDATE tasks SET status = ?, result = ?, updated_ms = ? "
+                 "WHERE id = ?"};
+      for (auto& o : batch) {
+        if (auto* a = std::get_if<accept_op>(&o)) {
+          auto& t = a->task;
+          writer->exec("SAVEPOINT accept");
+          try {
+            ins.bind(1, static_cast<int64_t>(t.id));
+            ins.bind(2, t.principal);
+            ins.bind(3, t.agent);
+            ins.bind(4, t.session);
+            ins.bind(5, t.input);
+            if (t.idempotency_key.empty())
+              ins.bind(6);
+            else
+              ins.bind(6, t.idempotency_key);
+            ins.bind(7, t.request_hash);
+            ins.bind(8, t.created_ms);
+            ins.bind(9, t.created_ms);
+            ins.exec();
+            ins.reset();
+            writer->exec("RELEASE accept");
+            after.push_back([done = std::move(a->done)] { done(true); });
+          } catch (const SQLite::Exception& e) {
+            ins.reset();
+            writer->exec("ROLLBACK TO accept");
+            writer->exec("RELEASE accept");
+            auto code = e.getExtendedErrorCode() == SQLITE_CONSTRAINT_UNIQUE
+                          ? errc::invalid_input
+                          : errc::unspecified;
+            auto msg = std::string{"the journal refused the task: "} + e.what();
+            after.push_back([done = std::move(a->done), code, msg] {
+              done(failure{code, msg});
+            });
+          }
+        } else if (auto* s = std::get_if<step_op>(&o)) {
+          step.bind(1, static_cast<int64_t>(s->id));
+          step.bind(2, static_cast<int64_t>(s->index));
+          step.bind(3, s->record);
+          step.exec();
+          step.reset();
+        } else if (auto* f = std::get_if<finish_op>(&o)) {
+          fin.bind(1, f->status);
+          fin.bind(2, f->result);
+          fin.bind(3, now_ms());
+          fin.bind(4, static_cast<int64_t>(f->id));
+          fin.exec();
+          fin.reset();
+          if (f->done)
+            after.push_back(std::move(f->done));
+        } else if (auto* fl = std::get_if<flush_op>(&o)) {
+          after.push_back(std::move(fl->done));
+        }
+      }
+      tx.commit();
+      commits.fetch_add(1);
+    } catch (const std::exception& e) {
+      // The disk is full or gone: nothing of the batch is on disk, and
+      // every waiting acknowledgement says so.
+      error = std::string{"the task journal could not commit: "} + e.what();
+      after.clear();
+      for (auto& o : batch) {
+        if (auto* a = std::get_if<accept_op>(&o))
+          after.push_back([done = std::move(a->done), error] {
+            done(failure{errc::unspecified, error});
+          });
+        else if (auto* f = std::get_if<finish_op>(&o); f && f->done)
+          after.push_back(std::move(f->done));
+        else if (auto* fl = std::get_if<flush_op>(&o))
+          after.push_back(std::move(fl->done));
+      }
+    }
+    for (auto& f : after)
+      f();
+  }
+};
+
+journal::journal(std::unique_ptr<impl> im) : impl_(std::move(im)) {}
+
+result<std::unique_ptr<journal>>
+journal::open(const std::filesystem::path& file, bool durable) {
+  auto im = std::make_unique<impl>();
+  im->file = file;
+  try {
+    if (file.has_parent_path())
+      std::filesystem::create_directories(file.parent_path());
+    im->writer = connect(file, durable);
+    im->writer->exec(schema);
+    im->reader = connect(file, durable);
+  } catch (const std::exception& e) {
+    return failure{errc::invalid_config, "cannot open the task journal '" +
+                                           file.string() + "': " + e.what()};
+  }
+  auto* raw = im.get();
+  im->thread = std::thread{[raw] { raw->run(); }};
+  return std::unique_ptr<journal>{new journal{std::move(im)}};
+}
+
+journal::~journal() {
+  {
+    std::lock_guard guard{impl_->mutex};
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_one();
+  impl_->thread.join();
+}
+
+void journal::accept(journaled_task task,
+                     std::function<void(result<bool>)> done) {
+  impl_->push(accept_op{std::move(task), std::move(done)});
+}
+
+void journal::step(uint64_t id, uint64_t index, std::string record) {
+  impl_->push(step_op{id, index, std::move(record)});
+}
+
+void journal::finish(uint64_t id, std::string status, std::string result,
+                     std::function<void()> done) {
+  impl_->push(finish_op{id, std::move(status), std::move(result),
+                        std::move(done)});
+}
+
+void journal::flush() {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  impl_->push(flush_op{[&] {
+    std::lock_guard guard{m};
+    done = true;
+    cv.notify_one();
+  }});
+  std::unique_lock lock{m};
+  cv.wait(lock, [&] { return done; });
+}
+
+std::optional<journaled_task> journal::get(uint64_t id) const {
+  std::lock_guard guard{impl_->read_mutex};
+  auto& db = *impl_->reader;
+  SQLite::Statement q{db, std::string{task_columns} + "WHERE id = ?"};
+  q.bind(1, static_cast<int64_t>(id));
+  if (!q.executeStep())
+    return std::nullopt;
+  auto t = read_task(q);
+  SQLite::Statement s{db,
+                      "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
+  s.bind(1, static_cast<int64_t>(id));
+  while (s.executeStep())
+    t.steps.push_back(s.getColumn(0).getString());
+  return t;
+}
+
+std::optional<journaled_task>
+journal::find_idempotent(const std::string& principal,
+                         const std::string& key) const {
+  std::lock_guard guard{impl_->read_mutex};
+  SQLite::Statement q{*impl_->reader,
+                      std::string{task_columns} +
+                        "WHERE principal = ? AND idem_key = ?"};
+  q.bind(1, principal);
+  q.bind(2, key);
+  if (!q.executeStep())
+    return std::nullopt;
+  return read_task(q);
+}
+
+std::vector<journaled_task> journal::unfinished() const {
+  std::lock_guard guard{impl_->read_mutex};
+  SQLite::Statement q{*impl_->reader, std::string{task_columns} +
+                                        "WHERE status = 'queued' ORDER BY id"};
+  std::vector<journaled_task> out;
+  while (q.executeStep())
+    out.push_back(read_task(q));
+  for (auto& t : out) {
+    SQLite::Statement s{
+      *impl_->reader, "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
+    s.bind(1, static_cast<int64_t>(t.id));
+    while (s.executeStep())
+      t.steps.push_back(s.getColumn(0).getString());
+  }
+  return out;
+}
+
+uint64_t journal::max_id() const {
+  std::lock_guard guard{impl_->read_mutex};
+  return static_cast<uint64_t>(
+    impl_->reader->execAndGet("SELECT COALESCE(MAX(id), 0) FROM tasks")
+      .getInt64());
+}
+
+uint64_t journal::commits() const {
+  return impl_->commits.load();
+}
+
+} // namespace troupe::daemon

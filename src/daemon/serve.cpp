@@ -1,0 +1,145 @@
+#include "daemon/serve.hpp"
+
+#include <csignal>
+#include <iostream>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include "actors/engine.hpp"
+#include "core/log.hpp"
+#include "daemon/service.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace troupe::daemon {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+
+/// Asks the guardrail to re-read its rules file; logs the outcome.
+void reload_rules(caf::actor_system& sys, engine& eng) {
+  if (eng.config().guardrail_rules.empty())
+    return;
+  auto guardrail = eng.guardrail();
+  sys.spawn([guardrail](caf::event_based_actor* self) {
+    self->request(guardrail, caf::infinite, reload_atom::value)
+      .then(
+        [](uint64_t n) {
+          log::get()->info(R"("event":"rules_reloaded","rules":{})", n);
+        },
+        [](caf::error& err) {
+          log::get()->error(R"("event":"rules_reload_failed","error":{})",
+                            json(describe(err)).dump());
+        });
+  });
+}
+
+} // namespace
+
+int serve(serve_options opts) {
+  auto& cfg = opts.config;
+  auto endpoint = parse_endpoint(cfg.serve.listen);
+  if (!endpoint) {
+    std::cerr << "troupe: serve.listen must be HOST:PORT, got '"
+              << cfg.serve.listen << "'\n";
+    return exit_usage;
+  }
+  if (cfg.data_dir.empty()) {
+    std::cerr << "troupe: serve needs a data directory for its task journal\n";
+    return exit_usage;
+  }
+  // Only sigwait below sees these: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto jfile = cfg.data_dir / "tasks.db";
+  auto jrnl = journal::open(jfile, cfg.serve.durable);
+  if (!jrnl) {
+    std::cerr << "troupe: " << jrnl.error().message << "\n";
+    return exit_failed;
+  }
+  auto svc = service::make(cfg, std::move(*jrnl));
+  if (auto n = svc->recover(); n > 0)
+    log::get()->warn(R"("event":"tasks_interrupted","count":{})", n);
+  caf::actor_system_config scfg;
+  register_types(scfg);
+  caf::actor_system sys{scfg};
+  auto eng = engine::start(sys, cfg);
+  if (!eng) {
+    std::cerr << "troupe: " << describe(eng.error()) << "\n";
+    return code_of(eng.error()) == errc::invalid_config ? exit_usage
+                                                        : exit_failed;
+  }
+  svc->attach(make_backend(sys, **eng, svc));
+  http::server_config hcfg;
+  hcfg.host = endpoint->first;
+  hcfg.port = endpoint->second;
+  hcfg.io_threads = cfg.serve.io_threads;
+  hcfg.max_body_bytes = cfg.serve.max_body_bytes;
+  hcfg.max_connections = cfg.serve.max_connections;
+  hcfg.io_timeout = cfg.serve.io_timeout;
+  auto srv = http::server::start(
+    hcfg, [svc](http::request req, std::shared_ptr<http::reply> rep) {
+      svc->handle(std::move(req), std::move(rep));
+    });
+  if (!srv) {
+    std::cerr << "troupe: " << srv.error().message << "\n";
+    return exit_failed;
+  }
+  svc->set_server(srv->get());
+  // Tests and scripts read the bound port from this line (--listen :0).
+  std::cout << "troupe: serving on http://" << endpoint->first << ":"
+            << (*srv)->port() << std::endl;
+  log::get()->info(R"("event":"serving","port":{})", (*srv)->port());
+  int sig = 0;
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP)
+      break;
+    // Reload: an invalid file keeps the old config and says why.
+    auto next = opts.reload ? opts.reload() : result<engine_config>{cfg};
+    if (next) {
+      if (auto ok = validate(*next); !ok)
+        next = ok.error();
+    }
+    if (!next) {
+      log::get()->error(R"("event":"reload_failed","error":{})",
+                        json(next.error().message).dump());
+      std::cerr << "troupe: reload failed, the old config stays: "
+                << next.error().message << std::endl;
+      continue;
+    }
+    svc->reconfigure(*next);
+    reload_rules(sys, **eng);
+    log::get()->info(R"("event":"reloaded")");
+    std::cout << "troupe: reloaded" << std::endl;
+  }
+  // Drain: not ready, no new connections or tasks, in-flight tasks run on
+  // until the deadline; what is left stays in the journal.
+  log::get()->info(R"("event":"draining","signal":{},"active":{})", sig,
+                   svc->active());
+  svc->begin_drain();
+  (*srv)->stop_accepting();
+  bool idle = svc->wait_idle(std::chrono::steady_clock::now() +
+                             cfg.serve.drain);
+  svc->stop_journaling_ends();
+  auto left = idle ? 0 : svc->active();
+  srv->reset();
+  eng->reset();
+  std::cout << "troupe: stopped"
+            << (left ? "; " + std::to_string(left) +
+                         " unfinished task(s) stay in the journal"
+                     : std::string{})
+            << std::endl;
+  return exit_ok;
+}
+
+} // namespace troupe::daemon

@@ -1,0 +1,805 @@
+#include "daemon/service.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include "cli/render.hpp"
+#include "guardrail/access.hpp"
+#include "memory/tools.hpp"
+
+namespace troupe::daemon {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// Most distinct values a client-chosen label (agent, tool) takes in the
+/// metrics; the rest count as "other", so a client cannot blow them up.
+constexpr size_t max_label_values = 200;
+
+/// Longest Idempotency-Key accepted.
+constexpr size_t max_idempotency_key = 255;
+
+bool valid_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 &&
+         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                             "VWXYZ0123456789_.-") == std::string_view::npos;
+}
+
+http::response json_response(int status, const json& body) {
+  return {status, "application/json", dump(body), {}};
+}
+
+uint64_t rss_bytes() {
+  std::ifstream in{"/proc/self/statm"};
+  uint64_t pages = 0;
+  uint64_t resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+/// Parses a decimal task id from a path segment.
+std::optional<uint64_t> parse_id(std::string_view s) {
+  if (s.empty() || s.size() > 19 ||
+      s.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  return std::stoull(std::string{s});
+}
+
+/// The result part of a finished task's JSON (what `to_json` gives, less
+/// what the task JSON has at its top).
+json result_part(const task_result& r) {
+  auto j = cli::to_json(r);
+  j.erase("id");
+  j.erase("status");
+  j.erase("steps");
+  return j;
+}
+
+int status_for(std::string_view code) {
+  if (code == "forbidden")
+    return 403;
+  if (code == "invalid_input" || code == "invalid_arguments" ||
+      code == "too_large")
+    return 400;
+  if (code == "role_down" || code == "timeout")
+    return 503;
+  return 500;
+}
+
+} // namespace
+
+/// Every metric the daemon exports (prometheus-cpp: thread-safe).
+struct service::metrics {
+  std::shared_ptr<prometheus::Registry> registry =
+    std::make_shared<prometheus::Registry>();
+  prometheus::Family<prometheus::Counter>& requests =
+    prometheus::BuildCounter()
+      .Name("agent_requests_total")
+      .Help("Tasks that ended, by agent and status")
+      .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& duration =
+    prometheus::BuildHistogram()
+      .Name("agent_request_duration_seconds")
+      .Help("Time from a task's acceptance to its end")
+      .Register(*registry);
+  prometheus::Gauge& memory_bytes = prometheus::BuildGauge()
+                                      .Name("agent_memory_usage_bytes")
+                                      .Help("Resident memory of the daemon")
+                                      .Register(*registry)
+                                      .Add({});
+  prometheus::Gauge& active = prometheus::BuildGauge()
+                                .Name("agent_active_tasks")
+                                .Help("Tasks accepted and not yet ended")
+                                .Register(*registry)
+                                .Add({});
+  prometheus::Family<prometheus::Counter>& tools =
+    prometheus::BuildCounter()
+      .Name("agent_tool_executions_total")
+      .Help("Tool calls of ended tasks, by tool and status (ok, error)")
+      .Register(*registry);
+  prometheus::Family<prometheus::Counter>& restarts =
+    prometheus::BuildCounter()
+      .Name("troupe_role_restarts_total")
+      .Help("Restarts of each supervised role")
+      .Register(*registry);
+  prometheus::Family<prometheus::Counter>& events =
+    prometheus::BuildCounter()
+      .Name("troupe_events_total")
+      .Help("Engine events by kind (the monitor's counters)")
+      .Register(*registry);
+  prometheus::Counter& provider_errors =
+    prometheus::BuildCounter()
+      .Name("troupe_provider_errors_total")
+      .Help("Model calls that failed over to the next provider")
+      .Register(*registry)
+      .Add({});
+  prometheus::Family<prometheus::Counter>& http =
+    prometheus::BuildCounter()
+      .Name("troupe_http_responses_total")
+      .Help("HTTP responses by status code")
+      .Register(*registry);
+  prometheus::Gauge& connections = prometheus::BuildGauge()
+                                     .Name("troupe_http_connections_open")
+                                     .Help("Open HTTP connections")
+                                     .Register(*registry)
+                                     .Add({});
+  prometheus::Gauge& streams = prometheus::BuildGauge()
+                                 .Name("troupe_http_event_streams_open")
+                                 .Help("Open task event streams (SSE)")
+                                 .Register(*registry)
+                                 .Add({});
+  prometheus::Counter& journal_commits =
+    prometheus::BuildCounter()
+      .Name("troupe_journal_commits_total")
+      .Help("Transactions committed by the task journal")
+      .Register(*registry)
+      .Add({});
+
+  std::mutex mutex;
+  /// Values of the engine's counters at the last scrape (the metrics count
+  /// the difference).
+  std::map<std::string, uint64_t> last_restarts;
+  std::map<std::string, uint64_t> last_events;
+  uint64_t last_commits = 0;
+  std::set<std::string> agents;
+  std::set<std::string> tool_names;
+
+  std::string bounded(std::set<std::string>& seen, const std::string& v) {
+    std::lock_guard guard{mutex};
+    if (seen.count(v) || seen.size() < max_label_values) {
+      seen.insert(v);
+      return v;
+    }
+    return "other";
+  }
+};
+
+service::service(const engine_config& cfg, std::unique_ptr<journal> j)
+  : serve_(cfg.serve),
+    access_(std::make_shared<guardrail::access_policy>(cfg.access)),
+    journal_(std::move(j)),
+    metrics_(std::make_unique<metrics>()) {
+  next_id_ = journal_->max_id() + 1;
+}
+
+service::~service() = default;
+
+std::shared_ptr<service> service::make(const engine_config& cfg,
+                                       std::unique_ptr<journal> j) {
+  return std::shared_ptr<service>{new service{cfg, std::move(j)}};
+}
+
+size_t service::recover() {
+  auto left = journal_->unfinished();
+  for (auto& t : left) {
+    json result{{"answer", "the daemon stopped before the task finished (after " +
+                             std::to_string(t.steps.size()) +
+                             " finished step(s)); it was not resumed, so no "
+                             "tool call runs twice"},
+                {"error_code", "interrupted"},
+                {"notes", json::array()},
+                {"remembered", json::array()},
+                {"memories", json::array()}};
+    journal_->finish(t.id, "failed", dump(result));
+  }
+  journal_->flush();
+  return left.size();
+}
+
+void service::attach(std::unique_ptr<backend> b) {
+  backend_ = std::move(b);
+}
+
+void service::set_server(const http::server* srv) {
+  server_ = srv;
+}
+
+void service::reconfigure(const engine_config& cfg) {
+  std::lock_guard guard{mutex_};
+  access_ = std::make_shared<guardrail::access_policy>(cfg.access);
+  serve_.rate_limit = cfg.serve.rate_limit;
+  serve_.rate_burst = cfg.serve.rate_burst;
+}
+
+size_t service::active() const {
+  std::lock_guard guard{mutex_};
+  return active_;
+}
+
+void service::begin_drain() {
+  draining_ = true;
+}
+
+void service::stop_journaling_ends() {
+  journal_ends_ = false;
+}
+
+bool service::wait_idle(clock_type::time_point deadline) {
+  std::unique_lock lock{mutex_};
+  return idle_.wait_until(lock, deadline, [&] { return active_ == 0; });
+}
+
+// -- helpers ------------------------------------------------------------------
+
+void service::reply(const std::shared_ptr<http::reply>& rep,
+                    http::response res) {
+  metrics_->http.Add({{"code", std::to_string(res.status)}}).Increment();
+  rep->send(std::move(res));
+}
+
+void service::fail(const std::shared_ptr<http::reply>& rep, int status,
+                   std::string_view code, std::string_view message) {
+  reply(rep, http::error_response(status, code, message));
+}
+
+std::optional<std::string>
+service::authenticate(const http::request& req,
+                      const std::shared_ptr<http::reply>& rep) {
+  std::string_view key = req.header("x-api-key");
+  if (auto auth = req.header("authorization"); key.empty() && !auth.empty()) {
+    constexpr std::string_view bearer = "Bearer ";
+    if (auth.size() > bearer.size() &&
+        std::equal(bearer.begin(), bearer.end(), auth.begin(),
+                   [](char a, char b) {
+                     return std::tolower(static_cast<unsigned char>(a)) ==
+                            std::tolower(static_cast<unsigned char>(b));
+                   }))
+      key = auth.substr(bearer.size());
+  }
+  auto unauthorized = [&](std::string_view why) {
+    auto res = http::error_response(401, "unauthorized", why);
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+    reply(rep, std::move(res));
+    return std::nullopt;
+  };
+  if (key.empty())
+    return unauthorized("an API key is required (header 'Authorization: "
+                        "Bearer <key>' or 'X-API-Key: <key>')");
+  std::shared_ptr<const guardrail::access_policy> policy;
+  {
+    std::lock_guard guard{mutex_};
+    policy = access_;
+  }
+  auto principal = policy->principal_for_key(key);
+  if (!principal)
+    return unauthorized("the API key is not valid");
+  return principal;
+}
+
+bool service::admit(const std::string& principal,
+                    const std::shared_ptr<http::reply>& rep) {
+  double wait_s = 0;
+  {
+    std::lock_guard guard{mutex_};
+    if (serve_.rate_limit <= 0)
+      return true;
+    auto now = clock_type::now();
+    auto [it, fresh] = buckets_.try_emplace(principal);
+    auto& b = it->second;
+    if (fresh) {
+      b.tokens = serve_.rate_burst;
+      b.at = now;
+    }
+    b.tokens = std::min<double>(
+      serve_.rate_burst,
+      b.tokens +
+        std::chrono::duration<double>(now - b.at).count() * serve_.rate_limit);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    wait_s = (1 - b.tokens) / serve_.rate_limit;
+  }
+  auto res = http::error_response(
+    429, "rate_limited",
+    "principal '" + principal + "' is over its rate limit of " +
+      dump(serve_.rate_limit) + " requests/s");
+  res.headers.emplace_back("Retry-After",
+                           std::to_string(static_cast<int64_t>(std::ceil(wait_s))));
+  reply(rep, std::move(res));
+  return false;
+}
+
+std::optional<json> service::json_body(const http::request& req,
+                                       const std::shared_ptr<http::reply>& rep) {
+  auto type = req.header("content-type");
+  auto media = type.substr(0, type.find(';'));
+  while (!media.empty() && media.back() == ' ')
+    media.remove_suffix(1);
+  if (media != "application/json") {
+    fail(rep, 415, "unsupported_media_type",
+         "the body must be application/json, got '" + std::string{type} + "'");
+    return std::nullopt;
+  }
+  auto parsed = parse_object(req.body, "request body");
+  if (!parsed) {
+    fail(rep, 400, "invalid_json", parsed.error().message);
+    return std::nullopt;
+  }
+  return std::move(*parsed);
+}
+
+// -- routing ------------------------------------------------------------------
+
+void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
+  auto& path = req.path;
+  auto method_not_allowed = [&](const char* allow) {
+    auto res = http::error_response(405, "method_not_allowed",
+                                    req.method + " is not allowed on " + path);
+    res.headers.emplace_back("Allow", allow);
+    reply(rep, std::move(res));
+  };
+  if (path == "/health") {
+    if (req.method != "GET" && req.method != "HEAD")
+      return method_not_allowed("GET, HEAD");
+    return reply(rep, json_response(200, {{"status", "ok"}}));
+  }
+  if (path == "/ready") {
+    if (req.method != "GET" && req.method != "HEAD")
+      return method_not_allowed("GET, HEAD");
+    return serve_ready(std::move(rep));
+  }
+  if (path == "/metrics") {
+    if (req.method != "GET")
+      return method_not_allowed("GET");
+    return serve_metrics(std::move(rep));
+  }
+  if (path.rfind("/v1/", 0) != 0)
+    return fail(rep, 404, "not_found", "no such endpoint: " + path);
+  auto principal = authenticate(req, rep);
+  if (!principal || !admit(*principal, rep))
+    return;
+  if (path == "/v1/tasks") {
+    if (req.method != "POST")
+      return method_not_allowed("POST");
+    return submit(req, *principal, std::move(rep));
+  }
+  if (path == "/v1/tools") {
+    if (req.method != "GET")
+      return method_not_allowed("GET");
+    if (!backend_)
+      return fail(rep, 503, "not_ready", "the engine is starting");
+    return reply(rep, json_response(200, {{"tools", cli::to_json(backend_->tools())}}));
+  }
+  if (path == "/v1/memory" || path == "/v1/memory/search") {
+    if (req.method != "POST")
+      return method_not_allowed("POST");
+    return memory(req, *principal, path == "/v1/memory/search", std::move(rep));
+  }
+  constexpr std::string_view prefix = "/v1/tasks/";
+  if (path.rfind(prefix, 0) == 0) {
+    std::string_view rest{path};
+    rest.remove_prefix(prefix.size());
+    bool events = false;
+    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+      if (rest.substr(slash) != "/events")
+        return fail(rep, 404, "not_found", "no such endpoint: " + path);
+      events = true;
+      rest = rest.substr(0, slash);
+    }
+    auto id = parse_id(rest);
+    if (!id)
+      return fail(rep, 404, "not_found",
+                  "'" + std::string{rest} + "' is not a task id");
+    if (events) {
+      if (req.method != "GET")
+        return method_not_allowed("GET");
+      return stream_task(*id, *principal, std::move(rep));
+    }
+    if (req.method == "GET")
+      return get_task(*id, *principal, std::move(rep));
+    if (req.method == "DELETE")
+      return cancel_task(*id, *principal, std::move(rep));
+    return method_not_allowed("GET, DELETE");
+  }
+  fail(rep, 404, "not_found", "no such endpoint: " + path);
+}
+
+void service::serve_ready(std::shared_ptr<http::reply> rep) {
+  std::string why;
+  if (draining_)
+    why = "draining: the daemon is shutting down";
+  else if (!backend_)
+    why = "the engine is starting";
+  else
+    why = backend_->not_ready();
+  if (why.empty())
+    return reply(rep, json_response(200, {{"ready", true}}));
+  reply(rep, json_response(503, {{"ready", false}, {"reason", why}}));
+}
+
+// -- tasks --------------------------------------------------------------------
+
+json service::task_json(const journaled_task& meta,
+                        const std::vector<json>& steps, const json& result,
+                        bool finished) {
+  json out{{"id", meta.id},
+           {"status", finished ? meta.status : std::string{"running"}},
+           {"agent", meta.agent},
+           {"session", meta.session},
+           {"created_ms", meta.created_ms},
+           {"steps", steps}};
+  out["result"] = finished ? result : json(nullptr);
+  if (finished)
+    out["finished_ms"] = meta.updated_ms;
+  return out;
+}
+
+void service::submit(const http::request& req, const std::string& principal,
+                     std::shared_ptr<http::reply> rep) {
+  if (draining_)
+    return fail(rep, 503, "draining",
+                "the daemon is shutting down and takes no new tasks");
+  if (!backend_)
+    return fail(rep, 503, "not_ready", "the engine is starting");
+  auto body = json_body(req, rep);
+  if (!body)
+    return;
+  journaled_task t;
+  t.principal = principal;
+  t.agent = "default";
+  t.session = "default";
+  for (auto& [key, value] : body->items()) {
+    if (key != "input" && key != "agent" && key != "session")
+      return fail(rep, 400, "invalid_input",
+                  "unknown field '" + key + "' (fields: input, agent, session)");
+    if (!value.is_string())
+      return fail(rep, 400, "invalid_input",
+                  "'" + key + "' must be a string, got " + dump(value));
+  }
+  if (!body->contains("input"))
+    return fail(rep, 400, "invalid_input", "'input' is required");
+  t.input = (*body)["input"].get<std::string>();
+  if (body->contains("agent"))
+    t.agent = (*body)["agent"].get<std::string>();
+  if (body->contains("session"))
+    t.session = (*body)["session"].get<std::string>();
+  if (!valid_name(t.agent))
+    return fail(rep, 400, "invalid_input",
+                "'agent' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+  if (!valid_name(t.session))
+    return fail(rep, 400, "invalid_input",
+                "'session' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+  t.idempotency_key = std::string{req.header("idempotency-key")};
+  if (t.idempotency_key.size() > max_idempotency_key)
+    return fail(rep, 400, "invalid_input",
+                "the Idempotency-Key header is longer than " +
+                  std::to_string(max_idempotency_key) + " characters");
+  t.request_hash = guardrail::api_key_digest(dump(*body));
+  auto replayed = [this, rep](const journaled_task& prior,
+                              const std::string& hash) {
+    if (prior.request_hash != hash)
+      return fail(rep, 422, "idempotency_key_reused",
+                  "this Idempotency-Key was used for a different request "
+                  "(task " +
+                    std::to_string(prior.id) + ")");
+    auto res = json_response(
+      200, {{"id", prior.id}, {"status", prior.status == "queued" ? "running" : prior.status}, {"replayed", true}});
+    res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(prior.id));
+    reply(rep, std::move(res));
+  };
+  if (!t.idempotency_key.empty())
+    if (auto prior = journal_->find_idempotent(principal, t.idempotency_key))
+      return replayed(*prior, t.request_hash);
+  t.id = next_id_.fetch_add(1);
+  t.created_ms = now_ms();
+  auto self = shared_from_this();
+  journal_->accept(t, [self, t, rep, replayed](result<bool> ok) mutable {
+    if (!ok) {
+      // The same key, sent twice at once: the first one journaled wins.
+      if (!t.idempotency_key.empty())
+        if (auto prior =
+              self->journal_->find_idempotent(t.principal, t.idempotency_key))
+          return replayed(*prior, t.request_hash);
+      return self->fail(rep, 503, "journal_unavailable", ok.error().message);
+    }
+    auto id = t.id;
+    self->start(std::move(t));
+    auto res = json_response(202, {{"id", id}, {"status", "running"}});
+    res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
+    self->reply(rep, std::move(res));
+  });
+}
+
+void service::start(journaled_task meta) {
+  task_request req;
+  req.id = meta.id;
+  req.principal = meta.principal;
+  req.agent = meta.agent;
+  req.session = meta.session;
+  req.text = meta.input;
+  {
+    std::lock_guard guard{mutex_};
+    auto& live = tasks_[meta.id];
+    live.meta = std::move(meta);
+    live.started = clock_type::now();
+    ++active_;
+    metrics_->active.Set(static_cast<double>(active_));
+  }
+  backend_->run(std::move(req));
+}
+
+void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
+  auto j = cli::to_json(step);
+  j["index"] = index;
+  auto text = dump(j);
+  journal_->step(id, index, text);
+  std::lock_guard guard{mutex_};
+  auto it = tasks_.find(id);
+  if (it == tasks_.end())
+    return;
+  it->second.steps.push_back(std::move(j));
+  auto& ws = it->second.watchers;
+  for (auto& w : ws)
+    w->send("step", text);
+  ws.erase(std::remove_if(ws.begin(), ws.end(),
+                          [](auto& w) { return w->closed(); }),
+           ws.end());
+}
+
+void service::on_result(const task_result& r) {
+  auto result = result_part(r);
+  std::string agent;
+  double seconds = 0;
+  {
+    std::lock_guard guard{mutex_};
+    auto it = tasks_.find(r.id);
+    if (it != tasks_.end()) {
+      agent = it->second.meta.agent;
+      seconds = std::chrono::duration<double>(clock_type::now() -
+                                              it->second.started)
+                  .count();
+    }
+  }
+  auto status = std::string{to_string(r.status)};
+  auto& m = *metrics_;
+  auto label = m.bounded(m.agents, agent);
+  m.requests.Add({{"agent_name", label}, {"status", status}}).Increment();
+  m.duration
+    .Add({{"agent_name", label}},
+         prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1,
+                                                 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                                                 60, 120})
+    .Observe(seconds);
+  for (auto& step : r.steps)
+    for (auto& res : step.results)
+      m.tools
+        .Add({{"tool_name", m.bounded(m.tool_names, res.name)},
+              {"status", res.ok ? "ok" : "error"}})
+        .Increment();
+  // Visible once durable: a client never sees an end the journal lacks.
+  auto self = shared_from_this();
+  auto publish = [self, id = r.id, status, result] {
+    std::lock_guard guard{self->mutex_};
+    auto it = self->tasks_.find(id);
+    if (it == self->tasks_.end())
+      return;
+    auto& live = it->second;
+    live.finished = true;
+    live.meta.status = status;
+    live.meta.updated_ms = now_ms();
+    live.result = result;
+    auto text = dump(task_json(live.meta, live.steps, live.result, true));
+    for (auto& w : live.watchers) {
+      w->send("result", text);
+      w->close();
+    }
+    live.watchers.clear();
+    self->finished_order_.push_back(id);
+    --self->active_;
+    self->metrics_->active.Set(static_cast<double>(self->active_));
+    self->evict_finished();
+    if (self->active_ == 0)
+      self->idle_.notify_all();
+  };
+  if (journal_ends_)
+    journal_->finish(r.id, status, dump(result), publish);
+  else
+    publish();
+}
+
+void service::evict_finished() {
+  while (finished_order_.size() > serve_.keep_finished) {
+    tasks_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+}
+
+void service::get_task(uint64_t id, const std::string& principal,
+                       std::shared_ptr<http::reply> rep) {
+  auto not_found = [&] {
+    fail(rep, 404, "not_found", "no task " + std::to_string(id));
+  };
+  {
+    std::lock_guard guard{mutex_};
+    auto it = tasks_.find(id);
+    if (it != tasks_.end()) {
+      auto& live = it->second;
+      if (live.meta.principal != principal)
+        return not_found();
+      auto body = task_json(live.meta, live.steps, live.result, live.finished);
+      // Reply outside the lock? The reply only queues the bytes.
+      return reply(rep, json_response(200, body));
+    }
+  }
+  auto t = journal_->get(id);
+  if (!t || t->principal != principal)
+    return not_found();
+  std::vector<json> steps;
+  for (auto& s : t->steps)
+    steps.push_back(json::parse(s, nullptr, false));
+  auto result = t->result.empty() ? json(nullptr)
+                                  : json::parse(t->result, nullptr, false);
+  reply(rep, json_response(200, task_json(*t, steps, result,
+                                          t->status != "queued")));
+}
+
+void service::stream_task(uint64_t id, const std::string& principal,
+                          std::shared_ptr<http::reply> rep) {
+  std::unique_lock lock{mutex_};
+  auto it = tasks_.find(id);
+  if (it != tasks_.end() && it->second.meta.principal == principal) {
+    auto& live = it->second;
+    metrics_->http.Add({{"code", "200"}}).Increment();
+    auto stream = rep->open_stream();
+    for (auto& s : live.steps)
+      stream->send("step", dump(s));
+    if (live.finished) {
+      stream->send("result",
+                   dump(task_json(live.meta, live.steps, live.result, true)));
+      stream->close();
+    } else {
+      live.watchers.push_back(std::move(stream));
+    }
+    return;
+  }
+  lock.unlock();
+  auto t = journal_->get(id);
+  if (!t || t->principal != principal)
+    return fail(rep, 404, "not_found", "no task " + std::to_string(id));
+  metrics_->http.Add({{"code", "200"}}).Increment();
+  auto stream = rep->open_stream();
+  std::vector<json> steps;
+  for (auto& s : t->steps) {
+    stream->send("step", s);
+    steps.push_back(json::parse(s, nullptr, false));
+  }
+  if (t->status != "queued")
+    stream->send("result",
+                 dump(task_json(*t, steps,
+                                json::parse(t->result, nullptr, false), true)));
+  stream->close();
+}
+
+void service::cancel_task(uint64_t id, const std::string& principal,
+                          std::shared_ptr<http::reply> rep) {
+  {
+    std::lock_guard guard{mutex_};
+    auto it = tasks_.find(id);
+    if (it == tasks_.end() || it->second.meta.principal != principal) {
+      auto t = it == tasks_.end() ? journal_->get(id) : std::nullopt;
+      if (!t || t->principal != principal)
+        return fail(rep, 404, "not_found", "no task " + std::to_string(id));
+      return fail(rep, 409, "already_finished",
+                  "task " + std::to_string(id) + " already ended: " + t->status);
+    }
+    if (it->second.finished)
+      return fail(rep, 409, "already_finished",
+                  "task " + std::to_string(id) +
+                    " already ended: " + it->second.meta.status);
+  }
+  auto self = shared_from_this();
+  backend_->cancel(id, [self, id, rep](bool found) {
+    if (found)
+      return self->reply(rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));
+    self->fail(rep, 409, "already_finished",
+               "task " + std::to_string(id) + " ended before it could be cancelled");
+  });
+}
+
+// -- memory -------------------------------------------------------------------
+
+void service::memory(const http::request& req, const std::string& principal,
+                     bool search, std::shared_ptr<http::reply> rep) {
+  if (!backend_)
+    return fail(rep, 503, "not_ready", "the engine is starting");
+  auto body = json_body(req, rep);
+  if (!body)
+    return;
+  std::string agent = "default";
+  json args = json::object();
+  for (auto& [key, value] : body->items()) {
+    if (key == "agent") {
+      if (!value.is_string() || !valid_name(value.get<std::string>()))
+        return fail(rep, 400, "invalid_input",
+                    "'agent' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+      agent = value.get<std::string>();
+    } else if (search ? (key == "query" || key == "limit") : key == "text") {
+      args[key] = value;
+    } else {
+      return fail(rep, 400, "invalid_input",
+                  "unknown field '" + key + "' (fields: " +
+                    (search ? "query, limit, agent" : "text, agent") + ")");
+    }
+  }
+  tool_invocation inv;
+  inv.call.id = "api-" + std::to_string(next_call_.fetch_add(1));
+  inv.call.name = search ? "memory_recall" : "memory_store";
+  inv.call.arguments = dump(args);
+  inv.session = "api";
+  inv.principal = principal;
+  inv.agent = agent;
+  auto self = shared_from_this();
+  backend_->memory_call(std::move(inv), [self, rep, search](tool_result r) {
+    auto out = json::parse(r.output, nullptr, false);
+    if (!r.ok) {
+      auto code = out.is_object() && out.contains("code") && out["code"].is_string()
+                    ? out["code"].get<std::string>()
+                    : std::string{"internal"};
+      auto message = out.is_object() && out.contains("error") && out["error"].is_string()
+                       ? out["error"].get<std::string>()
+                       : r.output;
+      return self->fail(rep, status_for(code), code, message);
+    }
+    self->reply(rep, json_response(search ? 200 : 201, out));
+  });
+}
+
+// -- metrics ------------------------------------------------------------------
+
+void service::serve_metrics(std::shared_ptr<http::reply> rep) {
+  auto self = shared_from_this();
+  auto render = [self, rep](engine_counters c) {
+    auto& m = *self->metrics_;
+    {
+      std::lock_guard guard{m.mutex};
+      for (auto& [role, n] : c.restarts) {
+        auto& last = m.last_restarts[role];
+        if (n > last)
+          m.restarts.Add({{"role", role}}).Increment(static_cast<double>(n - last));
+        else
+          m.restarts.Add({{"role", role}});
+        last = n;
+      }
+      for (auto& [kind, n] : c.events) {
+        auto& last = m.last_events[kind];
+        if (n > last) {
+          m.events.Add({{"kind", kind}}).Increment(static_cast<double>(n - last));
+          if (kind == "provider_fallback")
+            m.provider_errors.Increment(static_cast<double>(n - last));
+        }
+        last = n;
+      }
+      auto commits = self->journal_->commits();
+      if (commits > m.last_commits)
+        m.journal_commits.Increment(static_cast<double>(commits - m.last_commits));
+      m.last_commits = commits;
+    }
+    m.memory_bytes.Set(static_cast<double>(rss_bytes()));
+    if (self->server_) {
+      auto st = self->server_->stats();
+      m.connections.Set(static_cast<double>(st.connections_open));
+      m.streams.Set(static_cast<double>(st.streams_open));
+    }
+    m.http.Add({{"code", "200"}}).Increment();
+    rep->send({200, "text/plain; version=0.0.4; charset=utf-8",
+               prometheus::TextSerializer{}.Serialize(m.registry->Collect()),
+               {}});
+  };
+  if (!backend_)
+    return render({});
+  backend_->counters(render);
+}
+
+} // namespace troupe::daemon

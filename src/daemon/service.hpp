@@ -1,0 +1,147 @@
+#pragma once
+
+// The daemon's API: routes, authentication (API key -> principal), rate
+// limits, the live task table with its event streams, the journal, and the
+// Prometheus metrics. CAF-free: the engine is reached through `backend`.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/json.hpp"
+#include "daemon/backend.hpp"
+#include "daemon/journal.hpp"
+#include "http/server.hpp"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace troupe::daemon {
+
+class service : public backend_events,
+                public std::enable_shared_from_this<service> {
+public:
+  /// `cfg` gives the access policy and the `serve` settings.
+  static std::shared_ptr<service> make(const engine_config& cfg,
+                                       std::unique_ptr<journal> j);
+
+  ~service() override;
+
+  /// Ends every task the journal holds unfinished (from a crash or an
+  /// earlier shutdown) as failed, with the reason; returns how many.
+  size_t recover();
+
+  /// Connects the engine; until then /ready says not ready.
+  void attach(std::unique_ptr<backend> b);
+
+  /// The HTTP server, for its connection counts in /metrics.
+  void set_server(const http::server* srv);
+
+  /// The HTTP handler.
+  void handle(http::request req, std::shared_ptr<http::reply> rep);
+
+  /// Not ready from now on, and new tasks are refused (503).
+  void begin_drain();
+
+  /// Waits until no task runs or `deadline`; true if none runs.
+  bool wait_idle(std::chrono::steady_clock::time_point deadline);
+
+  /// From now on, tasks that end (cancelled by the engine's shutdown) stay
+  /// unfinished in the journal, for the next start.
+  void stop_journaling_ends();
+
+  /// Tasks accepted and not yet finished.
+  size_t active() const;
+
+  /// Applies what may change live: the access policy (keys, roles) and the
+  /// rate limits.
+  void reconfigure(const engine_config& cfg);
+
+  // -- backend_events
+  void on_step(uint64_t id, uint64_t index, const step_record& step) override;
+  void on_result(const task_result& result) override;
+
+  struct metrics;
+
+private:
+  service(const engine_config& cfg, std::unique_ptr<journal> j);
+
+  struct live_task {
+    journaled_task meta;
+    std::vector<json> steps;
+    /// The result (answer, error_code, notes, …) once finished.
+    json result;
+    bool finished = false;
+    std::chrono::steady_clock::time_point started;
+    std::vector<std::shared_ptr<http::event_stream>> watchers;
+  };
+
+  struct bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  void reply(const std::shared_ptr<http::reply>& rep, http::response res);
+  void fail(const std::shared_ptr<http::reply>& rep, int status,
+            std::string_view code, std::string_view message);
+
+  /// The principal of the request's API key, or nothing (then it has
+  /// answered 401).
+  std::optional<std::string> authenticate(const http::request& req,
+                                          const std::shared_ptr<http::reply>& rep);
+  /// False (and 429 answered) if the principal is over its rate.
+  bool admit(const std::string& principal,
+             const std::shared_ptr<http::reply>& rep);
+  /// The request's JSON object body, or nothing (then it has answered).
+  std::optional<json> json_body(const http::request& req,
+                                const std::shared_ptr<http::reply>& rep);
+
+  void submit(const http::request& req, const std::string& principal,
+              std::shared_ptr<http::reply> rep);
+  void get_task(uint64_t id, const std::string& principal,
+                std::shared_ptr<http::reply> rep);
+  void stream_task(uint64_t id, const std::string& principal,
+                   std::shared_ptr<http::reply> rep);
+  void cancel_task(uint64_t id, const std::string& principal,
+                   std::shared_ptr<http::reply> rep);
+  void memory(const http::request& req, const std::string& principal,
+              bool search, std::shared_ptr<http::reply> rep);
+  void serve_metrics(std::shared_ptr<http::reply> rep);
+  void serve_ready(std::shared_ptr<http::reply> rep);
+
+  /// Registers an accepted task and starts it.
+  void start(journaled_task meta);
+  /// JSON of a task (live or journaled).
+  static json task_json(const journaled_task& meta,
+                        const std::vector<json>& steps, const json& result,
+                        bool finished);
+  void evict_finished();
+
+  serve_config serve_;
+  std::shared_ptr<const guardrail::access_policy> access_;
+  std::unique_ptr<journal> journal_;
+  std::unique_ptr<backend> backend_;
+  const http::server* server_ = nullptr;
+  std::unique_ptr<metrics> metrics_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;
+  std::unordered_map<uint64_t, live_task> tasks_;
+  std::deque<uint64_t> finished_order_;
+  size_t active_ = 0;
+  std::unordered_map<std::string, bucket> buckets_;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<uint64_t> next_call_{1};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> journal_ends_{true};
+};
+
+} // namespace troupe::daemon

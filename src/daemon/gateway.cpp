@@ -5,6 +5,10 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include <mutex>
+#include <unordered_map>
 
 #include "actors/engine.hpp"
 #include "daemon/backend.hpp"
@@ -23,9 +27,25 @@ task_result failed_result(uint64_t id, const caf::error& err) {
   return r;
 }
 
+/// The task clients alive, so the backend can stop them when it goes (a
+/// runner stopped with the engine may never answer its client).
+struct client_set {
+  std::mutex mutex;
+  std::unordered_map<caf::actor_id, caf::actor> clients;
+};
+
 caf::behavior task_client(caf::event_based_actor* self, task_actor tasks,
                           task_request req,
-                          std::shared_ptr<backend_events> events) {
+                          std::shared_ptr<backend_events> events,
+                          std::shared_ptr<client_set> set) {
+  {
+    std::lock_guard guard{set->mutex};
+    set->clients.emplace(self->id(), caf::actor_cast<caf::actor>(self));
+  }
+  self->attach_functor([set, id = self->id()] {
+    std::lock_guard guard{set->mutex};
+    set->clients.erase(id);
+  });
   auto id = req.id;
   self
     ->request(tasks, caf::infinite, run_atom::value, std::move(req),
@@ -52,8 +72,14 @@ public:
               std::shared_ptr<backend_events> events)
     : sys_(sys), eng_(eng), events_(std::move(events)) {}
 
+  ~caf_backend() override {
+    std::lock_guard guard{clients_->mutex};
+    for (auto& [id, client] : clients_->clients)
+      caf::anon_send_exit(client, caf::exit_reason::user_shutdown);
+  }
+
   void run(task_request req) override {
-    sys_.spawn(task_client, eng_.tasks(), std::move(req), events_);
+    sys_.spawn(task_client, eng_.tasks(), std::move(req), events_, clients_);
   }
 
   void cancel(uint64_t id, std::function<void(bool)> done) override {
@@ -114,6 +140,7 @@ private:
   caf::actor_system& sys_;
   engine& eng_;
   std::shared_ptr<backend_events> events_;
+  std::shared_ptr<client_set> clients_ = std::make_shared<client_set>();
 };
 
 } // namespace

@@ -174,10 +174,11 @@ struct journal::impl {
             writer->exec("RELEASE accept");
             after.push_back([done = std::move(a->done)] { done(true); });
           } catch (const SQLite::Exception& e) {
-            ins.reset();
+            // reset() would throw the step's error again.
+            ins.tryReset();
             writer->exec("ROLLBACK TO accept");
             writer->exec("RELEASE accept");
-            auto code = e.getExtendedErrorCode() == SQLITE_CONSTRAINT_UNIQUE
+            auto code = e.getErrorCode() == SQLITE_CONSTRAINT
                           ? errc::invalid_input
                           : errc::unspecified;
             auto msg = std::string{"the journal refused the task: "} + e.what();

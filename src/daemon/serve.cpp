@@ -113,7 +113,7 @@ int serve(serve_options opts) {
     if (!next) {
       log::get()->error(R"("event":"reload_failed","error":{})",
                         json(next.error().message).dump());
-      std::cerr << "troupe: reload failed, the old config stays: "
+      std::cout << "troupe: reload failed, the old config stays: "
                 << next.error().message << std::endl;
       continue;
     }
@@ -122,18 +122,27 @@ int serve(serve_options opts) {
     log::get()->info(R"("event":"reloaded")");
     std::cout << "troupe: reloaded" << std::endl;
   }
-  // Drain: not ready, no new connections or tasks, in-flight tasks run on
-  // until the deadline; what is left stays in the journal.
+  // Drain: not ready (so load balancers move on) and no new tasks, while
+  // clients may still follow the tasks in flight, which run on until the
+  // deadline; what is left stays in the journal.
+  auto active = svc->active();
   log::get()->info(R"("event":"draining","signal":{},"active":{})", sig,
-                   svc->active());
+                   active);
+  std::cout << "troupe: draining " << active << " task(s)" << std::endl;
   svc->begin_drain();
-  (*srv)->stop_accepting();
   bool idle = svc->wait_idle(std::chrono::steady_clock::now() +
                              cfg.serve.drain);
   svc->stop_journaling_ends();
   auto left = idle ? 0 : svc->active();
+  (*srv)->stop_accepting();
   srv->reset();
+  svc->detach();
   eng->reset();
+  // A thread that spawned actors holds CAF's logger until it ends, and the
+  // actor system waits for the logger: the journal's writer thread (which
+  // starts tasks) must end before the system does, after the last actor.
+  sys.await_all_actors_done();
+  svc->close();
   std::cout << "troupe: stopped"
             << (left ? "; " + std::to_string(left) +
                          " unfinished task(s) stay in the journal"

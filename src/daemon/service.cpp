@@ -200,6 +200,14 @@ void service::attach(std::unique_ptr<backend> b) {
   backend_ = std::move(b);
 }
 
+void service::detach() {
+  backend_.reset();
+}
+
+void service::close() {
+  journal_.reset();
+}
+
 void service::set_server(const http::server* srv) {
   server_ = srv;
 }

@@ -42,6 +42,14 @@ public:
   /// Connects the engine; until then /ready says not ready.
   void attach(std::unique_ptr<backend> b);
 
+  /// Disconnects the engine (before it stops): tasks still waiting on it
+  /// are let go, unfinished.
+  void detach();
+
+  /// Flushes and closes the journal (its thread ends); the service takes
+  /// no calls after this.
+  void close();
+
   /// The HTTP server, for its connection counts in /metrics.
   void set_server(const http::server* srv);
 

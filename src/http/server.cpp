@@ -92,7 +92,11 @@ struct server::impl {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, server::impl* srv)
-    : stream_(std::move(socket)), ioc_(srv->ioc), srv_(srv), life_(srv->life) {
+    : stream_(std::move(socket)),
+      read_timer_(stream_.get_executor()),
+      ioc_(srv->ioc),
+      srv_(srv),
+      life_(srv->life) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
     if (!ec)
@@ -180,7 +184,17 @@ private:
     parser_.emplace();
     parser_->body_limit(srv_->cfg.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(srv_->cfg.max_header_bytes));
-    stream_.expires_after(srv_->cfg.io_timeout);
+    // Our own timer, not the stream's: the stream's closes the socket, and
+    // a client that stalled mid-request is owed a 408.
+    timed_out_ = false;
+    read_timer_.expires_after(srv_->cfg.io_timeout);
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec)
+        return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     bhttp::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -194,6 +208,9 @@ private:
   }
 
   void on_read(beast::error_code ec) {
+    read_timer_.cancel();
+    if (timed_out_ && ec)
+      ec = beast::error::timeout;
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::operation_aborted || ec == net::error::connection_reset) {
       shut();
@@ -226,7 +243,6 @@ private:
       fail_request(400, "bad_request", "malformed HTTP request: " + ec.message());
       return;
     }
-    stream_.expires_never();
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     request req;
@@ -308,6 +324,7 @@ private:
   void shut() {
     if (closed_.exchange(true))
       return;
+    read_timer_.cancel();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
@@ -319,6 +336,8 @@ private:
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer read_timer_;
+  bool timed_out_ = false;
   /// Keeps the I/O context alive as long as a socket of it is.
   std::shared_ptr<net::io_context> ioc_;
   server::impl* srv_;

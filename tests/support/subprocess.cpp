@@ -157,8 +157,14 @@ bool child_process::stop(int sig, std::chrono::milliseconds deadline) {
   auto code = wait_until(pid_, clock_type::now() + deadline);
   if (!code)
     return false;
+  exit_code_ = *code;
   pid_ = -1;
   return true;
+}
+
+void child_process::signal(int sig) {
+  if (pid_ > 0)
+    kill(pid_, sig);
 }
 
 std::string cli_path() {

@@ -44,6 +44,15 @@ public:
   /// returns true if it ended.
   bool stop(int sig, std::chrono::milliseconds deadline);
 
+  /// Sends `sig` and returns at once.
+  void signal(int sig);
+
+  /// The exit code once `stop` saw the process end (-1 before, or if a
+  /// signal ended it).
+  int exit_code() const noexcept {
+    return exit_code_;
+  }
+
   pid_t pid() const noexcept {
     return pid_;
   }
@@ -51,6 +60,7 @@ public:
 private:
   pid_t pid_ = -1;
   int out_fd_ = -1;
+  int exit_code_ = -1;
   std::string buffer_;
 };
 

@@ -1,0 +1,422 @@
+// `troupe serve` end to end: the real binary on 127.0.0.1, driven over
+// HTTP as a client would.
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "support/http_client.hpp"
+#include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace troupe::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const char* quick_start =
+  "What is 17 * 23 + 4? Remember that the launch is on Friday.";
+
+constexpr const char* admin_key = "admin-key-0123456789";
+constexpr const char* alice_key = "alice-key-0123456789";
+
+/// A daemon in a temp directory, with the given extra config (merged into
+/// one with an admin "ops" and a user "alice"); killed when it goes.
+struct daemon_proc {
+  temp_dir dir{"serve"};
+  std::unique_ptr<child_process> proc;
+  uint16_t port = 0;
+  json config;
+
+  explicit daemon_proc(json extra = json::object()) {
+    config = {{"access",
+               {{"principals", {{"cli", "admin"}, {"ops", "admin"}, {"alice", "user"}}}}},
+              {"serve", {{"listen", "127.0.0.1:0"}}}};
+    config.merge_patch(extra);
+    write_config(config.dump());
+    setenv("TROUPE_API_KEYS",
+           (std::string{"ops:"} + admin_key + ",alice:" + alice_key).c_str(), 1);
+    start();
+  }
+
+  std::filesystem::path config_file() const {
+    return dir.path / "troupe.json";
+  }
+
+  void write_config(const std::string& text) const {
+    std::ofstream{config_file()} << text;
+  }
+
+  void start() {
+    proc = std::make_unique<child_process>(std::vector<std::string>{
+      cli_path(), "serve", "--config", config_file().string(), "--data-dir",
+      (dir.path / "data").string()});
+    auto line = proc->wait_for_line("serving on", 20s);
+    REQUIRE(line);
+    port = static_cast<uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
+  }
+
+  std::optional<http_response>
+  call(const std::string& method, const std::string& path,
+       const std::string& body = {}, const char* key = admin_key,
+       std::vector<std::pair<std::string, std::string>> headers = {}) const {
+    if (key)
+      headers.emplace_back("Authorization", std::string{"Bearer "} + key);
+    bool typed = std::any_of(headers.begin(), headers.end(),
+                             [](auto& h) { return h.first == "Content-Type"; });
+    if (method == "POST" && !body.empty() && !typed)
+      headers.emplace_back("Content-Type", "application/json");
+    return http_call(port, method, path, body, headers);
+  }
+
+  /// POSTs a task; returns its id.
+  uint64_t submit(const std::string& input, const char* key = admin_key) const {
+    auto res = call("POST", "/v1/tasks", json{{"input", input}}.dump(), key);
+    REQUIRE(res);
+    REQUIRE(res->status == 202);
+    return json::parse(res->body)["id"].get<uint64_t>();
+  }
+
+  /// Follows a task's event stream to its end; returns the events.
+  std::vector<std::pair<std::string, std::string>>
+  follow(uint64_t id, const char* key = admin_key) const {
+    auto res = call("GET", "/v1/tasks/" + std::to_string(id) + "/events", {},
+                    key);
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    return parse_events(res->body);
+  }
+};
+
+/// The error code of a JSON error response.
+std::string error_code(const std::optional<http_response>& res) {
+  REQUIRE(res);
+  auto j = json::parse(res->body, nullptr, false);
+  REQUIRE(j.is_object());
+  return j["error"]["code"].get<std::string>();
+}
+
+} // namespace
+
+TEST_CASE("troupe serve runs a task from POST to its result",
+          "[daemon][serve]") {
+  daemon_proc d;
+  auto health = d.call("GET", "/health", {}, nullptr);
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto ready = d.call("GET", "/ready", {}, nullptr);
+  REQUIRE(ready);
+  CHECK(ready->status == 200);
+  CHECK(json::parse(ready->body)["ready"] == true);
+
+  auto posted = d.call("POST", "/v1/tasks", json{{"input", quick_start}}.dump());
+  REQUIRE(posted);
+  REQUIRE(posted->status == 202);
+  auto id = json::parse(posted->body)["id"].get<uint64_t>();
+  CHECK(posted->headers["location"] == "/v1/tasks/" + std::to_string(id));
+
+  auto events = d.follow(id);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].first == "step");
+  CHECK(json::parse(events[0].second)["calls"][0]["name"] == "calculator");
+  CHECK(events[1].first == "result");
+  auto result = json::parse(events[1].second);
+  CHECK(result["status"] == "completed");
+  CHECK(result["result"]["answer"].get<std::string>().find("395") !=
+        std::string::npos);
+
+  auto got = d.call("GET", "/v1/tasks/" + std::to_string(id));
+  REQUIRE(got);
+  CHECK(got->status == 200);
+  CHECK(json::parse(got->body) == result);
+
+  auto tools = d.call("GET", "/v1/tools");
+  REQUIRE(tools);
+  CHECK(tools->body.find("\"calculator\"") != std::string::npos);
+
+  auto recall = d.call("POST", "/v1/memory/search",
+                       json{{"query", "launch"}}.dump());
+  REQUIRE(recall);
+  CHECK(recall->status == 200);
+  CHECK(json::parse(recall->body)["hits"][0]["text"] == "the launch is on Friday");
+  auto stored = d.call("POST", "/v1/memory",
+                       json{{"text", "the office is in Lyon"}}.dump());
+  REQUIRE(stored);
+  CHECK(stored->status == 201);
+  CHECK(json::parse(stored->body)["durable"] == true);
+
+  auto metrics = d.call("GET", "/metrics", {}, nullptr);
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->body.find(
+          "agent_requests_total{agent_name=\"default\",status=\"completed\"} 1") !=
+        std::string::npos);
+  CHECK(metrics->body.find(
+          "agent_tool_executions_total{status=\"ok\",tool_name=\"calculator\"} 1") !=
+        std::string::npos);
+  CHECK(metrics->body.find("agent_memory_usage_bytes ") != std::string::npos);
+  CHECK(metrics->body.find("agent_active_tasks 0") != std::string::npos);
+  // The output is valid Prometheus text, by Prometheus' own linter.
+  auto file = d.dir.path / "metrics.txt";
+  std::ofstream{file} << metrics->body;
+  auto lint = run_process({"/bin/sh", "-c",
+                           "promtool check metrics < '" + file.string() + "'"});
+  INFO(lint.out << lint.err);
+  CHECK(lint.exit_code == 0);
+  CHECK(d.proc->stop(SIGTERM, 20s));
+  CHECK(d.proc->exit_code() == 0);
+}
+
+TEST_CASE("the API refuses bad requests with a stable code and a message",
+          "[daemon][serve]") {
+  daemon_proc d{{{"serve", {{"max_body_bytes", 4096}}}}};
+  auto task = json{{"input", "What is 1 + 1?"}}.dump();
+  auto no_key = d.call("POST", "/v1/tasks", task, nullptr);
+  CHECK(no_key->status == 401);
+  CHECK(error_code(no_key) == "unauthorized");
+  CHECK(no_key->headers["www-authenticate"] == "Bearer");
+  auto bad_key = d.call("POST", "/v1/tasks", task, "not-a-key-0123456789");
+  CHECK(bad_key->status == 401);
+  auto x_api_key = d.call("GET", "/v1/tools", {}, nullptr,
+                          {{"X-API-Key", alice_key}});
+  CHECK(x_api_key->status == 200);
+
+  auto text = d.call("POST", "/v1/tasks", task, admin_key,
+                     {{"Content-Type", "text/plain"}});
+  CHECK(text->status == 415);
+  CHECK(error_code(text) == "unsupported_media_type");
+  auto malformed = d.call("POST", "/v1/tasks", R"({"input": "x",)");
+  CHECK(malformed->status == 400);
+  CHECK(error_code(malformed) == "invalid_json");
+  auto not_object = d.call("POST", "/v1/tasks", R"(["input"])");
+  CHECK(not_object->status == 400);
+  auto unknown = d.call("POST", "/v1/tasks", R"({"input": "x", "priority": 1})");
+  CHECK(unknown->status == 400);
+  CHECK(json::parse(unknown->body)["error"]["message"] ==
+        "unknown field 'priority' (fields: input, agent, session)");
+  auto missing = d.call("POST", "/v1/tasks", R"({"agent": "a"})");
+  CHECK(missing->status == 400);
+  auto bad_agent = d.call("POST", "/v1/tasks", R"({"input": "x", "agent": "../etc"})");
+  CHECK(bad_agent->status == 400);
+  auto huge = d.call("POST", "/v1/tasks",
+                     json{{"input", std::string(5000, 'x')}}.dump());
+  CHECK(huge->status == 413);
+  CHECK(error_code(huge) == "payload_too_large");
+
+  CHECK(d.call("GET", "/v2/anything")->status == 404);
+  CHECK(d.call("GET", "/v1/tasks/abc")->status == 404);
+  CHECK(d.call("GET", "/v1/tasks/999")->status == 404);
+  auto wrong_method = d.call("PUT", "/v1/tasks");
+  CHECK(wrong_method->status == 405);
+  CHECK(wrong_method->headers["allow"] == "POST");
+
+  // A principal sees only its own tasks; a user may not write memory.
+  auto id = d.submit("What is 2 + 2?");
+  CHECK(d.call("GET", "/v1/tasks/" + std::to_string(id), {}, alice_key)->status ==
+        404);
+  auto forbidden =
+    d.call("POST", "/v1/memory", json{{"text", "x"}}.dump(), alice_key);
+  CHECK(forbidden->status == 403);
+  CHECK(error_code(forbidden) == "forbidden");
+
+  // Rejected input is a task that ends "rejected", not an HTTP error.
+  auto hostile = d.submit("<script>alert(1)</script>");
+  auto events = d.follow(hostile);
+  REQUIRE(!events.empty());
+  CHECK(json::parse(events.back().second)["status"] == "rejected");
+}
+
+TEST_CASE("an Idempotency-Key returns the first task, once per request",
+          "[daemon][serve]") {
+  daemon_proc d;
+  auto body = json{{"input", "What is 6 * 7?"}}.dump();
+  auto first = d.call("POST", "/v1/tasks", body, admin_key,
+                      {{"Idempotency-Key", "order-17"}});
+  REQUIRE(first->status == 202);
+  auto id = json::parse(first->body)["id"];
+  auto again = d.call("POST", "/v1/tasks", body, admin_key,
+                      {{"Idempotency-Key", "order-17"}});
+  REQUIRE(again->status == 200);
+  CHECK(json::parse(again->body)["id"] == id);
+  CHECK(json::parse(again->body)["replayed"] == true);
+  auto other_body = d.call("POST", "/v1/tasks",
+                           json{{"input", "What is 6 * 8?"}}.dump(), admin_key,
+                           {{"Idempotency-Key", "order-17"}});
+  CHECK(other_body->status == 422);
+  CHECK(error_code(other_body) == "idempotency_key_reused");
+  // Keys are per principal.
+  auto alice = d.call("POST", "/v1/tasks", body, alice_key,
+                      {{"Idempotency-Key", "order-17"}});
+  CHECK(alice->status == 202);
+  CHECK(json::parse(alice->body)["id"] != id);
+}
+
+TEST_CASE("each principal has its own rate limit", "[daemon][serve]") {
+  daemon_proc d{{{"serve", {{"rate_limit", 0.01}, {"rate_burst", 2}}}}};
+  CHECK(d.call("GET", "/v1/tools")->status == 200);
+  CHECK(d.call("GET", "/v1/tools")->status == 200);
+  auto limited = d.call("GET", "/v1/tools");
+  CHECK(limited->status == 429);
+  CHECK(error_code(limited) == "rate_limited");
+  CHECK(std::stoi(limited->headers["retry-after"]) >= 1);
+  CHECK(d.call("GET", "/v1/tools", {}, alice_key)->status == 200);
+  // Probes are not rate limited.
+  CHECK(d.call("GET", "/health", {}, nullptr)->status == 200);
+}
+
+TEST_CASE("a running task is cancelled by DELETE", "[daemon][serve]") {
+  // The planner never answers: the task runs until cancelled.
+  daemon_proc d{{{"faults", {{"planner", {{"mode", "stall"}, {"rate", 1}}}}}}};
+  auto id = d.submit("What is 1 + 1?");
+  auto path = "/v1/tasks/" + std::to_string(id);
+  auto running = d.call("GET", path);
+  CHECK(json::parse(running->body)["status"] == "running");
+  auto cancel = d.call("DELETE", path);
+  REQUIRE(cancel->status == 202);
+  auto events = d.follow(id);
+  REQUIRE(!events.empty());
+  auto result = json::parse(events.back().second);
+  CHECK(result["status"] == "cancelled");
+  CHECK(result["result"]["answer"].get<std::string>().find("cancelled by request") !=
+        std::string::npos);
+  auto again = d.call("DELETE", path);
+  CHECK(again->status == 409);
+  CHECK(error_code(again) == "already_finished");
+}
+
+TEST_CASE("SIGHUP reloads a good config and keeps the old one on a bad one",
+          "[daemon][serve]") {
+  daemon_proc d;
+  CHECK(d.call("GET", "/v1/tools", {}, alice_key)->status == 200);
+  d.write_config("{ this is not json");
+  d.proc->signal(SIGHUP);
+  auto failed = d.proc->wait_for_line("reload failed", 10s);
+  REQUIRE(failed);
+  CHECK(failed->find(d.config_file().string()) != std::string::npos);
+  CHECK(d.call("GET", "/v1/tools", {}, alice_key)->status == 200);
+  // Alice loses her principal in the new config.
+  auto next = d.config;
+  next["access"]["principals"].erase("alice");
+  d.write_config(next.dump());
+  // The daemon's environment still gives alice a key: the new config is
+  // refused, naming her.
+  d.proc->signal(SIGHUP);
+  auto refused = d.proc->wait_for_line("reload failed", 10s);
+  REQUIRE(refused);
+  CHECK(refused->find("principal 'alice'") != std::string::npos);
+  // A reload that only changes limits goes through.
+  auto limits = d.config;
+  limits["serve"]["rate_limit"] = 0.01;
+  limits["serve"]["rate_burst"] = 1;
+  d.write_config(limits.dump());
+  d.proc->signal(SIGHUP);
+  REQUIRE(d.proc->wait_for_line("reloaded", 10s));
+  CHECK(d.call("GET", "/v1/tools")->status == 200);
+  CHECK(d.call("GET", "/v1/tools")->status == 429);
+}
+
+TEST_CASE("SIGTERM drains: not ready, no new tasks, the rest journaled",
+          "[daemon][serve]") {
+  daemon_proc d{{{"faults", {{"planner", {{"mode", "stall"}, {"rate", 1}}}}},
+                 {"serve", {{"drain_ms", 1500}}}}};
+  auto id = d.submit("What is 1 + 1?");
+  d.proc->signal(SIGTERM);
+  REQUIRE(d.proc->wait_for_line("draining 1 task(s)", 10s));
+  auto ready = d.call("GET", "/ready", {}, nullptr);
+  REQUIRE(ready);
+  CHECK(ready->status == 503);
+  CHECK(json::parse(ready->body)["reason"].get<std::string>().find("draining") !=
+        std::string::npos);
+  auto refused = d.call("POST", "/v1/tasks", json{{"input", "x"}}.dump());
+  REQUIRE(refused);
+  CHECK(refused->status == 503);
+  CHECK(error_code(refused) == "draining");
+  REQUIRE(d.proc->wait_for_line("1 unfinished task(s) stay in the journal", 10s));
+  REQUIRE(d.proc->stop(SIGTERM, 10s));
+  CHECK(d.proc->exit_code() == 0);
+  // Started again, the daemon ends the interrupted task with the reason.
+  d.config["faults"] = json::object();
+  d.write_config(d.config.dump());
+  d.start();
+  auto got = d.call("GET", "/v1/tasks/" + std::to_string(id));
+  REQUIRE(got);
+  REQUIRE(got->status == 200);
+  auto j = json::parse(got->body);
+  CHECK(j["status"] == "failed");
+  CHECK(j["result"]["error_code"] == "interrupted");
+  // New ids never reuse journaled ones.
+  CHECK(d.submit("What is 2 + 2?") > id);
+}
+
+TEST_CASE("after kill -9 every acknowledged task reaches an end",
+          "[daemon][serve]") {
+  // Every other planner request stalls, so some tasks are in flight when
+  // the daemon dies.
+  daemon_proc d{{{"faults", {{"planner", {{"mode", "stall"}, {"every", 2}}}}}}};
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 40; ++i)
+    ids.push_back(d.submit("What is " + std::to_string(i) + " + 1?"));
+  REQUIRE(d.proc->stop(SIGKILL, 10s));
+  d.config["faults"] = json::object();
+  d.write_config(d.config.dump());
+  d.start();
+  std::set<std::string> statuses;
+  for (auto id : ids) {
+    auto got = d.call("GET", "/v1/tasks/" + std::to_string(id));
+    REQUIRE(got);
+    REQUIRE(got->status == 200);
+    auto j = json::parse(got->body);
+    INFO("task " << id << ": " << got->body);
+    CHECK((j["status"] == "completed" ||
+           (j["status"] == "failed" && j["result"]["error_code"] == "interrupted")));
+    statuses.insert(j["status"].get<std::string>());
+  }
+  CHECK(statuses.count("failed") == 1); // the stalled ones were in flight
+}
+
+TEST_CASE("a real Prometheus server scrapes /metrics", "[daemon][serve][prometheus]") {
+  daemon_proc d;
+  auto id = d.submit(quick_start);
+  d.follow(id);
+  temp_dir prom{"prometheus"};
+  auto web = free_port();
+  std::ofstream{prom.path / "prometheus.yml"}
+    << "global:\n  scrape_interval: 1s\n"
+       "scrape_configs:\n  - job_name: troupe\n    static_configs:\n"
+       "      - targets: ['127.0.0.1:"
+    << d.port << "']\n";
+  child_process server{{"/bin/sh", "-c",
+                        "exec prometheus --config.file='" +
+                          (prom.path / "prometheus.yml").string() +
+                          "' --storage.tsdb.path='" +
+                          (prom.path / "data").string() +
+                          "' --web.listen-address=127.0.0.1:" +
+                          std::to_string(web)}};
+  // Wait (up to 60 s) until a query sees the counter.
+  auto until = std::chrono::steady_clock::now() + 60s;
+  json value;
+  while (std::chrono::steady_clock::now() < until) {
+    auto res = http_call(web, "GET",
+                         "/api/v1/query?query=agent_requests_total%7Bstatus%3D%22completed%22%7D",
+                         {}, {}, 2s);
+    if (res && res->status == 200) {
+      auto j = json::parse(res->body, nullptr, false);
+      if (j.is_object() && !j["data"]["result"].empty()) {
+        value = j["data"]["result"][0];
+        break;
+      }
+    }
+    // Scrapes come every second: ask again shortly (a bounded poll on the
+    // server's own state, not a sleep for luck).
+    std::this_thread::sleep_for(200ms);
+  }
+  REQUIRE(value.is_object());
+  CHECK(value["metric"]["agent_name"] == "default");
+  CHECK(value["value"][1] == "1");
+}

@@ -165,7 +165,8 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   msetup->long_term = long_term_of(cfg);
   msetup->readers = cfg.long_term.readers;
   msetup->ttl = cfg.long_term.ttl;
-  msetup->access = std::make_shared<guardrail::access_policy>(cfg.access);
+  auto access = std::make_shared<guardrail::access_holder>(cfg.access);
+  msetup->access = access;
   if (msetup->long_term) {
     // Opened once here so a bad, corrupt or locked file is an error at
     // start (naming the file), not a restart loop of the memory role; this
@@ -215,7 +216,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto key = opts.approval_key ? *opts.approval_key
                                : guardrail::approval_key::random();
   auto authority = std::make_shared<tool_authority>(
-    tool_authority{guardrail::access_policy{cfg.access}, {}, key,
+    tool_authority{access, {}, key,
                    cfg.timeouts.task});
   for (auto& s : specs)
     authority->permissions[s.name] = s.permissions;
@@ -291,8 +292,14 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   eng->tree_ = std::move(tree);
   eng->tool_specs_ = std::move(specs);
   eng->directory_ = std::move(dir);
+  eng->access_ = std::move(access);
   eng->cfg_ = std::move(cfg);
   return eng;
+}
+
+void engine::set_access(guardrail::access_config cfg) {
+  cfg_.access = cfg;
+  access_->set(std::move(cfg));
 }
 
 std::vector<child_status> engine::supervision() const {

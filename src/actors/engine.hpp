@@ -91,12 +91,18 @@ public:
     return cfg_;
   }
 
+  /// Puts new roles, principals, tool lists and API keys in force for the
+  /// guardrail and memory roles, at once and without a restart (checked
+  /// with `validate` first). Not thread-safe against itself.
+  void set_access(guardrail::access_config cfg);
+
 private:
   engine() = default;
 
   engine_config cfg_;
   std::vector<tool_spec> tool_specs_;
   std::shared_ptr<role_directory> directory_;
+  std::shared_ptr<guardrail::access_holder> access_;
   caf::actor root_;
   std::shared_ptr<supervision_tree> tree_;
   /// Roles supplied in `engine_options`, stopped with the engine.

@@ -77,8 +77,8 @@ guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
       static const std::vector<std::string> basic{"execute_tools"};
       auto i = auth.permissions.find(inv.call.name);
       auto& needs = i == auth.permissions.end() ? basic : i->second;
-      if (auto why = auth.access.tool_denial(inv.principal, inv.call.name,
-                                             needs))
+      if (auto why = auth.access->get()->tool_denial(inv.principal,
+                                                     inv.call.name, needs))
         return make_error(errc::forbidden, *why);
       inv.grant = guardrail::sign(auth.key, inv,
                                   memory::now_ms() + auth.lifetime.count());

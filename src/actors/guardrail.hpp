@@ -21,7 +21,7 @@ namespace troupe {
 
 /// What the guardrail needs to authorise tool calls.
 struct tool_authority {
-  guardrail::access_policy access;
+  std::shared_ptr<guardrail::access_holder> access;
   /// Permissions each tool needs, by name (tools not listed need
   /// execute_tools).
   std::map<std::string, std::vector<std::string>, std::less<>> permissions;

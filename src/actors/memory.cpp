@@ -17,7 +17,7 @@ std::optional<failure> check(memory_ptr self, const std::string& principal,
   auto& access = self->state.setup->access;
   if (!access)
     return std::nullopt;
-  if (auto why = access->deny_reason(principal, p))
+  if (auto why = access->get()->deny_reason(principal, p))
     return failure{errc::forbidden, *why};
   return std::nullopt;
 }

@@ -29,7 +29,7 @@ struct memory_setup {
   /// Lifetime given to stored memories; 0: forever.
   std::chrono::milliseconds ttl{0};
   /// Who may read and write memory.
-  std::shared_ptr<const guardrail::access_policy> access;
+  std::shared_ptr<guardrail::access_holder> access;
 };
 
 /// State of the memory role: the short-term store (per session, LRU) and,

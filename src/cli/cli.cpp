@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -98,10 +100,11 @@ struct options {
   std::vector<std::string> positional;
   bool json = false;
   std::optional<std::string> workspace;
-  std::string config;
+  /// Config files, applied in order (a profile on top of the base).
+  std::vector<std::string> configs;
   std::string tools;
   std::string session = "default";
-  std::string log_level = "error";
+  std::optional<std::string> log_level;
   std::string role;
   std::string listen;
   std::optional<uint32_t> max_steps;
@@ -188,13 +191,14 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
       err = value(dir);
       opts.workspace = dir;
     } else if (a == "--config") {
-      err = value(opts.config);
+      err = value(opts.configs.emplace_back());
     } else if (a == "--tools") {
       err = value(opts.tools);
     } else if (a == "--session") {
       err = value(opts.session);
     } else if (a == "--log-level") {
-      err = value(opts.log_level);
+      opts.log_level.emplace();
+      err = value(*opts.log_level);
     } else if (a == "--role") {
       err = value(opts.role);
     } else if (a == "--listen") {
@@ -325,21 +329,34 @@ result<std::pair<std::string, fault_spec>> parse_fault(const std::string& s) {
   return std::pair{role, f};
 }
 
-/// Defaults, then the config file (if any), then command-line flags.
+/// The process environment's TROUPE_* variables.
+std::map<std::string, std::string> troupe_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv{*e};
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && kv.rfind("TROUPE_", 0) == 0)
+      out.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return out;
+}
+
+/// Defaults, then the config files (in order), then the environment
+/// (TROUPE_*), then command-line flags.
 result<engine_config> engine_config_from(const options& opts) {
   engine_config cfg;
-  if (!opts.config.empty()) {
-    auto loaded = load_file(cfg, opts.config);
+  for (auto& file : opts.configs) {
+    auto loaded = load_file(cfg, file);
     if (!loaded)
       return loaded.error();
     cfg = std::move(*loaded);
   }
-  auto env = apply_environment(std::move(cfg), [](const char* name) {
-    return static_cast<const char*>(std::getenv(name));
-  });
+  auto env = apply_environment(std::move(cfg), troupe_environment());
   if (!env)
     return env.error();
   cfg = std::move(*env);
+  if (opts.log_level)
+    cfg.log_level = *opts.log_level;
   if (opts.workspace)
     cfg.workspace = *opts.workspace;
   // The command line keeps memory on disk: --data-dir, else the config's
@@ -381,6 +398,8 @@ int run_task(const options& opts) {
     return exit_usage;
   }
   auto& ecfg = *loaded;
+  if (!ecfg.log_level.empty())
+    log::set_level(ecfg.log_level);
   auto text = opts.positional[0];
   if (text == "-") {
     // Read at most one byte more than the guardrail accepts: enough for it
@@ -760,7 +779,7 @@ int main_impl(int argc, char** argv) {
     std::cout << "troupe " << TROUPE_VERSION << "\n";
     return exit_ok;
   }
-  if (auto ok = log::set_level(opts.log_level); !ok)
+  if (auto ok = log::set_level(opts.log_level.value_or("error")); !ok)
     return usage_error(ok.error().message);
   if (opts.command == "run")
     return run_task(opts);

@@ -51,6 +51,11 @@ result<bool> validate(const engine_config& cfg) {
   auto bad = [](std::string msg) {
     return failure{errc::invalid_config, std::move(msg)};
   };
+  static const std::set<std::string> levels{
+    "", "trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (!levels.count(cfg.log_level))
+    return bad("log_level must be trace, debug, info, warn, error, critical "
+               "or off, got '" + cfg.log_level + "'");
   if (!parse_endpoint(cfg.serve.listen))
     return bad("serve.listen must be HOST:PORT (port 0..65535), got '" +
                cfg.serve.listen + "'");
@@ -289,7 +294,7 @@ bool is_fault_role(std::string_view role) {
 }
 
 result<engine_config> apply_json(engine_config cfg, std::string_view text) {
-  auto parsed = parse_object(text, "config");
+  auto parsed = parse_object(text, "config", true);
   if (!parsed)
     return failure{errc::invalid_config, parsed.error().message};
   constexpr int64_t big = int64_t{1} << 40;
@@ -302,6 +307,8 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   if (auto f = top.string("data_dir", data_dir))
     return *f;
   cfg.data_dir = data_dir;
+  if (auto f = top.string("log_level", cfg.log_level))
+    return *f;
   if (auto f = top.number("max_file_bytes", cfg.max_file_bytes, 1, big))
     return *f;
   if (auto f = top.number("max_steps", cfg.max_steps, 1, 1000))
@@ -615,12 +622,76 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   return cfg;
 }
 
+namespace {
+
+/// Every way to cut `words` into consecutive groups joined by '_': the
+/// config key paths a variable name may mean.
+void key_paths(const std::vector<std::string>& words, size_t from,
+               std::vector<std::string>& path,
+               std::vector<std::vector<std::string>>& out) {
+  if (from == words.size()) {
+    out.push_back(path);
+    return;
+  }
+  std::string key;
+  for (size_t i = from; i < words.size(); ++i) {
+    key += (i == from ? "" : "_") + words[i];
+    path.push_back(key);
+    key_paths(words, i + 1, path, out);
+    path.pop_back();
+  }
+}
+
+} // namespace
+
 result<engine_config>
 apply_environment(engine_config cfg,
-                  const std::function<const char*(const char*)>& getenv) {
-  if (auto keys = getenv("TROUPE_API_KEYS"))
-    if (auto ok = guardrail::add_api_keys(cfg.access, keys); !ok)
+                  const std::map<std::string, std::string>& env) {
+  static const std::set<std::string, std::less<>> read_elsewhere{
+    "TROUPE_API_KEYS", "TROUPE_APPROVAL_KEY"};
+  if (auto keys = env.find("TROUPE_API_KEYS"); keys != env.end())
+    if (auto ok = guardrail::add_api_keys(cfg.access, keys->second); !ok)
       return ok.error();
+  for (auto& [name, text] : env) {
+    if (name.rfind("TROUPE_", 0) != 0 || read_elsewhere.count(name))
+      continue;
+    std::vector<std::string> words;
+    std::string lower;
+    for (auto c : name.substr(7))
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (size_t pos = 0; pos <= lower.size();) {
+      auto us = lower.find('_', pos);
+      words.push_back(lower.substr(pos, us - pos));
+      if (us == std::string::npos)
+        break;
+      pos = us + 1;
+    }
+    auto value = json::parse(text, nullptr, false);
+    if (value.is_discarded() || value.is_string())
+      value = text;
+    std::vector<std::vector<std::string>> paths;
+    std::vector<std::string> path;
+    key_paths(words, 0, path, paths);
+    bool applied = false;
+    for (auto& p : paths) {
+      json patch = value;
+      for (auto it = p.rbegin(); it != p.rend(); ++it)
+        patch = json{{*it, patch}};
+      auto next = apply_json(cfg, dump(patch));
+      if (next) {
+        cfg = std::move(*next);
+        applied = true;
+        break;
+      }
+      if (next.error().message.rfind("unknown config key", 0) != 0)
+        return failure{errc::invalid_config,
+                       name + ": " + next.error().message};
+    }
+    if (!applied)
+      return failure{errc::invalid_config,
+                     name + " does not name a config key (see "
+                            "config/troupe.json; e.g. TROUPE_SERVE_LISTEN)"};
+  }
   return cfg;
 }
 

@@ -151,6 +151,9 @@ struct engine_config {
   std::vector<std::string> provider_fallback{"offline"};
   /// The daemon's settings.
   serve_config serve;
+  /// trace|debug|info|warn|error|critical|off; empty: the command line's
+  /// (default error). `--log-level` wins over the file.
+  std::string log_level;
   /// Injected faults by role name (memory, guardrail, planner, provider,
   /// provider.1…, tools); empty in production.
   std::map<std::string, fault_spec> faults;
@@ -179,12 +182,17 @@ result<bool> validate(const engine_config& cfg);
 /// name the key; `cfg` is left untouched on error.
 result<engine_config> apply_json(engine_config cfg, std::string_view text);
 
-/// Applies what the environment sets, read through `getenv`:
-/// TROUPE_API_KEYS ("principal:key,…", kept by digest only). Errors never
-/// show a secret.
+/// Applies the environment's TROUPE_* variables (`env`: name -> value):
+/// TROUPE_API_KEYS ("principal:key,…", kept by digest only), and every
+/// config key, named by its path in capitals with `_` between the parts
+/// (TROUPE_SERVE_LISTEN, TROUPE_MAX_STEPS, TROUPE_MEMORY_DURABLE…); the
+/// value is read as JSON if it is JSON (numbers, true/false, arrays), else
+/// as a string. A name that matches no key, or a bad value, is an error
+/// naming the variable; errors never show a secret. TROUPE_APPROVAL_KEY is
+/// read where it is used.
 result<engine_config>
 apply_environment(engine_config cfg,
-                  const std::function<const char*(const char*)>& getenv);
+                  const std::map<std::string, std::string>& env);
 
 /// Reads and applies a config file; errors name the file.
 result<engine_config> load_file(engine_config cfg,

@@ -6,11 +6,20 @@ std::string dump(const json& x) {
   return x.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-result<json> parse_object(std::string_view text, std::string_view what) {
-  auto parsed = json::parse(text.begin(), text.end(), nullptr, false);
-  if (parsed.is_discarded())
+result<json> parse_object(std::string_view text, std::string_view what,
+                          bool comments) {
+  json parsed;
+  try {
+    parsed = json::parse(text.begin(), text.end(), nullptr, true, comments);
+  } catch (const json::parse_error& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line
+    // 1, column 14: syntax error …": keep what follows the bracket.
+    std::string why = e.what();
+    if (auto end = why.find("] "); end != std::string::npos)
+      why.erase(0, end + 2);
     return failure{errc::invalid_input,
-                   std::string{what} + " is not valid JSON"};
+                   std::string{what} + " is not valid JSON: " + why};
+  }
   if (!parsed.is_object())
     return failure{errc::invalid_input, std::string{what} +
                                           " must be a JSON object, got " +

@@ -16,7 +16,9 @@ std::string dump(const json& x);
 
 /// Parses `text` as a JSON object. Errors name what was wrong and where
 /// (`what` says which input this is, e.g. "tool arguments").
-result<json> parse_object(std::string_view text, std::string_view what);
+/// `comments`: allow // and /* */ comments (config files).
+result<json> parse_object(std::string_view text, std::string_view what,
+                          bool comments = false);
 
 /// An error object `{"error": message, "code": name}` as JSON text.
 std::string error_json(const failure& f);

@@ -53,6 +53,8 @@ int serve(serve_options opts) {
     std::cerr << "troupe: serve needs a data directory for its task journal\n";
     return exit_usage;
   }
+  if (!cfg.log_level.empty())
+    log::set_level(cfg.log_level);
   // Only sigwait below sees these: block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -118,6 +120,9 @@ int serve(serve_options opts) {
       continue;
     }
     svc->reconfigure(*next);
+    (*eng)->set_access(next->access);
+    if (!next->log_level.empty())
+      log::set_level(next->log_level);
     reload_rules(sys, **eng);
     log::get()->info(R"("event":"reloaded")");
     std::cout << "troupe: reloaded" << std::endl;

@@ -5,7 +5,9 @@
 // executor) ask it.
 
 #include <cstdint>
+#include <atomic>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -92,6 +94,25 @@ public:
 
 private:
   access_config cfg_;
+};
+
+/// The access policy in force, swappable while roles read it (a reload
+/// changes roles, principals, tool lists and keys without a restart).
+class access_holder {
+public:
+  explicit access_holder(access_config cfg)
+    : policy_(std::make_shared<const access_policy>(std::move(cfg))) {}
+
+  std::shared_ptr<const access_policy> get() const {
+    return policy_.load();
+  }
+
+  void set(access_config cfg) {
+    policy_.store(std::make_shared<const access_policy>(std::move(cfg)));
+  }
+
+private:
+  std::atomic<std::shared_ptr<const access_policy>> policy_;
 };
 
 } // namespace troupe::guardrail

@@ -20,7 +20,7 @@ TEST_CASE("the guardrail actor answers with a verdict and a reason",
   auto rules =
     std::make_shared<guardrail::rules_holder>(*compiled, "", size_t{16384});
   auto authority = std::make_shared<const tool_authority>(tool_authority{
-    guardrail::access_policy{guardrail::access_config{}},
+    std::make_shared<guardrail::access_holder>(guardrail::access_config{}),
     {},
     guardrail::approval_key::random(),
     std::chrono::seconds{60}});

@@ -132,7 +132,9 @@ TEST_CASE("config JSON errors name the key", "[core][config]") {
     REQUIRE_FALSE(r);
     return r.error().message;
   };
-  CHECK(error("{") == "config is not valid JSON");
+  CHECK(error("{").rfind("config is not valid JSON: parse error at line 1, "
+                        "column 2",
+                        0) == 0);
   CHECK(error("[]").find("must be a JSON object") != std::string::npos);
   CHECK(error(R"({"max_stepz": 3})") == "unknown config key 'max_stepz'");
   CHECK(error(R"({"memory": {"capacity": "lots"}})") ==
@@ -260,11 +262,7 @@ TEST_CASE("API keys come from the config as digests and from the "
                            "api_keys": [{"principal": "ops", "sha256": ")" +
                           digest + R"("}]}})");
   REQUIRE(cfg);
-  auto env = apply_environment(*cfg, [](const char* name) -> const char* {
-    return std::string_view{name} == "TROUPE_API_KEYS"
-             ? "cli:env-key-0123456789"
-             : nullptr;
-  });
+  auto env = apply_environment(*cfg, {{"TROUPE_API_KEYS", "cli:env-key-0123456789"}});
   REQUIRE(env);
   REQUIRE(validate(*env));
   troupe::guardrail::access_policy policy{env->access};
@@ -276,11 +274,67 @@ TEST_CASE("API keys come from the config as digests and from the "
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("access.api_keys must be an array of") !=
         std::string::npos);
-  auto bad_env = apply_environment(engine_config{}, [](const char*) {
-    return "cli:tiny";
-  });
+  auto bad_env = apply_environment(engine_config{}, {{"TROUPE_API_KEYS", "cli:tiny"}});
   REQUIRE_FALSE(bad_env);
   CHECK(bad_env.error().message.find("TROUPE_API_KEYS entry 1") !=
         std::string::npos);
   CHECK(bad_env.error().message.find("tiny") == std::string::npos);
+}
+
+TEST_CASE("TROUPE_* variables override any config key by its path",
+          "[core][config]") {
+  auto cfg = apply_environment(engine_config{},
+                               {{"TROUPE_SERVE_LISTEN", "0.0.0.0:9090"},
+                                {"TROUPE_SERVE_RATE_LIMIT", "7.5"},
+                                {"TROUPE_MAX_STEPS", "3"},
+                                {"TROUPE_MEMORY_DURABLE", "false"},
+                                {"TROUPE_PROVIDER_FALLBACK", R"(["offline"])"},
+                                {"TROUPE_LOG_LEVEL", "info"}});
+  REQUIRE(cfg);
+  CHECK(cfg->serve.listen == "0.0.0.0:9090");
+  CHECK(cfg->serve.rate_limit == 7.5);
+  CHECK(cfg->max_steps == 3);
+  CHECK_FALSE(cfg->long_term.durable);
+  CHECK(cfg->log_level == "info");
+  auto unknown = apply_environment(engine_config{}, {{"TROUPE_SERVE_LISTN", "x"}});
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message.rfind(
+          "TROUPE_SERVE_LISTN does not name a config key", 0) == 0);
+  auto bad = apply_environment(engine_config{}, {{"TROUPE_MAX_STEPS", "many"}});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message ==
+        "TROUPE_MAX_STEPS: max_steps must be an integer in 1..1000, got \"many\"");
+  // Secrets are read where they are used, never as config keys.
+  CHECK(apply_environment(engine_config{},
+                          {{"TROUPE_APPROVAL_KEY", std::string(64, 'a')}}));
+}
+
+TEST_CASE("config files may carry comments", "[core][config]") {
+  auto cfg = apply_json(engine_config{}, R"({
+    // steps per task
+    "max_steps": 5, /* and more */
+    "serve": {"listen": "127.0.0.1:1234"}
+  })");
+  REQUIRE(cfg);
+  CHECK(cfg->max_steps == 5);
+  CHECK(cfg->serve.listen == "127.0.0.1:1234");
+}
+
+TEST_CASE("the dev and prod profiles apply over the base config",
+          "[core][config]") {
+  auto base = load_file(engine_config{},
+                        std::string{TROUPE_SOURCE_DIR} + "/config/troupe.json");
+  REQUIRE(base);
+  auto dev = load_file(*base, std::string{TROUPE_SOURCE_DIR} +
+                                "/config/profiles/dev.json");
+  REQUIRE(dev);
+  CHECK(dev->log_level == "debug");
+  CHECK(dev->serve.rate_limit == 0);
+  CHECK(validate(*dev));
+  auto prod = load_file(*base, std::string{TROUPE_SOURCE_DIR} +
+                                 "/config/profiles/prod.json");
+  REQUIRE(prod);
+  CHECK(prod->serve.listen == "0.0.0.0:8080");
+  CHECK(prod->serve.durable);
+  CHECK(prod->access.principals.at("app") == "user");
 }

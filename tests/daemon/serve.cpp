@@ -310,15 +310,24 @@ TEST_CASE("SIGHUP reloads a good config and keeps the old one on a bad one",
   auto refused = d.proc->wait_for_line("reload failed", 10s);
   REQUIRE(refused);
   CHECK(refused->find("principal 'alice'") != std::string::npos);
-  // A reload that only changes limits goes through.
+  // A good reload changes the limits and the tool lists at once.
   auto limits = d.config;
   limits["serve"]["rate_limit"] = 0.01;
-  limits["serve"]["rate_burst"] = 1;
+  limits["serve"]["rate_burst"] = 2;
+  limits["access"]["tools"] = {{"user", {{"deny", {"calculator"}}}}};
   d.write_config(limits.dump());
   d.proc->signal(SIGHUP);
   REQUIRE(d.proc->wait_for_line("reloaded", 10s));
   CHECK(d.call("GET", "/v1/tools")->status == 200);
+  CHECK(d.call("GET", "/v1/tools")->status == 200);
   CHECK(d.call("GET", "/v1/tools")->status == 429);
+  // The guardrail now refuses alice the calculator.
+  auto id = d.submit("What is 2 + 2?", alice_key);
+  auto events = d.follow(id, alice_key);
+  REQUIRE(!events.empty());
+  auto notes = json::parse(events.back().second)["result"]["notes"].dump();
+  CHECK(notes.find("role 'user' may not use the tool 'calculator'") !=
+        std::string::npos);
 }
 
 TEST_CASE("SIGTERM drains: not ready, no new tasks, the rest journaled",

@@ -1,0 +1,327 @@
+/// bench/daemon: `troupe serve` under load, driven from outside as a client
+/// would (the daemon is the real binary, started by the bench).
+///
+/// - `health`: GET /health with wrk (64 connections, one wrk thread):
+///   requests/s and latency percentiles.
+/// - `submit`: POST /v1/tasks with wrk (Lua script), the journal on and
+///   durable (every acknowledgement after an fsync'd group commit): accepted
+///   tasks/s. The accepted tasks run meanwhile (offline planner).
+/// - `sse`: 10,000 concurrent GET /v1/tasks/{id}/events streams on a task
+///   that never ends (its planner stalls): how many are held open, the
+///   daemon's resident memory per stream, and the time to open them all.
+///
+/// Usage: daemon [--quick]. One JSON line per scenario. Needs wrk
+/// (scripts/setup installs it) and a file-descriptor limit above 10,000.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr const char* api_key = "bench-key-0123456789";
+
+/// The daemon as a child process.
+struct daemon_proc {
+  pid_t pid = -1;
+  uint16_t port = 0;
+
+  daemon_proc(const fs::path& dir, const std::string& extra_config) {
+    fs::create_directories(dir);
+    std::ofstream{dir / "troupe.json"}
+      << R"({"access": {"principals": {"cli": "admin", "bench": "admin"}},
+             "serve": {"listen": "127.0.0.1:0", "rate_limit": 0,
+                       "max_connections": 15000}, )"
+      << extra_config << "}";
+    setenv("TROUPE_API_KEYS", (std::string{"bench:"} + api_key).c_str(), 1);
+    int out[2];
+    if (pipe(out) != 0)
+      std::abort();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    std::string cli = TROUPE_CLI_PATH;
+    std::string cfg = (dir / "troupe.json").string();
+    std::string data = (dir / "data").string();
+    std::vector<char*> argv{cli.data(),
+                            const_cast<char*>("serve"),
+                            const_cast<char*>("--config"),
+                            cfg.data(),
+                            const_cast<char*>("--data-dir"),
+                            data.data(),
+                            nullptr};
+    if (posix_spawn(&pid, cli.c_str(), &fa, nullptr, argv.data(), environ) != 0)
+      std::abort();
+    close(out[1]);
+    std::string line;
+    char c;
+    while (read(out[0], &c, 1) == 1 && c != '\n')
+      line += c;
+    close(out[0]);
+    auto colon = line.rfind(':');
+    if (line.find("serving on") == std::string::npos || colon == std::string::npos) {
+      std::fprintf(stderr, "daemon did not start: %s\n", line.c_str());
+      std::exit(1);
+    }
+    port = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+  }
+
+  ~daemon_proc() {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+
+  /// Resident memory in bytes.
+  uint64_t rss() const {
+    std::ifstream in{"/proc/" + std::to_string(pid) + "/statm"};
+    uint64_t pages = 0;
+    uint64_t resident = 0;
+    in >> pages >> resident;
+    return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  }
+};
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  if (auto* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+      out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+/// A wrk latency figure ("1.23ms", "850.00us", "1.02s") in milliseconds.
+double wrk_ms(const std::string& s) {
+  double v = std::stod(s);
+  if (s.find("us") != std::string::npos)
+    return v / 1000;
+  if (s.find("ms") != std::string::npos)
+    return v;
+  if (s.find('s') != std::string::npos)
+    return v * 1000;
+  return v;
+}
+
+struct wrk_figures {
+  double rps = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  uint64_t requests = 0;
+  uint64_t non_2xx = 0;
+};
+
+/// The first whitespace-separated word after `label` in `out`.
+std::optional<std::string> word_after(const std::string& out, const std::string& label) {
+  auto at = out.find(label);
+  if (at == std::string::npos)
+    return std::nullopt;
+  auto from = out.find_first_not_of(" \t", at + label.size());
+  if (from == std::string::npos)
+    return std::nullopt;
+  auto to = out.find_first_of(" \t\r\n", from);
+  return out.substr(from, to - from);
+}
+
+wrk_figures parse_wrk(const std::string& out) {
+  wrk_figures f;
+  if (auto v = word_after(out, "Requests/sec:"))
+    f.rps = std::stod(*v);
+  if (auto v = word_after(out, " 50%"))
+    f.p50_ms = wrk_ms(*v);
+  if (auto v = word_after(out, " 99%"))
+    f.p99_ms = wrk_ms(*v);
+  // "  123456 requests in 10.00s, …"
+  if (auto at = out.find(" requests in "); at != std::string::npos) {
+    auto from = out.find_last_not_of("0123456789", at - 1) + 1;
+    f.requests = std::stoull(out.substr(from, at - from));
+  }
+  if (auto v = word_after(out, "Non-2xx or 3xx responses:"))
+    f.non_2xx = std::stoull(*v);
+  return f;
+}
+
+int connect_local(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0)
+    return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  return fd;
+}
+
+/// A blocking one-shot request; returns the response.
+std::string request(uint16_t port, const std::string& bytes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return {};
+  }
+  if (write(fd, bytes.data(), bytes.size()) < 0) {
+    close(fd);
+    return {};
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::string{argv[1]} == "--quick";
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim); // the daemon inherits it
+  auto dir = fs::temp_directory_path() / ("troupe-bench-daemon-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  auto duration = quick ? "2s" : "10s";
+  {
+    daemon_proc d{dir / "a", R"("log_level": "off")"};
+    auto url = "http://127.0.0.1:" + std::to_string(d.port);
+    auto health = parse_wrk(run(std::string{"wrk -t1 -c64 -d"} + duration +
+                                " --latency " + url + "/health 2>&1"));
+    std::printf("{\"scenario\":\"health\",\"connections\":64,\"requests\":%llu,"
+                "\"req_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
+                static_cast<unsigned long long>(health.requests), health.rps,
+                health.p50_ms, health.p99_ms,
+                static_cast<unsigned long long>(health.non_2xx));
+    std::fflush(stdout);
+    std::ofstream{dir / "post.lua"}
+      << "wrk.method = \"POST\"\n"
+         "wrk.body = '{\"input\": \"What is 17 * 23 + 4?\"}'\n"
+         "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+         "wrk.headers[\"Authorization\"] = \"Bearer " << api_key << "\"\n";
+    auto submit = parse_wrk(run(std::string{"wrk -t1 -c64 -d"} + duration +
+                                " --latency -s " + (dir / "post.lua").string() +
+                                " " + url + "/v1/tasks 2>&1"));
+    std::printf("{\"scenario\":\"submit\",\"connections\":64,\"journal\":\"durable\","
+                "\"accepted\":%llu,\"accepted_per_s\":%.0f,\"p50_ms\":%.3f,"
+                "\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
+                static_cast<unsigned long long>(submit.requests - submit.non_2xx),
+                submit.rps * (submit.requests ? static_cast<double>(submit.requests - submit.non_2xx) / static_cast<double>(submit.requests) : 0),
+                submit.p50_ms, submit.p99_ms,
+                static_cast<unsigned long long>(submit.non_2xx));
+    std::fflush(stdout);
+  }
+  {
+    daemon_proc d{dir / "b", R"("log_level": "off", "faults": {"planner": {"mode": "stall", "rate": 1}})"};
+    auto body = std::string{R"({"input": "What is 1 + 1?"})"};
+    auto posted = request(d.port, "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                    std::string{api_key} +
+                                    "\r\nContent-Type: application/json\r\nContent-Length: " +
+                                    std::to_string(body.size()) +
+                                    "\r\nConnection: close\r\n\r\n" + body);
+    auto id_at = posted.find("\"id\":");
+    if (id_at == std::string::npos) {
+      std::fprintf(stderr, "could not submit the task: %s\n", posted.c_str());
+      return 1;
+    }
+    auto id = std::stoull(posted.substr(id_at + 5));
+    size_t target = quick ? 2000 : 10000;
+    auto before = d.rss();
+    auto req = "GET /v1/tasks/" + std::to_string(id) +
+               "/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+               std::string{api_key} + "\r\n\r\n";
+    int ep = epoll_create1(0);
+    std::vector<int> fds;
+    std::vector<std::string> got(target);
+    auto t0 = clock_type::now();
+    for (size_t i = 0; i < target; ++i) {
+      int fd = connect_local(d.port);
+      if (fd < 0)
+        break;
+      epoll_event ev{};
+      ev.events = EPOLLOUT | EPOLLIN;
+      ev.data.u64 = fds.size();
+      epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+      fds.push_back(fd);
+    }
+    std::vector<bool> sent(fds.size()), open(fds.size());
+    size_t opened = 0;
+    auto deadline = clock_type::now() + std::chrono::seconds{60};
+    std::vector<epoll_event> events(1024);
+    while (opened < fds.size() && clock_type::now() < deadline) {
+      int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1000);
+      for (int k = 0; k < n; ++k) {
+        auto i = events[k].data.u64;
+        int fd = fds[i];
+        if (!sent[i] && (events[k].events & EPOLLOUT)) {
+          if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+            sent[i] = true;
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = i;
+            epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+          }
+        }
+        if (events[k].events & EPOLLIN) {
+          char buf[2048];
+          auto r = read(fd, buf, sizeof(buf));
+          if (r > 0) {
+            got[i].append(buf, static_cast<size_t>(r));
+            if (!open[i] && got[i].find("\r\n\r\n") != std::string::npos &&
+                got[i].rfind("HTTP/1.1 200", 0) == 0) {
+              open[i] = true;
+              ++opened;
+            }
+          }
+        }
+      }
+    }
+    auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto after = d.rss();
+    // Are they still held? The daemon's own gauge says.
+    auto metrics = request(d.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    long held = -1;
+    if (auto v = word_after(metrics, "\ntroupe_http_event_streams_open"))
+      held = std::stol(*v);
+    std::printf("{\"scenario\":\"sse\",\"target\":%zu,\"opened\":%zu,\"held_by_daemon\":%ld,"
+                "\"open_s\":%.2f,\"rss_before_mb\":%.1f,\"rss_after_mb\":%.1f,"
+                "\"bytes_per_stream\":%.0f}\n",
+                target, opened, held, secs, static_cast<double>(before) / 1e6,
+                static_cast<double>(after) / 1e6,
+                opened ? static_cast<double>(after - before) / static_cast<double>(opened) : 0.0);
+    for (int fd : fds)
+      close(fd);
+    close(ep);
+  }
+  fs::remove_all(dir);
+  return 0;
+}

@@ -175,9 +175,14 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     if (!opened)
       return make_error(opened.error().code, opened.error().message);
   }
-  auto fault = [&](const std::string& role) {
+  // A role's faults (drills) and its mailbox-depth gauge, under its own
+  // name (`instance`, e.g. planner.1) where instances share one spec.
+  auto gauges = std::make_shared<role_gauges>();
+  auto fault = [&](const std::string& role, std::string instance = {}) {
     auto i = cfg.faults.find(role);
-    return i == cfg.faults.end() ? fault_spec{} : i->second;
+    auto f = i == cfg.faults.end() ? fault_spec{} : i->second;
+    f.depth_gauge = gauges->depth(instance.empty() ? role : instance);
+    return f;
   };
   auto make_spec = [&](std::string name, const supervisor_policy& pol) {
     supervisor_spec spec;
@@ -264,7 +269,8 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   for (size_t i = 0; i < cfg.planner_workers; ++i)
     add(planners, role_name("planner", i), pol.planners.shutdown,
         [dir, specs, name = role_name("planner", i),
-         f = fault("planner")](caf::local_actor* sup) {
+         f = fault("planner", role_name("planner", i))](
+        caf::local_actor* sup) {
           return untyped(sup->spawn(planner_role, dir, name, specs, f));
         });
   add_supervisor(root, std::move(planners), pol.root.shutdown);
@@ -293,8 +299,13 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   eng->tool_specs_ = std::move(specs);
   eng->directory_ = std::move(dir);
   eng->access_ = std::move(access);
+  eng->gauges_ = std::move(gauges);
   eng->cfg_ = std::move(cfg);
   return eng;
+}
+
+std::map<std::string, uint64_t> engine::mailbox_depths() const {
+  return gauges_->snapshot();
 }
 
 void engine::set_access(guardrail::access_config cfg) {

@@ -91,6 +91,10 @@ public:
     return cfg_;
   }
 
+  /// Messages waiting in each role's mailbox (memory, guardrail, tools,
+  /// planner.N, provider.N), as each role last saw its own.
+  std::map<std::string, uint64_t> mailbox_depths() const;
+
   /// Puts new roles, principals, tool lists and API keys in force for the
   /// guardrail and memory roles, at once and without a restart (checked
   /// with `validate` first). Not thread-safe against itself.
@@ -103,6 +107,7 @@ private:
   std::vector<tool_spec> tool_specs_;
   std::shared_ptr<role_directory> directory_;
   std::shared_ptr<guardrail::access_holder> access_;
+  std::shared_ptr<role_gauges> gauges_;
   caf::actor root_;
   std::shared_ptr<supervision_tree> tree_;
   /// Roles supplied in `engine_options`, stopped with the engine.

@@ -1,6 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -33,9 +38,40 @@ struct fault_spec {
   /// messages 100, 200, ... Used when `every` is 0.
   double rate = 0;
 
+  /// Not config but instrumentation: where the role reports how many
+  /// messages wait in its mailbox (set by the engine; may be null).
+  std::shared_ptr<std::atomic<uint64_t>> depth_gauge = nullptr;
+
   bool active() const noexcept {
     return every != 0 || rate > 0;
   }
+};
+
+/// The mailbox depth of each role, as each role last saw its own mailbox
+/// (it looks on every message it handles, so an idle role reads 0).
+class role_gauges {
+public:
+  /// The gauge of `role`, made on first use.
+  std::shared_ptr<std::atomic<uint64_t>> depth(const std::string& role) {
+    std::lock_guard guard{mutex_};
+    auto& g = depths_[role];
+    if (!g)
+      g = std::make_shared<std::atomic<uint64_t>>(0);
+    return g;
+  }
+
+  /// Every role's last depth, by role name.
+  std::map<std::string, uint64_t> snapshot() const {
+    std::lock_guard guard{mutex_};
+    std::map<std::string, uint64_t> out;
+    for (auto& [role, g] : depths_)
+      out[role] = g->load(std::memory_order_relaxed);
+    return out;
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> depths_;
 };
 
 /// What a role does with the message at hand.
@@ -68,6 +104,12 @@ public:
 
   const std::string& role() const noexcept {
     return role_;
+  }
+
+  /// Reports the role's mailbox depth (messages waiting after this one).
+  void note_depth(size_t n) noexcept {
+    if (spec_.depth_gauge)
+      spec_.depth_gauge->store(n, std::memory_order_relaxed);
   }
 
   /// "injected fault in ROLE (message N)".

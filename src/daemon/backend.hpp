@@ -40,6 +40,8 @@ struct engine_counters {
   std::map<std::string, uint64_t> restarts;
   /// Events by kind name (`to_string(event_kind)`).
   std::map<std::string, uint64_t> events;
+  /// Messages waiting in each role's mailbox.
+  std::map<std::string, uint64_t> mailbox_depths;
 };
 
 class backend {

@@ -109,6 +109,7 @@ public:
 
   void counters(std::function<void(engine_counters)> done) override {
     auto monitor = eng_.monitor();
+    auto depths = eng_.mailbox_depths();
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(monitor, caf::infinite, stats_atom::value)
         .then(
@@ -117,9 +118,14 @@ public:
             out.restarts.insert(st.restarts.begin(), st.restarts.end());
             for (size_t i = 0; i < st.counts.size(); ++i)
               out.events[to_string(static_cast<event_kind>(i))] = st.counts[i];
+            out.mailbox_depths = depths;
             done(std::move(out));
           },
-          [=](caf::error&) { done({}); });
+          [=](caf::error&) {
+            engine_counters out;
+            out.mailbox_depths = depths;
+            done(std::move(out));
+          });
     });
   }
 

@@ -138,6 +138,11 @@ struct service::metrics {
                                  .Help("Open task event streams (SSE)")
                                  .Register(*registry)
                                  .Add({});
+  prometheus::Family<prometheus::Gauge>& mailbox =
+    prometheus::BuildGauge()
+      .Name("troupe_role_mailbox_depth")
+      .Help("Messages waiting in a role's mailbox, as the role last saw it")
+      .Register(*registry);
   prometheus::Counter& journal_commits =
     prometheus::BuildCounter()
       .Name("troupe_journal_commits_total")
@@ -789,6 +794,8 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
         }
         last = n;
       }
+      for (auto& [role, n] : c.mailbox_depths)
+        m.mailbox.Add({{"role", role}}).Set(static_cast<double>(n));
       auto commits = self->journal_->commits();
       if (commits > m.last_commits)
         m.journal_commits.Increment(static_cast<double>(commits - m.last_commits));

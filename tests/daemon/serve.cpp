@@ -162,6 +162,10 @@ TEST_CASE("troupe serve runs a task from POST to its result",
         std::string::npos);
   CHECK(metrics->body.find("agent_memory_usage_bytes ") != std::string::npos);
   CHECK(metrics->body.find("agent_active_tasks 0") != std::string::npos);
+  CHECK(metrics->body.find("troupe_role_mailbox_depth{role=\"guardrail\"} 0") !=
+        std::string::npos);
+  CHECK(metrics->body.find("troupe_role_mailbox_depth{role=\"planner.1\"}") !=
+        std::string::npos);
   // The output is valid Prometheus text, by Prometheus' own linter.
   auto file = d.dir.path / "metrics.txt";
   std::ofstream{file} << metrics->body;

@@ -189,8 +189,14 @@ typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, token_usage& x) {
+  return f(caf::meta::type_name("token_usage"), x.prompt, x.completion);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_response& x) {
-  return f(caf::meta::type_name("chat_response"), x.content, x.tool_calls);
+  return f(caf::meta::type_name("chat_response"), x.content, x.tool_calls,
+           x.usage);
 }
 
 template <class Inspector>
@@ -224,7 +230,7 @@ typename Inspector::result_type inspect(Inspector& f, step_record& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_result& x) {
   return f(caf::meta::type_name("task_result"), x.id, x.status, x.answer,
-           x.error_code, x.steps, x.notes, x.memories);
+           x.error_code, x.steps, x.notes, x.memories, x.usage, x.provider);
 }
 
 template <class Inspector>

@@ -303,6 +303,10 @@ void next_step(runner_ptr self) {
                            st.provider})
     .then(
       [=](chat_response& resp) {
+        auto& usage = self->state.result.usage;
+        usage.prompt += resp.usage.prompt;
+        usage.completion += resp.usage.completion;
+        self->state.result.provider = provider_name(self->state.provider);
         auto step = llm::normalize_step(std::move(resp),
                                         self->state.roles->max_parallel_calls);
         if (!step) {

@@ -54,7 +54,11 @@ json to_json(const task_result& r) {
            {"steps", std::move(steps)},
            {"remembered", remembered(r)},
            {"memories", to_json(r.memories)},
-           {"notes", r.notes}};
+           {"notes", r.notes},
+           {"usage",
+            {{"prompt_tokens", r.usage.prompt},
+             {"completion_tokens", r.usage.completion}}},
+           {"provider", r.provider}};
   out["error_code"] = r.error_code.empty() ? json(nullptr) : json(r.error_code);
   return out;
 }

@@ -103,10 +103,18 @@ struct chat_request {
 
 /// A provider's answer: either tool calls (run them, then ask again) or final
 /// text. A planner's step has the same shape.
+/// Tokens a model call spent (as the provider reports them; the offline
+/// planner spends none).
+struct token_usage {
+  uint64_t prompt = 0;
+  uint64_t completion = 0;
+};
+
 struct chat_response {
   /// Final answer text; meaningful when `tool_calls` is empty.
   std::string content;
   std::vector<tool_call> tool_calls;
+  token_usage usage = {};
 };
 
 /// A ranked hit from memory recall.
@@ -186,6 +194,10 @@ struct task_result {
   std::vector<std::string> notes;
   /// The memories recalled before planning and given to the model.
   std::vector<memory_hit> memories;
+  /// Tokens the task's model calls spent, and the provider that made the
+  /// last one ("" if none did).
+  token_usage usage = {};
+  std::string provider;
 };
 
 

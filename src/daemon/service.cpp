@@ -138,6 +138,12 @@ struct service::metrics {
                                  .Help("Open task event streams (SSE)")
                                  .Register(*registry)
                                  .Add({});
+  prometheus::Family<prometheus::Counter>& tokens =
+    prometheus::BuildCounter()
+      .Name("troupe_model_tokens_total")
+      .Help("Model tokens spent by ended tasks, by provider and kind "
+            "(prompt, completion)")
+      .Register(*registry);
   prometheus::Family<prometheus::Gauge>& mailbox =
     prometheus::BuildGauge()
       .Name("troupe_role_mailbox_depth")
@@ -585,6 +591,12 @@ void service::on_result(const task_result& r) {
                                                  0.25, 0.5, 1, 2.5, 5, 10, 30,
                                                  60, 120})
     .Observe(seconds);
+  if (!r.provider.empty()) {
+    m.tokens.Add({{"provider", r.provider}, {"kind", "prompt"}})
+      .Increment(static_cast<double>(r.usage.prompt));
+    m.tokens.Add({{"provider", r.provider}, {"kind", "completion"}})
+      .Increment(static_cast<double>(r.usage.completion));
+  }
   for (auto& step : r.steps)
     for (auto& res : step.results)
       m.tools

@@ -69,13 +69,21 @@ TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
   CHECK((r2.call_id == "call_1" && r2.ok && r2.output == r.output));
   auto st = round_trip(sys, step_record{{sample_call()}, {r}});
   CHECK((st.calls.size() == 1 && st.results.size() == 1));
-  task_result tr{9,   task_status::rejected, "no",
-                 "rejected", {st}, {"n"}, {memory_hit{1, "m", 2, "long_term"}}};
+  task_result tr{9,
+                 task_status::rejected,
+                 "no",
+                 "rejected",
+                 {st},
+                 {"n"},
+                 {memory_hit{1, "m", 2, "long_term"}},
+                 token_usage{120, 30},
+                 "provider.1"};
   auto tr2 = round_trip(sys, tr);
   CHECK((tr2.id == 9 && tr2.status == task_status::rejected &&
          tr2.answer == "no" && tr2.error_code == "rejected" &&
          tr2.steps.size() == 1 && tr2.memories.size() == 1 &&
-         tr2.memories[0].origin == "long_term"));
+         tr2.memories[0].origin == "long_term" && tr2.usage.prompt == 120 &&
+         tr2.usage.completion == 30 && tr2.provider == "provider.1"));
   memory::record rec{7, "u/a", "fact", 1, 2, 3, {"t"}};
   auto rec2 = round_trip(sys, rec);
   CHECK((rec2.id == 7 && rec2.ns == "u/a" && rec2.text == "fact" &&

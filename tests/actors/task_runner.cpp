@@ -28,6 +28,22 @@ provider_actor::behavior_type looping_model(provider_actor::pointer) {
   };
 }
 
+/// A model that calls the calculator once, then answers; every call spends
+/// 10 prompt and 3 completion tokens.
+provider_actor::behavior_type metered_model(provider_actor::pointer) {
+  return {
+    [](complete_atom, const chat_request& req) {
+      chat_response r;
+      r.usage = {10, 3};
+      if (req.messages.back().role == chat_role::tool)
+        r.content = "done";
+      else
+        r.tool_calls = {{"c1", "calculator", R"({"expression":"2+2"})"}};
+      return r;
+    },
+  };
+}
+
 /// A model that answers with nothing at all.
 provider_actor::behavior_type empty_model(provider_actor::pointer) {
   return {
@@ -144,6 +160,20 @@ TEST_CASE("a model that never stops hits the step limit", "[actors][loop]") {
   CHECK(r.status == task_status::failed);
   CHECK(r.error_code == "step_limit");
   CHECK(r.steps.size() == 3);
+}
+
+TEST_CASE("a task adds up the tokens its model calls spent",
+          "[actors][loop]") {
+  test::system_fixture fx;
+  engine_options opts;
+  opts.provider = fx.sys().spawn(metered_model);
+  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  REQUIRE(eng);
+  auto r = run_ok(fx.sys(), **eng, "add two and two");
+  CHECK(r.status == task_status::completed);
+  CHECK(r.usage.prompt == 20);
+  CHECK(r.usage.completion == 6);
+  CHECK(r.provider == "provider");
 }
 
 TEST_CASE("broken model answers fail the task with a reason",

@@ -162,6 +162,10 @@ TEST_CASE("troupe serve runs a task from POST to its result",
         std::string::npos);
   CHECK(metrics->body.find("agent_memory_usage_bytes ") != std::string::npos);
   CHECK(metrics->body.find("agent_active_tasks 0") != std::string::npos);
+  // The offline planner spends no tokens, and says so.
+  CHECK(metrics->body.find(
+          "troupe_model_tokens_total{kind=\"prompt\",provider=\"provider\"} 0") !=
+        std::string::npos);
   CHECK(metrics->body.find("troupe_role_mailbox_depth{role=\"guardrail\"} 0") !=
         std::string::npos);
   CHECK(metrics->body.find("troupe_role_mailbox_depth{role=\"planner.1\"}") !=

@@ -1,0 +1,265 @@
+#include "llm/http_client.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <ctime>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace troupe::llm {
+
+namespace {
+
+struct transfer {
+  uint64_t id = 0;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  http_request req;
+  http_client::chunk_fn chunk;
+  http_client::done_fn done;
+  http_reply reply;
+  /// Whether the body goes to `chunk` (decided at its first byte).
+  bool decided = false;
+  bool streaming = false;
+  bool aborted = false;
+
+  ~transfer() {
+    if (easy != nullptr)
+      curl_easy_cleanup(easy);
+    if (headers != nullptr)
+      curl_slist_free_all(headers);
+  }
+};
+
+size_t on_write(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<transfer*>(user);
+  auto len = size * n;
+  if (!t->decided) {
+    long code = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    t->reply.status = code;
+    t->streaming = t->chunk && code >= 200 && code < 300;
+    t->decided = true;
+  }
+  if (t->streaming) {
+    if (!t->chunk(std::string_view{data, len})) {
+      t->aborted = true;
+      return 0; // makes curl end the transfer
+    }
+    return len;
+  }
+  auto room = http_client::max_kept_body - std::min(http_client::max_kept_body,
+                                                    t->reply.body.size());
+  t->reply.body.append(data, std::min(len, room));
+  return len;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<transfer*>(user);
+  auto len = size * n;
+  std::string_view line{data, len};
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+    line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    t->reply.headers.clear(); // a new response (after 100 Continue)
+    return len;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos)
+    return len;
+  std::string name{line.substr(0, colon)};
+  for (auto& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto value = line.substr(colon + 1);
+  while (!value.empty() && value.front() == ' ')
+    value.remove_prefix(1);
+  t->reply.headers[name] = std::string{value};
+  return len;
+}
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+} // namespace
+
+struct http_client::impl {
+  CURLM* multi = nullptr;
+  std::thread thread;
+  mutable std::mutex mutex;
+  std::vector<std::unique_ptr<transfer>> incoming;
+  std::vector<uint64_t> cancels;
+  bool stopping = false;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<size_t> in_flight{0};
+  /// Owned by the I/O thread.
+  std::unordered_map<uint64_t, std::unique_ptr<transfer>> active;
+
+  void add(std::unique_ptr<transfer> t) {
+    auto* e = curl_easy_init();
+    t->easy = e;
+    curl_easy_setopt(e, CURLOPT_URL, t->req.url.c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (t->req.method == "POST") {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req.body.data());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(t->req.body.size()));
+    } else if (t->req.method != "GET") {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->req.method.c_str());
+    }
+    for (auto& h : t->req.headers)
+      t->headers = curl_slist_append(t->headers, h.c_str());
+    // No "Expect: 100-continue" round trip before the body.
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(t->req.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     static_cast<long>(t->req.total_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_multi_add_handle(multi, e);
+    active.emplace(t->id, std::move(t));
+  }
+
+  void finish(std::unique_ptr<transfer> t) {
+    curl_multi_remove_handle(multi, t->easy);
+    auto done = std::move(t->done);
+    auto reply = std::move(t->reply);
+    t.reset();
+    in_flight.fetch_sub(1);
+    done(std::move(reply));
+  }
+
+  void cancel_now(uint64_t id) {
+    auto it = active.find(id);
+    if (it == active.end())
+      return;
+    auto t = std::move(it->second);
+    active.erase(it);
+    t->reply.cancelled = true;
+    t->reply.error = "the request was cancelled";
+    finish(std::move(t));
+  }
+
+  void run() {
+    for (;;) {
+      std::vector<std::unique_ptr<transfer>> fresh;
+      std::vector<uint64_t> cancelled;
+      bool stop = false;
+      {
+        std::lock_guard guard{mutex};
+        fresh.swap(incoming);
+        cancelled.swap(cancels);
+        stop = stopping;
+      }
+      for (auto& t : fresh)
+        add(std::move(t));
+      for (auto id : cancelled)
+        cancel_now(id);
+      if (stop) {
+        std::vector<uint64_t> ids;
+        for (auto& [id, t] : active)
+          ids.push_back(id);
+        for (auto id : ids)
+          cancel_now(id);
+        return;
+      }
+      int running = 0;
+      curl_multi_perform(multi, &running);
+      int queued = 0;
+      while (auto* msg = curl_multi_info_read(multi, &queued)) {
+        if (msg->msg != CURLMSG_DONE)
+          continue;
+        transfer* raw = nullptr;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
+        auto it = active.find(raw->id);
+        auto t = std::move(it->second);
+        active.erase(it);
+        auto code = msg->data.result;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
+        if (code != CURLE_OK) {
+          t->reply.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+          t->reply.error = t->aborted ? "the reader stopped the transfer"
+                                      : curl_easy_strerror(code);
+        }
+        finish(std::move(t));
+      }
+      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    }
+  }
+};
+
+http_client::http_client() : impl_(std::make_unique<impl>()) {
+  global_init();
+  impl_->multi = curl_multi_init();
+  // Keep connections for reuse, as many as are in flight at once.
+  curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, 4096L);
+  impl_->thread = std::thread{[im = impl_.get()] { im->run(); }};
+}
+
+http_client::~http_client() {
+  {
+    std::lock_guard guard{impl_->mutex};
+    impl_->stopping = true;
+  }
+  curl_multi_wakeup(impl_->multi);
+  impl_->thread.join();
+  curl_multi_cleanup(impl_->multi);
+}
+
+uint64_t http_client::start(http_request req, chunk_fn chunk, done_fn done) {
+  auto t = std::make_unique<transfer>();
+  t->id = impl_->next_id.fetch_add(1);
+  t->req = std::move(req);
+  t->chunk = std::move(chunk);
+  t->done = std::move(done);
+  auto id = t->id;
+  impl_->in_flight.fetch_add(1);
+  {
+    std::lock_guard guard{impl_->mutex};
+    impl_->incoming.push_back(std::move(t));
+  }
+  curl_multi_wakeup(impl_->multi);
+  return id;
+}
+
+void http_client::cancel(uint64_t id) {
+  {
+    std::lock_guard guard{impl_->mutex};
+    impl_->cancels.push_back(id);
+  }
+  curl_multi_wakeup(impl_->multi);
+}
+
+size_t http_client::in_flight() const {
+  return impl_->in_flight.load();
+}
+
+std::optional<std::chrono::milliseconds>
+retry_after(const std::map<std::string, std::string>& headers) {
+  auto it = headers.find("retry-after");
+  if (it == headers.end() || it->second.empty())
+    return std::nullopt;
+  auto& v = it->second;
+  if (v.find_first_not_of("0123456789") == std::string::npos && v.size() < 10)
+    return std::chrono::milliseconds{std::stoll(v) * 1000};
+  auto when = curl_getdate(v.c_str(), nullptr);
+  if (when < 0)
+    return std::nullopt;
+  auto now = std::time(nullptr);
+  return std::chrono::milliseconds{std::max<int64_t>(0, (when - now) * 1000)};
+}
+
+} // namespace troupe::llm

@@ -31,6 +31,8 @@ struct role_set {
   task_manager_actor tasks;
   struct timeouts timeouts;
   uint32_t max_steps = 8;
+  /// Most model tokens per task (0: no limit).
+  uint64_t max_task_tokens = 0;
   uint32_t max_parallel_calls = 16;
   /// Memories recalled before planning (0: none).
   uint32_t recall_limit = 3;

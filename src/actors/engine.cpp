@@ -8,6 +8,7 @@
 #include <caf/send.hpp>
 
 #include "actors/guardrail.hpp"
+#include "actors/http_provider.hpp"
 #include "actors/memory.hpp"
 #include "actors/monitor.hpp"
 #include "actors/planner.hpp"
@@ -120,6 +121,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   role_set initial;
   initial.timeouts = cfg.timeouts;
   initial.max_steps = cfg.max_steps;
+  initial.max_task_tokens = cfg.max_task_tokens;
   initial.max_parallel_calls = cfg.max_parallel_calls;
   initial.recall_limit = cfg.long_term.recall_limit;
   // Roles supplied by the embedder are theirs to supervise.
@@ -243,13 +245,28 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   // The providers: the primary (unless the embedder supplied one) and the
   // offline fallbacks, in chain order.
   auto providers = make_spec("providers", pol.providers);
+  // HTTP providers share one libcurl I/O thread (and its connections).
+  std::shared_ptr<llm::http_client> http;
   for (size_t i = 0; i <= cfg.provider_fallback.size(); ++i) {
     if (i == 0 && opts.provider)
       continue;
     auto name = provider_name(i);
+    auto settings = i == 0 ? cfg.provider
+                    : cfg.provider_fallback[i - 1] == "offline"
+                      ? provider_config{}
+                      : cfg.providers.at(cfg.provider_fallback[i - 1]);
+    if (settings.kind == "offline") {
+      add(providers, name, pol.providers.shutdown,
+          [name, f = fault(name)](caf::local_actor* sup) {
+            return untyped(sup->spawn(rule_based_provider, name, f));
+          });
+      continue;
+    }
+    if (!http)
+      http = std::make_shared<llm::http_client>();
     add(providers, name, pol.providers.shutdown,
-        [name, f = fault(name)](caf::local_actor* sup) {
-          return untyped(sup->spawn(rule_based_provider, name, f));
+        [name, settings, http, f = fault(name)](caf::local_actor* sup) {
+          return untyped(sup->spawn(http_provider, name, settings, http, f));
         });
   }
   if (!providers.children.empty())

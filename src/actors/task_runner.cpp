@@ -273,20 +273,24 @@ void check_answer(runner_ptr self, std::string answer) {
       });
 }
 
-/// A provider is down (or the planner's retries ran out): move to the next
-/// provider of the fallback chain, if there is one. Returns false if not.
+/// A provider is down or failed (or the planner's retries ran out): move to
+/// the next provider of the fallback chain, if there is one. Returns false
+/// if not.
 bool fall_back(runner_ptr self, const caf::error& err) {
   auto& st = self->state;
   auto who = crashed_role(err);
-  bool provider_down = provider_index(who).has_value();
+  bool provider_down = provider_index(who).has_value() ||
+                       code_of(err) == errc::provider_failed;
   if (st.provider + 1 >= st.roles->providers.size() ||
       (!provider_down && st.planner_retries < 3))
     return false;
   auto from = provider_name(st.provider);
   ++st.provider;
   st.planner_retries = 0;
-  auto note = "model provider '" + from + "' is down (" + describe(err) +
-              "); fell back to '" + provider_name(st.provider) + "'";
+  auto note = "model provider '" + from + "' " +
+              (code_of(err) == errc::provider_failed ? "failed" : "is down") +
+              " (" + describe(err) + "); fell back to '" +
+              provider_name(st.provider) + "'";
   emit(self, event_kind::provider_fallback, note);
   st.result.notes.push_back(std::move(note));
   next_step(self);
@@ -307,9 +311,24 @@ void next_step(runner_ptr self) {
         usage.prompt += resp.usage.prompt;
         usage.completion += resp.usage.completion;
         self->state.result.provider = provider_name(self->state.provider);
+        auto budget = self->state.roles->max_task_tokens;
+        if (budget > 0 && usage.prompt + usage.completion > budget) {
+          finish(self, task_status::failed,
+                 "the task spent " +
+                   std::to_string(usage.prompt + usage.completion) +
+                   " model tokens, over its budget of " +
+                   std::to_string(budget),
+                 errc::budget_exceeded);
+          return;
+        }
         auto step = llm::normalize_step(std::move(resp),
                                         self->state.roles->max_parallel_calls);
         if (!step) {
+          // An unusable answer: the next provider of the chain may do
+          // better.
+          if (fall_back(self, make_error(step.error().code,
+                                         step.error().message)))
+            return;
           finish(self, task_status::failed,
                  "planning failed: " + step.error().message, step.error().code);
         } else if (step->tool_calls.empty()) {
@@ -330,7 +349,9 @@ void next_step(runner_ptr self) {
       },
       [=](caf::error& err) {
         auto& st = self->state;
-        if (code_of(err) == errc::role_down && fall_back(self, err))
+        if ((code_of(err) == errc::role_down ||
+             code_of(err) == errc::provider_failed) &&
+            fall_back(self, err))
           return;
         // The planner is stateless: if it (or the model) crashed, this
         // request was lost with its mailbox. Ask again, on the restarted

@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -30,6 +31,24 @@ std::optional<memory::long_term_config> long_term_of(const engine_config& cfg) {
   out.max_per_namespace = cfg.long_term.max_per_namespace;
   out.durable = cfg.long_term.durable;
   return out;
+}
+
+std::string provider_config::key_variable() const {
+  if (api_key_env)
+    return *api_key_env;
+  if (kind == "openai")
+    return "OPENAI_API_KEY";
+  if (kind == "anthropic")
+    return "ANTHROPIC_API_KEY";
+  return {};
+}
+
+std::string provider_config::url() const {
+  if (!base_url.empty())
+    return base_url;
+  if (kind == "anthropic")
+    return "https://api.anthropic.com/v1";
+  return "https://api.openai.com/v1";
 }
 
 std::optional<std::pair<std::string, uint16_t>>
@@ -113,10 +132,37 @@ result<bool> validate(const engine_config& cfg) {
     return bad("provider.fallback lists " +
                std::to_string(cfg.provider_fallback.size()) +
                " providers; at most " + std::to_string(max_provider_fallbacks));
-  for (auto& kind : cfg.provider_fallback)
-    if (kind != "offline")
-      return bad("provider.fallback: unknown provider '" + kind +
-                 "' (known: offline)");
+  auto check_provider = [&](const std::string& key,
+                            const provider_config& p) -> std::optional<failure> {
+    if (p.kind != "offline" && p.kind != "openai" && p.kind != "anthropic")
+      return bad(key + ".kind must be offline, openai or anthropic, got '" +
+                 p.kind + "'");
+    if (p.kind == "offline")
+      return std::nullopt;
+    if (p.model.empty())
+      return bad(key + ".model is required for a " + p.kind + " provider");
+    auto url = p.url();
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+      return bad(key + ".base_url must start with http:// or https://, got '" +
+                 url + "'");
+    if (auto var = p.key_variable(); !var.empty()) {
+      auto value = std::getenv(var.c_str());
+      if (value == nullptr || *value == '\0')
+        return bad(key + ": the API key variable " + var +
+                   " is not set (set it, or set " + key +
+                   ".api_key_env to \"\" for a server that needs no key)");
+    }
+    return std::nullopt;
+  };
+  if (auto f = check_provider("provider", cfg.provider))
+    return *f;
+  for (auto& [name, p] : cfg.providers)
+    if (auto f = check_provider("providers." + name, p))
+      return *f;
+  for (auto& name : cfg.provider_fallback)
+    if (name != "offline" && !cfg.providers.count(name))
+      return bad("provider.fallback: unknown provider '" + name +
+                 "' (offline, or a name from providers)");
   for (auto& [role, f] : cfg.faults) {
     if (!is_fault_role(role))
       return bad("faults: unknown role '" + role + "'");
@@ -177,6 +223,10 @@ public:
                        dump(max) + ", got " + dump(*i)};
     out = i->get<double>();
     return std::nullopt;
+  }
+
+  bool has(const char* key) const {
+    return obj_.find(key) != obj_.end();
   }
 
   std::optional<failure> string(const char* key, std::string& out) {
@@ -536,11 +586,83 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     if (auto f = r.unknown_keys())
       return *f;
   }
+  // One provider's settings (also each entry of `providers`).
+  auto read_provider = [&](reader& r, provider_config& p) -> std::optional<failure> {
+    if (auto f = r.string("kind", p.kind))
+      return f;
+    if (auto f = r.string("model", p.model))
+      return f;
+    if (auto f = r.string("base_url", p.base_url))
+      return f;
+    if (r.has("api_key_env")) {
+      std::string var;
+      if (auto f = r.string("api_key_env", var))
+        return f;
+      p.api_key_env = var;
+    }
+    if (auto f = r.number("max_tokens", p.max_tokens, 1, 1000000))
+      return f;
+    if (auto f = r.boolean("stream", p.stream))
+      return f;
+    int64_t connect = p.connect_timeout.count(), total = p.timeout.count(),
+            base = p.retry_base.count(), max = p.retry_max.count(),
+            cool = p.breaker_cooldown.count();
+    if (auto f = r.number("connect_timeout_ms", connect, 1, 600000))
+      return f;
+    if (auto f = r.number("timeout_ms", total, 1, 3600000))
+      return f;
+    if (auto f = r.number("max_retries", p.max_retries, 0, 20))
+      return f;
+    if (auto f = r.number("retry_base_ms", base, 1, 600000))
+      return f;
+    if (auto f = r.number("retry_max_ms", max, 1, 3600000))
+      return f;
+    if (auto f = r.number("max_concurrency", p.max_concurrency, 1, 100000))
+      return f;
+    if (auto f = r.number("breaker_failures", p.breaker_failures, 1, 1000000))
+      return f;
+    if (auto f = r.number("breaker_cooldown_ms", cool, 1, 3600000))
+      return f;
+    p.connect_timeout = std::chrono::milliseconds{connect};
+    p.timeout = std::chrono::milliseconds{total};
+    p.retry_base = std::chrono::milliseconds{base};
+    p.retry_max = std::chrono::milliseconds{max};
+    p.breaker_cooldown = std::chrono::milliseconds{cool};
+    return std::nullopt;
+  };
+  if (auto named = top.raw("providers")) {
+    if (!named->is_object())
+      return failure{errc::invalid_config,
+                     "providers must be an object of name -> provider settings"};
+    for (auto& [name, spec] : named->items()) {
+      if (!spec.is_object())
+        return failure{errc::invalid_config,
+                       "providers." + name + " must be an object"};
+      reader r{spec, "providers." + name};
+      auto& p = cfg.providers[name];
+      if (auto f = read_provider(r, p))
+        return *f;
+      if (auto f = r.unknown_keys())
+        return *f;
+    }
+  }
+  auto budget = top.object("budget");
+  if (!budget)
+    return budget.error();
+  if (*budget) {
+    reader r{**budget, "budget"};
+    if (auto f = r.number("max_tokens", cfg.max_task_tokens, 0, big))
+      return *f;
+    if (auto f = r.unknown_keys())
+      return *f;
+  }
   auto prov = top.object("provider");
   if (!prov)
     return prov.error();
   if (*prov) {
     reader r{**prov, "provider"};
+    if (auto f = read_provider(r, cfg.provider))
+      return *f;
     if (auto list = r.raw("fallback")) {
       if (!list->is_array())
         return failure{errc::invalid_config,

@@ -69,6 +69,44 @@ struct supervision_config {
   supervisor_policy planners;
 };
 
+/// One model provider (key `provider`, or `providers.<name>` for the
+/// fallback chain).
+struct provider_config {
+  /// offline (the rule-based planner), openai (any OpenAI-compatible Chat
+  /// Completions endpoint) or anthropic (Messages API).
+  std::string kind = "offline";
+  std::string model;
+  /// Default: https://api.openai.com/v1 or https://api.anthropic.com/v1.
+  std::string base_url;
+  /// The environment variable holding the API key (default OPENAI_API_KEY
+  /// or ANTHROPIC_API_KEY); "" for a server that needs none (e.g. a local
+  /// vLLM or Ollama). The key is never read from a file.
+  std::optional<std::string> api_key_env;
+  uint32_t max_tokens = 1024;
+  /// Stream the answer (SSE).
+  bool stream = true;
+  std::chrono::milliseconds connect_timeout{10000};
+  /// One model call, end to end.
+  std::chrono::milliseconds timeout{120000};
+  /// Retries of a call after a network error, 429, 5xx or 529, with
+  /// exponential backoff and jitter from `retry_base`, honouring
+  /// Retry-After up to `retry_max`.
+  uint32_t max_retries = 3;
+  std::chrono::milliseconds retry_base{500};
+  std::chrono::milliseconds retry_max{30000};
+  /// Calls in flight at once (more wait their turn).
+  uint32_t max_concurrency = 64;
+  /// After this many failed calls in a row the circuit opens: calls fail at
+  /// once (and the task falls back) until `breaker_cooldown` has passed.
+  uint32_t breaker_failures = 5;
+  std::chrono::milliseconds breaker_cooldown{30000};
+
+  /// The API key variable in effect ("" for none).
+  std::string key_variable() const;
+  /// The base URL in effect.
+  std::string url() const;
+};
+
 /// The daemon, `troupe serve` (key `serve`).
 struct serve_config {
   /// HOST:PORT to listen on (port 0: any free one).
@@ -145,10 +183,17 @@ struct engine_config {
   struct timeouts timeouts;
   /// Restart policies (key `supervision`).
   supervision_config supervision;
-  /// Providers the planner falls back to, in order, when the one before is
-  /// down (key `provider.fallback`). Only "offline" (the rule-based
-  /// planner) exists so far; the fallbacks are named provider.1, provider.2…
+  /// The primary model provider (key `provider`).
+  provider_config provider;
+  /// Named providers for the fallback chain (key `providers`).
+  std::map<std::string, provider_config> providers;
+  /// Providers the planner falls back to, in order, when the one before
+  /// fails or is down (key `provider.fallback`): "offline" or a name from
+  /// `providers`; in the tree they are provider.1, provider.2…
   std::vector<std::string> provider_fallback{"offline"};
+  /// Most model tokens (prompt + completion) one task may spend; 0: no
+  /// limit (key `budget.max_tokens`).
+  uint64_t max_task_tokens = 0;
   /// The daemon's settings.
   serve_config serve;
   /// trace|debug|info|warn|error|critical|off; empty: the command line's

@@ -41,6 +41,8 @@ enum class errc : uint8_t {
   cancelled,
   /// The principal lacks the permission the action needs.
   forbidden,
+  /// The task spent its budget (tokens; steps and time have their own).
+  budget_exceeded,
 };
 
 /// Returns the name of `x`, e.g. `"unknown_tool"`.

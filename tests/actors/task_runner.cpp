@@ -176,12 +176,29 @@ TEST_CASE("a task adds up the tokens its model calls spent",
   CHECK(r.provider == "provider");
 }
 
-TEST_CASE("broken model answers fail the task with a reason",
+TEST_CASE("a broken model answer falls back, or fails the task with a "
+          "reason at the end of the chain",
           "[actors][loop]") {
   test::system_fixture fx;
+  {
+    // The default chain ends with the offline planner, which answers.
+    engine_options opts;
+    opts.provider = fx.sys().spawn(empty_model);
+    auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+    REQUIRE(eng);
+    auto r = run_ok(fx.sys(), **eng, "What is 2 + 3?");
+    CHECK(r.status == task_status::completed);
+    CHECK(r.provider == "provider.1");
+    REQUIRE(!r.notes.empty());
+    CHECK(r.notes[0].find("model provider 'provider' failed") != std::string::npos);
+    CHECK(r.notes[0].find("neither text nor tool calls") != std::string::npos);
+  }
+  // Without a fallback the task fails with the reason.
   engine_options opts;
   opts.provider = fx.sys().spawn(empty_model);
-  auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
+  auto cfg = test::test_config();
+  cfg.provider_fallback.clear();
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
   REQUIRE(eng);
   auto r = run_ok(fx.sys(), **eng, "anything");
   CHECK(r.status == task_status::failed);

@@ -250,7 +250,8 @@ TEST_CASE("the provider fallback chain is configured and checked",
   auto unknown = validate(cfg);
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().message ==
-        "provider.fallback: unknown provider 'gpt-9' (known: offline)");
+        "provider.fallback: unknown provider 'gpt-9' (offline, or a name from "
+        "providers)");
 }
 
 TEST_CASE("API keys come from the config as digests and from the "

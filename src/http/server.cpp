@@ -386,6 +386,13 @@ public:
     return true;
   }
 
+  bool send_raw(std::string_view bytes) override {
+    if (closed())
+      return false;
+    session_->stream_event(std::string{bytes});
+    return true;
+  }
+
   void close() override {
     if (!ended_.exchange(true))
       session_->end_stream();

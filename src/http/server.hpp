@@ -57,6 +57,10 @@ public:
   /// False if the stream is closed.
   virtual bool send(std::string_view event, std::string_view data) = 0;
 
+  /// Queues bytes as they are (e.g. half an event, for tests of clients
+  /// that must cope with a stream cut short). False if closed.
+  virtual bool send_raw(std::string_view bytes) = 0;
+
   /// Ends the stream (the connection closes once the queue is written).
   virtual void close() = 0;
 

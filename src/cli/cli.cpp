@@ -80,6 +80,13 @@ Options (put "--" before a task that starts with "-"):
   --tools HOST:PORT    run: use the tool executor of a `troupe node`
   --session NAME       run: memory session (default: default)
   --max-steps N        run: agent-loop step limit (default: 8)
+  --provider KIND      the model: offline (default), openai (any OpenAI-
+                       compatible API) or anthropic; the key comes from
+                       $OPENAI_API_KEY / $ANTHROPIC_API_KEY (or the variable
+                       named by provider.api_key_env)
+  --model M            the model's name, e.g. gpt-4o-mini
+  --base-url URL       the API's base URL (default: the vendor's), e.g.
+                       http://127.0.0.1:11434/v1 for Ollama
   --trace              run: after the task, show the supervision tree (each
                        role's state, restarts and last exit) on stderr, or
                        under "supervision" with --json
@@ -108,6 +115,9 @@ struct options {
   std::string role;
   std::string listen;
   std::optional<uint32_t> max_steps;
+  std::optional<std::string> provider;
+  std::optional<std::string> model;
+  std::optional<std::string> base_url;
   bool trace = false;
   std::vector<std::string> faults;
   std::optional<std::string> data_dir;
@@ -203,6 +213,12 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
       err = value(opts.role);
     } else if (a == "--listen") {
       err = value(opts.listen);
+    } else if (a == "--provider") {
+      err = value(opts.provider.emplace());
+    } else if (a == "--model") {
+      err = value(opts.model.emplace());
+    } else if (a == "--base-url") {
+      err = value(opts.base_url.emplace());
     } else if (a == "--max-steps") {
       std::string s;
       err = value(s);
@@ -371,6 +387,12 @@ result<engine_config> engine_config_from(const options& opts) {
   }
   if (opts.max_steps)
     cfg.max_steps = *opts.max_steps;
+  if (opts.provider)
+    cfg.provider.kind = *opts.provider;
+  if (opts.model)
+    cfg.provider.model = *opts.model;
+  if (opts.base_url)
+    cfg.provider.base_url = *opts.base_url;
   for (auto& f : opts.faults) {
     auto parsed = parse_fault(f);
     if (!parsed)

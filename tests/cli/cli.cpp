@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/model_server.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -435,4 +436,29 @@ TEST_CASE("troupe access hashes a key and tells whose it is", "[cli]") {
   CHECK(unknown.err == "troupe: the key belongs to no principal\n");
   auto too_short = whoami("short");
   CHECK(too_short.exit_code == 2);
+}
+
+TEST_CASE("troupe run --provider drives a model API", "[cli][provider]") {
+  model_server srv;
+  setenv("OPENAI_API_KEY", "sk-cli-test-0123456789", 1);
+  auto res = run_process({cli_path(), "run", "--json", "--provider", "openai",
+                          "--model", "test-model", "--base-url", srv.base_url(),
+                          "What is 17 * 23 + 4?"});
+  INFO(res.err);
+  REQUIRE(res.exit_code == 0);
+  auto j = nlohmann::json::parse(res.out);
+  CHECK(j["answer"] == "The answer is 395.");
+  CHECK(j["provider"] == "provider");
+  CHECK(j["usage"]["prompt_tokens"] == 84);
+  CHECK(srv.requests().size() == 2);
+  unsetenv("OPENAI_API_KEY");
+  auto no_key = run_process({cli_path(), "run", "--provider", "openai", "--model",
+                             "m", "What is 1 + 1?"});
+  CHECK(no_key.exit_code == 2);
+  CHECK(no_key.err.find("the API key variable OPENAI_API_KEY is not set") !=
+        std::string::npos);
+  auto bad_kind = run_process({cli_path(), "run", "--provider", "gpt", "x"});
+  CHECK(bad_kind.exit_code == 2);
+  CHECK(bad_kind.err.find("provider.kind must be offline, openai or anthropic") !=
+        std::string::npos);
 }

@@ -1,6 +1,9 @@
 #include "llm/http_client.hpp"
 
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +16,8 @@
 namespace troupe::llm {
 
 namespace {
+
+using clock_type = std::chrono::steady_clock;
 
 struct transfer {
   uint64_t id = 0;
@@ -153,7 +158,70 @@ struct http_client::impl {
     finish(std::move(t));
   }
 
+  /// Event-driven (curl's socket interface on epoll): the cost of a wake
+  /// is what became ready, not the number of requests in flight.
+  int epfd = -1;
+  int wake_fd = -1;
+  /// When curl wants its timeout handled (none if max()).
+  clock_type::time_point deadline = clock_type::time_point::max();
+
+  static int on_socket(CURL*, curl_socket_t s, int what, void* user,
+                       void* known) {
+    auto* im = static_cast<impl*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(im->epfd, EPOLL_CTL_DEL, s, nullptr);
+      return 0;
+    }
+    epoll_event ev{};
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+                ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+    ev.data.fd = s;
+    if (known == nullptr) {
+      if (epoll_ctl(im->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
+        epoll_ctl(im->epfd, EPOLL_CTL_MOD, s, &ev);
+      curl_multi_assign(im->multi, s, im);
+    } else {
+      epoll_ctl(im->epfd, EPOLL_CTL_MOD, s, &ev);
+    }
+    return 0;
+  }
+
+  static int on_timer(CURLM*, long ms, void* user) {
+    auto* im = static_cast<impl*>(user);
+    im->deadline = ms < 0 ? clock_type::time_point::max()
+                          : clock_type::now() + std::chrono::milliseconds{ms};
+    return 0;
+  }
+
+  void wake() {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
+  }
+
+  void drain_done() {
+    int queued = 0;
+    while (auto* msg = curl_multi_info_read(multi, &queued)) {
+      if (msg->msg != CURLMSG_DONE)
+        continue;
+      transfer* raw = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
+      auto it = active.find(raw->id);
+      auto t = std::move(it->second);
+      active.erase(it);
+      auto code = msg->data.result;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
+      if (code != CURLE_OK) {
+        t->reply.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+        t->reply.error = t->aborted ? "the reader stopped the transfer"
+                                    : curl_easy_strerror(code);
+      }
+      finish(std::move(t));
+    }
+  }
+
   void run() {
+    std::vector<epoll_event> events(512);
+    int running = 0;
     for (;;) {
       std::vector<std::unique_ptr<transfer>> fresh;
       std::vector<uint64_t> cancelled;
@@ -176,27 +244,36 @@ struct http_client::impl {
           cancel_now(id);
         return;
       }
-      int running = 0;
-      curl_multi_perform(multi, &running);
-      int queued = 0;
-      while (auto* msg = curl_multi_info_read(multi, &queued)) {
-        if (msg->msg != CURLMSG_DONE)
-          continue;
-        transfer* raw = nullptr;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
-        auto it = active.find(raw->id);
-        auto t = std::move(it->second);
-        active.erase(it);
-        auto code = msg->data.result;
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
-        if (code != CURLE_OK) {
-          t->reply.timed_out = code == CURLE_OPERATION_TIMEDOUT;
-          t->reply.error = t->aborted ? "the reader stopped the transfer"
-                                      : curl_easy_strerror(code);
-        }
-        finish(std::move(t));
+      int wait = 1000;
+      if (deadline != clock_type::time_point::max()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - clock_type::now())
+                      .count();
+        wait = static_cast<int>(std::clamp<int64_t>(left, 0, 1000));
       }
-      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+      int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()),
+                         wait);
+      for (int i = 0; i < n; ++i) {
+        auto fd = events[i].data.fd;
+        if (fd == wake_fd) {
+          uint64_t count;
+          [[maybe_unused]] auto r = ::read(wake_fd, &count, sizeof(count));
+          continue;
+        }
+        int flags = 0;
+        if (events[i].events & EPOLLIN)
+          flags |= CURL_CSELECT_IN;
+        if (events[i].events & EPOLLOUT)
+          flags |= CURL_CSELECT_OUT;
+        if (events[i].events & (EPOLLERR | EPOLLHUP))
+          flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi, fd, flags, &running);
+      }
+      if (clock_type::now() >= deadline) {
+        deadline = clock_type::time_point::max();
+        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      }
+      drain_done();
     }
   }
 };
@@ -205,7 +282,17 @@ http_client::http_client() : impl_(std::make_unique<impl>()) {
   global_init();
   impl_->multi = curl_multi_init();
   // Keep connections for reuse, as many as are in flight at once.
-  curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, 4096L);
+  curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, 16384L);
+  impl_->epfd = epoll_create1(EPOLL_CLOEXEC);
+  impl_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = impl_->wake_fd;
+  epoll_ctl(impl_->epfd, EPOLL_CTL_ADD, impl_->wake_fd, &ev);
+  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETFUNCTION, &impl::on_socket);
+  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETDATA, impl_.get());
+  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERFUNCTION, &impl::on_timer);
+  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERDATA, impl_.get());
   impl_->thread = std::thread{[im = impl_.get()] { im->run(); }};
 }
 
@@ -214,9 +301,11 @@ http_client::~http_client() {
     std::lock_guard guard{impl_->mutex};
     impl_->stopping = true;
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->wake();
   impl_->thread.join();
   curl_multi_cleanup(impl_->multi);
+  ::close(impl_->epfd);
+  ::close(impl_->wake_fd);
 }
 
 uint64_t http_client::start(http_request req, chunk_fn chunk, done_fn done) {
@@ -231,7 +320,7 @@ uint64_t http_client::start(http_request req, chunk_fn chunk, done_fn done) {
     std::lock_guard guard{impl_->mutex};
     impl_->incoming.push_back(std::move(t));
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->wake();
   return id;
 }
 
@@ -240,7 +329,7 @@ void http_client::cancel(uint64_t id) {
     std::lock_guard guard{impl_->mutex};
     impl_->cancels.push_back(id);
   }
-  curl_multi_wakeup(impl_->multi);
+  impl_->wake();
 }
 
 size_t http_client::in_flight() const {

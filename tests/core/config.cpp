@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include <fstream>
+
 #include <catch2/catch.hpp>
 
 using namespace troupe;
@@ -338,4 +340,33 @@ TEST_CASE("the dev and prod profiles apply over the base config",
   CHECK(prod->serve.listen == "0.0.0.0:8080");
   CHECK(prod->serve.durable);
   CHECK(prod->access.principals.at("app") == "user");
+}
+
+TEST_CASE("the Kubernetes ConfigMap applies over the base and prod files",
+          "[core][config]") {
+  std::ifstream in{std::string{TROUPE_SOURCE_DIR} +
+                   "/deploy/kubernetes/configmap.yaml"};
+  REQUIRE(in);
+  // The JSON is the literal block under "troupe.json: |", indented by 4.
+  std::string line, json_text;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.find("troupe.json: |") != std::string::npos) {
+      inside = true;
+      continue;
+    }
+    if (inside)
+      json_text += (line.size() >= 4 ? line.substr(4) : std::string{}) + "\n";
+  }
+  REQUIRE(!json_text.empty());
+  auto base = load_file(engine_config{},
+                        std::string{TROUPE_SOURCE_DIR} + "/config/troupe.json");
+  REQUIRE(base);
+  auto prod = load_file(*base, std::string{TROUPE_SOURCE_DIR} +
+                                 "/config/profiles/prod.json");
+  REQUIRE(prod);
+  auto cluster = apply_json(*prod, json_text);
+  INFO(json_text);
+  REQUIRE(cluster);
+  CHECK(cluster->access.principals.at("app") == "user");
 }

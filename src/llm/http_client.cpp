@@ -21,6 +21,8 @@ using clock_type = std::chrono::steady_clock;
 
 struct transfer {
   uint64_t id = 0;
+  /// The multi handle (shard) it runs on.
+  size_t shard = 0;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   http_request req;
@@ -91,10 +93,28 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+/// Requests spread over this many multi handles. libcurl looks for a
+/// reusable connection by scanning every connection its multi handle holds
+/// to the host, so thousands of connections to one API in one handle cost
+/// quadratic time; shards divide it.
+constexpr size_t shard_count = 16;
+
+/// Marks the wake-up descriptor in epoll's data.
+constexpr uint64_t wake_tag = ~uint64_t{0};
+
+struct shard {
+  CURLM* multi = nullptr;
+  http_client::impl* owner = nullptr;
+  size_t index = 0;
+  /// When curl wants its timeout handled (none if max()).
+  clock_type::time_point deadline = clock_type::time_point::max();
+};
+
 } // namespace
 
 struct http_client::impl {
-  CURLM* multi = nullptr;
+  std::vector<shard> shards = std::vector<shard>(shard_count);
+  size_t next_shard = 0;
   std::thread thread;
   mutable std::mutex mutex;
   std::vector<std::unique_ptr<transfer>> incoming;
@@ -134,12 +154,13 @@ struct http_client::impl {
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    curl_multi_add_handle(multi, e);
+    t->shard = next_shard++ % shards.size();
+    curl_multi_add_handle(shards[t->shard].multi, e);
     active.emplace(t->id, std::move(t));
   }
 
   void finish(std::unique_ptr<transfer> t) {
-    curl_multi_remove_handle(multi, t->easy);
+    curl_multi_remove_handle(shards[t->shard].multi, t->easy);
     auto done = std::move(t->done);
     auto reply = std::move(t->reply);
     t.reset();
@@ -162,33 +183,32 @@ struct http_client::impl {
   /// is what became ready, not the number of requests in flight.
   int epfd = -1;
   int wake_fd = -1;
-  /// When curl wants its timeout handled (none if max()).
-  clock_type::time_point deadline = clock_type::time_point::max();
 
   static int on_socket(CURL*, curl_socket_t s, int what, void* user,
                        void* known) {
-    auto* im = static_cast<impl*>(user);
+    auto* sh = static_cast<shard*>(user);
+    auto epfd = sh->owner->epfd;
     if (what == CURL_POLL_REMOVE) {
-      epoll_ctl(im->epfd, EPOLL_CTL_DEL, s, nullptr);
+      epoll_ctl(epfd, EPOLL_CTL_DEL, s, nullptr);
       return 0;
     }
     epoll_event ev{};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
                 ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    ev.data.fd = s;
+    ev.data.u64 = (uint64_t{sh->index} << 32) | static_cast<uint32_t>(s);
     if (known == nullptr) {
-      if (epoll_ctl(im->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
-        epoll_ctl(im->epfd, EPOLL_CTL_MOD, s, &ev);
-      curl_multi_assign(im->multi, s, im);
+      if (epoll_ctl(epfd, EPOLL_CTL_ADD, s, &ev) != 0)
+        epoll_ctl(epfd, EPOLL_CTL_MOD, s, &ev);
+      curl_multi_assign(sh->multi, s, sh);
     } else {
-      epoll_ctl(im->epfd, EPOLL_CTL_MOD, s, &ev);
+      epoll_ctl(epfd, EPOLL_CTL_MOD, s, &ev);
     }
     return 0;
   }
 
   static int on_timer(CURLM*, long ms, void* user) {
-    auto* im = static_cast<impl*>(user);
-    im->deadline = ms < 0 ? clock_type::time_point::max()
+    auto* sh = static_cast<shard*>(user);
+    sh->deadline = ms < 0 ? clock_type::time_point::max()
                           : clock_type::now() + std::chrono::milliseconds{ms};
     return 0;
   }
@@ -198,7 +218,7 @@ struct http_client::impl {
     [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof(one));
   }
 
-  void drain_done() {
+  void drain_done(CURLM* multi) {
     int queued = 0;
     while (auto* msg = curl_multi_info_read(multi, &queued)) {
       if (msg->msg != CURLMSG_DONE)
@@ -244,6 +264,9 @@ struct http_client::impl {
           cancel_now(id);
         return;
       }
+      auto deadline = clock_type::time_point::max();
+      for (auto& sh : shards)
+        deadline = std::min(deadline, sh.deadline);
       int wait = 1000;
       if (deadline != clock_type::time_point::max()) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -254,8 +277,8 @@ struct http_client::impl {
       int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()),
                          wait);
       for (int i = 0; i < n; ++i) {
-        auto fd = events[i].data.fd;
-        if (fd == wake_fd) {
+        auto tag = events[i].data.u64;
+        if (tag == wake_tag) {
           uint64_t count;
           [[maybe_unused]] auto r = ::read(wake_fd, &count, sizeof(count));
           continue;
@@ -267,32 +290,43 @@ struct http_client::impl {
           flags |= CURL_CSELECT_OUT;
         if (events[i].events & (EPOLLERR | EPOLLHUP))
           flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(multi, fd, flags, &running);
+        auto& sh = shards[tag >> 32];
+        curl_multi_socket_action(sh.multi,
+                                 static_cast<curl_socket_t>(tag & 0xffffffff),
+                                 flags, &running);
       }
-      if (clock_type::now() >= deadline) {
-        deadline = clock_type::time_point::max();
-        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-      }
-      drain_done();
+      auto now = clock_type::now();
+      for (auto& sh : shards)
+        if (now >= sh.deadline) {
+          sh.deadline = clock_type::time_point::max();
+          curl_multi_socket_action(sh.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
+      for (auto& sh : shards)
+        drain_done(sh.multi);
     }
   }
 };
 
 http_client::http_client() : impl_(std::make_unique<impl>()) {
   global_init();
-  impl_->multi = curl_multi_init();
-  // Keep connections for reuse, as many as are in flight at once.
-  curl_multi_setopt(impl_->multi, CURLMOPT_MAXCONNECTS, 16384L);
   impl_->epfd = epoll_create1(EPOLL_CLOEXEC);
   impl_->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = impl_->wake_fd;
+  ev.data.u64 = wake_tag;
   epoll_ctl(impl_->epfd, EPOLL_CTL_ADD, impl_->wake_fd, &ev);
-  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETFUNCTION, &impl::on_socket);
-  curl_multi_setopt(impl_->multi, CURLMOPT_SOCKETDATA, impl_.get());
-  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERFUNCTION, &impl::on_timer);
-  curl_multi_setopt(impl_->multi, CURLMOPT_TIMERDATA, impl_.get());
+  for (size_t i = 0; i < impl_->shards.size(); ++i) {
+    auto& sh = impl_->shards[i];
+    sh.multi = curl_multi_init();
+    sh.owner = impl_.get();
+    sh.index = i;
+    // Keep connections for reuse, as many as are in flight at once.
+    curl_multi_setopt(sh.multi, CURLMOPT_MAXCONNECTS, 2048L);
+    curl_multi_setopt(sh.multi, CURLMOPT_SOCKETFUNCTION, &impl::on_socket);
+    curl_multi_setopt(sh.multi, CURLMOPT_SOCKETDATA, &sh);
+    curl_multi_setopt(sh.multi, CURLMOPT_TIMERFUNCTION, &impl::on_timer);
+    curl_multi_setopt(sh.multi, CURLMOPT_TIMERDATA, &sh);
+  }
   impl_->thread = std::thread{[im = impl_.get()] { im->run(); }};
 }
 
@@ -303,7 +337,8 @@ http_client::~http_client() {
   }
   impl_->wake();
   impl_->thread.join();
-  curl_multi_cleanup(impl_->multi);
+  for (auto& sh : impl_->shards)
+    curl_multi_cleanup(sh.multi);
   ::close(impl_->epfd);
   ::close(impl_->wake_fd);
 }

@@ -50,6 +50,7 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using began_atom = caf::atom_constant<caf::atom("began")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -126,8 +127,9 @@ using planner_actor = caf::typed_actor<
 using task_actor = caf::typed_actor<
   /// Runs a task to its end and answers with its result.
   caf::replies_to<run_atom, task_request>::with<task_result>,
-  /// The same, telling `observer` of each finished step as it happens:
-  /// `(step_atom, task id, step index, step_record)`.
+  /// The same, telling `observer` of each step as it begins,
+  /// `(began_atom, task id, step index, step_record without results)`, and
+  /// as it finishes, `(step_atom, task id, step index, step_record)`.
   caf::replies_to<run_atom, task_request, caf::actor>::with<task_result>,
   /// Cancels the running task with this id: true if one was running (it
   /// then ends with status cancelled), false if none.
@@ -202,7 +204,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_response& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_request& x) {
   return f(caf::meta::type_name("task_request"), x.id, x.session, x.principal,
-           x.text, x.agent);
+           x.text, x.agent, x.resume, x.resumed);
 }
 
 template <class Inspector>

@@ -231,6 +231,10 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
   emit(self, event_kind::step, std::to_string(calls.size()) + " tool call(s)");
   st.history.push_back(chat_message{chat_role::assistant, {}, calls, {}});
   st.result.steps.push_back(step_record{calls, {}});
+  if (st.observer)
+    caf::anon_send(st.observer, began_atom::value, st.request.id,
+                   static_cast<uint64_t>(st.result.steps.size() - 1),
+                   st.result.steps.back());
   st.result.steps.back().results.resize(calls.size());
   st.pending = calls.size();
   st.waiting_for = "tool calls";
@@ -390,10 +394,33 @@ void next_step(runner_ptr self) {
 /// context, then starts the loop. Recall is an aid, not a requirement: if
 /// memory is slow or down the task goes on without it (and says so in an
 /// event).
+/// Plans the next step; a resumed task first gets back the steps it
+/// finished before its interruption (the model sees their calls and
+/// results; the calls do not run again).
+void start_planning(runner_ptr self) {
+  auto& st = self->state;
+  if (st.request.resumed) {
+    st.request.resumed = false;
+    auto steps = std::move(st.request.resume);
+    st.request.resume.clear();
+    for (auto& step : steps) {
+      st.history.push_back(chat_message{chat_role::assistant, {}, step.calls, {}});
+      for (auto& r : step.results)
+        st.history.push_back(chat_message{chat_role::tool, r.output, {}, r.call_id});
+    }
+    st.result.notes.push_back("resumed after a restart, after " +
+                              std::to_string(steps.size()) +
+                              " finished step(s); their tool calls did not "
+                              "run again");
+    st.result.steps = std::move(steps);
+  }
+  next_step(self);
+}
+
 void recall_then_plan(runner_ptr self) {
   auto& st = self->state;
   if (st.roles->recall_limit == 0) {
-    next_step(self);
+    start_planning(self);
     return;
   }
   st.waiting_for = "memory recall";
@@ -414,13 +441,13 @@ void recall_then_plan(runner_ptr self) {
           // The result says which memories the model was given.
           self->state.result.memories = std::move(hits);
         }
-        next_step(self);
+        start_planning(self);
       },
       [=](caf::error& err) {
         auto note = "memory recall skipped: " + describe(err);
         emit(self, event_kind::error, note);
         self->state.result.notes.push_back(std::move(note));
-        next_step(self);
+        start_planning(self);
       });
 }
 

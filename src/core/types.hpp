@@ -126,21 +126,6 @@ struct memory_hit {
   std::string origin = "session";
 };
 
-/// A task as submitted by a principal.
-struct task_request {
-  /// Engine-assigned id, unique per process (0: let the engine assign one).
-  uint64_t id = 0;
-  /// Conversation/session the task belongs to (short-term memory scope).
-  std::string session;
-  /// Who asked; the guardrail authorises tool calls by the principal's role.
-  std::string principal;
-  /// The request in natural language.
-  std::string text;
-  /// Which of the principal's agents runs it; with the principal it names
-  /// the long-term memory namespace ("<principal>/<agent>").
-  std::string agent = "default";
-};
-
 /// The guardrail's approval of one tool call: the executor runs a call only
 /// with a valid one (signed, unexpired, not used before).
 struct approval {
@@ -176,6 +161,26 @@ struct tool_result {
 struct step_record {
   std::vector<tool_call> calls;
   std::vector<tool_result> results;
+};
+
+/// A task as submitted by a principal.
+struct task_request {
+  /// Engine-assigned id, unique per process (0: let the engine assign one).
+  uint64_t id = 0;
+  /// Conversation/session the task belongs to (short-term memory scope).
+  std::string session;
+  /// Who asked; the guardrail authorises tool calls by the principal's role.
+  std::string principal;
+  /// The request in natural language.
+  std::string text;
+  /// Which of the principal's agents runs it; with the principal it names
+  /// the long-term memory namespace ("<principal>/<agent>").
+  std::string agent = "default";
+  /// Steps it already finished before an interruption (a restarted daemon
+  /// resumes it from there: their tool calls do not run again).
+  std::vector<step_record> resume = {};
+  /// Taken up again after an interruption (with `resume` steps, or none).
+  bool resumed = false;
 };
 
 /// How a task ended.

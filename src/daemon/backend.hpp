@@ -28,6 +28,10 @@ namespace troupe::daemon {
 class backend_events {
 public:
   virtual ~backend_events() = default;
+  /// Step `index` of task `id` began: its calls (no results yet).
+  virtual void on_step_started(uint64_t id, uint64_t index,
+                               const step_record& step) {
+  }
   /// Step `index` of task `id` finished.
   virtual void on_step(uint64_t id, uint64_t index, const step_record& step) = 0;
   /// Task `result.id` ended.

@@ -60,6 +60,9 @@ caf::behavior task_client(caf::event_based_actor* self, task_actor tasks,
         self->quit();
       });
   return {
+    [=](began_atom, uint64_t task_id, uint64_t index, const step_record& step) {
+      events->on_step_started(task_id, index, step);
+    },
     [=](step_atom, uint64_t task_id, uint64_t index, const step_record& step) {
       events->on_step(task_id, index, step);
     },

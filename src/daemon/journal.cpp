@@ -29,6 +29,7 @@ struct step_op {
   uint64_t id;
   uint64_t index;
   std::string record;
+  std::function<void()> done;
 };
 
 struct finish_op {
@@ -192,6 +193,8 @@ struct journal::impl {
           step.bind(3, s->record);
           step.exec();
           step.reset();
+          if (s->done)
+            after.push_back(std::move(s->done));
         } else if (auto* f = std::get_if<finish_op>(&o)) {
           fin.bind(1, f->status);
           fin.bind(2, f->result);
@@ -219,6 +222,8 @@ struct journal::impl {
           });
         else if (auto* f = std::get_if<finish_op>(&o); f && f->done)
           after.push_back(std::move(f->done));
+        else if (auto* s = std::get_if<step_op>(&o); s && s->done)
+          after.push_back(std::move(s->done));
         else if (auto* fl = std::get_if<flush_op>(&o))
           after.push_back(std::move(fl->done));
       }
@@ -263,8 +268,9 @@ void journal::accept(journaled_task task,
   impl_->push(accept_op{std::move(task), std::move(done)});
 }
 
-void journal::step(uint64_t id, uint64_t index, std::string record) {
-  impl_->push(step_op{id, index, std::move(record)});
+void journal::step(uint64_t id, uint64_t index, std::string record,
+                   std::function<void()> done) {
+  impl_->push(step_op{id, index, std::move(record), std::move(done)});
 }
 
 void journal::finish(uint64_t id, std::string status, std::string result,

@@ -55,8 +55,10 @@ public:
   /// with true, or with the error (e.g. a duplicate Idempotency-Key).
   void accept(journaled_task task, std::function<void(result<bool>)> done);
 
-  /// Journals finished step `index` of task `id` (JSON text).
-  void step(uint64_t id, uint64_t index, std::string record);
+  /// Journals step `index` of task `id` (JSON text; a later record of the
+  /// same step replaces it). `done` (optional) runs after the commit.
+  void step(uint64_t id, uint64_t index, std::string record,
+            std::function<void()> done = {});
 
   /// Journals the end of task `id`: its status and result (JSON text).
   /// `done` (optional) runs after the commit.

@@ -69,8 +69,6 @@ int serve(serve_options opts) {
     return exit_failed;
   }
   auto svc = service::make(cfg, std::move(*jrnl));
-  if (auto n = svc->recover(); n > 0)
-    log::get()->warn(R"("event":"tasks_interrupted","count":{})", n);
   caf::actor_system_config scfg;
   register_types(scfg);
   caf::actor_system sys{scfg};
@@ -81,6 +79,13 @@ int serve(serve_options opts) {
                                                         : exit_failed;
   }
   svc->attach(make_backend(sys, **eng, svc));
+  // Unfinished tasks of an earlier run: resumed, or ended with the reason.
+  if (auto r = svc->recover(); r.resumed + r.failed > 0) {
+    log::get()->warn(R"("event":"tasks_recovered","resumed":{},"failed":{})",
+                     r.resumed, r.failed);
+    std::cout << "troupe: resumed " << r.resumed << " unfinished task(s), "
+              << r.failed << " could not be resumed" << std::endl;
+  }
   http::server_config hcfg;
   hcfg.host = endpoint->first;
   hcfg.port = endpoint->second;

@@ -55,6 +55,23 @@ std::optional<uint64_t> parse_id(std::string_view s) {
   return std::stoull(std::string{s});
 }
 
+/// A journaled step back as a record (arguments and outputs were kept as
+/// JSON values; text that was not JSON was kept as a string).
+step_record step_from_json(const json& j) {
+  auto text = [](const json& v) {
+    return v.is_string() ? v.get<std::string>() : dump(v);
+  };
+  step_record out;
+  for (auto& c : j.value("calls", json::array()))
+    out.calls.push_back({c.value("id", std::string{}), c.value("name", std::string{}),
+                         text(c.value("arguments", json::object()))});
+  for (auto& r : j.value("results", json::array()))
+    out.results.push_back({r.value("call_id", std::string{}),
+                           r.value("name", std::string{}), r.value("ok", false),
+                           text(r.value("output", json(nullptr)))});
+  return out;
+}
+
 /// The result part of a finished task's JSON (what `to_json` gives, less
 /// what the task JSON has at its top).
 json result_part(const task_result& r) {
@@ -190,21 +207,54 @@ std::shared_ptr<service> service::make(const engine_config& cfg,
   return std::shared_ptr<service>{new service{cfg, std::move(j)}};
 }
 
-size_t service::recover() {
-  auto left = journal_->unfinished();
-  for (auto& t : left) {
-    json result{{"answer", "the daemon stopped before the task finished (after " +
-                             std::to_string(t.steps.size()) +
-                             " finished step(s)); it was not resumed, so no "
-                             "tool call runs twice"},
-                {"error_code", "interrupted"},
-                {"notes", json::array()},
-                {"remembered", json::array()},
-                {"memories", json::array()}};
-    journal_->finish(t.id, "failed", dump(result));
+service::recovery service::recover() {
+  recovery out;
+  std::set<std::string, std::less<>> idempotent;
+  for (auto& t : backend_->tools())
+    if (t.idempotent)
+      idempotent.insert(t.name);
+  for (auto& t : journal_->unfinished()) {
+    // Rows are in step order; only the last can be a step that began and
+    // did not finish.
+    std::vector<step_record> done;
+    std::vector<std::string> unsafe;
+    for (auto& text : t.steps) {
+      auto j = json::parse(text, nullptr, false);
+      if (!j.is_object())
+        continue;
+      if (!j.value("started", false)) {
+        done.push_back(step_from_json(j));
+        continue;
+      }
+      for (auto& c : j.value("calls", json::array()))
+        if (auto name = c.value("name", std::string{}); !idempotent.count(name))
+          unsafe.push_back(name);
+    }
+    if (!unsafe.empty()) {
+      std::string names;
+      for (auto& n : unsafe)
+        names += (names.empty() ? "'" : ", '") + n + "'";
+      json result{{"answer",
+                   "the daemon stopped during step " +
+                     std::to_string(done.size() + 1) + ", whose tool calls " +
+                     names +
+                     " may have run; they are not idempotent, so the task "
+                     "was not resumed (it had " +
+                     std::to_string(done.size()) + " finished step(s))"},
+                  {"error_code", "interrupted"},
+                  {"notes", json::array()},
+                  {"remembered", json::array()},
+                  {"memories", json::array()}};
+      journal_->finish(t.id, "failed", dump(result));
+      ++out.failed;
+      continue;
+    }
+    t.steps.clear();
+    start(std::move(t), std::move(done), true);
+    ++out.resumed;
   }
   journal_->flush();
-  return left.size();
+  return out;
 }
 
 void service::attach(std::unique_ptr<backend> b) {
@@ -442,7 +492,7 @@ void service::serve_ready(std::shared_ptr<http::reply> rep) {
 
 json service::task_json(const journaled_task& meta,
                         const std::vector<json>& steps, const json& result,
-                        bool finished) {
+                        bool finished, const json& under_way) {
   json out{{"id", meta.id},
            {"status", finished ? meta.status : std::string{"running"}},
            {"agent", meta.agent},
@@ -450,6 +500,7 @@ json service::task_json(const journaled_task& meta,
            {"created_ms", meta.created_ms},
            {"steps", steps}};
   out["result"] = finished ? result : json(nullptr);
+  out["step_under_way"] = finished ? json(nullptr) : under_way;
   if (finished)
     out["finished_ms"] = meta.updated_ms;
   return out;
@@ -531,8 +582,11 @@ void service::submit(const http::request& req, const std::string& principal,
   });
 }
 
-void service::start(journaled_task meta) {
+void service::start(journaled_task meta, std::vector<step_record> done,
+                    bool resumed) {
   task_request req;
+  req.resumed = resumed;
+  req.resume = std::move(done);
   req.id = meta.id;
   req.principal = meta.principal;
   req.agent = meta.agent;
@@ -542,11 +596,33 @@ void service::start(journaled_task meta) {
     std::lock_guard guard{mutex_};
     auto& live = tasks_[meta.id];
     live.meta = std::move(meta);
+    for (size_t i = 0; i < req.resume.size(); ++i) {
+      auto j = cli::to_json(req.resume[i]);
+      j["index"] = i;
+      live.steps.push_back(std::move(j));
+    }
     live.started = clock_type::now();
     ++active_;
     metrics_->active.Set(static_cast<double>(active_));
   }
   backend_->run(std::move(req));
+}
+
+void service::on_step_started(uint64_t id, uint64_t index,
+                              const step_record& step) {
+  // Journaled so that a restart knows a step was under way (its calls may
+  // have run); the finished step replaces this row.
+  auto j = cli::to_json(step);
+  j["index"] = index;
+  j["started"] = true;
+  auto text = dump(j);
+  auto self = shared_from_this();
+  journal_->step(id, index, std::move(text), [self, id, j = std::move(j)] {
+    std::lock_guard guard{self->mutex_};
+    if (auto it = self->tasks_.find(id);
+        it != self->tasks_.end() && !it->second.finished)
+      it->second.under_way = j;
+  });
 }
 
 void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
@@ -559,6 +635,7 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
   if (it == tasks_.end())
     return;
   it->second.steps.push_back(std::move(j));
+  it->second.under_way = nullptr;
   auto& ws = it->second.watchers;
   for (auto& w : ws)
     w->send("step", text);
@@ -653,7 +730,8 @@ void service::get_task(uint64_t id, const std::string& principal,
       auto& live = it->second;
       if (live.meta.principal != principal)
         return not_found();
-      auto body = task_json(live.meta, live.steps, live.result, live.finished);
+      auto body = task_json(live.meta, live.steps, live.result, live.finished,
+                            live.under_way);
       // Reply outside the lock? The reply only queues the bytes.
       return reply(rep, json_response(200, body));
     }

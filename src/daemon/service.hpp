@@ -35,9 +35,17 @@ public:
 
   ~service() override;
 
-  /// Ends every task the journal holds unfinished (from a crash or an
-  /// earlier shutdown) as failed, with the reason; returns how many.
-  size_t recover();
+  struct recovery {
+    size_t resumed = 0;
+    size_t failed = 0;
+  };
+
+  /// Takes up every task the journal holds unfinished (from a crash or an
+  /// earlier shutdown), once the engine is attached: it resumes after its
+  /// last finished step, unless a step was under way whose calls are not
+  /// all idempotent (they may have run; running them again could do harm)
+  /// — then it ends as failed, saying so.
+  recovery recover();
 
   /// Connects the engine; until then /ready says not ready.
   void attach(std::unique_ptr<backend> b);
@@ -74,6 +82,8 @@ public:
   void reconfigure(const engine_config& cfg);
 
   // -- backend_events
+  void on_step_started(uint64_t id, uint64_t index,
+                       const step_record& step) override;
   void on_step(uint64_t id, uint64_t index, const step_record& step) override;
   void on_result(const task_result& result) override;
 
@@ -85,6 +95,8 @@ private:
   struct live_task {
     journaled_task meta;
     std::vector<json> steps;
+    /// The step under way (its calls), once journaled; null between steps.
+    json under_way;
     /// The result (answer, error_code, notes, …) once finished.
     json result;
     bool finished = false;
@@ -125,12 +137,14 @@ private:
   void serve_metrics(std::shared_ptr<http::reply> rep);
   void serve_ready(std::shared_ptr<http::reply> rep);
 
-  /// Registers an accepted task and starts it.
-  void start(journaled_task meta);
+  /// Registers an accepted task and starts it (after `done` steps, if it
+  /// is resumed).
+  void start(journaled_task meta, std::vector<step_record> done = {},
+             bool resumed = false);
   /// JSON of a task (live or journaled).
   static json task_json(const journaled_task& meta,
                         const std::vector<json>& steps, const json& result,
-                        bool finished);
+                        bool finished, const json& under_way = nullptr);
   void evict_finished();
 
   serve_config serve_;

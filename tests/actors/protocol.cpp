@@ -57,9 +57,11 @@ TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
   test::system_fixture fx;
   auto& sys = fx.sys();
   auto t = round_trip(
-    sys, task_request{42, "sess", "alice", "What is 1+1?", "helper"});
+    sys, task_request{42, "sess", "alice", "What is 1+1?", "helper",
+                      {step_record{{sample_call()}, {}}}, true});
   CHECK((t.id == 42 && t.session == "sess" && t.principal == "alice" &&
-         t.text == "What is 1+1?" && t.agent == "helper"));
+         t.text == "What is 1+1?" && t.agent == "helper" &&
+         t.resume.size() == 1 && t.resumed));
   auto inv =
     round_trip(sys, tool_invocation{sample_call(), 3, "s", "bob", "helper"});
   CHECK((inv.call.name == "calculator" && inv.task_id == 3 &&

@@ -18,6 +18,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +127,8 @@ struct child_server {
       std::abort();
     pid = fork();
     if (pid == 0) {
+      // Dies with the bench, even when the bench is killed.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       close(fds[0]);
       serve_model(fds[1], delay);
     }

@@ -24,7 +24,6 @@ struct exchange {
   uint64_t id = 0;
   llm::wire_format format = llm::wire_format::openai;
   bool stream = true;
-  std::string role;
   std::string secret;
   std::chrono::milliseconds timeout{0};
   llm::sse_parser parser;
@@ -124,7 +123,6 @@ void launch(self_ptr self, uint64_t id) {
   x->id = id;
   x->format = st.format;
   x->stream = st.settings.stream;
-  x->role = st.role;
   x->secret = st.api_key;
   x->timeout = st.settings.timeout;
   x->assembler = llm::stream_assembler{st.format};

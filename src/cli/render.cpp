@@ -44,14 +44,8 @@ json to_json(const step_record& step) {
   return {{"calls", std::move(calls)}, {"results", std::move(results)}};
 }
 
-json to_json(const task_result& r) {
-  json steps = json::array();
-  for (auto& step : r.steps)
-    steps.push_back(to_json(step));
-  json out{{"id", r.id},
-           {"status", to_string(r.status)},
-           {"answer", r.answer},
-           {"steps", std::move(steps)},
+json outcome_json(const task_result& r) {
+  json out{{"answer", r.answer},
            {"remembered", remembered(r)},
            {"memories", to_json(r.memories)},
            {"notes", r.notes},
@@ -60,6 +54,17 @@ json to_json(const task_result& r) {
              {"completion_tokens", r.usage.completion}}},
            {"provider", r.provider}};
   out["error_code"] = r.error_code.empty() ? json(nullptr) : json(r.error_code);
+  return out;
+}
+
+json to_json(const task_result& r) {
+  json steps = json::array();
+  for (auto& step : r.steps)
+    steps.push_back(to_json(step));
+  auto out = outcome_json(r);
+  out["id"] = r.id;
+  out["status"] = to_string(r.status);
+  out["steps"] = std::move(steps);
   return out;
 }
 

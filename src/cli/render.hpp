@@ -15,6 +15,10 @@ std::vector<std::string> remembered(const task_result& r);
 /// values).
 json to_json(const step_record& step);
 
+/// What a task came to, without its id, status and steps: answer, error
+/// code, notes, what was remembered and recalled, token usage, provider.
+json outcome_json(const task_result& r);
+
 /// The machine-readable result: status, answer, error code, steps (with
 /// arguments and outputs as JSON values), and what was remembered.
 json to_json(const task_result& r);

@@ -72,16 +72,6 @@ step_record step_from_json(const json& j) {
   return out;
 }
 
-/// The result part of a finished task's JSON (what `to_json` gives, less
-/// what the task JSON has at its top).
-json result_part(const task_result& r) {
-  auto j = cli::to_json(r);
-  j.erase("id");
-  j.erase("status");
-  j.erase("steps");
-  return j;
-}
-
 int status_for(std::string_view code) {
   if (code == "forbidden")
     return 403;
@@ -645,7 +635,8 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
 }
 
 void service::on_result(const task_result& r) {
-  auto result = result_part(r);
+  // The steps went out (and to the journal) as they finished.
+  auto result = cli::outcome_json(r);
   std::string agent;
   double seconds = 0;
   {

@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include "guardrail/approval.hpp"
+
 namespace troupe::guardrail {
 
 namespace {
@@ -95,14 +97,7 @@ std::string api_key_digest(std::string_view key) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(key.data(), key.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 0xf];
-  }
-  return out;
+  return to_hex(md, len);
 }
 
 result<bool> add_api_keys(access_config& cfg, std::string_view spec) {

@@ -13,8 +13,6 @@
 
 namespace troupe::guardrail {
 
-namespace {
-
 std::string to_hex(const unsigned char* data, size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
@@ -25,6 +23,8 @@ std::string to_hex(const unsigned char* data, size_t n) {
   }
   return out;
 }
+
+namespace {
 
 /// What the MAC covers; fields are length-prefixed so none can bleed into
 /// the next.

@@ -17,6 +17,9 @@
 
 namespace troupe::guardrail {
 
+/// `n` bytes as 2n lowercase hex digits.
+std::string to_hex(const unsigned char* data, size_t n);
+
 /// A 256-bit signing key.
 class approval_key {
 public:

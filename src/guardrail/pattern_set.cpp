@@ -202,31 +202,27 @@ pattern_set::compile(const std::vector<pattern>& patterns,
 std::vector<int> pattern_set::matching(std::string_view text) const {
   std::vector<int> out;
   auto& im = *impl_;
-  if (im.first && text.size() > UINT_MAX) {
-    for (size_t i = 0; i < im.each.size(); ++i)
-      if (im.fast[i] && im.matches(i, text))
-        out.push_back(static_cast<int>(i));
-  } else if (im.first) {
+  if (im.first) {
     std::vector<int> hits;
     auto on_match = [](unsigned id, unsigned long long, unsigned long long,
                        unsigned, void* ctx) -> int {
       static_cast<std::vector<int>*>(ctx)->push_back(static_cast<int>(id));
       return 0;
     };
-    auto* s = scratch.get(im.first.get(), im.first_id);
-    if (s == nullptr ||
-        hs_scan(im.first.get(), text.data(), static_cast<unsigned>(text.size()),
-                0, s, on_match, &hits) != HS_SUCCESS) {
-      // No scratch (out of memory): RE2 answers alone.
-      for (size_t i = 0; i < im.each.size(); ++i)
-        if (im.fast[i] && im.matches(i, text))
+    auto* s = text.size() <= UINT_MAX
+                ? scratch.get(im.first.get(), im.first_id)
+                : nullptr;
+    bool scanned = s != nullptr &&
+                   hs_scan(im.first.get(), text.data(),
+                           static_cast<unsigned>(text.size()), 0, s, on_match,
+                           &hits) == HS_SUCCESS;
+    // Hits are rare and RE2 has the last word on them. Without a scan (a
+    // text over 4 GB, or no scratch memory) RE2 answers alone.
+    for (size_t i = 0; i < im.each.size(); ++i)
+      if (im.fast[i] && (!scanned || std::find(hits.begin(), hits.end(),
+                                              static_cast<int>(i)) != hits.end()))
+        if (im.matches(i, text))
           out.push_back(static_cast<int>(i));
-    } else {
-      // Hits are rare and RE2 has the last word on them.
-      for (auto i : hits)
-        if (im.matches(static_cast<size_t>(i), text))
-          out.push_back(i);
-    }
   }
   if (im.slow) {
     std::vector<int> hits;

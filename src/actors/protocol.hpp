@@ -168,7 +168,8 @@ typename Inspector::result_type inspect(Inspector& f, chat_message& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_spec& x) {
   return f(caf::meta::type_name("tool_spec"), x.name, x.description,
-           x.parameters, x.idempotent, x.permissions);
+           x.parameters, x.idempotent, x.permissions, x.timeout_ms,
+           x.cache_ttl_ms);
 }
 
 template <class Inspector>

@@ -51,6 +51,13 @@ struct tool_spec {
   /// Permissions the principal needs to call it (e.g. "execute_tools",
   /// "access_files").
   std::vector<std::string> permissions{"execute_tools"};
+  /// Longest a call may take, in milliseconds; past it the call fails with
+  /// `timeout` and is cancelled (a subprocess is killed).
+  uint32_t timeout_ms = 30000;
+  /// How long a result may be served from the cache, in milliseconds (0:
+  /// never cached). Only for tools whose result depends on the arguments
+  /// alone.
+  uint32_t cache_ttl_ms = 0;
 };
 
 /// An immutable list of tool specs, shared rather than copied: the same

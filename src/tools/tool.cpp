@@ -2,7 +2,26 @@
 
 #include <exception>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 namespace troupe::tools {
+
+cancellation::cancellation() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+cancellation::~cancellation() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void cancellation::cancel() noexcept {
+  if (flag_.exchange(true, std::memory_order_acq_rel))
+    return;
+  if (fd_ >= 0) {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+  }
+}
 
 result<bool> registry::add(entry x) {
   if (x.spec.name.empty())

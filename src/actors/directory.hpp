@@ -11,6 +11,7 @@
 #include <caf/actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "tools/tool.hpp"
 #include "core/config.hpp"
 
 namespace troupe {
@@ -36,18 +37,23 @@ struct role_set {
   uint32_t max_parallel_calls = 16;
   /// Memories recalled before planning (0: none).
   uint32_t recall_limit = 3;
-  /// Tools that may run twice without harm: a call lost in a crash of the
-  /// tool executor is retried once on its successor.
-  std::shared_ptr<const std::set<std::string, std::less<>>> idempotent_tools;
+  /// The tools in force (their specs: what the model is offered, what a
+  /// call needs, whether it may run twice).
+  std::shared_ptr<const tools::catalog> catalog;
 
   /// The planner instance serving task `task_id`.
   const planner_actor& planner_for(uint64_t task_id) const {
     return planners[task_id % planners.size()];
   }
 
-  /// True if `name` is an idempotent tool.
+  /// True if `name` is an idempotent tool: a call lost in a crash of the
+  /// tool executor is then retried once on its successor.
   bool idempotent(std::string_view name) const {
-    return idempotent_tools && idempotent_tools->count(name) > 0;
+    if (!catalog)
+      return false;
+    auto reg = catalog->snapshot();
+    auto e = reg->find(name);
+    return e != nullptr && e->spec.idempotent;
   }
 };
 

@@ -23,9 +23,9 @@
 
 namespace troupe {
 
-result<std::shared_ptr<const tools::registry>>
-make_tool_registry(const engine_config& cfg, std::vector<tools::entry> extra) {
-  auto reg = std::make_shared<tools::registry>();
+result<tools::registry> make_tool_registry(const engine_config& cfg,
+                                           std::vector<tools::entry> extra) {
+  tools::registry reg;
   tools::file_reader_config fcfg{cfg.workspace, cfg.max_file_bytes};
   if (auto ok = tools::validate(fcfg); !ok)
     return ok.error();
@@ -37,13 +37,35 @@ make_tool_registry(const engine_config& cfg, std::vector<tools::entry> extra) {
     if (memory::is_memory_tool(e.spec.name))
       return failure{errc::invalid_config,
                      "tool name '" + e.spec.name + "' is reserved for memory"};
-    if (auto ok = reg->add(std::move(e)); !ok)
+    if (auto ok = reg.add(std::move(e)); !ok)
       return ok.error();
   }
-  return std::shared_ptr<const tools::registry>{std::move(reg)};
+  return reg;
+}
+
+std::shared_ptr<tool_executor_setup>
+make_tool_setup(const engine_config& cfg,
+                std::shared_ptr<tools::catalog> catalog,
+                std::shared_ptr<guardrail::approval_verifier> verifier) {
+  auto setup = std::make_shared<tool_executor_setup>();
+  setup->catalog = std::move(catalog);
+  setup->verifier = std::move(verifier);
+  setup->pool =
+    std::make_shared<tools::worker_pool>(cfg.tool_workers, cfg.tool_queue);
+  if (cfg.tool_cache_entries > 0)
+    setup->cache =
+      std::make_shared<tools::result_cache>(cfg.tool_cache_entries);
+  return setup;
 }
 
 namespace {
+
+/// A tool whose calls are served elsewhere (memory, another node).
+tools::entry listed_only(tool_spec spec) {
+  tools::entry e;
+  e.spec = std::move(spec);
+  return e;
+}
 
 /// Tracks the first start of every supervised role, so `engine::start` can
 /// wait for the tree to be up and later starts count as restarts.
@@ -129,9 +151,11 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
   initial.planners.resize(cfg.planner_workers);
-  std::vector<tool_spec> specs;
-  std::shared_ptr<const tools::registry> registry;
+  // The tools offered: the executor's (local, or listed by a remote one)
+  // and the memory role's, which only list here.
+  tools::registry base;
   if (opts.tools) {
+    std::vector<tool_spec> specs;
     caf::scoped_actor self{sys};
     caf::error err;
     self->request(opts.tools, cfg.timeouts.role, list_atom::value)
@@ -141,21 +165,21 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
       return make_error(code_of(err),
                         "cannot list the tools of the tool executor: " +
                           describe(err));
+    for (auto& s : specs)
+      if (auto ok = base.add(listed_only(std::move(s))); !ok)
+        return make_error(ok.error().code, "a tool of the tool executor: " +
+                                             ok.error().message);
   } else {
     auto reg = make_tool_registry(cfg, std::move(opts.extra_tools));
     if (!reg)
       return make_error(reg.error().code, reg.error().message);
-    registry = std::move(*reg);
-    specs = registry->specs();
+    base = std::move(*reg);
   }
   for (auto& s : memory::tool_specs())
-    specs.push_back(std::move(s));
-  // Tools a crash may run twice: retried once on the restarted executor.
-  auto idempotent = std::make_shared<std::set<std::string, std::less<>>>();
-  for (auto& s : specs)
-    if (s.idempotent)
-      idempotent->insert(s.name);
-  initial.idempotent_tools = std::move(idempotent);
+    if (auto ok = base.add(listed_only(std::move(s))); !ok)
+      return make_error(ok.error().code, ok.error().message);
+  auto catalog = std::make_shared<tools::catalog>(std::move(base));
+  initial.catalog = catalog;
   auto dir = std::make_shared<role_directory>(std::move(initial));
   // The tree of DESIGN.md: monitor first (everyone reports to it), then
   // the roles the planner and the runners depend on, then the planner, then
@@ -223,10 +247,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto key = opts.approval_key ? *opts.approval_key
                                : guardrail::approval_key::random();
   auto authority = std::make_shared<tool_authority>(
-    tool_authority{access, {}, key,
-                   cfg.timeouts.task});
-  for (auto& s : specs)
-    authority->permissions[s.name] = s.permissions;
+    tool_authority{access, catalog, key, cfg.timeouts.task});
   auto verifier = std::make_shared<guardrail::approval_verifier>(key);
   auto& pol = cfg.supervision;
   auto root = make_spec("root", pol.root);
@@ -273,22 +294,21 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     add_supervisor(root, std::move(providers), pol.root.shutdown);
   if (!opts.tools) {
     auto executors = make_spec("tool_executors", pol.tool_executors);
-    auto workers = size_t{cfg.tool_workers};
+    auto setup = make_tool_setup(cfg, catalog, verifier);
+    eng->tool_setup_ = setup;
     add(executors, "tools", pol.tool_executors.shutdown,
-        [registry, workers, verifier,
-         f = fault("tools")](caf::local_actor* sup) {
-          return untyped(
-            sup->spawn(tool_executor_role, registry, workers, verifier, f));
+        [setup, f = fault("tools")](caf::local_actor* sup) {
+          return untyped(sup->spawn(tool_executor_role, setup, f));
         });
     add_supervisor(root, std::move(executors), pol.root.shutdown);
   }
   auto planners = make_spec("planners", pol.planners);
   for (size_t i = 0; i < cfg.planner_workers; ++i)
     add(planners, role_name("planner", i), pol.planners.shutdown,
-        [dir, specs, name = role_name("planner", i),
+        [dir, name = role_name("planner", i),
          f = fault("planner", role_name("planner", i))](
         caf::local_actor* sup) {
-          return untyped(sup->spawn(planner_role, dir, name, specs, f));
+          return untyped(sup->spawn(planner_role, dir, name, f));
         });
   add_supervisor(root, std::move(planners), pol.root.shutdown);
   add(root, "tasks", pol.root.shutdown, [dir](caf::local_actor* sup) {
@@ -313,7 +333,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
                           std::to_string(cfg.timeouts.role.count()) + " ms");
   }
   eng->tree_ = std::move(tree);
-  eng->tool_specs_ = std::move(specs);
+  eng->catalog_ = std::move(catalog);
   eng->directory_ = std::move(dir);
   eng->access_ = std::move(access);
   eng->gauges_ = std::move(gauges);

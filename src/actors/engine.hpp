@@ -33,10 +33,19 @@ struct engine_options {
   std::optional<guardrail::approval_key> approval_key;
 };
 
-/// The built-in tools for `cfg`: calculator and workspace file reader, plus
-/// `extra`. Fails if a tool is invalid or a name is taken twice.
-result<std::shared_ptr<const tools::registry>>
-make_tool_registry(const engine_config& cfg, std::vector<tools::entry> extra);
+/// The built-in tools for `cfg`, plus `extra`. Fails if a tool is invalid or
+/// a name is taken twice.
+result<tools::registry> make_tool_registry(const engine_config& cfg,
+                                           std::vector<tools::entry> extra);
+
+struct tool_executor_setup;
+
+/// A local tool executor's setup for `cfg`: the worker pool and result
+/// cache it sizes, over `catalog`, checking approvals with `verifier`.
+std::shared_ptr<tool_executor_setup>
+make_tool_setup(const engine_config& cfg,
+                std::shared_ptr<tools::catalog> catalog,
+                std::shared_ptr<guardrail::approval_verifier> verifier);
 
 /// One running engine inside a caller's actor system: every role spawned
 /// under a root supervisor, which restarts a role that fails; callers reach
@@ -82,9 +91,20 @@ public:
     return root_;
   }
 
-  /// Every tool offered to the model (executor's and memory's).
-  const std::vector<tool_spec>& tool_specs() const {
-    return tool_specs_;
+  /// Every tool offered to the model now (executor's and memory's).
+  std::vector<tool_spec> tool_specs() const {
+    return catalog_->snapshot()->specs();
+  }
+
+  /// The tools in force; MCP servers add theirs at run time.
+  const std::shared_ptr<tools::catalog>& catalog() const {
+    return catalog_;
+  }
+
+  /// The local tool executor's pool, cache and counters (null when the
+  /// tools run on another node).
+  const std::shared_ptr<const tool_executor_setup>& tool_setup() const {
+    return tool_setup_;
   }
 
   const engine_config& config() const {
@@ -104,7 +124,8 @@ private:
   engine() = default;
 
   engine_config cfg_;
-  std::vector<tool_spec> tool_specs_;
+  std::shared_ptr<tools::catalog> catalog_;
+  std::shared_ptr<const tool_executor_setup> tool_setup_;
   std::shared_ptr<role_directory> directory_;
   std::shared_ptr<guardrail::access_holder> access_;
   std::shared_ptr<role_gauges> gauges_;

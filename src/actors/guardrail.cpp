@@ -75,8 +75,9 @@ guardrail_role(guardrail_actor::stateful_pointer<guardrail_state> self,
         return std::move(*r);
       auto& auth = *self->state.authority;
       static const std::vector<std::string> basic{"execute_tools"};
-      auto i = auth.permissions.find(inv.call.name);
-      auto& needs = i == auth.permissions.end() ? basic : i->second;
+      auto reg = auth.catalog->snapshot();
+      auto tool = reg->find(inv.call.name);
+      auto& needs = tool == nullptr ? basic : tool->spec.permissions;
       if (auto why = auth.access->get()->tool_denial(inv.principal,
                                                      inv.call.name, needs))
         return make_error(errc::forbidden, *why);

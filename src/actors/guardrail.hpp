@@ -16,15 +16,16 @@
 #include "guardrail/input_filter.hpp"
 #include "guardrail/output_filter.hpp"
 #include "guardrail/rules.hpp"
+#include "tools/tool.hpp"
 
 namespace troupe {
 
 /// What the guardrail needs to authorise tool calls.
 struct tool_authority {
   std::shared_ptr<guardrail::access_holder> access;
-  /// Permissions each tool needs, by name (tools not listed need
-  /// execute_tools).
-  std::map<std::string, std::vector<std::string>, std::less<>> permissions;
+  /// The tools in force: the permissions each needs (a tool not listed
+  /// needs execute_tools).
+  std::shared_ptr<const tools::catalog> catalog;
   /// Signs approvals; the tool executors hold the same key.
   guardrail::approval_key key;
   /// How long an approval stays valid.

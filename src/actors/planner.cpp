@@ -7,11 +7,9 @@ namespace troupe {
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
-             std::string role, std::vector<tool_spec> tools,
-             fault_spec faults) {
+             std::string role, fault_spec faults) {
   answer_on_crash(self, role);
   self->state.directory = std::move(directory);
-  self->state.tools = std::move(tools);
   self->state.faults = fault_injector{std::move(role), faults};
   return {
     [=](plan_atom, plan_request& req) -> caf::result<chat_response> {
@@ -25,7 +23,8 @@ planner_role(planner_actor::stateful_pointer<planner_state> self,
         return make_error(errc::provider_failed, "no model provider is set");
       auto& provider = chain[std::min<size_t>(req.provider, chain.size() - 1)];
       return self->delegate(provider, complete_atom::value,
-        chat_request{std::move(req.history), self->state.tools});
+        chat_request{std::move(req.history),
+                     roles->catalog->snapshot()->spec_list()});
     },
   };
 }

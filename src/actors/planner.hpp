@@ -16,8 +16,6 @@ namespace troupe {
 struct planner_state {
   /// Where the current provider is (it may have restarted).
   std::shared_ptr<const role_directory> directory;
-  /// The tools offered to the model on every step.
-  tool_list tools;
   /// Drills only: crashes on configured messages.
   fault_injector faults;
 
@@ -36,7 +34,6 @@ struct planner_state {
 planner_actor::behavior_type
 planner_role(planner_actor::stateful_pointer<planner_state> self,
              std::shared_ptr<const role_directory> directory,
-             std::string role, std::vector<tool_spec> tools,
-             fault_spec faults);
+             std::string role, fault_spec faults);
 
 } // namespace troupe

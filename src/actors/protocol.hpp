@@ -51,6 +51,7 @@ using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using began_atom = caf::atom_constant<caf::atom("began")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -110,7 +111,14 @@ using tool_executor_actor = caf::typed_actor<
   /// an error reply means the executor itself could not serve the call.
   caf::replies_to<call_atom, tool_invocation>::with<tool_result>,
   /// Lists the tools it serves (name, description, JSON Schema).
-  caf::replies_to<list_atom>::with<std::vector<tool_spec>>>;
+  caf::replies_to<list_atom>::with<std::vector<tool_spec>>,
+  /// Cancels the calls of the task with this id still running: each ends
+  /// with a `cancelled` result (a subprocess is killed).
+  caf::reacts_to<cancel_atom, uint64_t>,
+  /// Internal: a call that ran off the executor's thread finished.
+  caf::reacts_to<done_atom, uint64_t, tool_result>,
+  /// Internal: a call's deadline passed.
+  caf::reacts_to<deadline_atom, uint64_t>>;
 
 /// LLM provider: a completion for a conversation (the offline rule-based
 /// provider and real HTTP providers share this interface).

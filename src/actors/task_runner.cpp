@@ -45,6 +45,10 @@ void finish(runner_ptr self, task_status status, std::string answer,
       emit(self, event_kind::task_failed, st.result.answer);
       break;
   }
+  // Calls still running are of no use now: stop them (a subprocess is
+  // killed, an MCP request cancelled).
+  if (st.pending > 0 && st.roles && st.roles->tools)
+    self->send(st.roles->tools, cancel_atom::value, st.request.id);
   st.promise.deliver(std::move(st.result));
   self->quit();
 }

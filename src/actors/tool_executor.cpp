@@ -5,65 +5,210 @@
 #include "core/json.hpp"
 #include "memory/long_term.hpp"
 
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 namespace troupe {
 
 namespace {
 
-/// Runs calls in place: the body of a worker, and of a one-worker executor.
-tool_executor_actor::behavior_type
-tool_worker(tool_executor_actor::stateful_pointer<tool_executor_state> self,
-            std::shared_ptr<const tools::registry> registry,
-            std::shared_ptr<guardrail::approval_verifier> verifier,
-            fault_spec faults) {
-  answer_on_crash(self, "tools");
-  self->state.registry = std::move(registry);
-  self->state.verifier = std::move(verifier);
-  self->state.faults = fault_injector{"tools", faults};
-  return {
-    [=](call_atom, const tool_invocation& inv) -> caf::result<tool_result> {
-      if (auto r = inject_fault<tool_result>(self, self->state.faults))
-        return std::move(*r);
-      // No approved call, no run: whatever sent it (a planner bug, a
-      // remote node, a forged or replayed message).
-      if (auto ok = self->state.verifier->verify(inv, memory::now_ms()); !ok) {
-        tool_result refused;
-        refused.call_id = inv.call.id;
-        refused.name = inv.call.name;
-        refused.output = error_json(ok.error());
-        return refused;
-      }
-      tools::context ctx{inv.task_id, inv.session, inv.principal};
-      return self->state.registry->invoke(inv.call, ctx);
-    },
-    [=](list_atom) { return self->state.registry->specs(); },
+using executor_ptr =
+  tool_executor_actor::stateful_pointer<tool_executor_state>;
+
+tool_result failed_result(const tool_call& call, failure f) {
+  return tools::to_tool_result(call, std::move(f));
+}
+
+/// Ends running call `id` with `r` (if it is still running): caches a good
+/// result, counts a bad one, answers the caller.
+void settle(executor_ptr self, uint64_t id, tool_result r) {
+  auto& st = self->state;
+  auto i = st.running.find(id);
+  if (i == st.running.end())
+    return; // timed out or cancelled before: the late result is dropped
+  auto& rc = i->second;
+  if (r.ok && rc.cache_ttl_ms > 0 && st.setup->cache)
+    st.setup->cache->put(rc.cache_key, r.output,
+                         std::chrono::milliseconds{rc.cache_ttl_ms});
+  if (!r.ok)
+    st.setup->counters->failed.fetch_add(1, std::memory_order_relaxed);
+  rc.promise.deliver(std::move(r));
+  st.running.erase(i);
+}
+
+/// Fails every running call with `err` (the executor is going away).
+void fail_running(executor_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  for (auto& [id, rc] : st.running) {
+    rc.cancel->cancel();
+    rc.promise.deliver(err);
+  }
+  st.running.clear();
+}
+
+/// Ends running call `id` early with `code` (deadline or cancellation) and
+/// tells the tool to stop.
+void abort_call(executor_ptr self, uint64_t id, errc code, std::string why) {
+  auto& st = self->state;
+  auto i = st.running.find(id);
+  if (i == st.running.end())
+    return;
+  auto& rc = i->second;
+  rc.cancel->cancel();
+  auto& counter = code == errc::timeout ? st.setup->counters->timeouts
+                                        : st.setup->counters->cancelled;
+  counter.fetch_add(1, std::memory_order_relaxed);
+  tool_call call{rc.call_id, rc.name, {}};
+  settle(self, id, failed_result(call, {code, std::move(why)}));
+}
+
+caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
+  auto& st = self->state;
+  auto& setup = *st.setup;
+  setup.counters->calls.fetch_add(1, std::memory_order_relaxed);
+  auto& call = inv.call;
+  // No approved call, no run: whatever sent it (a planner bug, a remote
+  // node, a forged or replayed message).
+  if (auto ok = setup.verifier->verify(inv, memory::now_ms()); !ok)
+    return failed_result(call, ok.error());
+  // The registry in force now; the call keeps it alive while it runs.
+  auto reg = setup.catalog->snapshot();
+  auto prepared = reg->prepare(call);
+  if (!prepared) {
+    setup.counters->failed.fetch_add(1, std::memory_order_relaxed);
+    return failed_result(call, prepared.error());
+  }
+  auto& tool = *prepared->tool;
+  auto& spec = tool.spec;
+  std::string key;
+  if (spec.cache_ttl_ms > 0 && setup.cache) {
+    key = tools::result_cache::key(spec.name, prepared->args);
+    if (auto hit = setup.cache->get(key)) {
+      tool_result r;
+      r.call_id = call.id;
+      r.name = call.name;
+      r.ok = true;
+      r.output = std::move(*hit);
+      return r;
+    }
+  }
+  tools::context ctx;
+  ctx.task_id = inv.task_id;
+  ctx.session = inv.session;
+  ctx.principal = inv.principal;
+  auto timeout = std::chrono::milliseconds{spec.timeout_ms};
+  ctx.deadline = std::chrono::steady_clock::now() + timeout;
+  if (tool.mode == tools::run_mode::immediate) {
+    auto r = tools::to_tool_result(call, tools::registry::run(*prepared, ctx));
+    if (r.ok && !key.empty())
+      setup.cache->put(key, r.output, std::chrono::milliseconds{
+                                        spec.cache_ttl_ms});
+    if (!r.ok)
+      setup.counters->failed.fetch_add(1, std::memory_order_relaxed);
+    return r;
+  }
+  if (tool.mode == tools::run_mode::async ? !tool.async_fn : !tool.fn)
+    return failed_result(call, {errc::unknown_tool, "tool '" + call.name +
+                                                      "' is not served here"});
+  auto id = st.next_id++;
+  ctx.cancel = std::make_shared<tools::cancellation>();
+  auto rp = self->make_response_promise<tool_result>();
+  st.running.emplace(id, running_call{rp, call.id, call.name, inv.task_id,
+                                      ctx.cancel, std::move(key),
+                                      spec.cache_ttl_ms, spec.timeout_ms});
+  // Finished off this thread: the outcome comes back as a message.
+  auto me = caf::actor_cast<tool_executor_actor>(self);
+  auto done = [me, id, call = call](result<json> r) {
+    caf::anon_send(me, done_atom::value, id,
+                   tools::to_tool_result(call, std::move(r)));
   };
+  if (tool.mode == tools::run_mode::async) {
+    try {
+      tool.async_fn(prepared->args, ctx, done);
+    } catch (const std::exception& ex) {
+      settle(self, id,
+             failed_result(call, {errc::tool_failed, "tool '" + call.name +
+                                                       "' threw: " + ex.what()}));
+      return rp;
+    }
+  } else {
+    auto job = [reg, p = std::move(*prepared), ctx, done]() mutable {
+      done(tools::registry::run(p, ctx));
+    };
+    if (!setup.pool->submit(std::move(job))) {
+      setup.counters->overloaded.fetch_add(1, std::memory_order_relaxed);
+      settle(self, id,
+             failed_result(call,
+                           {errc::overloaded,
+                            "tool '" + call.name +
+                              "' was not run: all " +
+                              std::to_string(setup.pool->threads()) +
+                              " tool workers are busy and the queue is full"}));
+      return rp;
+    }
+  }
+  self->delayed_send(self, timeout, deadline_atom::value, id);
+  return rp;
 }
 
 } // namespace
 
 tool_executor_actor::behavior_type tool_executor_role(
-  tool_executor_actor::stateful_pointer<tool_executor_state> self,
-  std::shared_ptr<const tools::registry> registry, size_t workers,
-  std::shared_ptr<guardrail::approval_verifier> verifier, fault_spec faults) {
-  if (workers <= 1)
-    return tool_worker(self, std::move(registry), std::move(verifier), faults);
-  self->state.registry = registry;
-  // Linked: a worker that dies takes the executor down with it, so a
-  // supervisor sees one failure instead of a silently shrunken pool.
-  for (size_t i = 0; i < workers; ++i)
-    self->state.workers.push_back(
-      self->spawn<caf::linked>(tool_worker, registry, verifier, faults));
+  executor_ptr self, std::shared_ptr<const tool_executor_setup> setup,
+  fault_spec faults) {
+  self->state.setup = std::move(setup);
+  self->state.faults = fault_injector{"tools", faults};
+  // A crash answers the call at hand (answer_on_crash) and every call still
+  // running: without this, their callers would wait forever.
+  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
+    auto err = make_error(errc::role_down, "role 'tools' crashed: " +
+                                             describe_exception(eptr));
+    auto current = self->current_mailbox_element();
+    if (current != nullptr && current->mid.is_request() &&
+        !current->mid.is_answered())
+      self->make_response_promise().deliver(err);
+    fail_running(self, err);
+    return err;
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    fail_running(self, make_error(errc::role_down,
+                                  "the tool executor is shutting down"));
+    self->quit(msg.reason);
+  });
   return {
     [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
-      auto& st = self->state;
-      // Round robin: the calls of one step land on different workers and
-      // run in parallel.
-      auto& w = st.workers[st.next_worker++ % st.workers.size()];
-      return self->delegate(w, call_atom::value, std::move(inv));
+      if (auto r = inject_fault<tool_result>(self, self->state.faults)) {
+        // An `exit` fault: the executor quits, and so do its calls.
+        if (r->flag == caf::rt_error)
+          fail_running(self, r->err);
+        return std::move(*r);
+      }
+      return run_call(self, inv);
     },
-    [=](list_atom) { return self->state.registry->specs(); },
+    [=](list_atom) { return self->state.setup->catalog->snapshot()->specs(); },
+    [=](cancel_atom, uint64_t task_id) {
+      std::vector<uint64_t> ids;
+      for (auto& [id, rc] : self->state.running)
+        if (rc.task_id == task_id)
+          ids.push_back(id);
+      for (auto id : ids) {
+        auto& rc = self->state.running.at(id);
+        abort_call(self, id, errc::cancelled,
+                   "tool '" + rc.name + "' was cancelled with its task");
+      }
+    },
+    [=](done_atom, uint64_t id, tool_result& r) {
+      settle(self, id, std::move(r));
+    },
+    [=](deadline_atom, uint64_t id) {
+      auto i = self->state.running.find(id);
+      if (i == self->state.running.end())
+        return;
+      auto& rc = i->second;
+      abort_call(self, id, errc::timeout,
+                 "tool '" + rc.name + "' did not finish within " +
+                   std::to_string(rc.timeout_ms) + " ms and was stopped");
+    },
   };
 }
 
@@ -126,6 +271,13 @@ tool_executor_actor::behavior_type remote_tools_role(
         return lost();
       return self->delegate(self->state.remote, list_atom::value);
     },
+    [=](cancel_atom, uint64_t task_id) {
+      if (!self->state.down)
+        self->send(self->state.remote, cancel_atom::value, task_id);
+    },
+    // Internal messages of a local executor; a front has none of its own.
+    [=](done_atom, uint64_t, tool_result&) {},
+    [=](deadline_atom, uint64_t) {},
   };
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,33 +14,75 @@
 #include "actors/protocol.hpp"
 #include "core/faults.hpp"
 #include "guardrail/approval.hpp"
+#include "tools/cache.hpp"
 #include "tools/tool.hpp"
+#include "tools/worker_pool.hpp"
 
 namespace troupe {
 
-/// State of a local tool executor: the registry it serves, and its workers.
-struct tool_executor_state {
-  std::shared_ptr<const tools::registry> registry;
+/// Counters of a node's tool calls, for metrics.
+struct tool_counters {
+  std::atomic<uint64_t> calls{0};
+  /// Calls that ended with a failed result (any reason).
+  std::atomic<uint64_t> failed{0};
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> cancelled{0};
+  /// Calls refused because the worker pool's queue was full.
+  std::atomic<uint64_t> overloaded{0};
+};
+
+/// What a tool executor works with. Lives outside the actor, so a restarted
+/// executor keeps the cache, the pool and tools registered at run time.
+struct tool_executor_setup {
+  /// The tools in force (built-in, embedder's, MCP servers').
+  std::shared_ptr<tools::catalog> catalog;
   /// Checks the guardrail's approval of every call before it runs.
   std::shared_ptr<guardrail::approval_verifier> verifier;
-  /// Workers that run the calls (empty: calls run in the executor itself).
-  std::vector<tool_executor_actor> workers;
-  size_t next_worker = 0;
+  /// Runs the calls of blocking tools.
+  std::shared_ptr<tools::worker_pool> pool;
+  /// Results of cacheable tools; null: no caching.
+  std::shared_ptr<tools::result_cache> cache;
+  std::shared_ptr<tool_counters> counters = std::make_shared<tool_counters>();
+};
+
+/// A call running off the executor's thread (worker pool or MCP server).
+struct running_call {
+  caf::typed_response_promise<tool_result> promise;
+  std::string call_id;
+  std::string name;
+  uint64_t task_id = 0;
+  std::shared_ptr<tools::cancellation> cancel;
+  /// Cache key and TTL if the result may be cached.
+  std::string cache_key;
+  uint32_t cache_ttl_ms = 0;
+  uint32_t timeout_ms = 0;
+};
+
+/// State of a local tool executor.
+struct tool_executor_state {
+  std::shared_ptr<const tool_executor_setup> setup;
+  std::unordered_map<uint64_t, running_call> running;
+  uint64_t next_id = 0;
   /// Drills only: crashes on configured calls.
   fault_injector faults;
 
   static inline const char* name = "troupe.tool_executor";
 };
 
-/// Spawns a tool executor for the tools of `registry`. With `workers` > 1 it
-/// spreads calls round robin over that many worker actors, so the calls of
-/// one step run in parallel; with 1 it runs every call itself. A call runs
-/// only with a valid approval from the guardrail (see `verifier`); any other
-/// is refused with `forbidden`.
+/// Spawns a tool executor for the tools of `setup->catalog`. A call runs
+/// only with a valid approval from the guardrail (any other is refused with
+/// `forbidden`) and with arguments that pass the tool's JSON Schema. Then:
+/// - a cached result is served if the tool allows caching;
+/// - an immediate tool runs right here;
+/// - a blocking tool runs on the worker pool, an async one (MCP) where it
+///   lives; each with a deadline (the tool's `timeout_ms`), after which the
+///   call fails with `timeout` and is cancelled. The calls of one step run
+///   in parallel, and each reports its own result or error.
+/// If the executor stops or crashes, every call still running fails with
+/// `role_down` at once.
 tool_executor_actor::behavior_type tool_executor_role(
   tool_executor_actor::stateful_pointer<tool_executor_state> self,
-  std::shared_ptr<const tools::registry> registry, size_t workers,
-  std::shared_ptr<guardrail::approval_verifier> verifier, fault_spec faults);
+  std::shared_ptr<const tool_executor_setup> setup, fault_spec faults);
 
 /// State of the local front for a tool executor on another node.
 struct remote_tools_state {

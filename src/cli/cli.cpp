@@ -508,7 +508,7 @@ int run_task(const options& opts) {
 /// The engine config and the local tool registry the options describe.
 struct local_setup {
   engine_config config;
-  std::shared_ptr<const tools::registry> tools;
+  std::shared_ptr<tools::catalog> tools;
 };
 
 result<local_setup> make_local_setup(const options& opts) {
@@ -518,7 +518,8 @@ result<local_setup> make_local_setup(const options& opts) {
   auto reg = make_tool_registry(*ecfg, {});
   if (!reg)
     return reg.error();
-  return local_setup{std::move(*ecfg), std::move(*reg)};
+  return local_setup{std::move(*ecfg),
+                     std::make_shared<tools::catalog>(std::move(*reg))};
 }
 
 int list_tools(const options& opts) {
@@ -527,7 +528,7 @@ int list_tools(const options& opts) {
     std::cerr << "troupe: " << setup.error().message << "\n";
     return exit_usage;
   }
-  auto specs = setup->tools->specs();
+  auto specs = setup->tools->snapshot()->specs();
   for (auto& s : memory::tool_specs())
     specs.push_back(s);
   if (opts.json) {
@@ -745,8 +746,10 @@ int serve_node(const options& opts) {
   auto cfg = make_config(true);
   caf::actor_system sys{cfg};
   auto exec = sys.spawn(
-    tool_executor_role, setup->tools, size_t{setup->config.tool_workers},
-    std::make_shared<guardrail::approval_verifier>(**key),
+    tool_executor_role,
+    std::shared_ptr<const tool_executor_setup>{make_tool_setup(
+      setup->config, setup->tools,
+      std::make_shared<guardrail::approval_verifier>(**key))},
     setup->config.faults["tools"]);
   auto port = sys.middleman().publish(exec, endpoint->second,
                                       endpoint->first.c_str(), true);

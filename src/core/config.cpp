@@ -367,6 +367,19 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     return *f;
   if (auto f = top.number("planner_workers", cfg.planner_workers, 1, 64))
     return *f;
+  auto tools = top.object("tools");
+  if (!tools)
+    return tools.error();
+  if (*tools) {
+    reader r{**tools, "tools"};
+    if (auto f = r.number("queue", cfg.tool_queue, 1, 1'000'000))
+      return *f;
+    if (auto f = r.number("cache_entries", cfg.tool_cache_entries, 0,
+                          10'000'000))
+      return *f;
+    if (auto f = r.unknown_keys())
+      return *f;
+  }
   if (auto f =
         top.number("max_parallel_calls", cfg.max_parallel_calls, 1, 1000))
     return *f;

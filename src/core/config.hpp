@@ -165,9 +165,16 @@ struct engine_config {
   guardrail::access_config access;
   /// Most agent-loop steps (planner round trips with tool calls) per task.
   uint32_t max_steps = 8;
-  /// Workers of the local tool executor: calls of one step run in parallel
-  /// on up to this many.
+  /// Threads of the local tool executor's worker pool, where blocking tools
+  /// (files, processes, network) run: calls of one step run in parallel on
+  /// up to this many.
   uint32_t tool_workers = 2;
+  /// Blocking calls that may wait for a worker; past it a call fails at once
+  /// with `overloaded`.
+  uint32_t tool_queue = 1024;
+  /// Results the tool result cache holds (LRU beyond; 0: no cache). Only
+  /// tools with a cache TTL are cached.
+  uint32_t tool_cache_entries = 1024;
   /// Planner instances: each task keeps to one, so they plan in parallel
   /// and a crash loses only one instance's queue.
   uint32_t planner_workers = 2;

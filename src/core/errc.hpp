@@ -43,6 +43,8 @@ enum class errc : uint8_t {
   forbidden,
   /// The task spent its budget (tokens; steps and time have their own).
   budget_exceeded,
+  /// No capacity left to take the work (a queue is full); try again later.
+  overloaded,
 };
 
 /// Returns the name of `x`, e.g. `"unknown_tool"`.

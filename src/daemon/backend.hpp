@@ -72,7 +72,7 @@ public:
   virtual std::string not_ready() const = 0;
 
   /// The tools offered to the model.
-  virtual const std::vector<tool_spec>& tools() const = 0;
+  virtual std::vector<tool_spec> tools() const = 0;
 };
 
 /// The CAF side: a gateway actor in `sys` that talks to `eng`'s roles.

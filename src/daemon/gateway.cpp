@@ -141,7 +141,7 @@ public:
     return {};
   }
 
-  const std::vector<tool_spec>& tools() const override {
+  std::vector<tool_spec> tools() const override {
     return eng_.tool_specs();
   }
 

@@ -405,6 +405,9 @@ entry calculator_tool() {
   };
   out.spec.parameters = dump(params);
   out.spec.idempotent = true;
+  // Pure and cheap: it runs on the executor's own thread, and caching would
+  // cost more than computing.
+  out.mode = run_mode::immediate;
   out.fn = [](const json& args, const context&) -> result<json> {
     for (auto& [key, value] : args.items())
       if (key != "expression")

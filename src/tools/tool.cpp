@@ -1,6 +1,10 @@
 #include "tools/tool.hpp"
 
+#include <cctype>
 #include <exception>
+#include <future>
+
+#include "tools/schema.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -23,20 +27,44 @@ void cancellation::cancel() noexcept {
   }
 }
 
+namespace {
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-')
+      return false;
+  return true;
+}
+
+} // namespace
+
 result<bool> registry::add(entry x) {
-  if (x.spec.name.empty())
-    return failure{errc::invalid_config, "tool name must not be empty"};
-  if (!x.fn)
+  auto& name = x.spec.name;
+  if (!valid_name(name))
     return failure{errc::invalid_config,
-                   "tool '" + x.spec.name + "' has no function"};
-  auto schema = parse_object(x.spec.parameters,
-                             "parameters schema of tool '" + x.spec.name + "'");
-  if (!schema)
-    return schema.error();
-  auto name = x.spec.name;
-  if (!entries_.emplace(name, std::move(x)).second)
+                   "tool name '" + name +
+                     "' is invalid: use 1 to 64 of A-Z a-z 0-9 _ -"};
+  bool async = x.mode == run_mode::async;
+  if ((async && x.fn) || (!async && x.async_fn))
+    return failure{errc::invalid_config,
+                   "tool '" + name + "' has a body that does not fit its mode"};
+  if (entries_.count(name) > 0)
     return failure{errc::invalid_config,
                    "tool '" + name + "' is registered twice"};
+  if (!x.schema) {
+    auto what = "the arguments of tool '" + name + "'";
+    auto doc = parse_object(x.spec.parameters, what);
+    if (!doc)
+      return doc.error();
+    auto compiled = schema_validator::compile(*doc, what);
+    if (!compiled)
+      return compiled.error();
+    x.schema = std::move(*compiled);
+  }
+  entries_.emplace(name, std::move(x));
+  list_ = {};
   return true;
 }
 
@@ -53,35 +81,123 @@ std::vector<tool_spec> registry::specs() const {
   return out;
 }
 
-tool_result registry::invoke(const tool_call& call, const context& ctx) const {
-  tool_result out;
-  out.call_id = call.id;
-  out.name = call.name;
-  auto fail = [&](failure f) {
-    out.ok = false;
-    out.output = error_json(f);
-    return out;
-  };
+tool_list registry::spec_list() const {
+  return list_.get().size() == entries_.size() ? list_ : tool_list{specs()};
+}
+
+void registry::seal() {
+  list_ = tool_list{specs()};
+}
+
+result<prepared_call> registry::prepare(const tool_call& call) const {
   auto e = find(call.name);
   if (e == nullptr)
-    return fail({errc::unknown_tool, "unknown tool '" + call.name + "'"});
+    return failure{errc::unknown_tool, "unknown tool '" + call.name + "'"};
   auto args = parse_object(call.arguments.empty() ? "{}" : call.arguments,
                            "arguments of '" + call.name + "'");
   if (!args)
-    return fail({errc::invalid_arguments, args.error().message});
+    return failure{errc::invalid_arguments, args.error().message};
+  if (e->schema)
+    if (auto ok = e->schema->check(*args); !ok)
+      return failure{errc::invalid_arguments,
+                     "invalid arguments for '" + call.name +
+                       "': " + ok.error().message};
+  return prepared_call{e, std::move(*args)};
+}
+
+result<json> registry::run(const prepared_call& call, const context& ctx) {
+  auto& name = call.tool->spec.name;
+  if (!call.tool->fn)
+    return failure{errc::unknown_tool,
+                   "tool '" + name + "' is not served here"};
   try {
-    auto res = e->fn(*args, ctx);
-    if (!res)
-      return fail(res.error());
-    out.ok = true;
-    out.output = dump(*res);
+    return call.tool->fn(call.args, ctx);
   } catch (const std::exception& ex) {
     // A tool that throws is a bug in the tool, not in the task: report it as
     // the tool's failure so the exception never crosses the actor boundary.
-    return fail(
-      {errc::tool_failed, "tool '" + call.name + "' threw: " + ex.what()});
+    return failure{errc::tool_failed,
+                   "tool '" + name + "' threw: " + ex.what()};
   }
+}
+
+tool_result to_tool_result(const tool_call& call, result<json> res) {
+  tool_result out;
+  out.call_id = call.id;
+  out.name = call.name;
+  out.ok = static_cast<bool>(res);
+  out.output = res ? dump(*res) : error_json(res.error());
   return out;
+}
+
+tool_result registry::invoke(const tool_call& call, const context& ctx) const {
+  auto prepared = prepare(call);
+  if (!prepared)
+    return to_tool_result(call, prepared.error());
+  auto& tool = *prepared->tool;
+  if (tool.mode != run_mode::async || !tool.async_fn)
+    return to_tool_result(call, run(*prepared, ctx));
+  std::promise<result<json>> done;
+  auto fut = done.get_future();
+  auto once = std::make_shared<std::once_flag>();
+  try {
+    tool.async_fn(prepared->args, ctx, [&done, once](result<json> r) {
+      std::call_once(*once, [&] { done.set_value(std::move(r)); });
+    });
+  } catch (const std::exception& ex) {
+    return to_tool_result(call, failure{errc::tool_failed,
+                                        "tool '" + call.name +
+                                          "' threw: " + ex.what()});
+  }
+  return to_tool_result(call, fut.get());
+}
+
+catalog::catalog(registry base) : base_(std::move(base)) {
+  publish();
+}
+
+std::vector<failure> catalog::set_group(const std::string& group,
+                                        std::vector<entry> xs) {
+  std::vector<failure> out;
+  std::lock_guard<std::mutex> guard{mtx_};
+  // Compiled and checked here, once, so a bad tool is left out with its
+  // reason instead of failing every later rebuild.
+  registry probe;
+  for (auto& [name, e] : base_.entries())
+    probe.add(e);
+  for (auto& [g, es] : groups_)
+    if (g != group)
+      for (auto& e : es)
+        probe.add(e);
+  std::vector<entry> kept;
+  for (auto& x : xs) {
+    auto name = x.spec.name;
+    if (auto ok = probe.add(x); !ok) {
+      out.push_back(ok.error());
+      continue;
+    }
+    kept.push_back(*probe.find(name));
+  }
+  groups_[group] = std::move(kept);
+  publish();
+  return out;
+}
+
+void catalog::drop_group(const std::string& group) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (groups_.erase(group) > 0)
+    publish();
+}
+
+void catalog::publish() {
+  auto next = std::make_shared<registry>();
+  for (auto& [name, e] : base_.entries())
+    next->add(e);
+  for (auto& [g, es] : groups_)
+    for (auto& e : es)
+      next->add(e);
+  next->seal();
+  current_.store(std::move(next), std::memory_order_release);
+  version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 result<std::string> string_arg(const json& args, std::string_view key) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <functional>
 #include <map>
 #include <string>
@@ -55,7 +56,7 @@ struct context {
     std::chrono::steady_clock::time_point::max();
   /// Set when the call is cancelled (task cancelled, deadline passed). May
   /// be null (no cancellation, e.g. a direct `registry::invoke`).
-  std::shared_ptr<cancellation> cancel;
+  std::shared_ptr<cancellation> cancel{};
 
   bool cancelled() const noexcept {
     return cancel && cancel->cancelled();
@@ -91,20 +92,30 @@ class schema_validator;
 /// One registered tool (Envoy-style extension entry). Exactly one of `fn`
 /// (modes immediate and blocking) and `async_fn` (mode async) is set.
 struct entry {
-  tool_spec spec;
+  tool_spec spec{};
+  function fn{};
   run_mode mode = run_mode::blocking;
-  function fn;
-  async_function async_fn;
+  async_function async_fn{};
   /// Compiled from `spec.parameters` by `registry::add`.
-  std::shared_ptr<const schema_validator> schema;
+  std::shared_ptr<const schema_validator> schema{};
 };
 
-/// Name -> tool. Immutable once built and shared by the executor's workers,
-/// which call `invoke` concurrently.
+/// A call matched to its tool, with its arguments parsed and checked.
+struct prepared_call {
+  const entry* tool = nullptr;
+  json args;
+};
+
+/// Name -> tool. Immutable once shared: the executor and the roles that
+/// read tool specs use it from several threads.
 class registry {
 public:
-  /// Adds `x`; fails with `invalid_config` if the name is taken or empty or
-  /// the schema is not a JSON object.
+  /// Adds `x`, compiling its schema (unless already compiled). Fails with
+  /// `invalid_config` if the name is taken, empty, longer than 64 or not of
+  /// [A-Za-z0-9_-] (what model APIs accept), if the body does not fit the
+  /// mode, or if the schema is not a valid JSON Schema object. An entry with
+  /// neither body is listed only: its calls are served elsewhere (memory
+  /// tools, tools on another node).
   result<bool> add(entry x);
 
   /// Returns the tool named `name`, or nullptr.
@@ -113,17 +124,78 @@ public:
   /// All tool specs, sorted by name.
   std::vector<tool_spec> specs() const;
 
-  /// Runs `call` with the tool it names: unknown tools, malformed argument
-  /// JSON and tool failures all come back as a failed `tool_result`, never
-  /// as an exception.
+  /// The same as a shared list, computed once by `seal`.
+  tool_list spec_list() const;
+
+  /// Computes the shared spec list; call before sharing the registry.
+  void seal();
+
+  /// Finds the tool, parses the arguments (empty means `{}`) and checks
+  /// them against its schema: `unknown_tool` or `invalid_arguments` naming
+  /// the field otherwise.
+  result<prepared_call> prepare(const tool_call& call) const;
+
+  /// Runs a prepared call of an immediate or blocking tool in the calling
+  /// thread; an exception from the tool becomes `tool_failed`.
+  static result<json> run(const prepared_call& call, const context& ctx);
+
+  /// Prepares and runs `call`, waiting for an asynchronous tool (so only
+  /// for callers that may block, e.g. tests and the command line). Every
+  /// failure comes back as a failed `tool_result`, never as an exception.
   tool_result invoke(const tool_call& call, const context& ctx) const;
 
   size_t size() const noexcept {
     return entries_.size();
   }
 
+  /// All entries (for copying into a new registry).
+  const std::map<std::string, entry, std::less<>>& entries() const noexcept {
+    return entries_;
+  }
+
 private:
   std::map<std::string, entry, std::less<>> entries_;
+  tool_list list_;
+};
+
+/// The result of call `call` from `res`: its output, or its error as JSON.
+tool_result to_tool_result(const tool_call& call, result<json> res);
+
+/// The tools in force, changing at run time (MCP servers come, go and
+/// change their lists) while the executor and other roles read them: each
+/// change publishes a new immutable registry.
+class catalog {
+public:
+  /// Starts with `base` (built-in and embedder tools), in no group.
+  explicit catalog(registry base = {});
+
+  /// The registry in force; lock-free to keep.
+  std::shared_ptr<const registry> snapshot() const {
+    return current_.load(std::memory_order_acquire);
+  }
+
+  /// Replaces the tools of `group` (e.g. one MCP server) with `xs`. A tool
+  /// that cannot be added (bad schema, name taken) is left out; the reasons
+  /// come back, one per tool left out.
+  std::vector<failure> set_group(const std::string& group,
+                                 std::vector<entry> xs);
+
+  /// Removes the tools of `group`.
+  void drop_group(const std::string& group);
+
+  /// Counts the changes published so far.
+  uint64_t version() const noexcept {
+    return version_.load(std::memory_order_acquire);
+  }
+
+private:
+  void publish();
+
+  std::mutex mtx_;
+  registry base_;
+  std::map<std::string, std::vector<entry>, std::less<>> groups_;
+  std::atomic<std::shared_ptr<const registry>> current_;
+  std::atomic<uint64_t> version_{0};
 };
 
 /// Reads a required string argument `key` from `args`.

@@ -3,6 +3,10 @@
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
+#include <set>
+#include <thread>
+
+#include <poll.h>
 
 #include <caf/io/middleman.hpp>
 
@@ -17,8 +21,9 @@ using namespace std::chrono_literals;
 namespace {
 
 /// A call as the guardrail would approve it, valid for a minute.
-tool_invocation approved(const guardrail::approval_key& key, tool_call call) {
-  tool_invocation inv{std::move(call), 1, "s", "p"};
+tool_invocation approved(const guardrail::approval_key& key, tool_call call,
+                         uint64_t task_id = 1) {
+  tool_invocation inv{std::move(call), task_id, "s", "p"};
   inv.grant = guardrail::sign(key, inv, memory::now_ms() + 60000);
   return inv;
 }
@@ -28,19 +33,76 @@ verifier_for(const guardrail::approval_key& key) {
   return std::make_shared<guardrail::approval_verifier>(key);
 }
 
+/// A local executor over the built-in tools plus `extra`, with `cfg`'s
+/// pool and cache.
+tool_executor_actor spawn_executor(test::system_fixture& fx,
+                                   const guardrail::approval_key& key,
+                                   std::vector<tools::entry> extra = {},
+                                   engine_config cfg = test::test_config(),
+                                   std::shared_ptr<tool_executor_setup>* out =
+                                     nullptr) {
+  auto reg = make_tool_registry(cfg, std::move(extra));
+  REQUIRE(reg);
+  auto setup =
+    make_tool_setup(cfg, std::make_shared<tools::catalog>(std::move(*reg)),
+                    verifier_for(key));
+  if (out != nullptr)
+    *out = setup;
+  return fx.sys().spawn(tool_executor_role,
+                        std::shared_ptr<const tool_executor_setup>{setup},
+                        fault_spec{});
+}
+
+tool_result call(test::system_fixture& fx, const tool_executor_actor& exec,
+                 const tool_invocation& inv) {
+  auto r = test::ask<tool_executor_actor, tool_result>(fx.sys(), exec, 10s,
+                                                       call_atom::value, inv);
+  REQUIRE(r.value);
+  return *r.value;
+}
+
+/// A blocking tool that waits until its call is cancelled (or 20 s pass)
+/// and tells `seen` it saw the cancellation.
+tools::entry waiter(std::string name, uint32_t timeout_ms,
+                    std::shared_ptr<std::atomic<int>> seen) {
+  tools::entry e{{std::move(name), "waits", R"({"type":"object"})"},
+                 [seen](const json&, const tools::context& ctx) -> result<json> {
+                   pollfd p{ctx.cancel->fd(), POLLIN, 0};
+                   ::poll(&p, 1, 20000);
+                   if (ctx.cancelled())
+                     seen->fetch_add(1);
+                   return json{{"waited", true}};
+                 }};
+  e.spec.timeout_ms = timeout_ms;
+  return e;
+}
+
+/// Waits (up to 10 s) until `pred` holds.
+template <class Pred>
+bool eventually(Pred pred) {
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until)
+      return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
 } // namespace
 
 TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
   test::system_fixture fx;
-  auto reg = make_tool_registry(test::test_config(), {});
-  REQUIRE(reg);
   auto key = guardrail::approval_key::random();
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{1},
-                             verifier_for(key), fault_spec{});
+  auto exec = spawn_executor(fx, key);
   auto list = test::ask<tool_executor_actor, std::vector<tool_spec>>(
     fx.sys(), exec, 5s, list_atom::value);
   REQUIRE(list.value);
-  CHECK(list.value->size() == 2);
+  auto names = std::set<std::string>{};
+  for (auto& s : *list.value)
+    names.insert(s.name);
+  CHECK(names.count("calculator") == 1);
+  CHECK(names.count("read_file") == 1);
   auto inv =
     approved(key, {"c1", "calculator", R"j({"expression":"2*(3+4)"})j"});
   auto res = test::ask<tool_executor_actor, tool_result>(fx.sys(), exec, 5s,
@@ -55,11 +117,8 @@ TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
 TEST_CASE("the tool executor runs only calls the guardrail approved",
           "[actors][tools][guardrail]") {
   test::system_fixture fx;
-  auto reg = make_tool_registry(test::test_config(), {});
-  REQUIRE(reg);
   auto key = guardrail::approval_key::random();
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2},
-                             verifier_for(key), fault_spec{});
+  auto exec = spawn_executor(fx, key);
   auto call = [&](const tool_invocation& inv) {
     auto r = test::ask<tool_executor_actor, tool_result>(
       fx.sys(), exec, 5s, call_atom::value, inv);
@@ -155,11 +214,8 @@ TEST_CASE("the calls of one step run in parallel on the workers",
       return json{{"met", true}};
     }};
   test::system_fixture fx;
-  auto reg = make_tool_registry(test::test_config(), {meet});
-  REQUIRE(reg);
   auto key = guardrail::approval_key::random();
-  auto exec = fx.sys().spawn(tool_executor_role, *reg, size_t{2},
-                             verifier_for(key), fault_spec{});
+  auto exec = spawn_executor(fx, key, {meet});
   caf::scoped_actor self{fx.sys()};
   // Both requests are out before either answer is awaited.
   auto first = self->request(exec, 20s, call_atom::value,
@@ -175,4 +231,219 @@ TEST_CASE("the calls of one step run in parallel on the workers",
   CHECK(results[0].ok);
   CHECK(results[1].ok);
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("arguments that break the tool's schema are refused, naming the "
+          "field, before the tool runs",
+          "[actors][tools]") {
+  auto ran = std::make_shared<std::atomic<int>>(0);
+  tools::entry typed{{"typed", "needs a count",
+                      R"({"type":"object","properties":{"count":
+                         {"type":"integer","minimum":1}},
+                         "required":["count"],"additionalProperties":false})"},
+                     [ran](const json&, const tools::context&) -> result<json> {
+                       ran->fetch_add(1);
+                       return json{{"ok", true}};
+                     }};
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(fx, key, {typed});
+  auto bad = call(fx, exec, approved(key, {"c1", "typed", R"({"count":"3"})"}));
+  CHECK_FALSE(bad.ok);
+  CHECK_THAT(bad.output, Catch::Contains("invalid_arguments") &&
+                           Catch::Contains("argument 'count': wrong type"));
+  auto missing = call(fx, exec, approved(key, {"c2", "typed", "{}"}));
+  CHECK_THAT(missing.output, Catch::Contains("argument 'count': missing"));
+  auto malformed = call(fx, exec, approved(key, {"c3", "typed", "{count"}));
+  CHECK_THAT(malformed.output, Catch::Contains("invalid_arguments"));
+  auto unknown = call(fx, exec, approved(key, {"c4", "nope", "{}"}));
+  CHECK_THAT(unknown.output, Catch::Contains("unknown_tool"));
+  CHECK(ran->load() == 0);
+  CHECK(call(fx, exec, approved(key, {"c5", "typed", R"({"count":3})"})).ok);
+  CHECK(ran->load() == 1);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a call past its deadline fails with timeout and its tool is "
+          "told to stop",
+          "[actors][tools]") {
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  std::shared_ptr<tool_executor_setup> setup;
+  auto exec = spawn_executor(fx, key, {waiter("slow", 50, seen)},
+                             test::test_config(), &setup);
+  auto r = call(fx, exec, approved(key, {"c1", "slow", "{}"}));
+  CHECK_FALSE(r.ok);
+  CHECK(r.call_id == "c1");
+  CHECK_THAT(r.output, Catch::Contains("\"timeout\"") &&
+                         Catch::Contains("within 50 ms"));
+  CHECK(eventually([&] { return seen->load() == 1; }));
+  CHECK(setup->counters->timeouts.load() == 1);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("cancelling a task cancels its running calls, and only its own",
+          "[actors][tools]") {
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(fx, key, {waiter("slow", 60000, seen)});
+  caf::scoped_actor self{fx.sys()};
+  auto mine = approved(key, {"a", "slow", "{}"}, 7);
+  auto other = approved(key, {"b", "slow", "{}"}, 8);
+  auto first = self->request(exec, 20s, call_atom::value, mine);
+  auto second = self->request(exec, 20s, call_atom::value, other);
+  // Both are running once the pool has both.
+  self->send(exec, cancel_atom::value, uint64_t{7});
+  tool_result r;
+  first.receive([&](tool_result& x) { r = std::move(x); },
+                [&](caf::error& e) { FAIL(describe(e)); });
+  CHECK_FALSE(r.ok);
+  CHECK_THAT(r.output, Catch::Contains("cancelled"));
+  CHECK(eventually([&] { return seen->load() == 1; }));
+  self->send(exec, cancel_atom::value, uint64_t{8});
+  second.receive([&](tool_result& x) { r = std::move(x); },
+                 [&](caf::error& e) { FAIL(describe(e)); });
+  CHECK(r.call_id == "b");
+  CHECK(eventually([&] { return seen->load() == 2; }));
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("one failing call of a step leaves its siblings alone",
+          "[actors][tools]") {
+  tools::entry fails{{"fails", "always fails", R"({"type":"object"})"},
+                     [](const json&, const tools::context&) -> result<json> {
+                       return failure{errc::tool_failed, "broken on purpose"};
+                     }};
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(fx, key, {fails});
+  caf::scoped_actor self{fx.sys()};
+  auto a = self->request(exec, 10s, call_atom::value,
+                         approved(key, {"a", "calculator",
+                                        R"({"expression":"1+1"})"}));
+  auto b = self->request(exec, 10s, call_atom::value,
+                         approved(key, {"b", "fails", "{}"}));
+  auto c = self->request(exec, 10s, call_atom::value,
+                         approved(key, {"c", "calculator",
+                                        R"({"expression":"2+2"})"}));
+  std::map<std::string, tool_result> by_id;
+  auto keep = [&](tool_result& r) { by_id[r.call_id] = r; };
+  auto fail = [&](caf::error& e) { FAIL(describe(e)); };
+  a.receive(keep, fail);
+  b.receive(keep, fail);
+  c.receive(keep, fail);
+  REQUIRE(by_id.size() == 3);
+  CHECK(by_id["a"].ok);
+  CHECK_FALSE(by_id["b"].ok);
+  CHECK_THAT(by_id["b"].output, Catch::Contains("broken on purpose"));
+  CHECK(by_id["c"].ok);
+  CHECK_THAT(by_id["c"].output, Catch::Contains("\"result\":4"));
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("cacheable results are served from the cache until their TTL",
+          "[actors][tools]") {
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  tools::entry counted{{"counted", "counts its runs",
+                        R"({"type":"object","properties":{"x":{}}})"},
+                       [runs](const json& args,
+                              const tools::context&) -> result<json> {
+                         return json{{"run", runs->fetch_add(1) + 1},
+                                     {"x", args.value("x", json{})}};
+                       }};
+  counted.spec.cache_ttl_ms = 200;
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  std::shared_ptr<tool_executor_setup> setup;
+  auto exec =
+    spawn_executor(fx, key, {counted}, test::test_config(), &setup);
+  auto first = call(fx, exec, approved(key, {"a", "counted", R"({"x":1})"}));
+  auto again = call(fx, exec, approved(key, {"b", "counted", R"({ "x" : 1 })"}));
+  auto other = call(fx, exec, approved(key, {"c", "counted", R"({"x":2})"}));
+  CHECK(first.output == again.output);
+  CHECK(again.call_id == "b");
+  CHECK(runs->load() == 2);
+  auto st = setup->cache->stats();
+  CHECK(st.hits == 1);
+  CHECK(st.misses == 2);
+  // Past the TTL the tool runs again.
+  auto stored = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - stored < 250ms)
+    std::this_thread::sleep_for(10ms);
+  auto expired = call(fx, exec, approved(key, {"d", "counted", R"({"x":1})"}));
+  CHECK(runs->load() == 3);
+  CHECK_THAT(expired.output, Catch::Contains("\"run\":3"));
+  CHECK(setup->cache->stats().expired == 1);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("a full worker pool refuses calls at once with overloaded",
+          "[actors][tools]") {
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  auto cfg = test::test_config();
+  cfg.tool_workers = 1;
+  cfg.tool_queue = 1;
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  std::shared_ptr<tool_executor_setup> setup;
+  auto exec = spawn_executor(fx, key, {waiter("slow", 60000, seen)}, cfg,
+                             &setup);
+  caf::scoped_actor self{fx.sys()};
+  auto inv = [&](const char* id) {
+    return approved(key, {id, "slow", "{}"}, 9);
+  };
+  auto running = self->request(exec, 20s, call_atom::value, inv("a"));
+  REQUIRE(eventually([&] { return setup->pool->busy() == 1; }));
+  auto queued = self->request(exec, 20s, call_atom::value, inv("b"));
+  REQUIRE(eventually([&] { return setup->pool->queued() == 1; }));
+  auto refused = call(fx, exec, inv("c"));
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.output, Catch::Contains("overloaded") &&
+                               Catch::Contains("busy"));
+  CHECK(setup->counters->overloaded.load() == 1);
+  self->send(exec, cancel_atom::value, uint64_t{9});
+  auto ignore = [](tool_result&) {};
+  auto fail = [&](caf::error& e) { FAIL(describe(e)); };
+  running.receive(ignore, fail);
+  queued.receive(ignore, fail);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("an asynchronous tool completes from another thread",
+          "[actors][tools]") {
+  tools::entry later{{"later", "answers from a thread", R"({"type":"object"})"}};
+  later.mode = tools::run_mode::async;
+  later.async_fn = [](const json&, const tools::context&,
+                      tools::completion done) {
+    std::thread{[done] { done(json{{"from", "thread"}}); }}.detach();
+  };
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(fx, key, {later});
+  auto r = call(fx, exec, approved(key, {"a", "later", "{}"}));
+  CHECK(r.ok);
+  CHECK_THAT(r.output, Catch::Contains("thread"));
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("calls still running fail at once when the executor stops",
+          "[actors][tools]") {
+  auto seen = std::make_shared<std::atomic<int>>(0);
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  std::shared_ptr<tool_executor_setup> setup;
+  auto exec2 = spawn_executor(fx, key, {waiter("slow", 60000, seen)},
+                              test::test_config(), &setup);
+  caf::scoped_actor self{fx.sys()};
+  caf::error err;
+  auto pending2 =
+    self->request(exec2, 20s, call_atom::value, approved(key, {"b", "slow", "{}"}));
+  REQUIRE(eventually([&] { return setup->pool->busy() == 1; }));
+  caf::anon_send_exit(exec2, caf::exit_reason::user_shutdown);
+  pending2.receive([](tool_result&) { FAIL("answered after the stop"); },
+                   [&](caf::error& e) { err = e; });
+  CHECK_THAT(describe(err), Catch::Contains("shutting down"));
+  CHECK(eventually([&] { return seen->load() == 1; }));
 }

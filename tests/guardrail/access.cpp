@@ -24,7 +24,7 @@ TEST_CASE("the default roles' permission matrix over every tool",
   access_policy policy{cfg};
   auto reg = make_tool_registry(test::test_config(), {});
   REQUIRE(reg);
-  auto specs = (*reg)->specs();
+  auto specs = reg->specs();
   for (auto& s : memory::tool_specs())
     specs.push_back(s);
   // Memory tools are checked by the memory role with these permissions.

@@ -1,0 +1,221 @@
+/// bench/tools: what the tool executor costs.
+///
+/// - `trivial_calls`: calls/s of a trivial tool through the executor (the
+///   guardrail's approval checked, arguments checked against the schema,
+///   result back to the caller), 256 in flight from one caller actor.
+///   Run with an immediate tool (on the executor's thread) and with a
+///   blocking one (on the worker pool).
+/// - `fan_out_8`: one caller sends the 8 calls of a step at once and waits
+///   for all 8; the figure is the time per step (p50/p99), i.e. the
+///   executor's overhead for a parallel fan-out of trivial calls.
+/// - `mcp_echo`: round trips/s of `echo` to @modelcontextprotocol/
+///   server-everything over stdio, 64 in flight (needs tests/mcp's npm
+///   install; skipped with a note otherwise).
+///
+/// Usage: tools [--quick]. One JSON line per scenario on stdout.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/engine.hpp"
+#include "actors/tool_executor.hpp"
+#include "core/log.hpp"
+#include "memory/long_term.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using namespace troupe;
+
+double percentile(std::vector<double> xs, double p) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  auto i = static_cast<size_t>(p * static_cast<double>(xs.size() - 1));
+  return xs[i];
+}
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+    .count();
+}
+
+/// A trivial tool: `{}` in, `{"ok":true}` out.
+tools::entry trivial(std::string name, tools::run_mode mode) {
+  tools::entry e{{std::move(name), "does nothing",
+                  R"({"type":"object","properties":{"n":{"type":"integer"}}})"},
+                 [](const json&, const tools::context&) -> result<json> {
+                   return json{{"ok", true}};
+                 }};
+  e.mode = mode;
+  return e;
+}
+
+/// `n` approved calls of `tool` (signed up front: the guardrail's cost is
+/// not the executor's).
+std::vector<tool_invocation> approvals(const guardrail::approval_key& key,
+                                       const std::string& tool, size_t n) {
+  std::vector<tool_invocation> out;
+  out.reserve(n);
+  auto until = memory::now_ms() + 600'000;
+  for (size_t i = 0; i < n; ++i) {
+    tool_invocation inv{{"c" + std::to_string(i), tool,
+                         "{\"n\":" + std::to_string(i) + "}"},
+                        1,
+                        "s",
+                        "p"};
+    inv.grant = guardrail::sign(key, inv, until);
+    out.push_back(std::move(inv));
+  }
+  return out;
+}
+
+struct system_config : caf::actor_system_config {
+  system_config() {
+    set("scheduler.max-threads", 2);
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+/// An executor over `extra` (and the built-ins).
+tool_executor_actor spawn_executor(caf::actor_system& sys,
+                                   const guardrail::approval_key& key,
+                                   std::vector<tools::entry> extra) {
+  engine_config cfg;
+  cfg.tool_workers = 2;
+  auto reg = make_tool_registry(cfg, std::move(extra));
+  if (!reg) {
+    std::fprintf(stderr, "tools: %s\n", reg.error().message.c_str());
+    std::exit(1);
+  }
+  auto setup = make_tool_setup(
+    cfg, std::make_shared<tools::catalog>(std::move(*reg)),
+    std::make_shared<guardrail::approval_verifier>(key));
+  return sys.spawn(tool_executor_role,
+                   std::shared_ptr<const tool_executor_setup>{setup},
+                   fault_spec{});
+}
+
+/// Calls/s with `in_flight` calls outstanding from one caller actor.
+void trivial_calls(const char* scenario, tools::run_mode mode, size_t n,
+                   size_t in_flight) {
+  system_config cfg;
+  caf::actor_system sys{cfg};
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(sys, key, {trivial("noop", mode)});
+  auto calls = std::make_shared<std::vector<tool_invocation>>(
+    approvals(key, "noop", n));
+  std::promise<size_t> done;
+  auto fut = done.get_future();
+  auto t0 = clock_type::now();
+  sys.spawn([&, calls](caf::event_based_actor* self) {
+    auto sent = std::make_shared<size_t>(0);
+    auto got = std::make_shared<size_t>(0);
+    auto ok = std::make_shared<size_t>(0);
+    auto next = std::make_shared<std::function<void()>>();
+    *next = [=, &done] {
+      auto i = (*sent)++;
+      self->request(exec, caf::infinite, call_atom::value,
+                    std::move((*calls)[i]))
+        .then(
+          [=, &done](tool_result& r) {
+            *ok += r.ok ? 1 : 0;
+            if (++*got == calls->size())
+              done.set_value(*ok);
+            else if (*sent < calls->size())
+              (*next)();
+          },
+          [=, &done](caf::error&) {
+            if (++*got == calls->size())
+              done.set_value(*ok);
+            else if (*sent < calls->size())
+              (*next)();
+          });
+    };
+    for (size_t i = 0; i < std::min(in_flight, calls->size()); ++i)
+      (*next)();
+  });
+  auto ok = fut.get();
+  auto wall = ms_since(t0);
+  std::printf("{\"scenario\":\"%s\",\"calls\":%zu,\"ok\":%zu,\"in_flight\":%zu,"
+              "\"wall_ms\":%.1f,\"calls_per_s\":%.0f,\"us_per_call\":%.3f}\n",
+              scenario, n, ok, in_flight, wall,
+              static_cast<double>(n) / (wall / 1000),
+              wall * 1000 / static_cast<double>(n));
+  std::fflush(stdout);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+/// Time per step of 8 parallel calls, one step at a time.
+void fan_out(const char* scenario, tools::run_mode mode, size_t steps) {
+  constexpr size_t width = 8;
+  system_config cfg;
+  caf::actor_system sys{cfg};
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(sys, key, {trivial("noop", mode)});
+  auto calls = std::make_shared<std::vector<tool_invocation>>(
+    approvals(key, "noop", steps * width));
+  std::promise<std::vector<double>> done;
+  auto fut = done.get_future();
+  sys.spawn([&, calls](caf::event_based_actor* self) {
+    auto step = std::make_shared<size_t>(0);
+    auto got = std::make_shared<size_t>(0);
+    auto lat = std::make_shared<std::vector<double>>();
+    auto started = std::make_shared<clock_type::time_point>();
+    auto next = std::make_shared<std::function<void()>>();
+    *next = [=, &done] {
+      *got = 0;
+      *started = clock_type::now();
+      for (size_t k = 0; k < width; ++k) {
+        auto& inv = (*calls)[*step * width + k];
+        auto one = [=, &done] {
+          if (++*got < width)
+            return;
+          lat->push_back(ms_since(*started) * 1000);
+          if (++*step == steps)
+            done.set_value(*lat);
+          else
+            (*next)();
+        };
+        self->request(exec, caf::infinite, call_atom::value, std::move(inv))
+          .then([=](tool_result&) { one(); }, [=](caf::error&) { one(); });
+      }
+    };
+    (*next)();
+  });
+  auto lat = fut.get();
+  // The first steps warm up caches and the pool.
+  lat.erase(lat.begin(), lat.begin() + static_cast<long>(lat.size() / 10));
+  std::printf("{\"scenario\":\"%s\",\"steps\":%zu,\"width\":%zu,"
+              "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+              scenario, steps, width, percentile(lat, 0.5),
+              percentile(lat, 0.99));
+  std::fflush(stdout);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::string_view{argv[1]} == "--quick";
+  log::init("error");
+  size_t n = quick ? 100'000 : 1'000'000;
+  trivial_calls("trivial_calls_immediate", tools::run_mode::immediate, n, 256);
+  trivial_calls("trivial_calls_pool", tools::run_mode::blocking, n / 4, 256);
+  size_t steps = quick ? 2'000 : 20'000;
+  fan_out("fan_out_8_immediate", tools::run_mode::immediate, steps);
+  fan_out("fan_out_8_pool", tools::run_mode::blocking, steps);
+  return 0;
+}

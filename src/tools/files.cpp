@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "tools/checks.hpp"
 #include "tools/unique_fd.hpp"
 
 #ifndef SYS_openat2
@@ -189,28 +190,13 @@ std::string temp_name() {
 } // namespace
 
 result<bool> validate(const files_config& cfg) {
-  if (cfg.workspace.empty())
-    return failure{errc::invalid_config, "workspace must not be empty"};
-  std::error_code ec;
-  auto st = fs::status(cfg.workspace, ec);
-  if (!fs::exists(st))
-    return failure{errc::invalid_config, "workspace " +
-                                           quote(cfg.workspace.string()) +
-                                           " does not exist"};
-  if (!fs::is_directory(st))
-    return failure{errc::invalid_config, "workspace " +
-                                           quote(cfg.workspace.string()) +
-                                           " is not a directory"};
-  if (cfg.max_read_bytes == 0)
-    return failure{errc::invalid_config,
-                   "max_read_bytes must be greater than 0, got 0"};
-  if (cfg.max_write_bytes == 0)
-    return failure{errc::invalid_config,
-                   "max_write_bytes must be greater than 0, got 0"};
-  if (cfg.max_list_entries == 0)
-    return failure{errc::invalid_config,
-                   "max_list_entries must be greater than 0, got 0"};
-  return true;
+  if (auto ok = require_directory("workspace", cfg.workspace); !ok)
+    return ok;
+  if (auto ok = require_positive("max_read_bytes", cfg.max_read_bytes); !ok)
+    return ok;
+  if (auto ok = require_positive("max_write_bytes", cfg.max_write_bytes); !ok)
+    return ok;
+  return require_positive("max_list_entries", cfg.max_list_entries);
 }
 
 result<bool> check_relative_path(std::string_view path) {
@@ -424,15 +410,6 @@ std::vector<entry> file_tools(files_config cfg) {
   auto path_param = [](std::string what) {
     return json{{"type", "string"}, {"description", std::move(what)}};
   };
-  auto schema = [](json properties, json required) {
-    return dump({
-      {"$schema", "http://json-schema.org/draft-07/schema#"},
-      {"type", "object"},
-      {"properties", std::move(properties)},
-      {"required", std::move(required)},
-      {"additionalProperties", false},
-    });
-  };
   std::vector<entry> out(3);
 
   auto& rd = out[0];
@@ -442,10 +419,10 @@ std::vector<entry> file_tools(files_config cfg) {
     "path is relative to the workspace root; paths outside it, binary "
     "files and files over " +
     std::to_string(cfg.max_read_bytes) + " bytes are refused.";
-  rd.spec.parameters = schema(
+  rd.spec.parameters = object_schema(
     {{"path", path_param("Path of the file relative to the workspace, e.g. "
                          "\"notes.txt\".")}},
-    json::array({"path"}));
+    {"path"});
   // Reading twice is harmless (the file may have changed in between, as
   // it may between any two reads).
   rd.spec.idempotent = true;
@@ -473,14 +450,14 @@ std::vector<entry> file_tools(files_config cfg) {
     "with append: true) atomically and creating missing directories. The "
     "path is relative to the workspace root; the file may hold at most " +
     std::to_string(cfg.max_write_bytes) + " bytes.";
-  wr.spec.parameters = schema(
+  wr.spec.parameters = object_schema(
     {{"path", path_param("Path of the file relative to the workspace.")},
      {"content", {{"type", "string"}, {"description", "The text to write."}}},
      {"append",
       {{"type", "boolean"},
        {"description", "Append to the file instead of replacing it."},
        {"default", false}}}},
-    json::array({"path", "content"}));
+    {"path", "content"});
   // Appending twice appends twice.
   wr.spec.idempotent = false;
   wr.spec.permissions = {"access_files"};
@@ -513,13 +490,13 @@ std::vector<entry> file_tools(files_config cfg) {
     "Lists a directory of the workspace: names, types (file, dir, symlink, "
     "other) and file sizes, sorted by name, at most " +
     std::to_string(cfg.max_list_entries) + " entries.";
-  ls.spec.parameters = schema(
+  ls.spec.parameters = object_schema(
     {{"path",
       {{"type", "string"},
        {"description", "Directory relative to the workspace; \".\" (the "
                        "default) is the workspace itself."},
        {"default", "."}}}},
-    json::array());
+    {});
   ls.spec.idempotent = true;
   ls.spec.permissions = {"access_files"};
   ls.fn = [cfg](const json& args, const context&) -> result<json> {

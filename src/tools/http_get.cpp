@@ -6,6 +6,8 @@
 
 #include <curl/curl.h>
 
+#include "tools/checks.hpp"
+
 namespace troupe::tools {
 
 namespace {
@@ -295,12 +297,10 @@ result<bool> validate(const http_get_config& cfg) {
     if (name.find_first_of(ipv6 ? "/@ " : ":/@ ") != std::string_view::npos)
       return bad("must be a host name, without scheme, port or path");
   }
-  if (cfg.max_bytes == 0)
-    return failure{errc::invalid_config,
-                   "max_bytes must be greater than 0, got 0"};
-  if (cfg.timeout_ms == 0)
-    return failure{errc::invalid_config,
-                   "timeout_ms must be greater than 0, got 0"};
+  if (auto ok = require_positive("max_bytes", cfg.max_bytes); !ok)
+    return ok;
+  if (auto ok = require_positive("timeout_ms", cfg.timeout_ms); !ok)
+    return ok;
   if (cfg.max_redirects > 20)
     return failure{errc::invalid_config,
                    "max_redirects must be at most 20, got " +
@@ -336,16 +336,10 @@ entry http_get_tool(http_get_config cfg) {
     " bytes). Only http and https URLs on allowed hosts work; redirects are "
     "followed (at most " +
     std::to_string(cfg.max_redirects) + ").";
-  out.spec.parameters = dump({
-    {"$schema", "http://json-schema.org/draft-07/schema#"},
-    {"type", "object"},
-    {"properties",
-     {{"url",
-       {{"type", "string"},
-        {"description", "The http or https URL to fetch."}}}}},
-    {"required", json::array({"url"})},
-    {"additionalProperties", false},
-  });
+  out.spec.parameters = object_schema(
+    {{"url",
+      {{"type", "string"}, {"description", "The http or https URL to fetch."}}}},
+    {"url"});
   // A GET changes nothing (by HTTP's contract), so a retry is harmless.
   out.spec.idempotent = true;
   out.spec.permissions = {"network_access"};

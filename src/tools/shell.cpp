@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/checks.hpp"
 #include "tools/unique_fd.hpp"
 
 namespace troupe::tools {
@@ -432,21 +433,10 @@ struct sandbox {
 } // namespace
 
 result<bool> validate(const shell_config& cfg) {
-  if (cfg.workspace.empty())
-    return failure{errc::invalid_config, "workspace must not be empty"};
-  std::error_code ec;
-  if (!fs::is_directory(cfg.workspace, ec))
-    return failure{errc::invalid_config,
-                   "workspace " + quote(cfg.workspace.string()) +
-                     " does not exist or is not a directory"};
+  if (auto ok = require_directory("workspace", cfg.workspace); !ok)
+    return ok;
   if (cfg.bwrap.empty())
     return failure{errc::invalid_config, "bwrap must not be empty"};
-  auto positive = [](const char* key, uint64_t value) -> result<bool> {
-    if (value == 0)
-      return failure{errc::invalid_config,
-                     std::string{key} + " must be greater than 0, got 0"};
-    return true;
-  };
   for (auto [key, value] :
        {std::pair<const char*, uint64_t>{"timeout_ms", cfg.timeout_ms},
         {"cpu_seconds", cfg.cpu_seconds},
@@ -454,7 +444,7 @@ result<bool> validate(const shell_config& cfg) {
         {"max_file_bytes", cfg.max_file_bytes},
         {"max_open_files", cfg.max_open_files},
         {"max_output_bytes", cfg.max_output_bytes}})
-    if (auto ok = positive(key, value); !ok)
+    if (auto ok = require_positive(key, value); !ok)
       return ok;
   return true;
 }
@@ -476,19 +466,14 @@ entry shell_tool(shell_config cfg) {
     std::to_string(box->cfg.memory_bytes >> 20) +
     " MiB memory. Returns exit_code, stdout and stderr; a non-zero exit "
     "code is a normal result.";
-  out.spec.parameters = dump({
-    {"$schema", "http://json-schema.org/draft-07/schema#"},
-    {"type", "object"},
-    {"properties",
-     {{"command",
-       {{"type", "string"},
-        {"description", "The command line, e.g. \"ls -la && wc -l *.txt\"."}}},
-      {"stdin",
-       {{"type", "string"},
-        {"description", "Text given to the command on standard input."}}}}},
-    {"required", json::array({"command"})},
-    {"additionalProperties", false},
-  });
+  out.spec.parameters = object_schema(
+    {{"command",
+      {{"type", "string"},
+       {"description", "The command line, e.g. \"ls -la && wc -l *.txt\"."}}},
+     {"stdin",
+      {{"type", "string"},
+       {"description", "Text given to the command on standard input."}}}},
+    {"command"});
   // A command may change the workspace: running it again is not harmless.
   out.spec.idempotent = false;
   out.spec.permissions = {"execute_tools"};

@@ -208,7 +208,8 @@ result<bool> check_relative_path(std::string_view path) {
   if (path.front() == '/')
     return failure{errc::path_escape,
                    "path " + quote(path) +
-                     " is absolute; give a path relative to the workspace"};
+                     " is outside the workspace (absolute paths are not "
+                     "allowed)"};
   for (size_t pos = 0; pos <= path.size();) {
     auto next = path.find('/', pos);
     if (next == std::string_view::npos)
@@ -216,7 +217,7 @@ result<bool> check_relative_path(std::string_view path) {
     if (path.substr(pos, next - pos) == "..")
       return failure{errc::path_escape,
                      "path " + quote(path) +
-                       " contains '..'; paths must stay inside the workspace"};
+                       " is outside the workspace ('..' is not allowed)"};
     pos = next + 1;
   }
   return true;

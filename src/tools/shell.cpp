@@ -211,8 +211,8 @@ result<run_outcome> run_sandbox(const shell_config& cfg, const std::string& bwra
                    std::string{"cannot start the sandbox: "} + what + ": " +
                      std::strerror(errno)};
   };
-  // stdin is a sealed-off memory file, not a pipe: nothing to feed while
-  // the command runs, no SIGPIPE if it never reads.
+  // stdin is a memory file, not a pipe: nothing to feed while the command
+  // runs, no SIGPIPE if it never reads.
   unique_fd in{::memfd_create("troupe-shell-stdin", MFD_CLOEXEC)};
   if (in.get() < 0)
     return sys_fail("memfd_create");
@@ -286,9 +286,13 @@ result<run_outcome> run_sandbox(const shell_config& cfg, const std::string& bwra
   int cancel_fd = ctx != nullptr && ctx->cancel ? ctx->cancel->fd() : -1;
   run_outcome res;
   bool exited = false;
-  int status = 0;
+  int status = -1; // -1: not known (never a real wait status)
   auto reap = [&](int flags) {
-    if (!exited && ::waitpid(pid, &status, flags) == pid)
+    if (exited)
+      return;
+    auto r = ::waitpid(pid, &status, flags);
+    // ECHILD: SIGCHLD is ignored and the kernel reaped it (status unknown).
+    if (r == pid || (r < 0 && errno == ECHILD))
       exited = true;
   };
   // Once bubblewrap is gone its pid namespace goes with it and the pipes
@@ -339,7 +343,9 @@ result<run_outcome> run_sandbox(const shell_config& cfg, const std::string& bwra
   res.out = std::move(outs[0].data);
   res.err = std::move(outs[1].data);
   res.truncated = outs[0].truncated || outs[1].truncated;
-  if (WIFEXITED(status))
+  if (status == -1)
+    res.exit_code = -1;
+  else if (WIFEXITED(status))
     res.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status))
     res.exit_code = 128 + WTERMSIG(status);

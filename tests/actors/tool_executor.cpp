@@ -146,6 +146,7 @@ TEST_CASE("the calls of one step run in parallel on the workers",
   auto rv = std::make_shared<rendezvous>();
   tools::entry meet{
     {"meet", "waits for a partner", R"({"type":"object"})"},
+    tools::run_mode::blocking,
     [rv](const json&, const tools::context&) -> result<json> {
       std::unique_lock<std::mutex> guard{rv->mtx};
       ++rv->arrived;

@@ -95,10 +95,10 @@ TEST_CASE("paths are refused up front: absolute, '..', NUL",
     CHECK(res.error().code == errc::path_escape);
   }
   CHECK(check_relative_path("/etc/passwd").error().message ==
-        "path '/etc/passwd' is absolute; give a path relative to the "
-        "workspace");
+        "path '/etc/passwd' is outside the workspace (absolute paths are "
+        "not allowed)");
   CHECK(check_relative_path("a/../b").error().message ==
-        "path 'a/../b' contains '..'; paths must stay inside the workspace");
+        "path 'a/../b' is outside the workspace ('..' is not allowed)");
   CHECK(check_relative_path(std::string("a\0b", 3)).error().message ==
         "path 'a\\0b' contains a NUL byte");
   CHECK(check_relative_path("").error().code == errc::invalid_arguments);

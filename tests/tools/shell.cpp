@@ -289,3 +289,19 @@ TEST_CASE("shell refuses to run without a working sandbox",
         std::string::npos);
   CHECK_FALSE(fs::exists(f.ws / "pwned"));
 }
+
+TEST_CASE("shell serves concurrent calls, preflight once", "[tools][shell]") {
+  fixture f;
+  auto tool = shell_tool(f.cfg);
+  std::vector<std::string> outs(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < outs.size(); ++i)
+    threads.emplace_back([&, i] {
+      auto res = tool.fn(json{{"command", "echo " + std::to_string(i)}}, {});
+      outs[i] = res ? (*res)["stdout"].get<std::string>() : res.error().message;
+    });
+  for (auto& t : threads)
+    t.join();
+  for (size_t i = 0; i < outs.size(); ++i)
+    CHECK(outs[i] == std::to_string(i) + "\n");
+}

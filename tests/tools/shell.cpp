@@ -237,6 +237,13 @@ TEST_CASE("shell: the deadline kills the sandbox and all in it",
   CHECK(res.error().code == errc::timeout);
   CHECK(clock_type::now() - start < 2s);
   CHECK_FALSE(sleep_running(arg));
+  // The call ends with its command: what it left running dies with it.
+  arg = "3" + arg;
+  start = clock_type::now();
+  auto out = f.ok("sleep " + arg + " & echo left");
+  CHECK(out["stdout"] == "left\n");
+  CHECK(clock_type::now() - start < 2s);
+  CHECK_FALSE(sleep_running(arg));
 }
 
 TEST_CASE("shell: cancelling the call kills the sandbox", "[tools][shell]") {

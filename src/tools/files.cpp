@@ -119,8 +119,8 @@ result<bool> read_all(int fd, uint64_t limit, std::string_view path,
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return failure{errc::tool_failed,
-                     "cannot read " + quote(path) + ": " + std::strerror(errno)};
+      return failure{errc::tool_failed, "cannot read " + quote(path) + ": " +
+                                          std::strerror(errno)};
     }
     if (n == 0)
       return true;
@@ -161,8 +161,7 @@ result<unique_fd> open_parent(int root, const std::vector<std::string>& parts,
     if (next.get() < 0 && errno == ENOENT) {
       // mkdirat never follows a link in its last component, and `dir` is
       // confined: the new directory lands inside the workspace.
-      if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 &&
-          errno != EEXIST)
+      if (::mkdirat(dir.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST)
         return failure{errc::tool_failed, "cannot create directory " +
                                             quote(prefix) + ": " +
                                             std::strerror(errno)};
@@ -264,10 +263,10 @@ result<write_outcome> write_workspace_file(const files_config& cfg,
   if (auto ok = check_relative_path(path); !ok)
     return ok.error();
   if (content.size() > cfg.max_write_bytes)
-    return failure{errc::too_large,
-                   "content for " + quote(path) + " has " +
-                     std::to_string(content.size()) + " bytes, limit " +
-                     std::to_string(cfg.max_write_bytes)};
+    return failure{errc::too_large, "content for " + quote(path) + " has " +
+                                      std::to_string(content.size()) +
+                                      " bytes, limit " +
+                                      std::to_string(cfg.max_write_bytes)};
   auto parts = components(path);
   if (parts.empty())
     return failure{errc::invalid_arguments,
@@ -280,7 +279,8 @@ result<write_outcome> write_workspace_file(const files_config& cfg,
     return dir.error();
   const auto& name = parts.back();
   struct stat st {};
-  bool exists = ::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  bool exists =
+    ::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!exists && errno != ENOENT)
     return failure{errc::tool_failed,
                    "cannot stat " + quote(path) + ": " + std::strerror(errno)};
@@ -309,16 +309,18 @@ result<write_outcome> write_workspace_file(const files_config& cfg,
                        " bytes to " + quote(path) + " (" +
                        std::to_string(size) + " bytes) exceeds the limit of " +
                        std::to_string(cfg.max_write_bytes)};
-    unique_fd in{open_beneath(dir->get(), name,
-                              O_RDONLY | O_NOFOLLOW | O_NONBLOCK)};
+    unique_fd in{
+      open_beneath(dir->get(), name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)};
     if (in.get() < 0)
       return open_failure(errno, path);
-    auto ok = read_all(in.get(), cfg.max_write_bytes - content.size(), path, old);
+    auto ok =
+      read_all(in.get(), cfg.max_write_bytes - content.size(), path, old);
     if (!ok)
       return ok.error();
   }
   auto tmp = temp_name();
-  unique_fd out{open_beneath(dir->get(), tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)};
+  unique_fd out{
+    open_beneath(dir->get(), tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)};
   if (out.get() < 0)
     return failure{errc::tool_failed, "cannot create a temporary file for " +
                                         quote(path) + ": " +
@@ -337,8 +339,8 @@ result<write_outcome> write_workspace_file(const files_config& cfg,
       return failure{errc::tool_failed, "cannot sync " + quote(path) + ": " +
                                           std::strerror(errno)};
     if (::renameat(dir->get(), tmp.c_str(), dir->get(), name.c_str()) != 0)
-      return failure{errc::tool_failed, "cannot replace " + quote(path) +
-                                          ": " + std::strerror(errno)};
+      return failure{errc::tool_failed, "cannot replace " + quote(path) + ": " +
+                                          std::strerror(errno)};
     return true;
   }();
   if (!written) {
@@ -365,8 +367,8 @@ result<json> list_workspace_dir(const files_config& cfg,
   }
   DIR* dir = ::fdopendir(fd.get());
   if (dir == nullptr)
-    return failure{errc::tool_failed, "cannot list " + quote(dir_path) +
-                                        ": " + std::strerror(errno)};
+    return failure{errc::tool_failed, "cannot list " + quote(dir_path) + ": " +
+                                        std::strerror(errno)};
   fd.release(); // closedir closes it
   // Keep the first max_list_entries names in order without holding every
   // name of a huge directory.

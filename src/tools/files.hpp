@@ -70,8 +70,7 @@ result<write_outcome> write_workspace_file(const files_config& cfg,
 /// `{"path", "entries": [{"name", "type", "bytes"?}], "total",
 /// "truncated"}`, the first `max_list_entries` entries by name. `type` is
 /// "file", "dir", "symlink" or "other"; `bytes` is given for files.
-result<json> list_workspace_dir(const files_config& cfg,
-                                std::string_view path);
+result<json> list_workspace_dir(const files_config& cfg, std::string_view path);
 
 /// The three tools, each needing the permission `access_files`:
 /// `read_file {path}` -> `{"path", "bytes", "content"}`,

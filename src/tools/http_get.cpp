@@ -50,9 +50,9 @@ result<target> parse_url(const std::string& url) {
     }
   } g{u};
   if (auto rc = curl_url_set(u, CURLUPART_URL, url.c_str(), 0); rc != CURLUE_OK)
-    return failure{errc::invalid_arguments, "url " + quote(url) +
-                                              " is not a valid URL: " +
-                                              curl_url_strerror(rc)};
+    return failure{errc::invalid_arguments,
+                   "url " + quote(url) +
+                     " is not a valid URL: " + curl_url_strerror(rc)};
   auto get = [&](CURLUPart part) {
     char* s = nullptr;
     std::string out;
@@ -153,7 +153,8 @@ result<hop_result> fetch_once(const http_get_config& cfg, const target& t,
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(e, CURLOPT_XFERINFODATA, &tr);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, static_cast<long>(left())));
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                   std::max(1L, static_cast<long>(left())));
   curl_multi_add_handle(h.multi, e);
   h.added = true;
   auto timed_out = [&] {
@@ -164,8 +165,8 @@ result<hop_result> fetch_once(const http_get_config& cfg, const target& t,
                                     " ms, or the call's deadline)"};
   };
   auto cancelled = [&] {
-    return failure{errc::cancelled, "fetching " + quote(t.url) +
-                                      " was cancelled"};
+    return failure{errc::cancelled,
+                   "fetching " + quote(t.url) + " was cancelled"};
   };
   int cancel_fd = ctx.cancel ? ctx.cancel->fd() : -1;
   CURLcode code = CURLE_OK;
@@ -199,20 +200,19 @@ result<hop_result> fetch_once(const http_get_config& cfg, const target& t,
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
       if (tr.too_large || code == CURLE_FILESIZE_EXCEEDED)
-        return failure{errc::too_large, "the response from " + quote(t.url) +
-                                          " has more than " +
-                                          std::to_string(cfg.max_bytes) +
-                                          " bytes"};
+        return failure{errc::too_large,
+                       "the response from " + quote(t.url) + " has more than " +
+                         std::to_string(cfg.max_bytes) + " bytes"};
       [[fallthrough]];
     default:
       if (code == CURLE_ABORTED_BY_CALLBACK)
         return cancelled();
       if (code == CURLE_OPERATION_TIMEDOUT)
         return timed_out();
-      return failure{errc::tool_failed,
-                     "cannot fetch " + quote(t.url) + ": " +
-                       (errbuf[0] != '\0' ? std::string{errbuf}
-                                          : curl_easy_strerror(code))};
+      return failure{
+        errc::tool_failed,
+        "cannot fetch " + quote(t.url) + ": " +
+          (errbuf[0] != '\0' ? std::string{errbuf} : curl_easy_strerror(code))};
   }
   hop_result out;
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &out.status);
@@ -258,17 +258,16 @@ result<json> http_get(const http_get_config& cfg, const std::string& url,
       auto next = parse_url(res->redirect);
       if (!next)
         return failure{errc::forbidden, "redirect from " + quote(t->url) +
-                                          " refused: " +
-                                          next.error().message};
+                                          " refused: " + next.error().message};
       t = std::move(next);
       continue;
     }
     if (res->body.find('\0') != std::string::npos)
-      return failure{errc::tool_failed,
-                     "the response from " + quote(t->url) + " is binary (" +
-                       (res->content_type.empty() ? "no content type"
-                                                  : res->content_type) +
-                       "); http_get returns text only"};
+      return failure{
+        errc::tool_failed,
+        "the response from " + quote(t->url) + " is binary (" +
+          (res->content_type.empty() ? "no content type" : res->content_type) +
+          "); http_get returns text only"};
     json out;
     out["url"] = t->url;
     out["status"] = res->status;
@@ -336,10 +335,11 @@ entry http_get_tool(http_get_config cfg) {
     " bytes). Only http and https URLs on allowed hosts work; redirects are "
     "followed (at most " +
     std::to_string(cfg.max_redirects) + ").";
-  out.spec.parameters = object_schema(
-    {{"url",
-      {{"type", "string"}, {"description", "The http or https URL to fetch."}}}},
-    {"url"});
+  out.spec.parameters =
+    object_schema({{"url",
+                    {{"type", "string"},
+                     {"description", "The http or https URL to fetch."}}}},
+                  {"url"});
   // A GET changes nothing (by HTTP's contract), so a retry is harmless.
   out.spec.idempotent = true;
   out.spec.permissions = {"network_access"};

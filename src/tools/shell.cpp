@@ -154,10 +154,12 @@ struct run_outcome {
 
 // The child's side, between fork and execve: async-signal-safe calls only
 // (no allocation, no locks). Reports a failure as {step, errno} on fd 3.
-[[noreturn]] void exec_child(std::array<int, 4> fds, const char* path,
-                             char* const* argv, char* const* envp,
-                             const std::array<std::pair<__rlimit_resource_t, rlim_t>, 5>& limits) {
+[[noreturn]] void exec_child(
+  std::array<int, 4> fds, const char* path, char* const* argv,
+  char* const* envp,
+  const std::array<std::pair<__rlimit_resource_t, rlim_t>, 5>& limits) {
   int step = 1;
+  int report_fd = fds[3];
   // Lift every descriptor above 10 first, so the dup2s below cannot
   // overwrite one another.
   for (auto& fd : fds)
@@ -167,6 +169,7 @@ struct run_outcome {
     if (::dup2(fds[i], i) < 0)
       goto fail;
   ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  report_fd = 3;
   // Descriptors other threads opened without O_CLOEXEC stay out too.
   ::close_range(4, ~0u, 0);
   {
@@ -183,7 +186,9 @@ struct run_outcome {
   ::setpgid(0, 0);
   step = 2;
   for (auto& [resource, value] : limits) {
-    struct rlimit rl {value, value};
+    struct rlimit rl {
+      value, value
+    };
     // CPU: SIGXCPU at the soft limit (visible as such), SIGKILL a second
     // later if ignored.
     if (resource == RLIMIT_CPU)
@@ -195,17 +200,16 @@ struct run_outcome {
   ::execve(path, argv, envp);
 fail:
   int report[2] = {step, errno};
-  [[maybe_unused]] auto n = ::write(3, report, sizeof report);
+  [[maybe_unused]] auto n = ::write(report_fd, report, sizeof report);
   ::_exit(127);
 }
 
 // Runs bubblewrap with `args` (after argv[0]), `input` on stdin, until it
 // ends, `deadline` passes or `cancel` fires; kills it in the latter cases.
-result<run_outcome> run_sandbox(const shell_config& cfg, const std::string& bwrap,
-                                const std::vector<std::string>& args,
-                                const std::string& input,
-                                clock_type::time_point deadline,
-                                const context* ctx) {
+result<run_outcome>
+run_sandbox(const shell_config& cfg, const std::string& bwrap,
+            const std::vector<std::string>& args, const std::string& input,
+            clock_type::time_point deadline, const context* ctx) {
   auto sys_fail = [](const char* what) {
     return failure{errc::tool_failed,
                    std::string{"cannot start the sandbox: "} + what + ": " +
@@ -272,8 +276,8 @@ result<run_outcome> run_sandbox(const shell_config& cfg, const std::string& bwra
                                             "executing it"};
     return failure{errc::sandbox_unavailable,
                    "cannot start bubblewrap " + quote(bwrap) + ": " +
-                     steps[std::clamp(report[0], 0, 3)] + " failed: " +
-                     std::strerror(report[1])};
+                     steps[std::clamp(report[0], 0, 3)] +
+                     " failed: " + std::strerror(report[1])};
   }
   unique_fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
   capture outs[2];
@@ -330,7 +334,8 @@ result<run_outcome> run_sandbox(const shell_config& cfg, const std::string& bwra
     auto ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
     // Without a pidfd the child's end is polled for.
     int cap = pidfd.get() >= 0 ? 1000 : 20;
-    ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(ms, 0, cap)));
+    ::poll(fds.data(), fds.size(),
+           static_cast<int>(std::clamp<long long>(ms, 0, cap)));
     for (auto& c : outs)
       if (!c.eof)
         c.drain();
@@ -410,9 +415,9 @@ struct sandbox {
       return *unavailable;
     auto argv = flags;
     argv.insert(argv.end(), {"/bin/sh", "-c", *command});
-    auto deadline = std::min(ctx.deadline,
-                             clock_type::now() +
-                               std::chrono::milliseconds{cfg.timeout_ms});
+    auto deadline =
+      std::min(ctx.deadline,
+               clock_type::now() + std::chrono::milliseconds{cfg.timeout_ms});
     auto res = run_sandbox(cfg, bwrap, argv, *input, deadline, &ctx);
     if (!res)
       return res.error();

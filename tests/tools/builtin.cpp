@@ -33,13 +33,14 @@ TEST_CASE("builtin_tools lists every built-in tool with its permission",
                    {"http_get", v{"network_access"}},
                    {"shell", v{"execute_tools"}},
                  });
-  auto res = reg.invoke({"c1", "write_file", R"({"path":"a","content":"b"})"},
-                        {});
+  auto res =
+    reg.invoke({"c1", "write_file", R"({"path":"a","content":"b"})"}, {});
   CHECK(res.ok);
   cfg.shell.cpu_seconds = 0;
   auto bad = validate(cfg);
   REQUIRE_FALSE(bad);
-  CHECK(bad.error().message == "shell: cpu_seconds must be greater than 0, got 0");
+  CHECK(bad.error().message ==
+        "shell: cpu_seconds must be greater than 0, got 0");
   cfg.shell.cpu_seconds = 1;
   cfg.files.workspace = tmp.path / "missing";
   CHECK(validate(cfg).error().message.rfind("files: workspace", 0) == 0);

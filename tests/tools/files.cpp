@@ -78,13 +78,12 @@ TEST_CASE("file tools validate their config", "[tools][files]") {
       cfg.max_list_entries = 0;
     res = validate(cfg);
     REQUIRE_FALSE(res);
-    CHECK(res.error().message == std::string{key} +
-                                   " must be greater than 0, got 0");
+    CHECK(res.error().message ==
+          std::string{key} + " must be greater than 0, got 0");
   }
 }
 
-TEST_CASE("paths are refused up front: absolute, '..', NUL",
-          "[tools][files]") {
+TEST_CASE("paths are refused up front: absolute, '..', NUL", "[tools][files]") {
   CHECK(check_relative_path("a/b.txt"));
   CHECK(check_relative_path("./a/..b/c.."));
   for (auto& p : std::vector<std::string>{"/etc/passwd", "../x", "a/../b",
@@ -220,10 +219,11 @@ TEST_CASE("list_files lists by name, truncates and stays inside",
   fs::create_symlink("hello.txt", f.ws / "a-link");
   auto res = list_workspace_dir(f.cfg, ".");
   REQUIRE(res);
-  CHECK(dump(*res) ==
-        R"({"entries":[{"name":"a-link","type":"symlink"},)"
-        R"({"bytes":13,"name":"hello.txt","type":"file"},)"
-        R"({"name":"sub","type":"dir"}],"path":".","total":3,"truncated":false})");
+  CHECK(
+    dump(*res) ==
+    R"({"entries":[{"name":"a-link","type":"symlink"},)"
+    R"({"bytes":13,"name":"hello.txt","type":"file"},)"
+    R"({"name":"sub","type":"dir"}],"path":".","total":3,"truncated":false})");
   put(f.ws / "z.txt", "");
   res = list_workspace_dir(f.cfg, "");
   REQUIRE(res);
@@ -235,8 +235,7 @@ TEST_CASE("list_files lists by name, truncates and stays inside",
   REQUIRE(res);
   CHECK((*res)["entries"][0]["name"] == "nested.txt");
   fs::create_directory_symlink(f.outside, f.ws / "linkdir");
-  CHECK(list_workspace_dir(f.cfg, "linkdir").error().code ==
-        errc::path_escape);
+  CHECK(list_workspace_dir(f.cfg, "linkdir").error().code == errc::path_escape);
   CHECK(list_workspace_dir(f.cfg, "..").error().code == errc::path_escape);
   CHECK(list_workspace_dir(f.cfg, "nope").error().code == errc::not_found);
   CHECK(list_workspace_dir(f.cfg, "hello.txt").error().code ==
@@ -255,26 +254,27 @@ TEST_CASE("the file tools through a registry", "[tools][files]") {
   }
   auto res = reg.invoke({"c1", "read_file", R"({"path":"hello.txt"})"}, {});
   REQUIRE(res.ok);
-  CHECK(res.output == R"({"bytes":13,"content":"hello, world\n","path":"hello.txt"})");
+  CHECK(res.output ==
+        R"({"bytes":13,"content":"hello, world\n","path":"hello.txt"})");
   res = reg.invoke(
     {"c2", "write_file", R"({"path":"out/n.txt","content":"hi"})"}, {});
   REQUIRE(res.ok);
   CHECK(res.output ==
         R"({"bytes_written":2,"created":true,"path":"out/n.txt","size":2})");
-  res = reg.invoke({"c3", "write_file",
-                    R"({"path":"out/n.txt","content":"!","append":true})"},
-                   {});
+  res = reg.invoke(
+    {"c3", "write_file", R"({"path":"out/n.txt","content":"!","append":true})"},
+    {});
   REQUIRE(res.ok);
   CHECK(json::parse(res.output)["size"] == 3);
   res = reg.invoke({"c4", "list_files", "{}"}, {});
   REQUIRE(res.ok);
   CHECK(json::parse(res.output)["total"] == 3);
-  res = reg.invoke({"c5", "read_file", R"({"path":"../outside/secret.txt"})"},
-                   {});
+  res =
+    reg.invoke({"c5", "read_file", R"({"path":"../outside/secret.txt"})"}, {});
   REQUIRE_FALSE(res.ok);
   CHECK(json::parse(res.output)["code"] == "path_escape");
-  for (auto args : {R"({"path": 42})", R"({"path":"a","extra":1})", "{}",
-                    "{not json"}) {
+  for (auto args :
+       {R"({"path": 42})", R"({"path":"a","extra":1})", "{}", "{not json"}) {
     INFO(args);
     res = reg.invoke({"c6", "read_file", args}, {});
     REQUIRE_FALSE(res.ok);

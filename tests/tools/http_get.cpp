@@ -32,9 +32,9 @@ struct parked {
   }
 };
 
-http::response answer(int status, std::string type, std::string body,
-                      std::vector<std::pair<std::string, std::string>>
-                        headers = {}) {
+http::response
+answer(int status, std::string type, std::string body,
+       std::vector<std::pair<std::string, std::string>> headers = {}) {
   http::response r;
   r.status = status;
   r.content_type = std::move(type);
@@ -69,13 +69,16 @@ struct fixture {
         else if (req.path == "/in")
           rep->send(answer(302, "text/plain", "", {{"Location", "/ok"}}));
         else if (req.path == "/out")
-          rep->send(answer(302, "text/plain", "",
-                     {{"Location", "http://localhost:" +
-                                     std::to_string(port->load()) + "/ok"}}));
+          rep->send(answer(
+            302, "text/plain", "",
+            {{"Location",
+              "http://localhost:" + std::to_string(port->load()) + "/ok"}}));
         else if (req.path == "/file")
-          rep->send(answer(302, "text/plain", "", {{"Location", "file:///etc/passwd"}}));
+          rep->send(answer(302, "text/plain", "",
+                           {{"Location", "file:///etc/passwd"}}));
         else if (req.path == "/loop")
-          rep->send(answer(302, "text/plain", "", {{"Location", here + "/loop"}}));
+          rep->send(
+            answer(302, "text/plain", "", {{"Location", here + "/loop"}}));
         else if (req.path == "/slow") {
           std::lock_guard lock{slow->mtx};
           slow->replies.push_back(std::move(rep));
@@ -124,7 +127,8 @@ TEST_CASE("http_get validates its config and matches hosts",
   }
   http_get_config c;
   c.max_bytes = 0;
-  CHECK(validate(c).error().message == "max_bytes must be greater than 0, got 0");
+  CHECK(validate(c).error().message ==
+        "max_bytes must be greater than 0, got 0");
   c = {};
   c.max_redirects = 21;
   CHECK_FALSE(validate(c));

@@ -172,8 +172,7 @@ TEST_CASE("shell: the workspace is writable, the rest is not",
   CHECK(f.ok("cat /etc/shadow")["stdout"] == "");
 }
 
-TEST_CASE("shell: no network, not even the host's loopback",
-          "[tools][shell]") {
+TEST_CASE("shell: no network, not even the host's loopback", "[tools][shell]") {
   fixture f;
   unique_fd lst{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   sockaddr_in addr{};
@@ -264,8 +263,7 @@ TEST_CASE("shell: cancelling the call kills the sandbox", "[tools][shell]") {
   CHECK(end - begun < 1s);
 }
 
-TEST_CASE("shell refuses to run without a working sandbox",
-          "[tools][shell]") {
+TEST_CASE("shell refuses to run without a working sandbox", "[tools][shell]") {
   fixture f;
   f.cfg.bwrap = "/nonexistent/bwrap";
   auto tool = shell_tool(f.cfg);

@@ -40,7 +40,7 @@ TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
   auto list = test::ask<tool_executor_actor, std::vector<tool_spec>>(
     fx.sys(), exec, 5s, list_atom::value);
   REQUIRE(list.value);
-  CHECK(list.value->size() == 2);
+  CHECK(list.value->size() == 4); // calculator and the three file tools
   auto inv =
     approved(key, {"c1", "calculator", R"j({"expression":"2*(3+4)"})j"});
   auto res = test::ask<tool_executor_actor, tool_result>(fx.sys(), exec, 5s,

@@ -19,18 +19,20 @@
 #include "actors/tool_executor.hpp"
 #include "memory/tools.hpp"
 #include "tools/calculator.hpp"
-#include "tools/file_reader.hpp"
+#include "tools/files.hpp"
 
 namespace troupe {
 
 result<tools::registry> make_tool_registry(const engine_config& cfg,
                                            std::vector<tools::entry> extra) {
   tools::registry reg;
-  tools::file_reader_config fcfg{cfg.workspace, cfg.max_file_bytes};
+  tools::files_config fcfg{cfg.workspace, cfg.max_file_bytes,
+                           cfg.max_file_bytes};
   if (auto ok = tools::validate(fcfg); !ok)
     return ok.error();
-  std::vector<tools::entry> all{tools::calculator_tool(),
-                                tools::file_reader_tool(fcfg)};
+  std::vector<tools::entry> all{tools::calculator_tool()};
+  for (auto& e : tools::file_tools(fcfg))
+    all.push_back(std::move(e));
   for (auto& e : extra)
     all.push_back(std::move(e));
   for (auto& e : all) {

@@ -43,6 +43,10 @@ enum class errc : uint8_t {
   forbidden,
   /// The task spent its budget (tokens; steps and time have their own).
   budget_exceeded,
+  /// The sandbox a tool runs in cannot be set up (bubblewrap missing, or
+  /// it cannot create namespaces): the tool refuses rather than run
+  /// unconfined.
+  sandbox_unavailable,
   /// No capacity left to take the work (a queue is full); try again later.
   overloaded,
 };

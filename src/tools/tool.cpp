@@ -1,5 +1,6 @@
 #include "tools/tool.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <exception>
 #include <future>
@@ -210,6 +211,33 @@ result<std::string> string_arg(const json& args, std::string_view key) {
                                               "' must be a string, got " +
                                               i->type_name()};
   return i->get<std::string>();
+}
+
+result<std::string> string_arg(const json& args, std::string_view key,
+                               std::string_view fallback) {
+  if (args.find(key) == args.end())
+    return std::string{fallback};
+  return string_arg(args, key);
+}
+
+result<bool> bool_arg(const json& args, std::string_view key, bool fallback) {
+  auto i = args.find(key);
+  if (i == args.end())
+    return fallback;
+  if (!i->is_boolean())
+    return failure{errc::invalid_arguments, "argument '" + std::string{key} +
+                                              "' must be a boolean, got " +
+                                              i->type_name()};
+  return i->get<bool>();
+}
+
+result<bool> only_args(const json& args,
+                       std::initializer_list<std::string_view> known) {
+  for (auto& [key, value] : args.items())
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return failure{errc::invalid_arguments,
+                     "unexpected argument '" + key + "'"};
+  return true;
 }
 
 } // namespace troupe::tools

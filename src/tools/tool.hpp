@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <string_view>
@@ -200,5 +201,17 @@ private:
 
 /// Reads a required string argument `key` from `args`.
 result<std::string> string_arg(const json& args, std::string_view key);
+
+/// Reads an optional string argument `key`, `fallback` if absent.
+result<std::string> string_arg(const json& args, std::string_view key,
+                               std::string_view fallback);
+
+/// Reads an optional boolean argument `key`, `fallback` if absent.
+result<bool> bool_arg(const json& args, std::string_view key, bool fallback);
+
+/// Fails with `invalid_arguments` naming the first key of `args` not in
+/// `known` (tools whose schema says `additionalProperties: false`).
+result<bool> only_args(const json& args,
+                       std::initializer_list<std::string_view> known);
 
 } // namespace troupe::tools

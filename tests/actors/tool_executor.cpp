@@ -103,6 +103,8 @@ TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
     names.insert(s.name);
   CHECK(names.count("calculator") == 1);
   CHECK(names.count("read_file") == 1);
+  CHECK(names.count("write_file") == 1);
+  CHECK(names.count("list_files") == 1);
   auto inv =
     approved(key, {"c1", "calculator", R"j({"expression":"2*(3+4)"})j"});
   auto res = test::ask<tool_executor_actor, tool_result>(fx.sys(), exec, 5s,
@@ -203,16 +205,16 @@ TEST_CASE("the calls of one step run in parallel on the workers",
     int arrived = 0;
   };
   auto rv = std::make_shared<rendezvous>();
-  tools::entry meet{
-    {"meet", "waits for a partner", R"({"type":"object"})"},
-    [rv](const json&, const tools::context&) -> result<json> {
-      std::unique_lock<std::mutex> guard{rv->mtx};
-      ++rv->arrived;
-      rv->cv.notify_all();
-      if (!rv->cv.wait_for(guard, 10s, [&] { return rv->arrived >= 2; }))
-        return failure{errc::tool_failed, "no partner came"};
-      return json{{"met", true}};
-    }};
+  tools::entry meet;
+  meet.spec = {"meet", "waits for a partner", R"({"type":"object"})"};
+  meet.fn = [rv](const json&, const tools::context&) -> result<json> {
+    std::unique_lock<std::mutex> guard{rv->mtx};
+    ++rv->arrived;
+    rv->cv.notify_all();
+    if (!rv->cv.wait_for(guard, 10s, [&] { return rv->arrived >= 2; }))
+      return failure{errc::tool_failed, "no partner came"};
+    return json{{"met", true}};
+  };
   test::system_fixture fx;
   auto key = guardrail::approval_key::random();
   auto exec = spawn_executor(fx, key, {meet});

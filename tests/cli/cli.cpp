@@ -132,7 +132,8 @@ TEST_CASE("troupe tools lists every tool with its schema", "[cli]") {
     CHECK(t["parameters"]["type"] == "object");
     CHECK_FALSE(t["description"].get<std::string>().empty());
   }
-  CHECK(names == std::vector<std::string>{"calculator", "read_file",
+  CHECK(names == std::vector<std::string>{"calculator", "list_files",
+                                          "read_file", "write_file",
                                           "memory_store", "memory_recall"});
 }
 

@@ -39,6 +39,8 @@ TEST_CASE("the default roles' permission matrix over every tool",
   std::map<std::string, std::array<bool, 4>> expected{
     {"calculator", {true, true, false, false}},
     {"read_file", {true, false, false, false}},
+    {"write_file", {true, false, false, false}},
+    {"list_files", {true, false, false, false}},
     {"memory_store", {true, false, false, false}},
     {"memory_recall", {true, true, true, false}},
   };

@@ -8,12 +8,19 @@ using namespace troupe;
 
 namespace {
 
+tools::entry make(tool_spec spec, tools::function fn) {
+  tools::entry e;
+  e.spec = std::move(spec);
+  e.fn = std::move(fn);
+  return e;
+}
+
 tools::entry echo(std::string name,
                   std::string schema = R"({"type":"object"})") {
-  return {{std::move(name), "echo", std::move(schema)},
-          [](const json& args, const tools::context&) -> result<json> {
-            return args;
-          }};
+  return make({std::move(name), "echo", std::move(schema)},
+              [](const json& args, const tools::context&) -> result<json> {
+                return args;
+              });
 }
 
 } // namespace
@@ -36,10 +43,10 @@ TEST_CASE("the registry refuses duplicate, nameless and schemaless tools",
 
 TEST_CASE("a tool that throws becomes a failed result", "[tools]") {
   tools::registry reg;
-  REQUIRE(reg.add({{"boom", "throws", R"({"type":"object"})"},
-                   [](const json&, const tools::context&) -> result<json> {
-                     throw std::runtime_error("kaput");
-                   }}));
+  REQUIRE(reg.add(make({"boom", "throws", R"({"type":"object"})"},
+                       [](const json&, const tools::context&) -> result<json> {
+                         throw std::runtime_error("kaput");
+                       })));
   auto r = reg.invoke({"c1", "boom", "{}"}, {});
   CHECK_FALSE(r.ok);
   CHECK(r.call_id == "c1");

@@ -146,6 +146,7 @@ TEST_CASE("the calls of one step run in parallel on the workers",
   auto rv = std::make_shared<rendezvous>();
   tools::entry meet{
     {"meet", "waits for a partner", R"({"type":"object"})"},
+    tools::run_mode::blocking,
     [rv](const json&, const tools::context&) -> result<json> {
       std::unique_lock<std::mutex> guard{rv->mtx};
       ++rv->arrived;
@@ -153,7 +154,9 @@ TEST_CASE("the calls of one step run in parallel on the workers",
       if (!rv->cv.wait_for(guard, 10s, [&] { return rv->arrived >= 2; }))
         return failure{errc::tool_failed, "no partner came"};
       return json{{"met", true}};
-    }};
+    },
+    {},
+    {}};
   test::system_fixture fx;
   auto reg = make_tool_registry(test::test_config(), {meet});
   REQUIRE(reg);

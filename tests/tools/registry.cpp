@@ -11,9 +11,12 @@ namespace {
 tools::entry echo(std::string name,
                   std::string schema = R"({"type":"object"})") {
   return {{std::move(name), "echo", std::move(schema)},
+          tools::run_mode::immediate,
           [](const json& args, const tools::context&) -> result<json> {
             return args;
-          }};
+          },
+          {},
+          {}};
 }
 
 } // namespace
@@ -37,9 +40,12 @@ TEST_CASE("the registry refuses duplicate, nameless and schemaless tools",
 TEST_CASE("a tool that throws becomes a failed result", "[tools]") {
   tools::registry reg;
   REQUIRE(reg.add({{"boom", "throws", R"({"type":"object"})"},
+                   tools::run_mode::immediate,
                    [](const json&, const tools::context&) -> result<json> {
                      throw std::runtime_error("kaput");
-                   }}));
+                   },
+                   {},
+                   {}}));
   auto r = reg.invoke({"c1", "boom", "{}"}, {});
   CHECK_FALSE(r.ok);
   CHECK(r.call_id == "c1");

@@ -229,8 +229,16 @@ struct pending {
 using deliveries = std::vector<std::pair<tools::completion, result<json>>>;
 
 void deliver(deliveries& xs) {
-  for (auto& [done, res] : xs)
-    done(std::move(res));
+  for (auto& [done, res] : xs) {
+    // A completion that throws is the caller's bug; it must not end the
+    // I/O thread (and with it the engine).
+    try {
+      done(std::move(res));
+    } catch (const std::exception& e) {
+      log::get()->error(R"("event":"mcp_completion_threw","error":{})",
+                        log::quote(e.what()));
+    }
+  }
   xs.clear();
 }
 
@@ -503,9 +511,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
     if (state == server_state::starting)
       until = std::min(until, start_deadline);
     int cap = 60000;
-    // Without a pidfd the exit is only seen by polling waitpid.
+    // Without a pidfd the exit is only seen by polling waitpid, and without
+    // an eventfd a cancel only by polling its flag.
     if (proc.pid() > 0 && proc.exit_fd() < 0)
       cap = 50;
+    for (auto& [id, p] : pendings)
+      if (p.kind == request_kind::call && p.call.cancel &&
+          p.call.cancel->fd() < 0)
+        cap = 50;
     if (until == clock_type::time_point::max())
       return cap;
     auto left =
@@ -688,7 +701,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
         std::chrono::duration_cast<milliseconds>(now - p.sent).count();
       auto call = std::move(p.call);
       it = pendings.erase(it);
-      abandon(id, cancelled ? "cancelled" : "timeout");
+      // initialize must not be cancelled (MCP lifecycle): the process is
+      // ended instead.
+      if (kind != request_kind::initialize)
+        abandon(id, cancelled ? "cancelled" : "timeout");
       if (kind == request_kind::call) {
         changed_calls = true;
         if (cancelled)
@@ -781,6 +797,17 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   void on_line(const std::string& line) {
+    // Belt and braces: no message may end the I/O thread, whatever its
+    // shape (the handlers check types, so this should never fire).
+    try {
+      handle_line(line);
+    } catch (const std::exception& e) {
+      garbage(std::string{"a message that could not be handled: "} + e.what(),
+              line);
+    }
+  }
+
+  void handle_line(const std::string& line) {
     if (line.find_first_not_of(" \t") == std::string::npos)
       return;
     if (too_deep(line, 64))
@@ -941,8 +968,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
       s.state = state;
       s.tools = entries.size();
     });
-    if (on_tools)
-      on_tools(cfg.name, std::move(entries));
+    if (on_tools) {
+      try {
+        on_tools(cfg.name, std::move(entries));
+      } catch (const std::exception& e) {
+        logger->error(R"("event":"mcp_tools_callback_threw","server":{},"error":{})",
+                      log::quote(cfg.name), log::quote(e.what()));
+      }
+    }
     // Only now: whoever waited for the tools has them.
     publish([&](server_status&) { listed_once = true; });
     if (list_again) {

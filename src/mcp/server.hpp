@@ -146,7 +146,9 @@ public:
   /// JSON-RPC error or a server that is down or exits meanwhile;
   /// `timeout` once `ctx.deadline` (or `call_timeout_ms`) passes and
   /// `cancelled` once `ctx.cancel` is set (both at once, with
-  /// notifications/cancelled sent to the server). Never blocks.
+  /// notifications/cancelled sent to the server). Never blocks. `done`
+  /// runs on the caller's thread (a call refused at once) or on the I/O
+  /// thread: keep it short and never destroy the server in it.
   void call(const std::string& tool, const json& args,
             const tools::context& ctx, tools::completion done);
 

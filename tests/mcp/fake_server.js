@@ -58,6 +58,8 @@ const tools = [
 ];
 
 if (flags["ignore-term"]) process.on("SIGTERM", () => {});
+// Without stdin, nothing would keep node running.
+if (flags["ignore-eof"]) setInterval(() => {}, 1 << 30);
 process.stderr.write("fake MCP server starting\n");
 
 function afterInitialized() {
@@ -131,7 +133,7 @@ rl.on("line", (line) => {
       afterInitialized();
       if (flags["no-read"]) {
         rl.pause();
-        setInterval(() => {}, 1 << 30); // stay alive without reading
+        setInterval(() => {}, 1 << 30); // alive without reading
       }
       return;
     case "tools/list":

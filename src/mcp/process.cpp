@@ -69,8 +69,8 @@ result<process> process::spawn(const std::string& command,
   sigemptyset(&none);
   sigset_t defaults;
   sigemptyset(&defaults);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1,
-                  SIGUSR2})
+  for (int sig :
+       {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2})
     sigaddset(&defaults, sig);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setsigmask(&attr, &none);
@@ -95,8 +95,8 @@ result<process> process::spawn(const std::string& command,
     argv.push_back(a.data());
   argv.push_back(nullptr);
   pid_t pid = -1;
-  auto rc = ::posix_spawnp(&pid, command.c_str(), &fa, &attr, argv.data(),
-                           envp.data());
+  auto rc =
+    ::posix_spawnp(&pid, command.c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close_fd(in[0]);

@@ -28,8 +28,8 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::string_view supported_versions[] = {
-  "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+constexpr std::string_view supported_versions[] = {"2025-11-25", "2025-06-18",
+                                                   "2025-03-26", "2024-11-05"};
 
 /// Longest stderr line logged (the rest is cut).
 constexpr size_t max_stderr_line = 4096;
@@ -251,7 +251,8 @@ result<bool> validate(const server_config& x) {
   };
   if (x.name.empty())
     return failure{errc::invalid_config, "MCP server name must not be empty"};
-  if (x.name.size() > 32 || !std::all_of(x.name.begin(), x.name.end(), name_char))
+  if (x.name.size() > 32 ||
+      !std::all_of(x.name.begin(), x.name.end(), name_char))
     return bad("name must be 1 to 32 of [A-Za-z0-9_-] (it prefixes its "
                "tools' names)");
   if (x.command.empty())
@@ -367,7 +368,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   deliveries outbox;
 
   impl(server_config c, tools_fn f)
-    : cfg(std::move(c)), on_tools(std::move(f)), backoff(cfg.restart_initial_ms) {
+    : cfg(std::move(c)), on_tools(std::move(f)),
+      backoff(cfg.restart_initial_ms) {
     st.name = cfg.name;
   }
 
@@ -399,12 +401,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::string unavailable_locked() const {
     switch (st.state) {
       case server_state::restarting: {
-        auto left = std::chrono::ceil<milliseconds>(restart_at -
-                                                    clock_type::now())
-                      .count();
+        auto left =
+          std::chrono::ceil<milliseconds>(restart_at - clock_type::now())
+            .count();
         return who() + " is restarting after it " + down_reason +
-               "; next attempt in " + std::to_string(std::max<int64_t>(0, left)) +
-               " ms";
+               "; next attempt in " +
+               std::to_string(std::max<int64_t>(0, left)) + " ms";
       }
       case server_state::starting:
         return who() + " is starting (restart " + std::to_string(st.restarts) +
@@ -432,13 +434,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
       done(failure{errc::tool_failed, engine_name + ": " + why});
       return;
     }
-    incoming.push_back(
-      {tool, std::move(engine_name), args, ctx.deadline, ctx.cancel, std::move(done)});
+    incoming.push_back({tool, std::move(engine_name), args, ctx.deadline,
+                        ctx.cancel, std::move(done)});
     guard.unlock();
     wake();
   }
 
-  // -- I/O thread ---------------------------------------------------------------
+  // -- I/O thread
+  // ---------------------------------------------------------------
 
   void run() {
     // A write to a server that died raises SIGPIPE on this thread: block it
@@ -559,11 +562,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
       s.state = state;
       s.pid = proc.pid();
     });
-    send_request(request_kind::initialize, "initialize",
-                 {{"protocolVersion", protocol_version},
-                  {"capabilities", json::object()},
-                  {"clientInfo", {{"name", "troupe"}, {"version", TROUPE_VERSION}}}},
-                 start_deadline);
+    send_request(
+      request_kind::initialize, "initialize",
+      {{"protocolVersion", protocol_version},
+       {"capabilities", json::object()},
+       {"clientInfo", {{"name", "troupe"}, {"version", TROUPE_VERSION}}}},
+      start_deadline);
   }
 
   /// Queues `msg` for the server's stdin; false if the queue is full (the
@@ -581,22 +585,22 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   uint64_t send_request(request_kind kind, std::string_view method, json params,
-                        clock_type::time_point deadline,
-                        call_state call = {}) {
+                        clock_type::time_point deadline, call_state call = {}) {
     auto id = next_id++;
     json msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
     if (!params.is_null())
       msg["params"] = std::move(params);
     if (!send(msg))
       return 0;
-    pendings.emplace(id, pending{kind, clock_type::now(), deadline, std::move(call)});
+    pendings.emplace(
+      id, pending{kind, clock_type::now(), deadline, std::move(call)});
     return id;
   }
 
   void flush() {
     while (in_off < in_buf.size() && proc.in_fd() >= 0) {
-      auto n = ::write(proc.in_fd(), in_buf.data() + in_off,
-                       in_buf.size() - in_off);
+      auto n =
+        ::write(proc.in_fd(), in_buf.data() + in_off, in_buf.size() - in_off);
       if (n > 0) {
         in_off += static_cast<size_t>(n);
         continue;
@@ -645,12 +649,15 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto done = c.done;
     if (send_request(request_kind::call, "tools/call", std::move(params),
                      deadline, std::move(c)) == 0) {
-      outbox.emplace_back(
-        std::move(done),
-        failure{errc::tool_failed,
-                engine_name + ": " + who() + " is not reading its input (" +
-                  std::to_string(queued) + " bytes queued) or the call is "
-                  "larger than max_line_bytes"});
+      auto why = proc.in_fd() < 0
+                   ? who() + " closed its stdin"
+                   : who() + " is not reading its input (" +
+                       std::to_string(queued) +
+                       " bytes queued) or the call is larger than "
+                       "max_line_bytes (" +
+                       std::to_string(cfg.max_line_bytes) + ")";
+      outbox.emplace_back(std::move(done),
+                          failure{errc::tool_failed, engine_name + ": " + why});
       return;
     }
     publish_in_flight();
@@ -714,13 +721,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
                who() + " did not answer within " + std::to_string(waited) +
                  " ms");
       } else if (state == server_state::starting) {
-        start_fault.emplace("did not answer " +
-                              std::string{kind == request_kind::initialize
-                                            ? "initialize"
-                                            : "tools/list"} +
-                              " within " +
-                              std::to_string(cfg.start_timeout_ms) + " ms",
-                            false);
+        start_fault.emplace(
+          "did not answer " +
+            std::string{kind == request_kind::initialize ? "initialize"
+                                                         : "tools/list"} +
+            " within " + std::to_string(cfg.start_timeout_ms) + " ms",
+          false);
       } else {
         listing = false;
         logger->warn(R"("event":"mcp_list_timeout","server":{})",
@@ -788,9 +794,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     publish([](server_status& s) { ++s.garbage_lines; });
     uint64_t held_back = 0;
     if (garbage_log.allow(held_back))
-      logger->warn(
-        R"("event":"mcp_garbage","server":{},"reason":{},"line":{})",
-        log::quote(cfg.name), log::quote(why), log::quote(cut(line, 200)));
+      logger->warn(R"("event":"mcp_garbage","server":{},"reason":{},"line":{})",
+                   log::quote(cfg.name), log::quote(why),
+                   log::quote(cut(line, 200)));
     if (held_back > 0)
       logger->warn(R"("event":"mcp_garbage_suppressed","server":{},"lines":{})",
                    log::quote(cfg.name), held_back);
@@ -886,7 +892,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       return "MCP error: " + dump(e);
     auto code = e.find("code");
     auto message = string_at(e, "message");
-    return "MCP error " + (code != e.end() && code->is_number() ? dump(*code) : "(no code)") +
+    return "MCP error " +
+           (code != e.end() && code->is_number() ? dump(*code) : "(no code)") +
            ": " + (message.empty() ? "(no message)" : message);
   }
 
@@ -896,8 +903,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
       return;
     }
     auto& res = msg["result"];
-    auto version = res.is_object() ? res.value("protocolVersion", json{}) : json{};
-    if (!version.is_string() || !supported_version(version.get<std::string>())) {
+    auto version =
+      res.is_object() ? res.value("protocolVersion", json{}) : json{};
+    if (!version.is_string() ||
+        !supported_version(version.get<std::string>())) {
       start_fault.emplace(
         "answered initialize with protocolVersion " +
           (version.is_string() ? log::quote(version.get<std::string>())
@@ -972,8 +981,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
       try {
         on_tools(cfg.name, std::move(entries));
       } catch (const std::exception& e) {
-        logger->error(R"("event":"mcp_tools_callback_threw","server":{},"error":{})",
-                      log::quote(cfg.name), log::quote(e.what()));
+        logger->error(
+          R"("event":"mcp_tools_callback_threw","server":{},"error":{})",
+          log::quote(cfg.name), log::quote(e.what()));
       }
     }
     // Only now: whoever waited for the tools has them.
@@ -990,8 +1000,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     for (auto& t : listed) {
       auto name = t.is_object() ? t.value("name", json{}) : json{};
       if (!name.is_string() || name.get<std::string>().empty()) {
-        logger->warn(R"("event":"mcp_tool_skipped","server":{},"reason":"no name")",
-                     log::quote(cfg.name));
+        logger->warn(
+          R"("event":"mcp_tool_skipped","server":{},"reason":"no name")",
+          log::quote(cfg.name));
         continue;
       }
       auto mcp_name = name.get<std::string>();
@@ -1017,9 +1028,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
       e.spec.permissions = cfg.permissions;
       e.spec.timeout_ms = cfg.call_timeout_ms;
       e.mode = tools::run_mode::async;
-      e.async_fn = [weak = weak_from_this(), server = cfg.name, mcp_name](
-                     const json& args, const tools::context& ctx,
-                     tools::completion done) {
+      e.async_fn = [weak = weak_from_this(), server = cfg.name,
+                    mcp_name](const json& args, const tools::context& ctx,
+                              tools::completion done) {
         if (auto self = weak.lock())
           self->submit(mcp_name, args, ctx, std::move(done));
         else
@@ -1123,8 +1134,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto msg = who() + " " + how;
     if (!was_ready && !last_stderr.empty())
       msg += " (its last stderr line: " + last_stderr + ")";
-    logger->warn(R"("event":"mcp_server_down","server":{},"reason":{},"restart_in_ms":{})",
-                 log::quote(cfg.name), log::quote(msg), delay);
+    logger->warn(
+      R"("event":"mcp_server_down","server":{},"reason":{},"restart_in_ms":{})",
+      log::quote(cfg.name), log::quote(msg), delay);
     fail_pending(msg + " while the call was in flight; restarting it in " +
                  std::to_string(delay) + " ms");
     {
@@ -1151,7 +1163,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
     deliver(outbox);
     if (proc.pid() > 0) {
       flush();
-      auto how = describe_exit(proc.stop(static_cast<int>(cfg.stop_timeout_ms)));
+      auto how =
+        describe_exit(proc.stop(static_cast<int>(cfg.stop_timeout_ms)));
       logger->info(R"("event":"mcp_server_stopped","server":{},"exit":{})",
                    log::quote(cfg.name), log::quote(how));
       proc = process{};
@@ -1208,10 +1221,11 @@ server::wait_ready(std::chrono::steady_clock::time_point deadline) const {
   auto& s = impl_->st;
   if (s.state == server_state::failed || s.state == server_state::stopped)
     return failure{errc::tool_failed, impl_->unavailable_locked()};
-  return failure{errc::timeout,
-                 "MCP server '" + s.name + "' is not ready yet (" +
-                   std::string{to_string(s.state)} + ")" +
-                   (s.last_error.empty() ? "" : "; last error: " + s.last_error)};
+  return failure{
+    errc::timeout,
+    "MCP server '" + s.name + "' is not ready yet (" +
+      std::string{to_string(s.state)} + ")" +
+      (s.last_error.empty() ? "" : "; last error: " + s.last_error)};
 }
 
 void server::call(const std::string& tool, const json& args,

@@ -137,8 +137,7 @@ public:
   /// Waits until the first tool list is in (true), or fails with why not:
   /// the server `failed` or `stopped` (its last error), or `deadline`
   /// passed (`timeout`, with the state and last error).
-  result<bool>
-  wait_ready(std::chrono::steady_clock::time_point deadline) const;
+  result<bool> wait_ready(std::chrono::steady_clock::time_point deadline) const;
 
   /// Calls MCP tool `tool` (its name on the server). `done` runs exactly
   /// once: with {"content":[…]} (plus "structuredContent" if the server

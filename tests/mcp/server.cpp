@@ -391,8 +391,7 @@ TEST_CASE("an MCP server answering an unsupported version fails to start",
   CHECK(st.restarts == 0);
 }
 
-TEST_CASE("an MCP server that cannot be started or never answers",
-          "[mcp]") {
+TEST_CASE("an MCP server that cannot be started or never answers", "[mcp]") {
   auto cfg = fake_config({});
   cfg.command = "/nonexistent/troupe-mcp-server";
   mcp::server missing{cfg, {}};
@@ -409,8 +408,7 @@ TEST_CASE("an MCP server that cannot be started or never answers",
                  "did not answer initialize within 200 ms"));
 }
 
-TEST_CASE("garbage on an MCP server's stdout is counted and ignored",
-          "[mcp]") {
+TEST_CASE("garbage on an MCP server's stdout is counted and ignored", "[mcp]") {
   auto cfg = fake_config({"--garbage", "--big=10000"});
   cfg.max_line_bytes = 4096;
   mcp::server s{cfg, {}};

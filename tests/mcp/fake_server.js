@@ -16,7 +16,9 @@
 //   --ignore-term  ignore SIGTERM
 //
 // Tools: echo {message}, exit {code} (exits without answering), env (its
-// environment), report, rpc-error (answers with a JSON-RPC error).
+// environment), report, rpc-error (answers with a JSON-RPC error),
+// wait-for-cancel (answers only once the client cancels it: a late
+// answer), add-tool {name} (adds a tool and sends list_changed).
 "use strict";
 
 const readline = require("readline");
@@ -55,7 +57,13 @@ const tools = [
     inputSchema: schema({}, []),
     annotations: { idempotentHint: true },
   },
+  { name: "wait-for-cancel", inputSchema: schema({}, []) },
+  {
+    name: "add-tool",
+    inputSchema: schema({ name: { type: "string" } }, ["name"]),
+  },
 ];
+const waiting = new Set();
 
 if (flags["ignore-term"]) process.on("SIGTERM", () => {});
 // Without stdin, nothing would keep node running.
@@ -99,6 +107,12 @@ function call(msg) {
       return out({ jsonrpc: "2.0", id: msg.id, result: text(JSON.stringify(process.env)) });
     case "report":
       return out({ jsonrpc: "2.0", id: msg.id, result: text(JSON.stringify(received)) });
+    case "wait-for-cancel":
+      return waiting.add(msg.id);
+    case "add-tool":
+      tools.push({ name: args.name, inputSchema: schema({}, []) });
+      out({ jsonrpc: "2.0", method: "notifications/tools/list_changed" });
+      return out({ jsonrpc: "2.0", id: msg.id, result: text("added") });
     case "rpc-error":
       return out({ jsonrpc: "2.0", id: msg.id,
                    error: { code: -32000, message: "deliberate failure" } });
@@ -144,6 +158,11 @@ rl.on("line", (line) => {
                    result: { tools: flags.pages ? tools.slice(2) : tools } });
     case "tools/call":
       return call(msg);
+    case "notifications/cancelled":
+      received.cancelled = msg.params;
+      if (waiting.delete(msg.params.requestId))
+        out({ jsonrpc: "2.0", id: msg.params.requestId, result: text("late") });
+      return;
     default:
       if (msg.id !== undefined)
         out({ jsonrpc: "2.0", id: msg.id,

@@ -365,7 +365,7 @@ TEST_CASE("an MCP server answering an older protocol version is accepted, "
   CHECK(st.server_name == "fake");
   CHECK(st.server_version == "0.1.0");
   auto tools = log.latest();
-  CHECK(tools.size() == 5);
+  CHECK(tools.size() == 7);
   REQUIRE(find(tools, "fake__rpc-error") != nullptr);
   CHECK(find(tools, "fake__rpc-error")->spec.idempotent);
   REQUIRE(find(tools, "fake__exit") != nullptr);
@@ -509,4 +509,47 @@ TEST_CASE("shutting down an MCP server that ignores EOF and SIGTERM kills "
   CHECK(::kill(pid, 0) == -1); // gone and reaped: not even a zombie
   CHECK(errno == ESRCH);
   CHECK(open_fds() == fds);
+}
+
+TEST_CASE("a cancelled MCP call is announced to the server, and its late "
+          "answer ignored",
+          "[mcp]") {
+  mcp::server s{fake_config({}), {}};
+  REQUIRE(s.wait_ready(clock_type::now() + 10s));
+  tools::context ctx;
+  ctx.cancel = std::make_shared<tools::cancellation>();
+  pending_call c;
+  s.call("wait-for-cancel", json::object(), ctx, c.done());
+  REQUIRE(eventually([&] { return s.status().in_flight == 1; }));
+  ctx.cancel->cancel();
+  auto r = c.get(2s);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::cancelled);
+  // The server answers the cancelled call before this one: the late
+  // answer has been read (and dropped) by the time the report comes.
+  auto seen = json::parse(text(call(s, "report", json::object())));
+  CHECK(seen["cancelled"]["reason"] == "cancelled");
+  CHECK(seen["cancelled"]["requestId"].is_number());
+  CHECK(s.status().garbage_lines == 0);
+}
+
+TEST_CASE("an MCP server's list_changed brings its new tools", "[mcp]") {
+  tool_log log;
+  mcp::server s{fake_config({}), log.callback()};
+  REQUIRE(s.wait_ready(clock_type::now() + 10s));
+  REQUIRE(log.count() == 1);
+  CHECK(find(log.latest(), "fake__extra.tool") == nullptr);
+  CHECK(text(call(s, "add-tool", {{"name", "extra.tool"}})) == "added");
+  REQUIRE(log.wait_for(2) == 2);
+  auto tools = log.latest();
+  auto* extra = find(tools, "fake__extra_tool");
+  REQUIRE(extra != nullptr);
+  // It is called by its MCP name.
+  pending_call c;
+  extra->async_fn(json::object(), {}, c.done());
+  auto r = c.get();
+  REQUIRE_FALSE(r);
+  CHECK(
+    contains(r.error().message, "fake__extra_tool: Tool extra.tool not found"));
+  CHECK(s.status().tools == 8);
 }

@@ -20,6 +20,7 @@
 
 #include "core/log.hpp"
 #include "mcp/process.hpp"
+#include "mcp/wire.hpp"
 
 namespace troupe::mcp {
 
@@ -82,100 +83,6 @@ struct rate_limit {
     return ++seen <= burst;
   }
 };
-
-/// Splits a byte stream into lines; a line longer than `max` bytes is
-/// dropped whole (reported once) and reading goes on after it.
-struct line_reader {
-  std::string buf;
-  bool dropping = false;
-
-  template <class OnLine, class OnDrop>
-  void feed(std::string_view chunk, size_t max, OnLine&& on_line,
-            OnDrop&& on_drop) {
-    while (!chunk.empty()) {
-      auto nl = chunk.find('\n');
-      auto piece = chunk.substr(0, nl);
-      chunk = nl == std::string_view::npos ? std::string_view{}
-                                           : chunk.substr(nl + 1);
-      if (dropping) {
-        dropping = nl == std::string_view::npos;
-        continue;
-      }
-      if (buf.size() + piece.size() > max) {
-        buf.clear();
-        dropping = nl == std::string_view::npos;
-        if (!on_drop())
-          return;
-        continue;
-      }
-      buf.append(piece);
-      if (nl == std::string_view::npos)
-        return;
-      std::string line;
-      line.swap(buf);
-      if (!line.empty() && line.back() == '\r')
-        line.pop_back();
-      if (!on_line(std::move(line)))
-        return;
-    }
-  }
-
-  void clear() {
-    buf.clear();
-    dropping = false;
-  }
-};
-
-/// `obj[key]` if `obj` is an object with a string there, else "".
-std::string string_at(const json& obj, const char* key) {
-  if (!obj.is_object())
-    return {};
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? it->get<std::string>()
-                                            : std::string{};
-}
-
-/// Whether `line` nests arrays or objects deeper than `max` (nlohmann's
-/// dump and compare recurse: a hostile server must not overflow the stack).
-bool too_deep(std::string_view line, size_t max) {
-  size_t depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    auto c = line[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max)
-        return true;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
-}
-
-/// The text items of an MCP content array, one per line (other items by
-/// their type), for error messages.
-std::string text_of(const json& content) {
-  if (!content.is_array())
-    return content.is_null() ? "(no content)" : dump(content);
-  std::string out;
-  for (auto& item : content) {
-    if (!out.empty())
-      out += "\n";
-    auto type = string_at(item, "type");
-    if (type == "text")
-      out += string_at(item, "text");
-    else
-      out += "[" + (type.empty() ? std::string{"unknown"} : type) + " content]";
-  }
-  return out.empty() ? "(no content)" : out;
-}
 
 /// Reads what `fd` has (non-blocking) into `sink`; false on EOF or error.
 template <class Sink>

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -336,7 +337,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto engine_name = tool_name(cfg.name, tool);
     std::unique_lock guard{mutex};
     if (st.state != server_state::ready || stopping) {
-      auto why = unavailable_locked();
+      auto why = stopping ? who() + " is shutting down" : unavailable_locked();
       guard.unlock();
       done(failure{errc::tool_failed, engine_name + ": " + why});
       return;
@@ -1093,6 +1094,12 @@ server::server(server_config cfg, tools_fn on_tools)
     return;
   }
   impl_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl_->wake_fd < 0) {
+    impl_->st.state = server_state::failed;
+    impl_->st.last_error = "MCP server '" + impl_->cfg.name +
+                           "': cannot make an eventfd: " + std::strerror(errno);
+    return;
+  }
   impl_->thread = std::thread{[im = impl_.get()] { im->run(); }};
 }
 

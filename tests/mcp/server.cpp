@@ -553,3 +553,20 @@ TEST_CASE("an MCP server's list_changed brings its new tools", "[mcp]") {
     contains(r.error().message, "fake__extra_tool: Tool extra.tool not found"));
   CHECK(s.status().tools == 8);
 }
+
+TEST_CASE("an MCP server that stayed up long enough restarts without the "
+          "longer wait",
+          "[mcp]") {
+  auto cfg = fake_config({});
+  cfg.restart_max_ms = 100;
+  mcp::server s{cfg, {}};
+  REQUIRE(s.wait_ready(clock_type::now() + 10s));
+  CHECK_FALSE(call(s, "exit", {{"code", 1}}));
+  CHECK(s.status().backoff_ms == 20);
+  REQUIRE(
+    eventually([&] { return s.status().state == mcp::server_state::ready; }));
+  // Up for longer than restart_max_ms: the backoff starts over (else 40).
+  std::this_thread::sleep_for(150ms);
+  CHECK_FALSE(call(s, "exit", {{"code", 1}}));
+  CHECK(s.status().backoff_ms == 20);
+}

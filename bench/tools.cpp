@@ -210,7 +210,7 @@ void fan_out(const char* scenario, tools::run_mode mode, size_t steps) {
 
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::string_view{argv[1]} == "--quick";
-  log::init("error");
+  log::set_level("off");
   size_t n = quick ? 100'000 : 1'000'000;
   trivial_calls("trivial_calls_immediate", tools::run_mode::immediate, n, 256);
   trivial_calls("trivial_calls_pool", tools::run_mode::blocking, n / 4, 256);

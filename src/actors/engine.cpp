@@ -6,6 +6,7 @@
 
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/guardrail.hpp"
 #include "actors/http_provider.hpp"
@@ -19,26 +20,79 @@
 #include "actors/tool_executor.hpp"
 #include "memory/tools.hpp"
 #include "tools/calculator.hpp"
-#include "tools/files.hpp"
+#include "core/log.hpp"
+#include "tools/builtin.hpp"
 
 namespace troupe {
+
+void apply_override(const engine_config& cfg, tools::entry& e) {
+  auto i = cfg.tool_overrides.find(e.spec.name);
+  if (i == cfg.tool_overrides.end())
+    return;
+  auto& o = i->second;
+  if (o.timeout_ms)
+    e.spec.timeout_ms = *o.timeout_ms;
+  if (o.cache_ttl_ms)
+    e.spec.cache_ttl_ms = *o.cache_ttl_ms;
+  if (o.permissions)
+    e.spec.permissions = *o.permissions;
+}
+
+std::vector<std::unique_ptr<mcp::server>>
+start_mcp_servers(const engine_config& cfg,
+                  std::shared_ptr<tools::catalog> catalog) {
+  std::vector<std::unique_ptr<mcp::server>> out;
+  for (auto& s : cfg.mcp_servers) {
+    // Each new list of a server's tools replaces the old one in the
+    // catalog: the planner offers it from the next step on.
+    auto on_tools = [catalog, overrides = cfg](
+                      const std::string& server,
+                      std::vector<tools::entry> xs) {
+      for (auto& e : xs)
+        apply_override(overrides, e);
+      auto n = xs.size();
+      auto left_out = catalog->set_group("mcp:" + server, std::move(xs));
+      for (auto& f : left_out)
+        log::get()->warn(R"("event":"mcp_tool_skipped","server":{},"why":{})",
+                         log::quote(server), log::quote(f.message));
+      log::get()->info(R"("event":"mcp_tools","server":{},"tools":{})",
+                       log::quote(server), n - left_out.size());
+    };
+    out.push_back(std::make_unique<mcp::server>(s, on_tools));
+  }
+  // They start in parallel; each gets its own start timeout.
+  for (auto& srv : out) {
+    auto st = srv->status();
+    auto cfg_it = std::find_if(cfg.mcp_servers.begin(), cfg.mcp_servers.end(),
+                               [&](auto& c) { return c.name == st.name; });
+    auto wait = std::chrono::milliseconds{
+      cfg_it == cfg.mcp_servers.end() ? 10000 : cfg_it->start_timeout_ms};
+    if (auto ok = srv->wait_ready(std::chrono::steady_clock::now() + wait);
+        !ok)
+      log::get()->warn(R"("event":"mcp_server_not_ready","server":{},"why":{})",
+                       log::quote(st.name), log::quote(ok.error().message));
+  }
+  return out;
+}
 
 result<tools::registry> make_tool_registry(const engine_config& cfg,
                                            std::vector<tools::entry> extra) {
   tools::registry reg;
-  tools::files_config fcfg{cfg.workspace, cfg.max_file_bytes,
-                           cfg.max_file_bytes};
-  if (auto ok = tools::validate(fcfg); !ok)
+  tools::builtin_config bcfg;
+  bcfg.files = {cfg.workspace, cfg.max_file_bytes, cfg.max_file_bytes};
+  bcfg.http_get = cfg.http_get;
+  bcfg.shell = cfg.shell;
+  bcfg.shell.workspace = cfg.workspace;
+  if (auto ok = tools::validate(bcfg); !ok)
     return ok.error();
-  std::vector<tools::entry> all{tools::calculator_tool()};
-  for (auto& e : tools::file_tools(fcfg))
-    all.push_back(std::move(e));
+  auto all = tools::builtin_tools(bcfg);
   for (auto& e : extra)
     all.push_back(std::move(e));
   for (auto& e : all) {
     if (memory::is_memory_tool(e.spec.name))
       return failure{errc::invalid_config,
                      "tool name '" + e.spec.name + "' is reserved for memory"};
+    apply_override(cfg, e);
     if (auto ok = reg.add(std::move(e)); !ok)
       return ok.error();
   }
@@ -182,6 +236,9 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
       return make_error(ok.error().code, ok.error().message);
   auto catalog = std::make_shared<tools::catalog>(std::move(base));
   initial.catalog = catalog;
+  // MCP servers' tools run in the local executor.
+  if (!opts.tools)
+    eng->mcp_ = start_mcp_servers(cfg, catalog);
   auto dir = std::make_shared<role_directory>(std::move(initial));
   // The tree of DESIGN.md: monitor first (everyone reports to it), then
   // the roles the planner and the runners depend on, then the planner, then
@@ -341,6 +398,13 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   eng->gauges_ = std::move(gauges);
   eng->cfg_ = std::move(cfg);
   return eng;
+}
+
+std::vector<mcp::server_status> engine::mcp_status() const {
+  std::vector<mcp::server_status> out;
+  for (auto& s : mcp_)
+    out.push_back(s->status());
+  return out;
 }
 
 std::map<std::string, uint64_t> engine::mailbox_depths() const {

@@ -11,6 +11,7 @@
 #include "actors/protocol.hpp"
 #include "core/config.hpp"
 #include "guardrail/approval.hpp"
+#include "mcp/server.hpp"
 #include "tools/tool.hpp"
 
 namespace troupe {
@@ -39,6 +40,17 @@ result<tools::registry> make_tool_registry(const engine_config& cfg,
                                            std::vector<tools::entry> extra);
 
 struct tool_executor_setup;
+
+/// Gives `e` the timeout, cache TTL and permissions `cfg` sets for it.
+void apply_override(const engine_config& cfg, tools::entry& e);
+
+/// Starts `cfg`'s MCP servers, registering their tools in `catalog` as
+/// their lists come (and change), and waits (each up to its start
+/// timeout) for their first lists. A server that does not start is logged
+/// and keeps retrying with backoff; its tools are missing meanwhile.
+std::vector<std::unique_ptr<mcp::server>>
+start_mcp_servers(const engine_config& cfg,
+                  std::shared_ptr<tools::catalog> catalog);
 
 /// A local tool executor's setup for `cfg`: the worker pool and result
 /// cache it sizes, over `catalog`, checking approvals with `verifier`.
@@ -101,6 +113,9 @@ public:
     return catalog_;
   }
 
+  /// The MCP servers' states (name, state, pid, tools, restarts, errors).
+  std::vector<mcp::server_status> mcp_status() const;
+
   /// The local tool executor's pool, cache and counters (null when the
   /// tools run on another node).
   const std::shared_ptr<const tool_executor_setup>& tool_setup() const {
@@ -126,6 +141,9 @@ private:
   engine_config cfg_;
   std::shared_ptr<tools::catalog> catalog_;
   std::shared_ptr<const tool_executor_setup> tool_setup_;
+  /// MCP servers, stopped when the engine is destroyed (after the roles
+  /// were told to stop).
+  std::vector<std::unique_ptr<mcp::server>> mcp_;
   std::shared_ptr<role_directory> directory_;
   std::shared_ptr<guardrail::access_holder> access_;
   std::shared_ptr<role_gauges> gauges_;

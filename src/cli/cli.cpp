@@ -44,7 +44,9 @@ constexpr std::string_view usage_text =
 Usage:
   troupe run [options] "<task>"     run one task and print its answer
                                     ("-" reads the task from stdin)
-  troupe tools [--json]             list the tools the model can call
+  troupe tools [list] [--json]      list the tools the model can call (built-in,
+                                    MCP servers', memory's) with their schemas
+  troupe tools call NAME [JSON]     call one tool as the command line would
   troupe memory search "<query>" [--limit N]
                                     ranked long-term recall (as --agent)
   troupe memory stats [--json]      memories per namespace, file size
@@ -522,24 +524,118 @@ result<local_setup> make_local_setup(const options& opts) {
                      std::make_shared<tools::catalog>(std::move(*reg))};
 }
 
+/// `troupe tools [list]`: the built-in tools, the configured MCP servers'
+/// (started for the listing) and memory's, with their schemas.
 int list_tools(const options& opts) {
   auto setup = make_local_setup(opts);
   if (!setup) {
     std::cerr << "troupe: " << setup.error().message << "\n";
     return exit_usage;
   }
+  auto servers = start_mcp_servers(setup->config, setup->tools);
   auto specs = setup->tools->snapshot()->specs();
   for (auto& s : memory::tool_specs())
     specs.push_back(s);
+  for (auto& srv : servers) {
+    auto st = srv->status();
+    if (st.state != mcp::server_state::ready)
+      std::cerr << "troupe: MCP server '" << st.name << "' is "
+                << mcp::to_string(st.state)
+                << (st.last_error.empty() ? "" : ": " + st.last_error)
+                << "; its tools are missing\n";
+  }
   if (opts.json) {
     std::cout << to_json(specs).dump(2, ' ', false,
                                      json::error_handler_t::replace)
               << "\n";
     return exit_ok;
   }
-  for (auto& s : specs)
-    std::cout << s.name << "\t" << s.description << "\n";
+  for (auto& s : specs) {
+    std::string perms;
+    for (auto& p : s.permissions)
+      perms += (perms.empty() ? "" : ",") + p;
+    std::cout << s.name << "\t" << s.description << "\n"
+              << "  needs: " << (perms.empty() ? "-" : perms)
+              << (s.idempotent ? "; idempotent" : "")
+              << "; timeout " << s.timeout_ms << " ms"
+              << (s.cache_ttl_ms > 0
+                    ? "; cached " + std::to_string(s.cache_ttl_ms) + " ms"
+                    : "")
+              << "\n  arguments: " << s.parameters << "\n";
+  }
   return exit_ok;
+}
+
+/// `troupe tools call NAME JSON`: one call as the command line's principal
+/// would make it, through the guardrail (permissions) and the executor
+/// (schema, deadline). The tool's output (or error) goes to stdout as JSON.
+int call_tool(const options& opts) {
+  if (opts.positional.size() < 2 || opts.positional.size() > 3)
+    return usage_error("tools call takes a tool name and its arguments as "
+                       "JSON, e.g. tools call calculator "
+                       "'{\"expression\":\"1+1\"}'");
+  auto loaded = engine_config_from(opts);
+  if (!loaded) {
+    std::cerr << "troupe: " << loaded.error().message << "\n";
+    return exit_usage;
+  }
+  auto& ecfg = *loaded;
+  if (!ecfg.log_level.empty())
+    log::set_level(ecfg.log_level);
+  auto cfg = make_config(false);
+  caf::actor_system sys{cfg};
+  auto eng = engine::start(sys, ecfg);
+  if (!eng) {
+    std::cerr << "troupe: " << describe(eng.error()) << "\n";
+    return code_of(eng.error()) == errc::invalid_config ? exit_usage
+                                                        : exit_task_failed;
+  }
+  tool_call call{"cli_1", opts.positional[1],
+                 opts.positional.size() == 3 ? opts.positional[2] : "{}"};
+  tool_invocation inv{call, 0, opts.session, "cli", opts.agent};
+  tool_result out;
+  caf::error err;
+  caf::scoped_actor self{sys};
+  auto deadline = ecfg.timeouts.tool + std::chrono::seconds{5};
+  if (memory::is_memory_tool(call.name)) {
+    self->request((*eng)->memory(), deadline, call_atom::value, inv)
+      .receive([&](tool_result& r) { out = std::move(r); },
+               [&](caf::error& e) { err = std::move(e); });
+  } else {
+    self->request((*eng)->guardrail(), deadline, authorize_atom::value, inv)
+      .receive([&](tool_invocation& approved) { inv = std::move(approved); },
+               [&](caf::error& e) { err = std::move(e); });
+    if (!err)
+      self->request((*eng)->tools(), deadline, call_atom::value, inv)
+        .receive([&](tool_result& r) { out = std::move(r); },
+                 [&](caf::error& e) { err = std::move(e); });
+  }
+  if (err) {
+    auto code = code_of(err);
+    std::cout << error_json({code == errc::unspecified ? errc::tool_failed
+                                                       : code,
+                             describe(err)})
+              << "\n";
+    std::cerr << "troupe: " << describe(err) << "\n";
+    return exit_task_failed;
+  }
+  auto value = json::parse(out.output, nullptr, false);
+  std::cout << (value.is_discarded() ? json(out.output) : value)
+                 .dump(2, ' ', false, json::error_handler_t::replace)
+            << "\n";
+  return out.ok ? exit_ok : exit_task_failed;
+}
+
+int tools_command(const options& opts) {
+  if (opts.positional.empty() || opts.positional[0] == "list") {
+    if (opts.positional.size() > 1)
+      return usage_error("tools list takes no arguments");
+    return list_tools(opts);
+  }
+  if (opts.positional[0] == "call")
+    return call_tool(opts);
+  return usage_error("unknown tools command '" + opts.positional[0] +
+                     "' (list, call)");
 }
 
 /// `cfg` if it loaded and is valid; else the first error.
@@ -809,7 +905,7 @@ int main_impl(int argc, char** argv) {
   if (opts.command == "run")
     return run_task(opts);
   if (opts.command == "tools")
-    return list_tools(opts);
+    return tools_command(opts);
   if (opts.command == "memory")
     return memory_command(opts);
   if (opts.command == "access")

@@ -103,7 +103,11 @@ json to_json(const std::vector<tool_spec>& specs) {
   for (auto& s : specs)
     out.push_back({{"name", s.name},
                    {"description", s.description},
-                   {"parameters", as_value(s.parameters)}});
+                   {"parameters", as_value(s.parameters)},
+                   {"permissions", s.permissions},
+                   {"idempotent", s.idempotent},
+                   {"timeout_ms", s.timeout_ms},
+                   {"cache_ttl_ms", s.cache_ttl_ms}});
   return out;
 }
 

@@ -94,6 +94,11 @@ result<bool> validate(const engine_config& cfg) {
   if (cfg.tool_workers == 0 || cfg.tool_workers > 256)
     return bad("tool_workers must be in 1..256, got " +
                std::to_string(cfg.tool_workers));
+  if (auto ok = tools::validate(cfg.http_get); !ok)
+    return bad("tools.http_get: " + ok.error().message);
+  for (auto& s : cfg.mcp_servers)
+    if (auto ok = mcp::validate(s); !ok)
+      return bad("mcp_servers: " + ok.error().message);
   if (cfg.planner_workers == 0 || cfg.planner_workers > 64)
     return bad("planner_workers must be in 1..64, got " +
                std::to_string(cfg.planner_workers));
@@ -253,6 +258,28 @@ public:
     return std::nullopt;
   }
 
+  /// A list of strings at `key`.
+  std::optional<failure> strings(const char* key,
+                                 std::vector<std::string>& out) {
+    auto i = obj_.find(key);
+    seen_.insert(key);
+    if (i == obj_.end())
+      return std::nullopt;
+    auto bad = failure{errc::invalid_config,
+                       name(key) + " must be a list of strings, got " +
+                         dump(*i)};
+    if (!i->is_array())
+      return bad;
+    std::vector<std::string> xs;
+    for (auto& x : *i) {
+      if (!x.is_string())
+        return bad;
+      xs.push_back(x.get<std::string>());
+    }
+    out = std::move(xs);
+    return std::nullopt;
+  }
+
   /// The sub-object at `key`, or an error; nullptr if absent.
   result<const json*> object(const char* key) {
     auto i = obj_.find(key);
@@ -289,6 +316,135 @@ private:
   std::string prefix_;
   std::set<std::string, std::less<>> seen_;
 };
+
+/// The built-in tools' settings and per-tool overrides, under `tools`.
+std::optional<failure> read_tool_settings(reader& top, engine_config& cfg) {
+  auto http = top.object("http_get");
+  if (!http)
+    return http.error();
+  if (*http) {
+    reader r{**http, "tools.http_get"};
+    auto& h = cfg.http_get;
+    if (auto f = r.strings("allow_hosts", h.allow_hosts))
+      return f;
+    if (auto f = r.number("max_bytes", h.max_bytes, 1, int64_t{1} << 32))
+      return f;
+    if (auto f = r.number("timeout_ms", h.timeout_ms, 1, 3'600'000))
+      return f;
+    if (auto f = r.number("max_redirects", h.max_redirects, 0, 20))
+      return f;
+    if (auto f = r.unknown_keys())
+      return f;
+  }
+  auto shell = top.object("shell");
+  if (!shell)
+    return shell.error();
+  if (*shell) {
+    reader r{**shell, "tools.shell"};
+    auto& s = cfg.shell;
+    if (auto f = r.string("bwrap", s.bwrap))
+      return f;
+    if (auto f = r.number("timeout_ms", s.timeout_ms, 1, 3'600'000))
+      return f;
+    if (auto f = r.number("cpu_seconds", s.cpu_seconds, 1, 86'400))
+      return f;
+    if (auto f = r.number("memory_bytes", s.memory_bytes, 1 << 20,
+                          int64_t{1} << 40))
+      return f;
+    if (auto f = r.number("max_file_bytes", s.max_file_bytes, 1,
+                          int64_t{1} << 40))
+      return f;
+    if (auto f = r.number("max_open_files", s.max_open_files, 16, 65'536))
+      return f;
+    if (auto f = r.number("max_output_bytes", s.max_output_bytes, 1,
+                          int64_t{1} << 30))
+      return f;
+    if (auto f = r.unknown_keys())
+      return f;
+  }
+  auto over = top.object("overrides");
+  if (!over)
+    return over.error();
+  if (*over)
+    for (auto& [name, spec] : (*over)->items()) {
+      auto key = "tools.overrides." + name;
+      if (!spec.is_object())
+        return failure{errc::invalid_config, key + " must be an object"};
+      reader r{spec, key};
+      auto& o = cfg.tool_overrides[name];
+      int64_t timeout = -1;
+      int64_t ttl = -1;
+      if (auto f = r.number("timeout_ms", timeout, 1, 86'400'000))
+        return f;
+      if (auto f = r.number("cache_ttl_ms", ttl, 0, 86'400'000))
+        return f;
+      if (timeout >= 0)
+        o.timeout_ms = static_cast<uint32_t>(timeout);
+      if (ttl >= 0)
+        o.cache_ttl_ms = static_cast<uint32_t>(ttl);
+      if (r.has("permissions")) {
+        std::vector<std::string> perms;
+        if (auto f = r.strings("permissions", perms))
+          return f;
+        o.permissions = std::move(perms);
+      }
+      if (auto f = r.unknown_keys())
+        return f;
+    }
+  return std::nullopt;
+}
+
+/// MCP servers, by name, under `mcp_servers`.
+std::optional<failure> read_mcp_servers(reader& top, engine_config& cfg) {
+  auto servers = top.object("mcp_servers");
+  if (!servers)
+    return servers.error();
+  if (!*servers)
+    return std::nullopt;
+  cfg.mcp_servers.clear();
+  for (auto& [name, spec] : (*servers)->items()) {
+    auto key = "mcp_servers." + name;
+    if (!spec.is_object())
+      return failure{errc::invalid_config, key + " must be an object"};
+    reader r{spec, key};
+    mcp::server_config s;
+    s.name = name;
+    if (auto f = r.string("command", s.command))
+      return f;
+    if (auto f = r.strings("args", s.args))
+      return f;
+    if (auto env = r.raw("env")) {
+      if (!env->is_object())
+        return failure{errc::invalid_config,
+                       key + ".env must be an object of name -> value"};
+      for (auto& [k, v] : env->items()) {
+        if (!v.is_string())
+          return failure{errc::invalid_config,
+                         key + ".env." + k + " must be a string"};
+        s.env[k] = v.get<std::string>();
+      }
+    }
+    if (auto f = r.strings("permissions", s.permissions))
+      return f;
+    if (auto f = r.number("call_timeout_ms", s.call_timeout_ms, 1, 86'400'000))
+      return f;
+    if (auto f =
+          r.number("start_timeout_ms", s.start_timeout_ms, 1, 600'000))
+      return f;
+    if (auto f =
+          r.number("restart_initial_ms", s.restart_initial_ms, 1, 600'000))
+      return f;
+    if (auto f = r.number("restart_max_ms", s.restart_max_ms, 1, 3'600'000))
+      return f;
+    if (auto f = r.number("max_line_bytes", s.max_line_bytes, 1024,
+                          int64_t{1} << 30))
+      return f;
+    if (auto f = r.unknown_keys())
+      return f;
+    cfg.mcp_servers.push_back(std::move(s));
+  }
+  return std::nullopt;
+}
 
 /// Reads one supervisor's policy at `key` into `pol`.
 std::optional<failure> read_policy(const json& obj, const std::string& key,
@@ -377,9 +533,13 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     if (auto f = r.number("cache_entries", cfg.tool_cache_entries, 0,
                           10'000'000))
       return *f;
+    if (auto f = read_tool_settings(r, cfg))
+      return *f;
     if (auto f = r.unknown_keys())
       return *f;
   }
+  if (auto f = read_mcp_servers(top, cfg))
+    return *f;
   if (auto f =
         top.number("max_parallel_calls", cfg.max_parallel_calls, 1, 1000))
     return *f;

@@ -11,6 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "mcp/server.hpp"
+#include "tools/http_get.hpp"
+#include "tools/shell.hpp"
 #include "core/faults.hpp"
 #include "core/result.hpp"
 #include "guardrail/access.hpp"
@@ -175,6 +178,21 @@ struct engine_config {
   /// Results the tool result cache holds (LRU beyond; 0: no cache). Only
   /// tools with a cache TTL are cached.
   uint32_t tool_cache_entries = 1024;
+  /// The http_get tool: allowed hosts (none by default), limits.
+  tools::http_get_config http_get;
+  /// The shell tool's sandbox limits (its workspace is `workspace`).
+  tools::shell_config shell;
+  /// Per tool (built-in, embedder's or MCP): timeout, cache TTL or
+  /// permissions other than the tool's own.
+  struct tool_override {
+    std::optional<uint32_t> timeout_ms;
+    std::optional<uint32_t> cache_ttl_ms;
+    std::optional<std::vector<std::string>> permissions;
+  };
+  std::map<std::string, tool_override, std::less<>> tool_overrides;
+  /// MCP servers started with the engine; their tools are offered as
+  /// "<name>__<tool>".
+  std::vector<mcp::server_config> mcp_servers;
   /// Planner instances: each task keeps to one, so they plan in parallel
   /// and a crash loses only one instance's queue.
   uint32_t planner_workers = 2;

@@ -132,9 +132,78 @@ TEST_CASE("troupe tools lists every tool with its schema", "[cli]") {
     CHECK(t["parameters"]["type"] == "object");
     CHECK_FALSE(t["description"].get<std::string>().empty());
   }
-  CHECK(names == std::vector<std::string>{"calculator", "list_files",
-                                          "read_file", "write_file",
-                                          "memory_store", "memory_recall"});
+  CHECK(names == std::vector<std::string>{
+                   "calculator", "http_get", "list_files", "read_file",
+                   "shell", "write_file", "memory_store", "memory_recall"});
+}
+
+TEST_CASE("troupe tools call runs one tool through the guardrail and the "
+          "executor",
+          "[cli][tools]") {
+  auto ok = run_process(
+    {cli_path(), "tools", "call", "calculator", R"({"expression":"6*7"})"});
+  CHECK(ok.exit_code == 0);
+  CHECK(nlohmann::json::parse(ok.out)["result"] == 42.0);
+  // Arguments against the schema: every problem, each naming its field.
+  auto bad = run_process(
+    {cli_path(), "tools", "call", "calculator", R"({"expr":1})"});
+  CHECK(bad.exit_code == 1);
+  auto err = nlohmann::json::parse(bad.out);
+  CHECK(err["code"] == "invalid_arguments");
+  CHECK_THAT(err["error"].get<std::string>(),
+             Catch::Contains("argument 'expr': not allowed") &&
+               Catch::Contains("argument 'expression': missing"));
+  auto malformed =
+    run_process({cli_path(), "tools", "call", "calculator", "{oops"});
+  CHECK(malformed.exit_code == 1);
+  CHECK(nlohmann::json::parse(malformed.out)["code"] == "invalid_arguments");
+  auto unknown = run_process({cli_path(), "tools", "call", "no_such_tool"});
+  CHECK(unknown.exit_code == 1);
+  CHECK(nlohmann::json::parse(unknown.out)["code"] == "unknown_tool");
+  auto usage = run_process({cli_path(), "tools", "frobnicate"});
+  CHECK(usage.exit_code == 2);
+  CHECK_THAT(usage.err, Catch::Contains("unknown tools command"));
+}
+
+TEST_CASE("troupe tools lists and calls an MCP server's tools from config",
+          "[cli][tools][mcp]") {
+  temp_dir dir{"cli-mcp"};
+  auto server = std::string{TROUPE_SOURCE_DIR} +
+                "/tests/mcp/node_modules/@modelcontextprotocol/"
+                "server-everything/dist/index.js";
+  auto cfg = dir.path / "mcp.json";
+  std::ofstream{cfg} << nlohmann::json{
+    {"mcp_servers",
+     {{"everything", {{"command", "node"}, {"args", {server, "stdio"}}}}}},
+    {"tools", {{"overrides", {{"everything__echo", {{"cache_ttl_ms", 5000}}}}}}}};
+  auto list = run_process(
+    {cli_path(), "--config", cfg.string(), "tools", "list", "--json"});
+  REQUIRE(list.exit_code == 0);
+  std::map<std::string, nlohmann::json> by_name;
+  for (auto& t : nlohmann::json::parse(list.out))
+    by_name[t["name"]] = t;
+  REQUIRE(by_name.count("everything__echo") == 1);
+  REQUIRE(by_name.count("everything__get-sum") == 1);
+  CHECK(by_name["everything__echo"]["parameters"]["required"][0] == "message");
+  CHECK(by_name["everything__echo"]["cache_ttl_ms"] == 5000);
+  CHECK(by_name.count("calculator") == 1);
+  auto echo = run_process({cli_path(), "--config", cfg.string(), "tools",
+                           "call", "everything__echo", R"({"message":"hi"})"});
+  CHECK(echo.exit_code == 0);
+  CHECK_THAT(echo.out, Catch::Contains("Echo: hi"));
+  // The engine checks the server's schema before the call goes out.
+  auto bad = run_process({cli_path(), "--config", cfg.string(), "tools",
+                          "call", "everything__get-sum", R"({"a":"x"})"});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.out, Catch::Contains("argument 'a': wrong type"));
+  // A server that cannot start: its tools are missing, and it says why.
+  std::ofstream{cfg} << nlohmann::json{
+    {"mcp_servers",
+     {{"broken", {{"command", "/nonexistent/mcp-server"}}}}}};
+  auto broken = run_process(
+    {cli_path(), "--config", cfg.string(), "tools", "list", "--json"});
+  CHECK(broken.exit_code == 0);
+  CHECK_THAT(broken.err, Catch::Contains("MCP server 'broken'"));
 }
 
 TEST_CASE("troupe run --log-level info writes JSON log lines to stderr",

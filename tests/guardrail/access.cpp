@@ -41,6 +41,8 @@ TEST_CASE("the default roles' permission matrix over every tool",
     {"read_file", {true, false, false, false}},
     {"write_file", {true, false, false, false}},
     {"list_files", {true, false, false, false}},
+    {"http_get", {true, false, false, false}},
+    {"shell", {true, true, false, false}},
     {"memory_store", {true, false, false, false}},
     {"memory_recall", {true, true, true, false}},
   };

@@ -3,6 +3,7 @@
 
 #include "actors/engine.hpp"
 
+#include <csignal>
 #include <thread>
 
 #include <caf/scoped_actor.hpp>
@@ -293,4 +294,85 @@ TEST_CASE("an answer with a private key is withheld", "[actors][guardrail]") {
   REQUIRE(r.value);
   CHECK(r.value->status == task_status::rejected);
   CHECK(r.value->answer == "answer withheld: it contains private_key");
+}
+
+namespace {
+
+/// Calls `name` with `args` as principal "test" through the guardrail and
+/// the tool executor, as a task's runner would.
+tool_result call_tool(caf::actor_system& sys, engine& eng,
+                      const std::string& name, const std::string& args) {
+  caf::scoped_actor self{sys};
+  tool_invocation inv{{"c1", name, args}, 1, "s", "test"};
+  tool_result out;
+  self->request(eng.guardrail(), std::chrono::seconds{10},
+                authorize_atom::value, inv)
+    .receive([&](tool_invocation& ok) { inv = std::move(ok); },
+             [&](caf::error& e) { FAIL(describe(e)); });
+  self->request(eng.tools(), std::chrono::seconds{20}, call_atom::value, inv)
+    .receive([&](tool_result& r) { out = std::move(r); },
+             [&](caf::error& e) { FAIL(describe(e)); });
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("an MCP server's tools run through the executor, and a server "
+          "killed mid-call is restarted",
+          "[actors][tools][mcp]") {
+  auto cfg = test::test_config();
+  mcp::server_config srv;
+  srv.name = "ev";
+  srv.command = "node";
+  srv.args = {std::string{TROUPE_SOURCE_DIR} +
+                "/tests/mcp/node_modules/@modelcontextprotocol/"
+                "server-everything/dist/index.js",
+              "stdio"};
+  srv.restart_initial_ms = 20;
+  cfg.mcp_servers.push_back(srv);
+  test::system_fixture fx;
+  auto eng = engine::start(fx.sys(), cfg);
+  REQUIRE(eng);
+  auto& e = **eng;
+  // Offered to the model with the server's schema.
+  auto specs = e.tool_specs();
+  auto echo = std::find_if(specs.begin(), specs.end(),
+                           [](auto& s) { return s.name == "ev__echo"; });
+  REQUIRE(echo != specs.end());
+  CHECK_THAT(echo->parameters, Catch::Contains("message"));
+  auto ok = call_tool(fx.sys(), e, "ev__echo", R"({"message":"hi"})");
+  CHECK(ok.ok);
+  CHECK_THAT(ok.output, Catch::Contains("Echo: hi"));
+  auto sum = call_tool(fx.sys(), e, "ev__get-sum", R"({"a":2,"b":3})");
+  CHECK_THAT(sum.output, Catch::Contains("is 5"));
+  // Arguments are checked against the server's schema before they go out.
+  auto bad = call_tool(fx.sys(), e, "ev__get-sum", R"({"a":"x","b":1})");
+  CHECK_FALSE(bad.ok);
+  CHECK_THAT(bad.output, Catch::Contains("argument 'a'"));
+  // Killed mid-call: the call fails at once with the reason.
+  auto pid = e.mcp_status().at(0).pid;
+  REQUIRE(pid > 0);
+  caf::scoped_actor self{fx.sys()};
+  tool_invocation inv{{"c9", "ev__trigger-long-running-operation",
+                       R"({"duration":10,"steps":10})"},
+                      2, "s", "test"};
+  self->request(e.guardrail(), 10s, authorize_atom::value, inv)
+    .receive([&](tool_invocation& x) { inv = std::move(x); },
+             [&](caf::error& err) { FAIL(describe(err)); });
+  auto started = std::chrono::steady_clock::now();
+  auto pending = self->request(e.tools(), 20s, call_atom::value, inv);
+  REQUIRE(test::wait_until([&] { return e.mcp_status().at(0).in_flight == 1; }));
+  ::kill(pid, SIGKILL);
+  tool_result killed;
+  pending.receive([&](tool_result& r) { killed = std::move(r); },
+                  [&](caf::error& err) { FAIL(describe(err)); });
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+  CHECK_FALSE(killed.ok);
+  CHECK_THAT(killed.output, Catch::Contains("signal 9"));
+  // Restarted by its supervisor, and serving again.
+  REQUIRE(test::wait_until([&] {
+    auto st = e.mcp_status().at(0);
+    return st.restarts == 1 && st.state == mcp::server_state::ready;
+  }));
+  CHECK(call_tool(fx.sys(), e, "ev__echo", R"({"message":"again"})").ok);
 }

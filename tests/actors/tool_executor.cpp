@@ -77,18 +77,6 @@ tools::entry waiter(std::string name, uint32_t timeout_ms,
   return e;
 }
 
-/// Waits (up to 10 s) until `pred` holds.
-template <class Pred>
-bool eventually(Pred pred) {
-  auto until = std::chrono::steady_clock::now() + 10s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until)
-      return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 } // namespace
 
 TEST_CASE("the tool executor runs and lists its tools", "[actors][tools]") {
@@ -280,7 +268,7 @@ TEST_CASE("a call past its deadline fails with timeout and its tool is "
   CHECK(r.call_id == "c1");
   CHECK_THAT(r.output, Catch::Contains("\"timeout\"") &&
                          Catch::Contains("within 50 ms"));
-  CHECK(eventually([&] { return seen->load() == 1; }));
+  CHECK(test::wait_until([&] { return seen->load() == 1; }));
   CHECK(setup->counters->timeouts.load() == 1);
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }
@@ -303,12 +291,12 @@ TEST_CASE("cancelling a task cancels its running calls, and only its own",
                 [&](caf::error& e) { FAIL(describe(e)); });
   CHECK_FALSE(r.ok);
   CHECK_THAT(r.output, Catch::Contains("cancelled"));
-  CHECK(eventually([&] { return seen->load() == 1; }));
+  CHECK(test::wait_until([&] { return seen->load() == 1; }));
   self->send(exec, cancel_atom::value, uint64_t{8});
   second.receive([&](tool_result& x) { r = std::move(x); },
                  [&](caf::error& e) { FAIL(describe(e)); });
   CHECK(r.call_id == "b");
-  CHECK(eventually([&] { return seen->load() == 2; }));
+  CHECK(test::wait_until([&] { return seen->load() == 2; }));
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }
 
@@ -397,9 +385,9 @@ TEST_CASE("a full worker pool refuses calls at once with overloaded",
     return approved(key, {id, "slow", "{}"}, 9);
   };
   auto running = self->request(exec, 20s, call_atom::value, inv("a"));
-  REQUIRE(eventually([&] { return setup->pool->busy() == 1; }));
+  REQUIRE(test::wait_until([&] { return setup->pool->busy() == 1; }));
   auto queued = self->request(exec, 20s, call_atom::value, inv("b"));
-  REQUIRE(eventually([&] { return setup->pool->queued() == 1; }));
+  REQUIRE(test::wait_until([&] { return setup->pool->queued() == 1; }));
   auto refused = call(fx, exec, inv("c"));
   CHECK_FALSE(refused.ok);
   CHECK_THAT(refused.output, Catch::Contains("overloaded") &&
@@ -442,10 +430,10 @@ TEST_CASE("calls still running fail at once when the executor stops",
   caf::error err;
   auto pending2 =
     self->request(exec2, 20s, call_atom::value, approved(key, {"b", "slow", "{}"}));
-  REQUIRE(eventually([&] { return setup->pool->busy() == 1; }));
+  REQUIRE(test::wait_until([&] { return setup->pool->busy() == 1; }));
   caf::anon_send_exit(exec2, caf::exit_reason::user_shutdown);
   pending2.receive([](tool_result&) { FAIL("answered after the stop"); },
                    [&](caf::error& e) { err = e; });
   CHECK_THAT(describe(err), Catch::Contains("shutting down"));
-  CHECK(eventually([&] { return seen->load() == 1; }));
+  CHECK(test::wait_until([&] { return seen->load() == 1; }));
 }

@@ -370,3 +370,65 @@ TEST_CASE("the Kubernetes ConfigMap applies over the base and prod files",
   REQUIRE(cluster);
   CHECK(cluster->access.principals.at("app") == "user");
 }
+
+TEST_CASE("tool settings, per-tool overrides and MCP servers are read and "
+          "checked",
+          "[core][config][tools]") {
+  auto cfg = apply_json(engine_config{}, R"({
+    "tools": {
+      "queue": 8, "cache_entries": 16,
+      "http_get": {"allow_hosts": ["example.com", "*.wikipedia.org"],
+                   "max_bytes": 4096, "timeout_ms": 500},
+      "shell": {"bwrap": "/usr/bin/bwrap", "cpu_seconds": 2,
+                "memory_bytes": 268435456},
+      "overrides": {"calculator": {"timeout_ms": 100, "cache_ttl_ms": 60000},
+                    "fs__read": {"permissions": ["access_files"]}}
+    },
+    "mcp_servers": {
+      "fs": {"command": "node", "args": ["server.js", "stdio"],
+             "env": {"ROOT": "/data"}, "call_timeout_ms": 2000}
+    }
+  })");
+  REQUIRE(cfg);
+  CHECK(cfg->tool_queue == 8);
+  CHECK(cfg->tool_cache_entries == 16);
+  CHECK(cfg->http_get.allow_hosts ==
+        std::vector<std::string>{"example.com", "*.wikipedia.org"});
+  CHECK(cfg->http_get.max_bytes == 4096);
+  CHECK(cfg->shell.bwrap == "/usr/bin/bwrap");
+  CHECK(cfg->shell.cpu_seconds == 2);
+  auto& calc = cfg->tool_overrides.at("calculator");
+  CHECK(calc.timeout_ms == std::optional<uint32_t>{100});
+  CHECK(calc.cache_ttl_ms == std::optional<uint32_t>{60000});
+  CHECK_FALSE(calc.permissions);
+  CHECK(cfg->tool_overrides.at("fs__read").permissions ==
+        std::optional<std::vector<std::string>>{{"access_files"}});
+  REQUIRE(cfg->mcp_servers.size() == 1);
+  auto& fs = cfg->mcp_servers[0];
+  CHECK(fs.name == "fs");
+  CHECK(fs.command == "node");
+  CHECK(fs.args == std::vector<std::string>{"server.js", "stdio"});
+  CHECK(fs.env.at("ROOT") == "/data");
+  CHECK(fs.call_timeout_ms == 2000);
+  CHECK(validate(*cfg));
+  // Mistakes name the key.
+  auto error_of = [](const char* text) {
+    auto c = apply_json(engine_config{}, text);
+    if (c)
+      if (auto ok = validate(*c); !ok)
+        return ok.error().message;
+    return c ? std::string{} : c.error().message;
+  };
+  CHECK_THAT(error_of(R"({"tools": {"http_get": {"allow_hosts": "x"}}})"),
+             Catch::Contains("tools.http_get.allow_hosts must be a list"));
+  CHECK_THAT(error_of(R"({"tools": {"shell": {"cpu_seconds": 0}}})"),
+             Catch::Contains("tools.shell.cpu_seconds"));
+  CHECK_THAT(error_of(R"({"tools": {"overrides": {"x": {"timeout": 1}}}})"),
+             Catch::Contains("unknown config key 'tools.overrides.x.timeout'"));
+  CHECK_THAT(error_of(R"({"mcp_servers": {"s": {"args": []}}})"),
+             Catch::Contains("mcp_servers:") && Catch::Contains("'s'"));
+  CHECK_THAT(error_of(R"({"mcp_servers": {"bad name": {"command": "x"}}})"),
+             Catch::Contains("bad name"));
+  CHECK_THAT(error_of(R"({"tools": {"http_get": {"allow_hosts": ["http://x"]}}})"),
+             Catch::Contains("tools.http_get"));
+}

@@ -18,7 +18,10 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <condition_variable>
+#include <functional>
 #include <future>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +34,7 @@
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
 #include "core/log.hpp"
+#include "mcp/server.hpp"
 #include "memory/long_term.hpp"
 
 namespace {
@@ -206,6 +210,64 @@ void fan_out(const char* scenario, tools::run_mode mode, size_t steps) {
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }
 
+/// Round trips/s of `echo` to server-everything, `in_flight` outstanding.
+void mcp_echo(size_t n, size_t in_flight) {
+  auto script = std::filesystem::path{TROUPE_SOURCE_DIR} /
+                "tests/mcp/node_modules/@modelcontextprotocol/"
+                "server-everything/dist/index.js";
+  if (!std::filesystem::exists(script)) {
+    std::printf("{\"scenario\":\"mcp_echo\",\"skipped\":\"run scripts/setup "
+                "(npm ci in tests/mcp) first\"}\n");
+    return;
+  }
+  mcp::server_config cfg;
+  cfg.name = "ev";
+  cfg.command = "node";
+  cfg.args = {script.string(), "stdio"};
+  mcp::server srv{cfg, [](const std::string&, std::vector<tools::entry>) {}};
+  if (auto ok = srv.wait_ready(clock_type::now() + 20s); !ok) {
+    std::printf("{\"scenario\":\"mcp_echo\",\"error\":\"%s\"}\n",
+                ok.error().message.c_str());
+    return;
+  }
+  std::mutex mtx;
+  std::condition_variable cv;
+  size_t sent = 0;
+  size_t got = 0;
+  size_t ok = 0;
+  std::vector<double> lat;
+  lat.reserve(n);
+  std::function<void()> send_one = [&] {
+    // Called with `mtx` held.
+    ++sent;
+    auto t = clock_type::now();
+    srv.call("echo", json{{"message", "hi"}}, tools::context{},
+             [&, t](result<json> r) {
+               std::lock_guard<std::mutex> guard{mtx};
+               lat.push_back(ms_since(t) * 1000);
+               ok += r ? 1 : 0;
+               ++got;
+               if (sent < n)
+                 send_one();
+               cv.notify_all();
+             });
+  };
+  auto t0 = clock_type::now();
+  {
+    std::unique_lock<std::mutex> guard{mtx};
+    for (size_t i = 0; i < std::min(in_flight, n); ++i)
+      send_one();
+    cv.wait(guard, [&] { return got == n; });
+  }
+  auto wall = ms_since(t0);
+  std::printf("{\"scenario\":\"mcp_echo\",\"calls\":%zu,\"ok\":%zu,"
+              "\"in_flight\":%zu,\"wall_ms\":%.1f,\"calls_per_s\":%.0f,"
+              "\"p50_us\":%.0f,\"p99_us\":%.0f}\n",
+              n, ok, in_flight, wall, static_cast<double>(n) / (wall / 1000),
+              percentile(lat, 0.5), percentile(lat, 0.99));
+  std::fflush(stdout);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -217,5 +279,7 @@ int main(int argc, char** argv) {
   size_t steps = quick ? 2'000 : 20'000;
   fan_out("fan_out_8_immediate", tools::run_mode::immediate, steps);
   fan_out("fan_out_8_pool", tools::run_mode::blocking, steps);
+  mcp_echo(quick ? 2'000 : 20'000, 64);
+  mcp_echo(quick ? 500 : 2'000, 1);
   return 0;
 }

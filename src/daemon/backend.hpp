@@ -46,6 +46,11 @@ struct engine_counters {
   std::map<std::string, uint64_t> events;
   /// Messages waiting in each role's mailbox.
   std::map<std::string, uint64_t> mailbox_depths;
+  /// The local tool executor's counts, by kind (calls, failed, timeouts,
+  /// cancelled, overloaded, cache_hits, cache_misses).
+  std::map<std::string, uint64_t> tools;
+  /// Per MCP server: 1 if ready, else 0.
+  std::map<std::string, int> mcp_up;
 };
 
 class backend {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "actors/engine.hpp"
+#include "actors/tool_executor.hpp"
 #include "daemon/backend.hpp"
 
 namespace troupe::daemon {
@@ -112,23 +113,34 @@ public:
 
   void counters(std::function<void(engine_counters)> done) override {
     auto monitor = eng_.monitor();
-    auto depths = eng_.mailbox_depths();
+    engine_counters base;
+    base.mailbox_depths = eng_.mailbox_depths();
+    if (auto& setup = eng_.tool_setup()) {
+      auto& c = *setup->counters;
+      base.tools = {{"calls", c.calls.load()},
+                    {"failed", c.failed.load()},
+                    {"timeouts", c.timeouts.load()},
+                    {"cancelled", c.cancelled.load()},
+                    {"overloaded", c.overloaded.load()}};
+      if (setup->cache) {
+        auto st = setup->cache->stats();
+        base.tools["cache_hits"] = st.hits;
+        base.tools["cache_misses"] = st.misses;
+      }
+    }
+    for (auto& st : eng_.mcp_status())
+      base.mcp_up[st.name] = st.state == mcp::server_state::ready ? 1 : 0;
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(monitor, caf::infinite, stats_atom::value)
         .then(
           [=](monitor_stats& st) {
-            engine_counters out;
+            auto out = base;
             out.restarts.insert(st.restarts.begin(), st.restarts.end());
             for (size_t i = 0; i < st.counts.size(); ++i)
               out.events[to_string(static_cast<event_kind>(i))] = st.counts[i];
-            out.mailbox_depths = depths;
             done(std::move(out));
           },
-          [=](caf::error&) {
-            engine_counters out;
-            out.mailbox_depths = depths;
-            done(std::move(out));
-          });
+          [=](caf::error&) { done(base); });
     });
   }
 

@@ -166,8 +166,21 @@ struct service::metrics {
   std::mutex mutex;
   /// Values of the engine's counters at the last scrape (the metrics count
   /// the difference).
+  prometheus::Family<prometheus::Counter>& executor =
+    prometheus::BuildCounter()
+      .Name("troupe_tool_calls_total")
+      .Help("Tool calls through the local executor, by kind: calls, failed, "
+            "timeouts, cancelled, overloaded, cache_hits, cache_misses")
+      .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& mcp_up =
+    prometheus::BuildGauge()
+      .Name("troupe_mcp_server_up")
+      .Help("1 while an MCP server is ready, 0 while it is starting, "
+            "restarting or failed")
+      .Register(*registry);
   std::map<std::string, uint64_t> last_restarts;
   std::map<std::string, uint64_t> last_events;
+  std::map<std::string, uint64_t> last_tools;
   uint64_t last_commits = 0;
   std::set<std::string> agents;
   std::set<std::string> tool_names;
@@ -877,6 +890,15 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
       }
       for (auto& [role, n] : c.mailbox_depths)
         m.mailbox.Add({{"role", role}}).Set(static_cast<double>(n));
+      for (auto& [kind, n] : c.tools) {
+        auto& last = m.last_tools[kind];
+        auto& counter = m.executor.Add({{"kind", kind}});
+        if (n > last)
+          counter.Increment(static_cast<double>(n - last));
+        last = n;
+      }
+      for (auto& [server, up] : c.mcp_up)
+        m.mcp_up.Add({{"server", server}}).Set(up);
       auto commits = self->journal_->commits();
       if (commits > m.last_commits)
         m.journal_commits.Increment(static_cast<double>(commits - m.last_commits));

@@ -295,8 +295,8 @@ TEST_CASE("the planner hands the model the conversation and the tools",
   auto eng = engine::start(fx.sys(), test::test_config(), std::move(opts));
   REQUIRE(eng);
   auto r = run_ok(fx.sys(), **eng, "hello");
-  CHECK(r.answer == "calculator,list_files,memory_recall,memory_store,"
-                    "read_file,write_file,|1");
+  CHECK(r.answer == "calculator,http_get,list_files,memory_recall,"
+                    "memory_store,read_file,shell,write_file,|1");
 }
 
 TEST_CASE("a model that never answers fails the task at its deadline",

@@ -12,7 +12,8 @@
 ///   server-everything over stdio, 64 in flight (needs tests/mcp's npm
 ///   install; skipped with a note otherwise).
 ///
-/// Usage: tools [--quick]. One JSON line per scenario on stdout.
+/// Usage: tools [--quick] [SCENARIO-PREFIX]. One JSON line per scenario on
+/// stdout.
 
 #include <algorithm>
 #include <chrono>
@@ -271,15 +272,33 @@ void mcp_echo(size_t n, size_t in_flight) {
 } // namespace
 
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::string_view{argv[1]} == "--quick";
+  bool quick = false;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a{argv[i]};
+    if (a == "--quick")
+      quick = true;
+    else
+      only = a;
+  }
+  auto want = [&](std::string_view name) {
+    return only.empty() || name.rfind(only, 0) == 0;
+  };
   log::set_level("off");
   size_t n = quick ? 100'000 : 1'000'000;
-  trivial_calls("trivial_calls_immediate", tools::run_mode::immediate, n, 256);
-  trivial_calls("trivial_calls_pool", tools::run_mode::blocking, n / 4, 256);
+  if (want("trivial_calls_immediate"))
+    trivial_calls("trivial_calls_immediate", tools::run_mode::immediate, n,
+                  256);
+  if (want("trivial_calls_pool"))
+    trivial_calls("trivial_calls_pool", tools::run_mode::blocking, n / 4, 256);
   size_t steps = quick ? 2'000 : 20'000;
-  fan_out("fan_out_8_immediate", tools::run_mode::immediate, steps);
-  fan_out("fan_out_8_pool", tools::run_mode::blocking, steps);
-  mcp_echo(quick ? 2'000 : 20'000, 64);
-  mcp_echo(quick ? 500 : 2'000, 1);
+  if (want("fan_out_8_immediate"))
+    fan_out("fan_out_8_immediate", tools::run_mode::immediate, steps);
+  if (want("fan_out_8_pool"))
+    fan_out("fan_out_8_pool", tools::run_mode::blocking, steps);
+  if (want("mcp_echo")) {
+    mcp_echo(quick ? 2'000 : 20'000, 64);
+    mcp_echo(quick ? 500 : 2'000, 1);
+  }
   return 0;
 }

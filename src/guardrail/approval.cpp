@@ -1,6 +1,7 @@
 #include "guardrail/approval.hpp"
 
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -15,11 +16,10 @@ namespace troupe::guardrail {
 
 std::string to_hex(const unsigned char* data, size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
+  std::string out(n * 2, '\0');
   for (size_t i = 0; i < n; ++i) {
-    out += digits[data[i] >> 4];
-    out += digits[data[i] & 0xF];
+    out[2 * i] = digits[data[i] >> 4];
+    out[2 * i + 1] = digits[data[i] & 0xF];
   }
   return out;
 }
@@ -31,18 +31,28 @@ namespace {
 std::string signed_text(const tool_invocation& inv, int64_t expires_ms,
                         uint64_t nonce) {
   std::string out;
+  out.reserve(inv.call.name.size() + inv.call.id.size() +
+              inv.call.arguments.size() + inv.principal.size() + 96);
+  char num[24];
+  auto number = [&](uint64_t x) {
+    auto end = std::to_chars(num, num + sizeof(num), x).ptr;
+    return std::string_view{num, static_cast<size_t>(end - num)};
+  };
   auto field = [&](std::string_view x) {
-    out += std::to_string(x.size());
+    char len[24];
+    auto end = std::to_chars(len, len + sizeof(len), x.size()).ptr;
+    out.append(len, end);
     out += ':';
     out += x;
   };
   field(inv.call.name);
   field(inv.call.id);
   field(inv.call.arguments);
-  field(std::to_string(inv.task_id));
+  field(number(inv.task_id));
   field(inv.principal);
+  // Signed as text: a negative expiry keeps its minus sign.
   field(std::to_string(expires_ms));
-  field(std::to_string(nonce));
+  field(number(nonce));
   return out;
 }
 

@@ -306,9 +306,12 @@ result<bool> schema_validator::check(const json& args) const {
     // A validator holds a regex cache; this project's schemas carry no
     // patterns for it (see `extract`), so a fresh one per call is cheap.
     valijson::Validator validator;
-    valijson::ValidationResults results;
     valijson::adapters::NlohmannJsonAdapter target(args);
-    if (!validator.validate(impl_->schema, target, &results)) {
+    // Without a results object valijson stops at the first violation and
+    // records nothing: the cheap pass, enough for valid arguments.
+    valijson::ValidationResults results;
+    if (!validator.validate(impl_->schema, target, nullptr) &&
+        !validator.validate(impl_->schema, target, &results)) {
       valijson::ValidationResults::Error e;
       while (results.popError(e))
         if (auto text = describe(e, args))

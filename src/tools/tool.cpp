@@ -94,16 +94,23 @@ result<prepared_call> registry::prepare(const tool_call& call) const {
   auto e = find(call.name);
   if (e == nullptr)
     return failure{errc::unknown_tool, "unknown tool '" + call.name + "'"};
-  auto args = parse_object(call.arguments.empty() ? "{}" : call.arguments,
-                           "arguments of '" + call.name + "'");
-  if (!args)
-    return failure{errc::invalid_arguments, args.error().message};
+  // The common case parses without building an error context; a failure
+  // parses again for the message.
+  auto args = call.arguments.empty()
+                ? json::object()
+                : json::parse(call.arguments, nullptr, false);
+  if (args.is_discarded() || !args.is_object()) {
+    auto why = parse_object(call.arguments, "arguments of '" + call.name + "'");
+    return failure{errc::invalid_arguments,
+                   why ? "arguments of '" + call.name + "' are not valid"
+                       : why.error().message};
+  }
   if (e->schema)
-    if (auto ok = e->schema->check(*args); !ok)
+    if (auto ok = e->schema->check(args); !ok)
       return failure{errc::invalid_arguments,
                      "invalid arguments for '" + call.name +
                        "': " + ok.error().message};
-  return prepared_call{e, std::move(*args)};
+  return prepared_call{e, std::move(args)};
 }
 
 result<json> registry::run(const prepared_call& call, const context& ctx) {

@@ -117,8 +117,8 @@ using tool_executor_actor = caf::typed_actor<
   caf::reacts_to<cancel_atom, uint64_t>,
   /// Internal: a call that ran off the executor's thread finished.
   caf::reacts_to<done_atom, uint64_t, tool_result>,
-  /// Internal: a call's deadline passed.
-  caf::reacts_to<deadline_atom, uint64_t>>;
+  /// Internal: time to fail the calls past their deadlines.
+  caf::reacts_to<tick_atom>>;
 
 /// LLM provider: a completion for a conversation (the offline rule-based
 /// provider and real HTTP providers share this interface).

@@ -33,8 +33,12 @@ void settle(executor_ptr self, uint64_t id, tool_result r) {
   if (!r.ok)
     st.setup->counters->failed.fetch_add(1, std::memory_order_relaxed);
   rc.promise.deliver(std::move(r));
+  st.deadlines.erase(rc.deadline);
   st.running.erase(i);
 }
+
+/// How often a busy executor looks for calls past their deadlines.
+constexpr auto tick = std::chrono::milliseconds{10};
 
 /// Fails every running call with `err` (the executor is going away).
 void fail_running(executor_ptr self, const caf::error& err) {
@@ -44,6 +48,7 @@ void fail_running(executor_ptr self, const caf::error& err) {
     rc.promise.deliver(err);
   }
   st.running.clear();
+  st.deadlines.clear();
 }
 
 /// Ends running call `id` early with `code` (deadline or cancellation) and
@@ -115,7 +120,12 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
   auto rp = self->make_response_promise<tool_result>();
   st.running.emplace(id, running_call{rp, call.id, call.name, inv.task_id,
                                       ctx.cancel, std::move(key),
-                                      spec.cache_ttl_ms, spec.timeout_ms});
+                                      spec.cache_ttl_ms, spec.timeout_ms,
+                                      st.deadlines.emplace(ctx.deadline, id)});
+  if (!st.ticking) {
+    st.ticking = true;
+    self->delayed_send(self, tick, tick_atom::value);
+  }
   // Finished off this thread: the outcome comes back as a message.
   auto me = caf::actor_cast<tool_executor_actor>(self);
   auto done = [me, id, call = call](result<json> r) {
@@ -147,7 +157,6 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
       return rp;
     }
   }
-  self->delayed_send(self, timeout, deadline_atom::value, id);
   return rp;
 }
 
@@ -200,14 +209,19 @@ tool_executor_actor::behavior_type tool_executor_role(
     [=](done_atom, uint64_t id, tool_result& r) {
       settle(self, id, std::move(r));
     },
-    [=](deadline_atom, uint64_t id) {
-      auto i = self->state.running.find(id);
-      if (i == self->state.running.end())
-        return;
-      auto& rc = i->second;
-      abort_call(self, id, errc::timeout,
-                 "tool '" + rc.name + "' did not finish within " +
-                   std::to_string(rc.timeout_ms) + " ms and was stopped");
+    [=](tick_atom) {
+      auto& st = self->state;
+      auto now = std::chrono::steady_clock::now();
+      while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
+        auto id = st.deadlines.begin()->second;
+        auto& rc = st.running.at(id);
+        abort_call(self, id, errc::timeout,
+                   "tool '" + rc.name + "' did not finish within " +
+                     std::to_string(rc.timeout_ms) + " ms and was stopped");
+      }
+      st.ticking = !st.running.empty();
+      if (st.ticking)
+        self->delayed_send(self, tick, tick_atom::value);
     },
   };
 }
@@ -277,7 +291,7 @@ tool_executor_actor::behavior_type remote_tools_role(
     },
     // Internal messages of a local executor; a front has none of its own.
     [=](done_atom, uint64_t, tool_result&) {},
-    [=](deadline_atom, uint64_t) {},
+    [=](tick_atom) {},
   };
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -56,12 +58,20 @@ struct running_call {
   std::string cache_key;
   uint32_t cache_ttl_ms = 0;
   uint32_t timeout_ms = 0;
+  /// Its entry in `tool_executor_state::deadlines`.
+  std::multimap<std::chrono::steady_clock::time_point, uint64_t>::iterator
+    deadline;
 };
 
 /// State of a local tool executor.
 struct tool_executor_state {
   std::shared_ptr<const tool_executor_setup> setup;
   std::unordered_map<uint64_t, running_call> running;
+  /// Running calls by deadline. One timer per executor checks them (every
+  /// `tick` while calls run), not one timer per call: a CAF timer wakes
+  /// its clock thread, which cost more than a trivial call.
+  std::multimap<std::chrono::steady_clock::time_point, uint64_t> deadlines;
+  bool ticking = false;
   uint64_t next_id = 0;
   /// Drills only: crashes on configured calls.
   fault_injector faults;

@@ -12,19 +12,40 @@
 
 namespace troupe::tools {
 
-cancellation::cancellation() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+cancellation::cancellation() = default;
 
 cancellation::~cancellation() {
-  if (fd_ >= 0)
-    ::close(fd_);
+  if (auto fd = fd_.load(); fd >= 0)
+    ::close(fd);
+}
+
+int cancellation::fd() const noexcept {
+  auto fd = fd_.load(std::memory_order_acquire);
+  if (fd != -2)
+    return fd;
+  auto made = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  auto expected = -2;
+  // seq_cst here and in cancel(): of a racing cancel and first fd(), at
+  // least one sees the other, so the fd is never left unsignalled.
+  if (!fd_.compare_exchange_strong(expected, made < 0 ? -1 : made)) {
+    if (made >= 0)
+      ::close(made); // another thread was first
+    return expected;
+  }
+  // Cancelled before anyone watched: the new fd must say so too.
+  if (made >= 0 && flag_.load()) {
+    uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(made, &one, sizeof one);
+  }
+  return made < 0 ? -1 : made;
 }
 
 void cancellation::cancel() noexcept {
-  if (flag_.exchange(true, std::memory_order_acq_rel))
+  if (flag_.exchange(true))
     return;
-  if (fd_ >= 0) {
+  if (auto fd = fd_.load(); fd >= 0) {
     uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(fd_, &one, sizeof one);
+    [[maybe_unused]] auto n = ::write(fd, &one, sizeof one);
   }
 }
 

@@ -36,14 +36,12 @@ public:
   }
 
   /// An eventfd, readable once cancelled (-1 if none could be made; then
-  /// only the flag works).
-  int fd() const noexcept {
-    return fd_;
-  }
+  /// only the flag works). Made on first use: most tools never wait on it.
+  int fd() const noexcept;
 
 private:
   std::atomic<bool> flag_{false};
-  int fd_ = -1;
+  mutable std::atomic<int> fd_{-2}; // -2: not made yet
 };
 
 /// What a tool knows about the call it serves.

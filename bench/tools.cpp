@@ -5,9 +5,9 @@
 ///   result back to the caller), 256 in flight from one caller actor.
 ///   Run with an immediate tool (on the executor's thread) and with a
 ///   blocking one (on the worker pool).
-/// - `fan_out_8`: one caller sends the 8 calls of a step at once and waits
-///   for all 8; the figure is the time per step (p50/p99), i.e. the
-///   executor's overhead for a parallel fan-out of trivial calls.
+/// - `fan_out_*`: one caller sends the calls of a step at once and waits
+///   for all of them, one step after another: time per step (p50/p99) with
+///   8 calls and with 1, and what the 7 more add (`overhead_p50_us`).
 /// - `mcp_echo`: round trips/s of `echo` to @modelcontextprotocol/
 ///   server-everything over stdio, 64 in flight (needs tests/mcp's npm
 ///   install; skipped with a note otherwise).
@@ -163,9 +163,10 @@ void trivial_calls(const char* scenario, tools::run_mode mode, size_t n,
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }
 
-/// Time per step of 8 parallel calls, one step at a time.
-void fan_out(const char* scenario, tools::run_mode mode, size_t steps) {
-  constexpr size_t width = 8;
+/// Time per step of `width` parallel calls, one step at a time; returns
+/// the p50 in µs.
+double fan_out(const char* scenario, tools::run_mode mode, size_t steps,
+               size_t width) {
   system_config cfg;
   caf::actor_system sys{cfg};
   auto key = guardrail::approval_key::random();
@@ -209,6 +210,19 @@ void fan_out(const char* scenario, tools::run_mode mode, size_t steps) {
               percentile(lat, 0.99));
   std::fflush(stdout);
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+  return percentile(lat, 0.5);
+}
+
+/// A step of 8 parallel calls against a step of 1: what the fan-out adds.
+void fan_out_overhead(const char* scenario, tools::run_mode mode,
+                      size_t steps) {
+  auto one = fan_out((std::string{scenario} + "_width_1").c_str(), mode,
+                     steps, 1);
+  auto eight = fan_out((std::string{scenario} + "_width_8").c_str(), mode,
+                       steps, 8);
+  std::printf("{\"scenario\":\"%s\",\"overhead_p50_us\":%.1f}\n", scenario,
+              eight - one);
+  std::fflush(stdout);
 }
 
 /// Round trips/s of `echo` to server-everything, `in_flight` outstanding.
@@ -292,10 +306,10 @@ int main(int argc, char** argv) {
   if (want("trivial_calls_pool"))
     trivial_calls("trivial_calls_pool", tools::run_mode::blocking, n / 4, 256);
   size_t steps = quick ? 2'000 : 20'000;
-  if (want("fan_out_8_immediate"))
-    fan_out("fan_out_8_immediate", tools::run_mode::immediate, steps);
-  if (want("fan_out_8_pool"))
-    fan_out("fan_out_8_pool", tools::run_mode::blocking, steps);
+  if (want("fan_out_immediate"))
+    fan_out_overhead("fan_out_immediate", tools::run_mode::immediate, steps);
+  if (want("fan_out_pool"))
+    fan_out_overhead("fan_out_pool", tools::run_mode::blocking, steps);
   if (want("mcp_echo")) {
     mcp_echo(quick ? 2'000 : 20'000, 64);
     mcp_echo(quick ? 500 : 2'000, 1);

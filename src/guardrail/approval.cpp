@@ -175,13 +175,13 @@ result<bool> approval_verifier::verify(const tool_invocation& inv,
   if (g.expires_ms <= now_ms)
     return refuse("its approval has expired");
   std::lock_guard<std::mutex> guard{mtx_};
-  if (now_ms >= next_prune_) {
-    for (auto i = seen_.begin(); i != seen_.end();)
-      i = i->second <= now_ms ? seen_.erase(i) : std::next(i);
-    next_prune_ = now_ms + 1000;
+  while (!expiries_.empty() && expiries_.top().first <= now_ms) {
+    seen_.erase(expiries_.top().second);
+    expiries_.pop();
   }
-  if (!seen_.emplace(g.nonce, g.expires_ms).second)
+  if (!seen_.insert(g.nonce).second)
     return refuse("its approval was already used");
+  expiries_.emplace(g.expires_ms, g.nonce);
   return true;
 }
 

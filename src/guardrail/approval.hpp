@@ -10,7 +10,11 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <functional>
+#include <queue>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "core/result.hpp"
 #include "core/types.hpp"
@@ -57,9 +61,14 @@ public:
 private:
   approval_key key_;
   std::mutex mtx_;
-  /// Nonces seen, with their expiry (forgotten once expired).
-  std::unordered_map<uint64_t, int64_t> seen_;
-  int64_t next_prune_ = 0;
+  /// Nonces seen (forgotten once expired).
+  std::unordered_set<uint64_t> seen_;
+  /// The same by expiry, soonest first: pruning pops expired ones instead
+  /// of scanning every nonce.
+  std::priority_queue<std::pair<int64_t, uint64_t>,
+                      std::vector<std::pair<int64_t, uint64_t>>,
+                      std::greater<>>
+    expiries_;
 };
 
 } // namespace troupe::guardrail

@@ -406,6 +406,19 @@ result<engine_config> engine_config_from(const options& opts) {
   return cfg;
 }
 
+/// The engine config `opts` describe, with its log level in force; an
+/// error is printed (the caller exits with exit_usage).
+std::optional<engine_config> engine_config_for_run(const options& opts) {
+  auto loaded = engine_config_from(opts);
+  if (!loaded) {
+    std::cerr << "troupe: " << loaded.error().message << "\n";
+    return std::nullopt;
+  }
+  if (!loaded->log_level.empty())
+    log::set_level(loaded->log_level);
+  return std::move(*loaded);
+}
+
 int run_task(const options& opts) {
   if (opts.positional.size() != 1)
     return usage_error("run takes exactly one task text, got " +
@@ -416,14 +429,10 @@ int run_task(const options& opts) {
     if (!endpoint)
       return usage_error("--tools expects HOST:PORT, got '" + opts.tools + "'");
   }
-  auto loaded = engine_config_from(opts);
-  if (!loaded) {
-    std::cerr << "troupe: " << loaded.error().message << "\n";
+  auto loaded = engine_config_for_run(opts);
+  if (!loaded)
     return exit_usage;
-  }
   auto& ecfg = *loaded;
-  if (!ecfg.log_level.empty())
-    log::set_level(ecfg.log_level);
   auto text = opts.positional[0];
   if (text == "-") {
     // Read at most one byte more than the guardrail accepts: enough for it
@@ -574,14 +583,10 @@ int call_tool(const options& opts) {
     return usage_error("tools call takes a tool name and its arguments as "
                        "JSON, e.g. tools call calculator "
                        "'{\"expression\":\"1+1\"}'");
-  auto loaded = engine_config_from(opts);
-  if (!loaded) {
-    std::cerr << "troupe: " << loaded.error().message << "\n";
+  auto loaded = engine_config_for_run(opts);
+  if (!loaded)
     return exit_usage;
-  }
   auto& ecfg = *loaded;
-  if (!ecfg.log_level.empty())
-    log::set_level(ecfg.log_level);
   auto cfg = make_config(false);
   caf::actor_system sys{cfg};
   auto eng = engine::start(sys, ecfg);

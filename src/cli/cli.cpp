@@ -16,12 +16,14 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/all.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
 #include "cli/render.hpp"
+#include "cluster/certs.hpp"
 #include "daemon/serve.hpp"
 #include "core/log.hpp"
 #include "memory/long_term.hpp"
@@ -47,6 +49,9 @@ Usage:
   troupe tools [list] [--json]      list the tools the model can call (built-in,
                                     MCP servers', memory's) with their schemas
   troupe tools call NAME [JSON]     call one tool as the command line would
+  troupe cluster gen-certs DIR [NODE...]
+                                    write a test cluster CA and node
+                                    certificates (for cluster.tls)
   troupe memory search "<query>" [--limit N]
                                     ranked long-term recall (as --agent)
   troupe memory stats [--json]      memories per namespace, file size
@@ -253,12 +258,12 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
 /// that accepts the connection but never completes the handshake).
 caf::expected<tool_executor_actor>
 connect_tool_node(caf::actor_system& sys, const std::string& host,
-                  uint16_t port, std::chrono::milliseconds timeout) {
+                  uint16_t port, std::chrono::milliseconds timeout, bool tls) {
   caf::scoped_actor self{sys};
   caf::expected<tool_executor_actor> out{caf::sec::cannot_connect_to_node};
-  self
-    ->request(sys.middleman().actor_handle(), timeout, caf::connect_atom::value,
-              host, port)
+  auto& via = tls ? sys.openssl_manager().actor_handle()
+                  : sys.middleman().actor_handle();
+  self->request(via, timeout, caf::connect_atom::value, host, port)
     .receive(
       [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
           const std::set<std::string>& ifs) {
@@ -279,12 +284,34 @@ connect_tool_node(caf::actor_system& sys, const std::string& host,
   return out;
 }
 
-caf::actor_system_config make_config(bool network) {
+/// The actor system's config: with the network layer if `network`, and
+/// with TLS (CAF's OpenSSL module, mutual authentication) if `tls` is set.
+caf::actor_system_config make_config(bool network,
+                                     const cluster::tls_files& tls = {}) {
   caf::actor_system_config cfg;
   register_types(cfg);
-  if (network)
+  if (network) {
     cfg.load<caf::io::middleman>();
+    if (tls.enabled()) {
+      cfg.openssl_certificate = tls.certificate.string();
+      cfg.openssl_key = tls.key.string();
+      cfg.openssl_cafile = tls.cafile.string();
+      cfg.load<caf::openssl::manager>();
+    }
+  }
   return cfg;
+}
+
+/// Checks `tls` (if set) before CAF's OpenSSL module loads it: the module
+/// throws from its I/O thread on a file it cannot use.
+bool tls_usable(const cluster::tls_files& tls) {
+  if (!tls.enabled())
+    return true;
+  if (auto ok = cluster::check(tls); !ok) {
+    std::cerr << "troupe: cluster.tls: " << ok.error().message << "\n";
+    return false;
+  }
+  return true;
 }
 
 /// $XDG_DATA_HOME/troupe, else $HOME/.local/share/troupe.
@@ -455,13 +482,16 @@ int run_task(const options& opts) {
     return usage_error("--tools needs TROUPE_APPROVAL_KEY (64 hex digits, "
                        "the same for the node): the node runs only calls "
                        "the guardrail signed with it");
-  auto cfg = make_config(endpoint.has_value());
+  if (endpoint && !tls_usable(ecfg.cluster_tls))
+    return exit_usage;
+  auto cfg = make_config(endpoint.has_value(), ecfg.cluster_tls);
   caf::actor_system sys{cfg};
   engine_options eopts;
   eopts.approval_key = *key;
   if (endpoint) {
     auto remote = connect_tool_node(sys, endpoint->first, endpoint->second,
-                                    ecfg.timeouts.role);
+                                    ecfg.timeouts.role,
+                                    ecfg.cluster_tls.enabled());
     if (!remote) {
       std::cerr << "troupe: cannot reach the tool node at " << opts.tools
                 << ": " << describe(remote.error()) << "\n";
@@ -844,7 +874,10 @@ int serve_node(const options& opts) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  auto cfg = make_config(true);
+  auto& tls = setup->config.cluster_tls;
+  if (!tls_usable(tls))
+    return exit_usage;
+  auto cfg = make_config(true, tls);
   caf::actor_system sys{cfg};
   auto exec = sys.spawn(
     tool_executor_role,
@@ -852,8 +885,11 @@ int serve_node(const options& opts) {
       setup->config, setup->tools,
       std::make_shared<guardrail::approval_verifier>(**key))},
     setup->config.faults["tools"]);
-  auto port = sys.middleman().publish(exec, endpoint->second,
-                                      endpoint->first.c_str(), true);
+  auto port = tls.enabled()
+                ? caf::openssl::publish(exec, endpoint->second,
+                                        endpoint->first.c_str(), true)
+                : sys.middleman().publish(exec, endpoint->second,
+                                          endpoint->first.c_str(), true);
   if (!port) {
     std::cerr << "troupe: cannot listen on " << opts.listen << ": "
               << sys.render(port.error()) << "\n";
@@ -862,13 +898,51 @@ int serve_node(const options& opts) {
   }
   // Tests and scripts read the bound port from this line (--listen :0).
   std::cout << "troupe node: serving tools on " << endpoint->first << ":"
-            << *port << std::endl;
+            << *port << (tls.enabled() ? " (TLS)" : "") << std::endl;
   log::get()->info(R"("event":"node_started","role":"tools","port":{})", *port);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log::get()->info(R"("event":"node_stopping","signal":{})", sig);
-  sys.middleman().unpublish(exec, *port);
+  if (tls.enabled()) {
+    // CAF 0.17.6's caf::openssl::unpublish does not compile; this is what
+    // it would send.
+    caf::scoped_actor self{sys};
+    self
+      ->request(sys.openssl_manager().actor_handle(), std::chrono::seconds{5},
+                caf::unpublish_atom::value, exec.address(), *port)
+      .receive([] {}, [](caf::error&) {});
+  } else {
+    sys.middleman().unpublish(exec, *port);
+  }
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+  return exit_ok;
+}
+
+/// `troupe cluster gen-certs DIR [NODE...]`: a test cluster CA and a
+/// certificate per node (default: node-1, node-2, node-3).
+int cluster_command(const options& opts) {
+  if (opts.positional.empty() || opts.positional[0] != "gen-certs")
+    return usage_error("cluster takes gen-certs DIR [NODE...]");
+  if (opts.positional.size() < 2)
+    return usage_error("cluster gen-certs needs the directory to write to");
+  std::filesystem::path dir = opts.positional[1];
+  std::vector<std::string> nodes(opts.positional.begin() + 2,
+                                 opts.positional.end());
+  if (nodes.empty())
+    nodes = {"node-1", "node-2", "node-3"};
+  if (auto ok = cluster::generate_certs(dir, nodes); !ok) {
+    std::cerr << "troupe: " << ok.error().message << "\n";
+    return exit_usage;
+  }
+  std::cout << "wrote " << (dir / "ca.pem").string() << " and "
+            << (dir / "ca.key").string() << " (the cluster CA; keep ca.key "
+            << "off the nodes)\n";
+  for (auto& n : nodes)
+    std::cout << "wrote " << (dir / (n + ".pem")).string() << " and "
+              << (dir / (n + ".key")).string() << "\n";
+  std::cout << "each node's config: \"cluster\": {\"tls\": {\"certificate\": "
+               "\"<node>.pem\", \"key\": \"<node>.key\", \"cafile\": "
+               "\"ca.pem\"}}\n";
   return exit_ok;
 }
 
@@ -919,6 +993,8 @@ int main_impl(int argc, char** argv) {
     return serve_command(opts);
   if (opts.command == "node")
     return serve_node(opts);
+  if (opts.command == "cluster")
+    return cluster_command(opts);
   return usage_error("unknown command '" + opts.command + "'");
 }
 

@@ -99,6 +99,9 @@ result<bool> validate(const engine_config& cfg) {
   for (auto& s : cfg.mcp_servers)
     if (auto ok = mcp::validate(s); !ok)
       return bad("mcp_servers: " + ok.error().message);
+  if (auto& t = cfg.cluster_tls; t.enabled() &&
+      (t.certificate.empty() || t.key.empty() || t.cafile.empty()))
+    return bad("cluster.tls needs all of certificate, key and cafile");
   if (cfg.planner_workers == 0 || cfg.planner_workers > 64)
     return bad("planner_workers must be in 1..64, got " +
                std::to_string(cfg.planner_workers));
@@ -540,6 +543,32 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
   }
   if (auto f = read_mcp_servers(top, cfg))
     return *f;
+  auto cluster = top.object("cluster");
+  if (!cluster)
+    return cluster.error();
+  if (*cluster) {
+    reader r{**cluster, "cluster"};
+    auto tls = r.object("tls");
+    if (!tls)
+      return tls.error();
+    if (*tls) {
+      reader t{**tls, "cluster.tls"};
+      std::string cert = cfg.cluster_tls.certificate.string();
+      std::string key = cfg.cluster_tls.key.string();
+      std::string ca = cfg.cluster_tls.cafile.string();
+      if (auto f = t.string("certificate", cert))
+        return *f;
+      if (auto f = t.string("key", key))
+        return *f;
+      if (auto f = t.string("cafile", ca))
+        return *f;
+      if (auto f = t.unknown_keys())
+        return *f;
+      cfg.cluster_tls = {cert, key, ca};
+    }
+    if (auto f = r.unknown_keys())
+      return *f;
+  }
   if (auto f =
         top.number("max_parallel_calls", cfg.max_parallel_calls, 1, 1000))
     return *f;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/certs.hpp"
 #include "mcp/server.hpp"
 #include "tools/http_get.hpp"
 #include "tools/shell.hpp"
@@ -193,6 +194,10 @@ struct engine_config {
   /// MCP servers started with the engine; their tools are offered as
   /// "<name>__<tool>".
   std::vector<mcp::server_config> mcp_servers;
+  /// TLS between nodes (`cluster.tls`): this node's certificate and key and
+  /// the cluster CA. Set: every link between nodes is TLS with mutual
+  /// authentication; a peer without a certificate from the CA is refused.
+  cluster::tls_files cluster_tls;
   /// Planner instances: each task keeps to one, so they plan in parallel
   /// and a crash loses only one instance's queue.
   uint32_t planner_workers = 2;

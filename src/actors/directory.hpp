@@ -18,6 +18,9 @@ namespace troupe {
 
 /// The roles a task talks to, as of one moment. Immutable once published.
 struct role_set {
+  /// This engine instance, random per start: with a task id and a call id
+  /// it makes each tool call's idempotency key unique across engines.
+  std::string engine_id;
   /// The planner pool ("planner", "planner.1"…): a task keeps to one
   /// instance, so a crash bounces only that instance's queue.
   std::vector<planner_actor> planners;

@@ -111,6 +111,7 @@ make_tool_setup(const engine_config& cfg,
   if (cfg.tool_cache_entries > 0)
     setup->cache =
       std::make_shared<tools::result_cache>(cfg.tool_cache_entries);
+  setup->done_keys = std::make_shared<tools::result_cache>(100'000);
   return setup;
 }
 
@@ -236,6 +237,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
       return make_error(ok.error().code, ok.error().message);
   auto catalog = std::make_shared<tools::catalog>(std::move(base));
   initial.catalog = catalog;
+  initial.engine_id = guardrail::approval_key::random().hex().substr(0, 16);
   // MCP servers' tools run in the local executor.
   if (!opts.tools)
     eng->mcp_ = start_mcp_servers(cfg, catalog);

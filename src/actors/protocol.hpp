@@ -224,7 +224,7 @@ typename Inspector::result_type inspect(Inspector& f, approval& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_invocation& x) {
   return f(caf::meta::type_name("tool_invocation"), x.call, x.task_id,
-           x.session, x.principal, x.agent, x.grant);
+           x.session, x.principal, x.agent, x.grant, x.idempotency_key);
 }
 
 template <class Inspector>

@@ -153,6 +153,11 @@ void send_call(runner_ptr self, size_t i) {
   auto step_index = st.result.steps.size() - 1;
   tool_invocation inv{call, st.request.id, st.request.session,
                       st.request.principal, st.request.agent};
+  // The same for every attempt of this call: an executor that ran it
+  // already answers with that result instead of running it again.
+  inv.idempotency_key = st.roles->engine_id + "/" +
+                        std::to_string(st.request.id) + "/" +
+                        std::to_string(step_index) + "/" + call.id;
   auto on_result = [=](tool_result& r) {
     if (!r.ok)
       emit(self, event_kind::tool_error, r.name + ": " + r.output);

@@ -19,6 +19,13 @@ tool_result failed_result(const tool_call& call, failure f) {
   return tools::to_tool_result(call, std::move(f));
 }
 
+/// Keeps the outcome of the call with idempotency key `key` for retries.
+void remember(const tool_executor_setup& setup, const std::string& key,
+              const tool_result& r) {
+  if (setup.done_keys)
+    setup.done_keys->put(key, (r.ok ? "1" : "0") + r.output, setup.done_ttl);
+}
+
 /// Ends running call `id` with `r` (if it is still running): caches a good
 /// result, counts a bad one, answers the caller.
 void settle(executor_ptr self, uint64_t id, tool_result r) {
@@ -32,6 +39,15 @@ void settle(executor_ptr self, uint64_t id, tool_result r) {
                          std::chrono::milliseconds{rc.cache_ttl_ms});
   if (!r.ok)
     st.setup->counters->failed.fetch_add(1, std::memory_order_relaxed);
+  if (!rc.idempotency_key.empty()) {
+    remember(*st.setup, rc.idempotency_key, r);
+    st.running_keys.erase(rc.idempotency_key);
+    for (auto& [promise, call_id] : rc.waiters) {
+      auto copy = r;
+      copy.call_id = call_id;
+      promise.deliver(std::move(copy));
+    }
+  }
   rc.promise.deliver(std::move(r));
   st.deadlines.erase(rc.deadline);
   st.running.erase(i);
@@ -46,8 +62,11 @@ void fail_running(executor_ptr self, const caf::error& err) {
   for (auto& [id, rc] : st.running) {
     rc.cancel->cancel();
     rc.promise.deliver(err);
+    for (auto& w : rc.waiters)
+      w.first.deliver(err);
   }
   st.running.clear();
+  st.running_keys.clear();
   st.deadlines.clear();
 }
 
@@ -76,6 +95,25 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
   // node, a forged or replayed message).
   if (auto ok = setup.verifier->verify(inv, memory::now_ms()); !ok)
     return failed_result(call, ok.error());
+  // A call this executor ran (or is running) already: its outcome, not a
+  // second run.
+  auto& idem = inv.idempotency_key;
+  if (!idem.empty()) {
+    if (setup.done_keys)
+      if (auto hit = setup.done_keys->get(idem)) {
+        tool_result r;
+        r.call_id = call.id;
+        r.name = call.name;
+        r.ok = !hit->empty() && (*hit)[0] == '1';
+        r.output = hit->empty() ? std::string{} : hit->substr(1);
+        return r;
+      }
+    if (auto i = st.running_keys.find(idem); i != st.running_keys.end()) {
+      auto rp = self->make_response_promise<tool_result>();
+      st.running.at(i->second).waiters.emplace_back(rp, call.id);
+      return rp;
+    }
+  }
   // The registry in force now; the call keeps it alive while it runs.
   auto reg = setup.catalog->snapshot();
   auto prepared = reg->prepare(call);
@@ -105,6 +143,8 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
   ctx.deadline = std::chrono::steady_clock::now() + timeout;
   if (tool.mode == tools::run_mode::immediate) {
     auto r = tools::to_tool_result(call, tools::registry::run(*prepared, ctx));
+    if (!idem.empty())
+      remember(setup, idem, r);
     if (r.ok && !key.empty())
       setup.cache->put(key, r.output, std::chrono::milliseconds{
                                         spec.cache_ttl_ms});
@@ -120,8 +160,11 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
   auto rp = self->make_response_promise<tool_result>();
   st.running.emplace(id, running_call{rp, call.id, call.name, inv.task_id,
                                       ctx.cancel, std::move(key),
-                                      spec.cache_ttl_ms, spec.timeout_ms,
+                                      spec.cache_ttl_ms, spec.timeout_ms, idem,
+                                      {},
                                       st.deadlines.emplace(ctx.deadline, id)});
+  if (!idem.empty())
+    st.running_keys.emplace(idem, id);
   if (!st.ticking) {
     st.ticking = true;
     self->delayed_send(self, tick, tick_atom::value);

@@ -44,6 +44,11 @@ struct tool_executor_setup {
   std::shared_ptr<tools::worker_pool> pool;
   /// Results of cacheable tools; null: no caching.
   std::shared_ptr<tools::result_cache> cache;
+  /// Outcomes of calls with an idempotency key ("1"/"0" for ok, then the
+  /// output), so a retried call is answered, not run again; null: none.
+  std::shared_ptr<tools::result_cache> done_keys;
+  /// How long an outcome is kept for retries.
+  std::chrono::milliseconds done_ttl{600000};
   std::shared_ptr<tool_counters> counters = std::make_shared<tool_counters>();
 };
 
@@ -58,6 +63,12 @@ struct running_call {
   std::string cache_key;
   uint32_t cache_ttl_ms = 0;
   uint32_t timeout_ms = 0;
+  /// Its idempotency key (empty: none).
+  std::string idempotency_key;
+  /// Retries of the same call that arrived while it ran: answered with its
+  /// result, under their own call ids.
+  std::vector<std::pair<caf::typed_response_promise<tool_result>, std::string>>
+    waiters;
   /// Its entry in `tool_executor_state::deadlines`.
   std::multimap<std::chrono::steady_clock::time_point, uint64_t>::iterator
     deadline;
@@ -67,6 +78,8 @@ struct running_call {
 struct tool_executor_state {
   std::shared_ptr<const tool_executor_setup> setup;
   std::unordered_map<uint64_t, running_call> running;
+  /// Running calls by idempotency key.
+  std::unordered_map<std::string, uint64_t> running_keys;
   /// Running calls by deadline. One timer per executor checks them (every
   /// `tick` while calls run), not one timer per call: a CAF timer wakes
   /// its clock thread, which cost more than a trivial call.

@@ -152,6 +152,12 @@ struct tool_invocation {
   std::string principal;
   std::string agent = "default";
   approval grant = {};
+  /// Names this call across retries, engines and nodes
+  /// ("<engine id>/<task id>/<call id>"); empty: none. An executor that
+  /// already ran (or is running) a call with this key answers with that
+  /// call's result instead of running it again. Covered by the approval's
+  /// MAC, so it cannot be changed to fetch another call's result.
+  std::string idempotency_key = {};
 };
 
 /// The outcome of one tool call. Tool failures are data, not crashes: the

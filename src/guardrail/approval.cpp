@@ -32,7 +32,8 @@ std::string signed_text(const tool_invocation& inv, int64_t expires_ms,
                         uint64_t nonce) {
   std::string out;
   out.reserve(inv.call.name.size() + inv.call.id.size() +
-              inv.call.arguments.size() + inv.principal.size() + 96);
+              inv.call.arguments.size() + inv.principal.size() +
+              inv.idempotency_key.size() + 112);
   char num[24];
   auto number = [&](uint64_t x) {
     auto end = std::to_chars(num, num + sizeof(num), x).ptr;
@@ -53,6 +54,7 @@ std::string signed_text(const tool_invocation& inv, int64_t expires_ms,
   // Signed as text: a negative expiry keeps its minus sign.
   field(std::to_string(expires_ms));
   field(number(nonce));
+  field(inv.idempotency_key);
   return out;
 }
 

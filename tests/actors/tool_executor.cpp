@@ -437,3 +437,56 @@ TEST_CASE("calls still running fail at once when the executor stops",
   CHECK_THAT(describe(err), Catch::Contains("shutting down"));
   CHECK(test::wait_until([&] { return seen->load() == 1; }));
 }
+
+TEST_CASE("a call retried with the same idempotency key runs once",
+          "[actors][tools][idempotency]") {
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  tools::entry once{{"once", "counts its runs", R"({"type":"object"})"},
+                    [runs, release](const json&,
+                                    const tools::context&) -> result<json> {
+                      auto n = runs->fetch_add(1) + 1;
+                      test::wait_until([&] { return release->load(); });
+                      return json{{"run", n}};
+                    }};
+  test::system_fixture fx;
+  auto key = guardrail::approval_key::random();
+  std::shared_ptr<tool_executor_setup> setup;
+  auto exec = spawn_executor(fx, key, {once}, test::test_config(), &setup);
+  auto keyed = [&](const char* id, const char* idem) {
+    tool_invocation inv{{id, "once", "{}"}, 1, "s", "p"};
+    inv.idempotency_key = idem;
+    inv.grant = guardrail::sign(key, inv, memory::now_ms() + 60000);
+    return inv;
+  };
+  caf::scoped_actor self{fx.sys()};
+  // A retry that arrives while the first attempt runs waits for its result.
+  auto first = self->request(exec, 20s, call_atom::value, keyed("a", "e/1/0/a"));
+  REQUIRE(test::wait_until([&] { return runs->load() == 1; }));
+  auto retry = self->request(exec, 20s, call_atom::value, keyed("a2", "e/1/0/a"));
+  release->store(true);
+  std::vector<tool_result> got;
+  auto keep = [&](tool_result& r) { got.push_back(std::move(r)); };
+  auto fail = [&](caf::error& e) { FAIL(describe(e)); };
+  first.receive(keep, fail);
+  retry.receive(keep, fail);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].ok);
+  CHECK(got[0].output == got[1].output);
+  CHECK(got[1].call_id == "a2");
+  // A retry after it finished gets the same outcome.
+  auto later = call(fx, exec, keyed("a3", "e/1/0/a"));
+  CHECK(later.output == got[0].output);
+  CHECK(runs->load() == 1);
+  // Another key is another call.
+  CHECK_THAT(call(fx, exec, keyed("b", "e/1/0/b")).output,
+             Catch::Contains("\"run\":2"));
+  // The key is covered by the approval: changed, the call is refused.
+  auto forged = keyed("c", "e/1/0/c");
+  forged.idempotency_key = "e/1/0/a";
+  auto refused = call(fx, exec, forged);
+  CHECK_FALSE(refused.ok);
+  CHECK_THAT(refused.output, Catch::Contains("forbidden"));
+  CHECK(runs->load() == 2);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}

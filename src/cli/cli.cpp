@@ -24,6 +24,7 @@
 #include "actors/tool_executor.hpp"
 #include "cli/render.hpp"
 #include "cluster/certs.hpp"
+#include "cluster/network.hpp"
 #include "daemon/serve.hpp"
 #include "core/log.hpp"
 #include "memory/long_term.hpp"
@@ -287,18 +288,11 @@ connect_tool_node(caf::actor_system& sys, const std::string& host,
 /// The actor system's config: with the network layer if `network`, and
 /// with TLS (CAF's OpenSSL module, mutual authentication) if `tls` is set.
 caf::actor_system_config make_config(bool network,
-                                     const cluster::tls_files& tls = {}) {
+                                     const engine_config& ecfg = {}) {
   caf::actor_system_config cfg;
   register_types(cfg);
-  if (network) {
-    cfg.load<caf::io::middleman>();
-    if (tls.enabled()) {
-      cfg.openssl_certificate = tls.certificate.string();
-      cfg.openssl_key = tls.key.string();
-      cfg.openssl_cafile = tls.cafile.string();
-      cfg.load<caf::openssl::manager>();
-    }
-  }
+  if (network)
+    cluster::configure_network(cfg, ecfg);
   return cfg;
 }
 
@@ -484,7 +478,7 @@ int run_task(const options& opts) {
                        "the guardrail signed with it");
   if (endpoint && !tls_usable(ecfg.cluster_tls))
     return exit_usage;
-  auto cfg = make_config(endpoint.has_value(), ecfg.cluster_tls);
+  auto cfg = make_config(endpoint.has_value(), ecfg);
   caf::actor_system sys{cfg};
   engine_options eopts;
   eopts.approval_key = *key;
@@ -877,7 +871,7 @@ int serve_node(const options& opts) {
   auto& tls = setup->config.cluster_tls;
   if (!tls_usable(tls))
     return exit_usage;
-  auto cfg = make_config(true, tls);
+  auto cfg = make_config(true, setup->config);
   caf::actor_system sys{cfg};
   auto exec = sys.spawn(
     tool_executor_role,

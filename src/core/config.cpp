@@ -99,6 +99,12 @@ result<bool> validate(const engine_config& cfg) {
   for (auto& s : cfg.mcp_servers)
     if (auto ok = mcp::validate(s); !ok)
       return bad("mcp_servers: " + ok.error().message);
+  if (cfg.cluster_heartbeat.count() > 0 &&
+      cfg.cluster_connection_timeout <= cfg.cluster_heartbeat)
+    return bad("cluster.connection_timeout_ms (" +
+               std::to_string(cfg.cluster_connection_timeout.count()) +
+               ") must be longer than cluster.heartbeat_ms (" +
+               std::to_string(cfg.cluster_heartbeat.count()) + ")");
   if (auto& t = cfg.cluster_tls; t.enabled() &&
       (t.certificate.empty() || t.key.empty() || t.cafile.empty()))
     return bad("cluster.tls needs all of certificate, key and cafile");
@@ -548,6 +554,14 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     return cluster.error();
   if (*cluster) {
     reader r{**cluster, "cluster"};
+    int64_t beat = cfg.cluster_heartbeat.count();
+    int64_t silent = cfg.cluster_connection_timeout.count();
+    if (auto f = r.number("heartbeat_ms", beat, 0, 60'000))
+      return *f;
+    if (auto f = r.number("connection_timeout_ms", silent, 10, 600'000))
+      return *f;
+    cfg.cluster_heartbeat = std::chrono::milliseconds{beat};
+    cfg.cluster_connection_timeout = std::chrono::milliseconds{silent};
     auto tls = r.object("tls");
     if (!tls)
       return tls.error();

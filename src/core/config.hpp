@@ -198,6 +198,11 @@ struct engine_config {
   /// the cluster CA. Set: every link between nodes is TLS with mutual
   /// authentication; a peer without a certificate from the CA is refused.
   cluster::tls_files cluster_tls;
+  /// Heartbeats between nodes (`cluster.heartbeat_ms`; 0: off) and how long
+  /// a peer may stay silent before it counts as lost
+  /// (`cluster.connection_timeout_ms`).
+  std::chrono::milliseconds cluster_heartbeat{500};
+  std::chrono::milliseconds cluster_connection_timeout{2000};
   /// Planner instances: each task keeps to one, so they plan in parallel
   /// and a crash loses only one instance's queue.
   uint32_t planner_workers = 2;

@@ -1,5 +1,7 @@
 #include "support/actors.hpp"
 
+#include "cluster/network.hpp"
+
 #include <caf/io/middleman.hpp>
 
 namespace troupe::test {
@@ -8,6 +10,12 @@ system_fixture::system_fixture(bool network) {
   register_types(cfg_);
   if (network)
     cfg_.load<caf::io::middleman>();
+  sys_ = std::make_unique<caf::actor_system>(cfg_);
+}
+
+system_fixture::system_fixture(const engine_config& cfg) {
+  register_types(cfg_);
+  cluster::configure_network(cfg_, cfg);
   sys_ = std::make_unique<caf::actor_system>(cfg_);
 }
 

@@ -15,6 +15,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/protocol.hpp"
+#include "core/config.hpp"
 
 namespace troupe::test {
 
@@ -22,6 +23,9 @@ namespace troupe::test {
 class system_fixture {
 public:
   explicit system_fixture(bool network = false);
+
+  /// With the network layer as `cfg.cluster` sets it (heartbeats, TLS).
+  explicit system_fixture(const engine_config& cfg);
   ~system_fixture();
 
   caf::actor_system& sys() {

@@ -1,0 +1,72 @@
+// Failure detection between nodes: heartbeats declare a silent peer lost.
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/tool_executor.hpp"
+#include "support/actors.hpp"
+#include "support/subprocess.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace troupe;
+using namespace std::chrono_literals;
+
+TEST_CASE("a node that goes silent is declared lost by heartbeats, and its "
+          "calls fail at once",
+          "[cluster][node]") {
+  auto key = guardrail::approval_key::random();
+  setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
+  test::temp_dir dir{"heartbeat"};
+  auto node_cfg = dir.path / "node.json";
+  std::ofstream{node_cfg} << nlohmann::json{
+    {"cluster", {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000}}}};
+  test::child_process node{{test::cli_path(), "--config", node_cfg.string(),
+                            "node", "--role", "tools", "--listen",
+                            "127.0.0.1:0"}};
+  auto line = node.wait_for_line("serving tools on", 20s);
+  REQUIRE(line);
+  auto port =
+    static_cast<uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
+  auto cfg = test::test_config();
+  cfg.cluster_heartbeat = 100ms;
+  cfg.cluster_connection_timeout = 1000ms;
+  // Far beyond the test: a pass proves the heartbeats found the loss.
+  cfg.timeouts.tool = std::chrono::minutes{10};
+  test::system_fixture fx{cfg};
+  auto remote =
+    fx.sys().middleman().remote_actor<tool_executor_actor>("127.0.0.1", port);
+  REQUIRE(remote);
+  engine_options opts;
+  opts.approval_key = key;
+  opts.tools = fx.sys().spawn(remote_tools_role, *remote,
+                              "127.0.0.1:" + std::to_string(port),
+                              cfg.timeouts.tool);
+  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
+  REQUIRE(eng);
+  caf::scoped_actor self{fx.sys()};
+  tool_invocation inv{{"c1", "shell", R"({"command":"sleep 30"})"},
+                      1, "s", "test"};
+  self->request((*eng)->guardrail(), 10s, authorize_atom::value, inv)
+    .receive([&](tool_invocation& ok) { inv = std::move(ok); },
+             [&](caf::error& e) { FAIL(describe(e)); });
+  auto pending = self->request((*eng)->tools(), 60s, call_atom::value, inv);
+  // The node hangs: its TCP connection stays open, it just stops talking.
+  node.signal(SIGSTOP);
+  auto stopped = std::chrono::steady_clock::now();
+  caf::error err;
+  pending.receive([](tool_result&) { FAIL("the call should have failed"); },
+                  [&](caf::error& e) { err = std::move(e); });
+  auto waited = std::chrono::steady_clock::now() - stopped;
+  CHECK(code_of(err) == errc::role_down);
+  CHECK_THAT(describe(err), Catch::Contains("is down"));
+  CHECK(waited < 5s);
+  node.signal(SIGCONT);
+  unsetenv("TROUPE_APPROVAL_KEY");
+}

@@ -22,6 +22,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
+#include "actors/tool_router.hpp"
 #include "cli/render.hpp"
 #include "cluster/certs.hpp"
 #include "cluster/network.hpp"
@@ -85,7 +86,9 @@ Options (put "--" before a task that starts with "-"):
   --agent NAME         run, memory: the agent whose memory to use (default:
                        default); memories belong to "cli/<agent>"
   --namespace NS       memory: a namespace, "<principal>/<agent>"
-  --tools HOST:PORT    run: use the tool executor of a `troupe node`
+  --tools HOST:PORT[,HOST:PORT…]
+                       run: use the tool executor of a `troupe node` (or
+                       spread calls over several)
   --session NAME       run: memory session (default: default)
   --max-steps N        run: agent-loop step limit (default: 8)
   --provider KIND      the model: offline (default), openai (any OpenAI-
@@ -444,12 +447,21 @@ int run_task(const options& opts) {
   if (opts.positional.size() != 1)
     return usage_error("run takes exactly one task text, got " +
                        std::to_string(opts.positional.size()));
-  std::optional<std::pair<std::string, uint16_t>> endpoint;
-  if (!opts.tools.empty()) {
-    endpoint = parse_endpoint(opts.tools);
-    if (!endpoint)
-      return usage_error("--tools expects HOST:PORT, got '" + opts.tools + "'");
+  // One tool node, or several: HOST:PORT[,HOST:PORT…].
+  std::vector<std::pair<std::string, uint16_t>> nodes;
+  for (size_t at = 0; !opts.tools.empty() && at <= opts.tools.size();) {
+    auto comma = std::min(opts.tools.find(',', at), opts.tools.size());
+    auto one = opts.tools.substr(at, comma - at);
+    auto ep = parse_endpoint(one);
+    if (!ep)
+      return usage_error("--tools expects HOST:PORT[,HOST:PORT…], got '" +
+                         one + "'");
+    nodes.push_back(*ep);
+    at = comma + 1;
   }
+  std::optional<std::pair<std::string, uint16_t>> endpoint;
+  if (!nodes.empty())
+    endpoint = nodes.front();
   auto loaded = engine_config_for_run(opts);
   if (!loaded)
     return exit_usage;
@@ -482,7 +494,7 @@ int run_task(const options& opts) {
   caf::actor_system sys{cfg};
   engine_options eopts;
   eopts.approval_key = *key;
-  if (endpoint) {
+  if (nodes.size() == 1) {
     auto remote = connect_tool_node(sys, endpoint->first, endpoint->second,
                                     ecfg.timeouts.role,
                                     ecfg.cluster_tls.enabled());
@@ -493,6 +505,36 @@ int run_task(const options& opts) {
     }
     eopts.tools =
       sys.spawn(remote_tools_role, *remote, opts.tools, ecfg.timeouts.tool);
+  } else if (nodes.size() > 1) {
+    // Calls spread over the nodes that answer; the others are retried in
+    // the background and join when they come up.
+    std::vector<tool_node_address> addrs;
+    size_t reached = 0;
+    for (auto& [host, port] : nodes) {
+      auto remote = connect_tool_node(sys, host, port, ecfg.timeouts.role,
+                                      ecfg.cluster_tls.enabled());
+      tool_node_address a{host, port, {}};
+      if (remote) {
+        a.remote = *remote;
+        ++reached;
+      } else {
+        std::cerr << "troupe: cannot reach the tool node at " << host << ":"
+                  << port << ": " << describe(remote.error())
+                  << " (retrying in the background)\n";
+      }
+      addrs.push_back(std::move(a));
+    }
+    if (reached == 0) {
+      std::cerr << "troupe: no tool node of " << opts.tools
+                << " can be reached\n";
+      return exit_task_failed;
+    }
+    auto connector = ecfg.cluster_tls.enabled()
+                       ? sys.openssl_manager().actor_handle()
+                       : sys.middleman().actor_handle();
+    eopts.tools = sys.spawn(tool_router, std::move(addrs), connector,
+                            ecfg.timeouts.tool,
+                            std::shared_ptr<tool_nodes_view>{});
   }
   auto eng = engine::start(sys, ecfg, std::move(eopts));
   if (!eng) {

@@ -12,6 +12,11 @@
 ///   server-everything over stdio, 64 in flight (needs tests/mcp's npm
 ///   install; skipped with a note otherwise).
 ///
+/// - `remote_*` (issue 9): calls to a tool executor on another node (a
+///   `troupe node` child process): pipelined calls/s, one-at-a-time
+///   latency against a local executor, and the agent loop's tasks/s with
+///   its tools there.
+///
 /// Usage: tools [--quick] [SCENARIO-PREFIX]. One JSON line per scenario on
 /// stdout.
 
@@ -30,7 +35,13 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
@@ -76,8 +87,11 @@ std::vector<tool_invocation> approvals(const guardrail::approval_key& key,
   out.reserve(n);
   auto until = memory::now_ms() + 600'000;
   for (size_t i = 0; i < n; ++i) {
-    tool_invocation inv{{"c" + std::to_string(i), tool,
-                         "{\"n\":" + std::to_string(i) + "}"},
+    // The calculator takes an expression; the trivial tool a number.
+    auto args = tool == "calculator"
+                  ? "{\"expression\":\"1+" + std::to_string(i) + "\"}"
+                  : "{\"n\":" + std::to_string(i) + "}";
+    tool_invocation inv{{"c" + std::to_string(i), tool, args},
                         1,
                         "s",
                         "p"};
@@ -113,15 +127,13 @@ tool_executor_actor spawn_executor(caf::actor_system& sys,
                    fault_spec{});
 }
 
-/// Calls/s with `in_flight` calls outstanding from one caller actor.
-void trivial_calls(const char* scenario, tools::run_mode mode, size_t n,
-                   size_t in_flight) {
-  system_config cfg;
-  caf::actor_system sys{cfg};
-  auto key = guardrail::approval_key::random();
-  auto exec = spawn_executor(sys, key, {trivial("noop", mode)});
-  auto calls = std::make_shared<std::vector<tool_invocation>>(
-    approvals(key, "noop", n));
+/// Sends `calls` to `exec` with `in_flight` outstanding from one caller
+/// actor; returns the calls answered ok and the wall time in ms.
+std::pair<size_t, double> pipelined(caf::actor_system& sys,
+                                    const tool_executor_actor& exec,
+                                    std::vector<tool_invocation> xs,
+                                    size_t in_flight) {
+  auto calls = std::make_shared<std::vector<tool_invocation>>(std::move(xs));
   std::promise<size_t> done;
   auto fut = done.get_future();
   auto t0 = clock_type::now();
@@ -132,47 +144,55 @@ void trivial_calls(const char* scenario, tools::run_mode mode, size_t n,
     auto next = std::make_shared<std::function<void()>>();
     *next = [=, &done] {
       auto i = (*sent)++;
+      auto after = [=, &done](bool good) {
+        *ok += good ? 1 : 0;
+        if (++*got == calls->size())
+          done.set_value(*ok);
+        else if (*sent < calls->size())
+          (*next)();
+      };
       self->request(exec, caf::infinite, call_atom::value,
                     std::move((*calls)[i]))
-        .then(
-          [=, &done](tool_result& r) {
-            *ok += r.ok ? 1 : 0;
-            if (++*got == calls->size())
-              done.set_value(*ok);
-            else if (*sent < calls->size())
-              (*next)();
-          },
-          [=, &done](caf::error&) {
-            if (++*got == calls->size())
-              done.set_value(*ok);
-            else if (*sent < calls->size())
-              (*next)();
-          });
+        .then([=](tool_result& r) { after(r.ok); },
+              [=](caf::error&) { after(false); });
     };
     for (size_t i = 0; i < std::min(in_flight, calls->size()); ++i)
       (*next)();
   });
   auto ok = fut.get();
-  auto wall = ms_since(t0);
+  return {ok, ms_since(t0)};
+}
+
+void print_calls(const char* scenario, size_t n, size_t ok, size_t in_flight,
+                 double wall) {
   std::printf("{\"scenario\":\"%s\",\"calls\":%zu,\"ok\":%zu,\"in_flight\":%zu,"
               "\"wall_ms\":%.1f,\"calls_per_s\":%.0f,\"us_per_call\":%.3f}\n",
               scenario, n, ok, in_flight, wall,
               static_cast<double>(n) / (wall / 1000),
               wall * 1000 / static_cast<double>(n));
   std::fflush(stdout);
-  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
 }
 
-/// Time per step of `width` parallel calls, one step at a time; returns
-/// the p50 in µs.
-double fan_out(const char* scenario, tools::run_mode mode, size_t steps,
-               size_t width) {
+/// Calls/s with `in_flight` calls outstanding from one caller actor.
+void trivial_calls(const char* scenario, tools::run_mode mode, size_t n,
+                   size_t in_flight) {
   system_config cfg;
   caf::actor_system sys{cfg};
   auto key = guardrail::approval_key::random();
   auto exec = spawn_executor(sys, key, {trivial("noop", mode)});
-  auto calls = std::make_shared<std::vector<tool_invocation>>(
-    approvals(key, "noop", steps * width));
+  auto [ok, wall] = pipelined(sys, exec, approvals(key, "noop", n), in_flight);
+  print_calls(scenario, n, ok, in_flight, wall);
+  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+}
+
+/// Sends `xs` to `exec` in steps of `width` parallel calls, one step at a
+/// time; returns each step's time in µs (the first tenth, warm-up, left
+/// out).
+std::vector<double> stepwise(caf::actor_system& sys,
+                             const tool_executor_actor& exec,
+                             std::vector<tool_invocation> xs, size_t width) {
+  auto steps = xs.size() / width;
+  auto calls = std::make_shared<std::vector<tool_invocation>>(std::move(xs));
   std::promise<std::vector<double>> done;
   auto fut = done.get_future();
   sys.spawn([&, calls](caf::event_based_actor* self) {
@@ -202,8 +222,19 @@ double fan_out(const char* scenario, tools::run_mode mode, size_t steps,
     (*next)();
   });
   auto lat = fut.get();
-  // The first steps warm up caches and the pool.
   lat.erase(lat.begin(), lat.begin() + static_cast<long>(lat.size() / 10));
+  return lat;
+}
+
+/// Time per step of `width` parallel calls, one step at a time; returns
+/// the p50 in µs.
+double fan_out(const char* scenario, tools::run_mode mode, size_t steps,
+               size_t width) {
+  system_config cfg;
+  caf::actor_system sys{cfg};
+  auto key = guardrail::approval_key::random();
+  auto exec = spawn_executor(sys, key, {trivial("noop", mode)});
+  auto lat = stepwise(sys, exec, approvals(key, "noop", steps * width), width);
   std::printf("{\"scenario\":\"%s\",\"steps\":%zu,\"width\":%zu,"
               "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
               scenario, steps, width, percentile(lat, 0.5),
@@ -283,6 +314,153 @@ void mcp_echo(size_t n, size_t in_flight) {
   std::fflush(stdout);
 }
 
+/// A `troupe node --role tools` child process, killed with the bench.
+struct tool_node {
+  pid_t pid = -1;
+  uint16_t port = 0;
+
+  explicit tool_node(const guardrail::approval_key& key) {
+    setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
+    int out[2];
+    if (pipe(out) != 0)
+      std::abort();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    std::string cli = TROUPE_CLI_PATH;
+    std::vector<char*> argv{cli.data(),
+                            const_cast<char*>("node"),
+                            const_cast<char*>("--role"),
+                            const_cast<char*>("tools"),
+                            const_cast<char*>("--listen"),
+                            const_cast<char*>("127.0.0.1:0"),
+                            nullptr};
+    if (posix_spawn(&pid, cli.c_str(), &fa, nullptr, argv.data(), environ) != 0)
+      std::abort();
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    std::string line;
+    char c;
+    while (read(out[0], &c, 1) == 1 && c != '\n')
+      line += c;
+    close(out[0]);
+    auto colon = line.rfind(':');
+    if (line.find("serving tools on") == std::string::npos ||
+        colon == std::string::npos) {
+      std::fprintf(stderr, "tool node did not start: %s\n", line.c_str());
+      std::exit(1);
+    }
+    port = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+  }
+
+  ~tool_node() {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+struct network_config : caf::actor_system_config {
+  network_config() {
+    register_types(*this);
+    load<caf::io::middleman>();
+    set("scheduler.max-threads", 2);
+    set("logger.verbosity", caf::atom("quiet"));
+  }
+};
+
+/// Tool calls to an executor on another node (a child process on the same
+/// 2 cores): pipelined calls/s, one-at-a-time latency against a local
+/// executor, and the agent loop with its tools there.
+void remote(bool quick) {
+  auto key = guardrail::approval_key::random();
+  tool_node node{key};
+  network_config cfg;
+  caf::actor_system sys{cfg};
+  auto remote = sys.middleman().remote_actor<tool_executor_actor>(
+    "127.0.0.1", node.port);
+  if (!remote) {
+    std::fprintf(stderr, "cannot reach the node: %s\n",
+                 sys.render(remote.error()).c_str());
+    return;
+  }
+  size_t n = quick ? 20'000 : 200'000;
+  auto [ok, wall] = pipelined(sys, *remote, approvals(key, "calculator", n), 256);
+  print_calls("remote_calls", n, ok, 256, wall);
+  // One call at a time: the same calculator call local and remote.
+  size_t steps = quick ? 2'000 : 20'000;
+  auto local = spawn_executor(sys, key, {});
+  auto near = stepwise(sys, local, approvals(key, "calculator", steps), 1);
+  auto far = stepwise(sys, *remote, approvals(key, "calculator", steps), 1);
+  std::printf("{\"scenario\":\"remote_latency\",\"calls\":%zu,"
+              "\"local_p50_us\":%.1f,\"local_p99_us\":%.1f,"
+              "\"remote_p50_us\":%.1f,\"remote_p99_us\":%.1f,"
+              "\"added_p50_us\":%.1f,\"added_p99_us\":%.1f}\n",
+              steps, percentile(near, 0.5), percentile(near, 0.99),
+              percentile(far, 0.5), percentile(far, 0.99),
+              percentile(far, 0.5) - percentile(near, 0.5),
+              percentile(far, 0.99) - percentile(near, 0.99));
+  std::fflush(stdout);
+  caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
+  // The 3-step agent loop (offline model, one calculator step), 200 tasks
+  // in flight, with the executor local and on the node.
+  size_t tasks = quick ? 2'000 : 20'000;
+  auto loop = [&](const char* scenario, bool on_node) {
+    engine_config ecfg;
+    ecfg.access.principals["bench"] = "admin";
+    ecfg.long_term.enabled = false;
+    engine_options opts;
+    opts.approval_key = key;
+    if (on_node)
+      opts.tools = sys.spawn(remote_tools_role, *remote, std::string{"node"},
+                             std::chrono::milliseconds{30000});
+    auto eng = engine::start(sys, ecfg, std::move(opts));
+    if (!eng) {
+      std::fprintf(stderr, "engine: %s\n", sys.render(eng.error()).c_str());
+      return;
+    }
+    std::promise<size_t> done;
+    auto fut = done.get_future();
+    auto t0 = clock_type::now();
+    auto tasks_actor = (*eng)->tasks();
+    sys.spawn([&, tasks_actor](caf::event_based_actor* self) {
+      auto sent = std::make_shared<size_t>(0);
+      auto got = std::make_shared<size_t>(0);
+      auto ok = std::make_shared<size_t>(0);
+      auto next = std::make_shared<std::function<void()>>();
+      *next = [=, &done] {
+        auto i = (*sent)++;
+        auto after = [=, &done](bool good) {
+          *ok += good ? 1 : 0;
+          if (++*got == tasks)
+            done.set_value(*ok);
+          else if (*sent < tasks)
+            (*next)();
+        };
+        self
+          ->request(tasks_actor, caf::infinite, run_atom::value,
+                    task_request{0, "s" + std::to_string(i % 100), "bench",
+                                 "What is " + std::to_string(i) + " + 1?"})
+          .then(
+            [=](task_result& r) {
+              after(r.status == task_status::completed);
+            },
+            [=](caf::error&) { after(false); });
+      };
+      for (size_t i = 0; i < std::min<size_t>(200, tasks); ++i)
+        (*next)();
+    });
+    auto good = fut.get();
+    auto wall = ms_since(t0);
+    std::printf("{\"scenario\":\"%s\",\"tasks\":%zu,\"ok\":%zu,"
+                "\"wall_ms\":%.1f,\"tasks_per_s\":%.0f}\n",
+                scenario, tasks, good, wall,
+                static_cast<double>(tasks) / (wall / 1000));
+    std::fflush(stdout);
+  };
+  loop("loop_local_tools", false);
+  loop("loop_remote_tools", true);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -310,6 +488,8 @@ int main(int argc, char** argv) {
     fan_out_overhead("fan_out_immediate", tools::run_mode::immediate, steps);
   if (want("fan_out_pool"))
     fan_out_overhead("fan_out_pool", tools::run_mode::blocking, steps);
+  if (want("remote"))
+    remote(quick);
   if (want("mcp_echo")) {
     mcp_echo(quick ? 2'000 : 20'000, 64);
     mcp_echo(quick ? 500 : 2'000, 1);

@@ -2,7 +2,13 @@
 
 #include <algorithm>
 
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/system_messages.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/log.hpp"
 
 #include "actors/tool_executor.hpp"
 
@@ -215,6 +221,70 @@ tool_router(router_ptr self, std::vector<tool_node_address> nodes,
           reconnect(self, i);
     },
   };
+}
+
+caf::expected<tool_executor_actor>
+connect_tool_node(caf::actor_system& sys, const std::string& host,
+                  uint16_t port, std::chrono::milliseconds timeout, bool tls) {
+  caf::scoped_actor self{sys};
+  caf::expected<tool_executor_actor> out{caf::sec::cannot_connect_to_node};
+  auto& via = tls ? sys.openssl_manager().actor_handle()
+                  : sys.middleman().actor_handle();
+  self->request(via, timeout, caf::connect_atom::value, host, port)
+    .receive(
+      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
+          const std::set<std::string>& ifs) {
+        if (!ptr) {
+          out = make_error(errc::role_down, "nothing is published there");
+          return;
+        }
+        auto expected_ifs = sys.message_types<tool_executor_actor>();
+        if (!sys.assignable(ifs, expected_ifs)) {
+          out = make_error(errc::invalid_input,
+                           "the actor published there is not a tool "
+                           "executor");
+          return;
+        }
+        out = caf::actor_cast<tool_executor_actor>(std::move(ptr));
+      },
+      [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
+
+caf::expected<tool_executor_actor>
+spawn_tool_router(caf::actor_system& sys, const engine_config& cfg,
+                  const std::vector<std::string>& nodes,
+                  std::shared_ptr<tool_nodes_view> view) {
+  std::vector<tool_node_address> addrs;
+  size_t reached = 0;
+  std::string why;
+  for (auto& n : nodes) {
+    auto ep = parse_endpoint(n);
+    if (!ep)
+      return make_error(errc::invalid_config,
+                        "tool node '" + n + "' is not HOST:PORT");
+    auto remote = connect_tool_node(sys, ep->first, ep->second,
+                                    cfg.timeouts.role,
+                                    cfg.cluster_tls.enabled());
+    tool_node_address a{ep->first, ep->second, {}};
+    if (remote) {
+      a.remote = *remote;
+      ++reached;
+    } else {
+      why += (why.empty() ? "" : "; ") + n + ": " + describe(remote.error());
+      log::get()->warn(R"("event":"tool_node_unreachable","node":{},"why":{})",
+                       log::quote(n), log::quote(describe(remote.error())));
+    }
+    addrs.push_back(std::move(a));
+  }
+  if (reached == 0)
+    return make_error(errc::role_down, "no tool node can be reached (" + why +
+                                         ")");
+  auto& connector = cfg.cluster_tls.enabled()
+                      ? sys.openssl_manager().actor_handle()
+                      : sys.middleman().actor_handle();
+  return sys.spawn(tool_router, std::move(addrs), connector,
+                   cfg.timeouts.tool, std::move(view));
 }
 
 } // namespace troupe

@@ -19,39 +19,13 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "cluster/nodes.hpp"
+#include "core/config.hpp"
 
 namespace troupe {
 
-/// What an operator sees of one tool node.
-struct tool_node_status {
-  std::string where; // "host:port"
-  bool up = false;
-  uint64_t pending = 0;
-  /// Calls answered by this node.
-  uint64_t served = 0;
-  /// Times it was lost, and reconnected.
-  uint64_t lost = 0;
-  uint64_t rejoined = 0;
-  std::string last_error;
-};
-
-/// The router's view of its nodes, readable from any thread.
-class tool_nodes_view {
-public:
-  std::vector<tool_node_status> snapshot() const {
-    std::lock_guard<std::mutex> guard{mtx_};
-    return nodes_;
-  }
-
-  void set(std::vector<tool_node_status> xs) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    nodes_ = std::move(xs);
-  }
-
-private:
-  mutable std::mutex mtx_;
-  std::vector<tool_node_status> nodes_;
-};
+using cluster::tool_node_status;
+using cluster::tool_nodes_view;
 
 /// One tool node as the router knows it.
 struct routed_node {
@@ -96,5 +70,21 @@ tool_router(tool_executor_actor::stateful_pointer<tool_router_state> self,
             caf::io::middleman_actor connector,
             std::chrono::milliseconds timeout,
             std::shared_ptr<tool_nodes_view> view);
+
+/// Connects to the tool executor a `troupe node` publishes at `host:port`
+/// (over TLS if `tls`), giving up after `timeout` (CAF's remote_actor would
+/// wait forever on a peer that accepts the connection but never completes
+/// the handshake).
+caf::expected<tool_executor_actor>
+connect_tool_node(caf::actor_system& sys, const std::string& host,
+                  uint16_t port, std::chrono::milliseconds timeout, bool tls);
+
+/// Connects to each of `nodes` ("host:port"; unreachable ones start lost
+/// and are retried in the background) and spawns a router over them; fails
+/// only if none can be reached.
+caf::expected<tool_executor_actor>
+spawn_tool_router(caf::actor_system& sys, const engine_config& cfg,
+                  const std::vector<std::string>& nodes,
+                  std::shared_ptr<tool_nodes_view> view);
 
 } // namespace troupe

@@ -13,6 +13,8 @@
 
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -51,6 +53,8 @@ Usage:
   troupe tools [list] [--json]      list the tools the model can call (built-in,
                                     MCP servers', memory's) with their schemas
   troupe tools call NAME [JSON]     call one tool as the command line would
+  troupe cluster status HOST:PORT [--json]
+                                    a daemon's tool nodes: state and load
   troupe cluster gen-certs DIR [NODE...]
                                     write a test cluster CA and node
                                     certificates (for cluster.tls)
@@ -257,37 +261,6 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
   return std::nullopt;
 }
 
-/// Connects to the tool executor a `troupe node` publishes at `host:port`,
-/// giving up after `timeout` (CAF's remote_actor would wait forever on a peer
-/// that accepts the connection but never completes the handshake).
-caf::expected<tool_executor_actor>
-connect_tool_node(caf::actor_system& sys, const std::string& host,
-                  uint16_t port, std::chrono::milliseconds timeout, bool tls) {
-  caf::scoped_actor self{sys};
-  caf::expected<tool_executor_actor> out{caf::sec::cannot_connect_to_node};
-  auto& via = tls ? sys.openssl_manager().actor_handle()
-                  : sys.middleman().actor_handle();
-  self->request(via, timeout, caf::connect_atom::value, host, port)
-    .receive(
-      [&](const caf::node_id&, caf::strong_actor_ptr& ptr,
-          const std::set<std::string>& ifs) {
-        if (!ptr) {
-          out = make_error(errc::role_down, "nothing is published there");
-          return;
-        }
-        auto expected_ifs = sys.message_types<tool_executor_actor>();
-        if (!sys.assignable(ifs, expected_ifs)) {
-          out = make_error(errc::invalid_input,
-                           "the actor published there is not a tool "
-                           "executor");
-          return;
-        }
-        out = caf::actor_cast<tool_executor_actor>(std::move(ptr));
-      },
-      [&](caf::error& err) { out = std::move(err); });
-  return out;
-}
-
 /// The actor system's config: with the network layer if `network`, and
 /// with TLS (CAF's OpenSSL module, mutual authentication) if `tls` is set.
 caf::actor_system_config make_config(bool network,
@@ -325,19 +298,6 @@ result<std::filesystem::path> default_data_dir() {
   return failure{errc::invalid_config,
                  "no data directory: set --data-dir, data_dir in the config, "
                  "XDG_DATA_HOME or HOME"};
-}
-
-/// The approval key from $TROUPE_APPROVAL_KEY (shared by an engine and its
-/// tool nodes); nothing if unset.
-result<std::optional<guardrail::approval_key>> approval_key_from_env() {
-  auto v = std::getenv("TROUPE_APPROVAL_KEY");
-  if (!v || !*v)
-    return std::optional<guardrail::approval_key>{};
-  auto key = guardrail::approval_key::from_hex(v);
-  if (!key)
-    return failure{errc::invalid_config,
-                   "TROUPE_APPROVAL_KEY: " + key.error().message};
-  return std::optional<guardrail::approval_key>{*key};
 }
 
 /// Parses `--fault ROLE:MODE:RATE`.
@@ -479,7 +439,7 @@ int run_task(const options& opts) {
             std::cin.gcount() > 0))
       text.append(buf, static_cast<size_t>(std::cin.gcount()));
   }
-  auto key = approval_key_from_env();
+  auto key = guardrail::approval_key_from_env();
   if (!key) {
     std::cerr << "troupe: " << key.error().message << "\n";
     return exit_usage;
@@ -508,33 +468,15 @@ int run_task(const options& opts) {
   } else if (nodes.size() > 1) {
     // Calls spread over the nodes that answer; the others are retried in
     // the background and join when they come up.
-    std::vector<tool_node_address> addrs;
-    size_t reached = 0;
-    for (auto& [host, port] : nodes) {
-      auto remote = connect_tool_node(sys, host, port, ecfg.timeouts.role,
-                                      ecfg.cluster_tls.enabled());
-      tool_node_address a{host, port, {}};
-      if (remote) {
-        a.remote = *remote;
-        ++reached;
-      } else {
-        std::cerr << "troupe: cannot reach the tool node at " << host << ":"
-                  << port << ": " << describe(remote.error())
-                  << " (retrying in the background)\n";
-      }
-      addrs.push_back(std::move(a));
-    }
-    if (reached == 0) {
-      std::cerr << "troupe: no tool node of " << opts.tools
-                << " can be reached\n";
+    std::vector<std::string> where;
+    for (auto& [host, port] : nodes)
+      where.push_back(host + ":" + std::to_string(port));
+    auto router = spawn_tool_router(sys, ecfg, where, nullptr);
+    if (!router) {
+      std::cerr << "troupe: " << describe(router.error()) << "\n";
       return exit_task_failed;
     }
-    auto connector = ecfg.cluster_tls.enabled()
-                       ? sys.openssl_manager().actor_handle()
-                       : sys.middleman().actor_handle();
-    eopts.tools = sys.spawn(tool_router, std::move(addrs), connector,
-                            ecfg.timeouts.tool,
-                            std::shared_ptr<tool_nodes_view>{});
+    eopts.tools = *router;
   }
   auto eng = engine::start(sys, ecfg, std::move(eopts));
   if (!eng) {
@@ -894,7 +836,7 @@ int serve_node(const options& opts) {
     std::cerr << "troupe: " << setup.error().message << "\n";
     return exit_usage;
   }
-  auto key = approval_key_from_env();
+  auto key = guardrail::approval_key_from_env();
   if (!key) {
     std::cerr << "troupe: " << key.error().message << "\n";
     return exit_usage;
@@ -956,9 +898,75 @@ int serve_node(const options& opts) {
 
 /// `troupe cluster gen-certs DIR [NODE...]`: a test cluster CA and a
 /// certificate per node (default: node-1, node-2, node-3).
+/// `troupe cluster status HOST:PORT`: a daemon's tool nodes, from its
+/// /v1/cluster (API key from TROUPE_API_KEY).
+int cluster_status(const options& opts) {
+  if (opts.positional.size() != 2)
+    return usage_error("cluster status takes the daemon's HOST:PORT");
+  auto url = "http://" + opts.positional[1] + "/v1/cluster";
+  std::string body;
+  long status = 0;
+  auto curl = curl_easy_init();
+  if (curl == nullptr)
+    return exit_task_failed;
+  curl_slist* headers = nullptr;
+  if (auto key = std::getenv("TROUPE_API_KEY"); key && *key)
+    headers = curl_slist_append(headers,
+                                (std::string{"Authorization: Bearer "} + key)
+                                  .c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(
+    curl, CURLOPT_WRITEFUNCTION,
+    +[](char* data, size_t size, size_t n, void* out) -> size_t {
+      static_cast<std::string*>(out)->append(data, size * n);
+      return size * n;
+    });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  auto rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    std::cerr << "troupe: cannot reach " << url << ": "
+              << curl_easy_strerror(rc) << "\n";
+    return exit_task_failed;
+  }
+  auto doc = json::parse(body, nullptr, false);
+  if (status != 200 || doc.is_discarded() || !doc.contains("nodes")) {
+    std::cerr << "troupe: " << url << " answered " << status << ": " << body
+              << "\n";
+    return exit_task_failed;
+  }
+  if (opts.json) {
+    std::cout << doc.dump(2) << "\n";
+    return exit_ok;
+  }
+  if (doc["nodes"].empty()) {
+    std::cout << "no tool nodes: this daemon runs its tools itself\n";
+    return exit_ok;
+  }
+  std::cout << "NODE\tROLES\tSTATE\tPENDING\tSERVED\tLOST\tLAST ERROR\n";
+  for (auto& n : doc["nodes"]) {
+    std::string roles;
+    for (auto& r : n["roles"])
+      roles += (roles.empty() ? "" : ",") + r.get<std::string>();
+    std::cout << n["node"].get<std::string>() << "\t" << roles << "\t"
+              << n["state"].get<std::string>() << "\t" << n["pending"] << "\t"
+              << n["served"] << "\t" << n["lost"] << "\t"
+              << n["last_error"].get<std::string>() << "\n";
+  }
+  return exit_ok;
+}
+
 int cluster_command(const options& opts) {
+  if (!opts.positional.empty() && opts.positional[0] == "status")
+    return cluster_status(opts);
   if (opts.positional.empty() || opts.positional[0] != "gen-certs")
-    return usage_error("cluster takes gen-certs DIR [NODE...]");
+    return usage_error("cluster takes gen-certs DIR [NODE...] or status "
+                       "HOST:PORT");
   if (opts.positional.size() < 2)
     return usage_error("cluster gen-certs needs the directory to write to");
   std::filesystem::path dir = opts.positional[1];

@@ -99,6 +99,9 @@ result<bool> validate(const engine_config& cfg) {
   for (auto& s : cfg.mcp_servers)
     if (auto ok = mcp::validate(s); !ok)
       return bad("mcp_servers: " + ok.error().message);
+  for (auto& n : cfg.cluster_tool_nodes)
+    if (!parse_endpoint(n))
+      return bad("cluster.tool_nodes: '" + n + "' is not HOST:PORT");
   if (cfg.cluster_heartbeat.count() > 0 &&
       cfg.cluster_connection_timeout <= cfg.cluster_heartbeat)
     return bad("cluster.connection_timeout_ms (" +
@@ -559,6 +562,8 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
     if (auto f = r.number("heartbeat_ms", beat, 0, 60'000))
       return *f;
     if (auto f = r.number("connection_timeout_ms", silent, 10, 600'000))
+      return *f;
+    if (auto f = r.strings("tool_nodes", cfg.cluster_tool_nodes))
       return *f;
     cfg.cluster_heartbeat = std::chrono::milliseconds{beat};
     cfg.cluster_connection_timeout = std::chrono::milliseconds{silent};

@@ -203,6 +203,9 @@ struct engine_config {
   /// (`cluster.connection_timeout_ms`).
   std::chrono::milliseconds cluster_heartbeat{500};
   std::chrono::milliseconds cluster_connection_timeout{2000};
+  /// Tool nodes (`troupe node --role tools`) the daemon runs its tools on,
+  /// as "host:port" (`cluster.tool_nodes`); empty: tools run locally.
+  std::vector<std::string> cluster_tool_nodes;
   /// Planner instances: each task keeps to one, so they plan in parallel
   /// and a crash loses only one instance's queue.
   uint32_t planner_workers = 2;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/nodes.hpp"
 #include "core/types.hpp"
 
 namespace troupe {
@@ -78,10 +79,16 @@ public:
 
   /// The tools offered to the model.
   virtual std::vector<tool_spec> tools() const = 0;
+
+  /// The tool nodes calls are routed to (empty: tools run locally).
+  virtual std::vector<cluster::tool_node_status> tool_nodes() const = 0;
 };
 
 /// The CAF side: a gateway actor in `sys` that talks to `eng`'s roles.
 std::unique_ptr<backend> make_backend(caf::actor_system& sys, engine& eng,
-                                      std::shared_ptr<backend_events> events);
+                                      std::shared_ptr<backend_events> events,
+                                      std::shared_ptr<cluster::tool_nodes_view>
+                                        nodes);
+
 
 } // namespace troupe::daemon

@@ -150,6 +150,13 @@ public:
     for (auto& row : eng_.supervision())
       if (row.state != "running")
         return "role '" + row.name + "' is " + row.state;
+    // Tools on other nodes: ready while at least one of them is up.
+    if (nodes_) {
+      auto xs = nodes_->snapshot();
+      if (!xs.empty() &&
+          std::none_of(xs.begin(), xs.end(), [](auto& n) { return n.up; }))
+        return "no route for the tools role: every tool node is down";
+    }
     return {};
   }
 
@@ -157,18 +164,33 @@ public:
     return eng_.tool_specs();
   }
 
+  std::vector<cluster::tool_node_status> tool_nodes() const override {
+    return nodes_ ? nodes_->snapshot()
+                  : std::vector<cluster::tool_node_status>{};
+  }
+
 private:
   caf::actor_system& sys_;
   engine& eng_;
   std::shared_ptr<backend_events> events_;
   std::shared_ptr<client_set> clients_ = std::make_shared<client_set>();
+  std::shared_ptr<cluster::tool_nodes_view> nodes_;
+
+public:
+  void set_nodes(std::shared_ptr<cluster::tool_nodes_view> x) {
+    nodes_ = std::move(x);
+  }
 };
 
 } // namespace
 
 std::unique_ptr<backend> make_backend(caf::actor_system& sys, engine& eng,
-                                      std::shared_ptr<backend_events> events) {
-  return std::make_unique<caf_backend>(sys, eng, std::move(events));
+                                      std::shared_ptr<backend_events> events,
+                                      std::shared_ptr<cluster::tool_nodes_view>
+                                        nodes) {
+  auto out = std::make_unique<caf_backend>(sys, eng, std::move(events));
+  out->set_nodes(std::move(nodes));
+  return out;
 }
 
 } // namespace troupe::daemon

@@ -8,6 +8,8 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/engine.hpp"
+#include "actors/tool_router.hpp"
+#include "cluster/network.hpp"
 #include "core/log.hpp"
 #include "daemon/service.hpp"
 
@@ -71,14 +73,42 @@ int serve(serve_options opts) {
   auto svc = service::make(cfg, std::move(*jrnl));
   caf::actor_system_config scfg;
   register_types(scfg);
+  // Tools on other nodes: the network layer, and the key they share.
+  auto& tool_nodes = cfg.cluster_tool_nodes;
+  engine_options eopts;
+  if (!tool_nodes.empty()) {
+    if (cfg.cluster_tls.enabled())
+      if (auto ok = cluster::check(cfg.cluster_tls); !ok) {
+        std::cerr << "troupe: cluster.tls: " << ok.error().message << "\n";
+        return exit_usage;
+      }
+    auto key = guardrail::approval_key_from_env();
+    if (!key || !*key) {
+      std::cerr << "troupe: cluster.tool_nodes needs TROUPE_APPROVAL_KEY (64 "
+                   "hex digits, the same as the nodes'): they run only calls "
+                   "the guardrail signed with it\n";
+      return exit_usage;
+    }
+    eopts.approval_key = **key;
+    cluster::configure_network(scfg, cfg);
+  }
   caf::actor_system sys{scfg};
-  auto eng = engine::start(sys, cfg);
+  auto nodes_view = std::make_shared<cluster::tool_nodes_view>();
+  if (!tool_nodes.empty()) {
+    auto router = spawn_tool_router(sys, cfg, tool_nodes, nodes_view);
+    if (!router) {
+      std::cerr << "troupe: " << describe(router.error()) << "\n";
+      return exit_failed;
+    }
+    eopts.tools = *router;
+  }
+  auto eng = engine::start(sys, cfg, std::move(eopts));
   if (!eng) {
     std::cerr << "troupe: " << describe(eng.error()) << "\n";
     return code_of(eng.error()) == errc::invalid_config ? exit_usage
                                                         : exit_failed;
   }
-  svc->attach(make_backend(sys, **eng, svc));
+  svc->attach(make_backend(sys, **eng, svc, nodes_view));
   // Unfinished tasks of an earlier run: resumed, or ended with the reason.
   if (auto r = svc->recover(); r.resumed + r.failed > 0) {
     log::get()->warn(R"("event":"tasks_recovered","resumed":{},"failed":{})",

@@ -181,6 +181,28 @@ struct service::metrics {
   std::map<std::string, uint64_t> last_restarts;
   std::map<std::string, uint64_t> last_events;
   std::map<std::string, uint64_t> last_tools;
+  prometheus::Family<prometheus::Gauge>& peer_up =
+    prometheus::BuildGauge()
+      .Name("troupe_peer_up")
+      .Help("1 while a tool node is connected, 0 while it is lost")
+      .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& peer_pending =
+    prometheus::BuildGauge()
+      .Name("troupe_peer_pending_calls")
+      .Help("Tool calls sent to a node and not answered yet")
+      .Register(*registry);
+  prometheus::Family<prometheus::Counter>& peer_calls =
+    prometheus::BuildCounter()
+      .Name("troupe_peer_calls_total")
+      .Help("Tool calls a node answered")
+      .Register(*registry);
+  prometheus::Family<prometheus::Counter>& peer_lost =
+    prometheus::BuildCounter()
+      .Name("troupe_peer_lost_total")
+      .Help("Times a tool node was lost")
+      .Register(*registry);
+  std::map<std::string, uint64_t> last_peer_calls;
+  std::map<std::string, uint64_t> last_peer_lost;
   uint64_t last_commits = 0;
   std::set<std::string> agents;
   std::set<std::string> tool_names;
@@ -436,6 +458,23 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     if (req.method != "POST")
       return method_not_allowed("POST");
     return submit(req, *principal, std::move(rep));
+  }
+  if (path == "/v1/cluster") {
+    if (req.method != "GET")
+      return method_not_allowed("GET");
+    if (!backend_)
+      return fail(rep, 503, "not_ready", "the engine is starting");
+    json nodes = json::array();
+    for (auto& n : backend_->tool_nodes())
+      nodes.push_back({{"node", n.where},
+                       {"roles", json::array({"tools"})},
+                       {"state", n.up ? "up" : "lost"},
+                       {"pending", n.pending},
+                       {"served", n.served},
+                       {"lost", n.lost},
+                       {"rejoined", n.rejoined},
+                       {"last_error", n.last_error}});
+    return reply(rep, json_response(200, {{"nodes", nodes}}));
   }
   if (path == "/v1/tools") {
     if (req.method != "GET")
@@ -899,6 +938,22 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
       }
       for (auto& [server, up] : c.mcp_up)
         m.mcp_up.Add({{"server", server}}).Set(up);
+      if (self->backend_)
+        for (auto& n : self->backend_->tool_nodes()) {
+          m.peer_up.Add({{"peer", n.where}}).Set(n.up ? 1 : 0);
+          m.peer_pending.Add({{"peer", n.where}})
+            .Set(static_cast<double>(n.pending));
+          auto& last = m.last_peer_calls[n.where];
+          auto& calls = m.peer_calls.Add({{"peer", n.where}});
+          if (n.served > last)
+            calls.Increment(static_cast<double>(n.served - last));
+          last = n.served;
+          auto& lost_last = m.last_peer_lost[n.where];
+          auto& lost = m.peer_lost.Add({{"peer", n.where}});
+          if (n.lost > lost_last)
+            lost.Increment(static_cast<double>(n.lost - lost_last));
+          lost_last = n.lost;
+        }
       auto commits = self->journal_->commits();
       if (commits > m.last_commits)
         m.journal_commits.Increment(static_cast<double>(commits - m.last_commits));

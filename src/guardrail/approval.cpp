@@ -4,6 +4,7 @@
 #include <charconv>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 
 #include <openssl/crypto.h>
@@ -159,6 +160,17 @@ approval sign(const approval_key& key, const tool_invocation& inv,
   a.nonce = fresh_nonce();
   a.mac = mac_of(key, signed_text(inv, a.expires_ms, a.nonce));
   return a;
+}
+
+result<std::optional<approval_key>> approval_key_from_env() {
+  auto v = std::getenv("TROUPE_APPROVAL_KEY");
+  if (!v || !*v)
+    return std::optional<approval_key>{};
+  auto key = approval_key::from_hex(v);
+  if (!key)
+    return failure{errc::invalid_config,
+                   "TROUPE_APPROVAL_KEY: " + key.error().message};
+  return std::optional<approval_key>{*key};
 }
 
 result<bool> approval_verifier::verify(const tool_invocation& inv,

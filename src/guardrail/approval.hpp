@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <functional>
@@ -47,6 +48,10 @@ private:
 /// `expires_ms`, under a fresh nonce.
 approval sign(const approval_key& key, const tool_invocation& inv,
               int64_t expires_ms);
+
+/// The key in TROUPE_APPROVAL_KEY (64 hex digits), nothing if unset, or
+/// why it is unusable. Every node of a cluster holds the same one.
+result<std::optional<approval_key>> approval_key_from_env();
 
 /// Checks approvals; thread-safe (the executor's workers share one).
 class approval_verifier {

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "guardrail/approval.hpp"
 #include "support/http_client.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
@@ -489,4 +490,82 @@ TEST_CASE("a real Prometheus server scrapes /metrics", "[daemon][serve][promethe
   REQUIRE(value.is_object());
   CHECK(value["metric"]["agent_name"] == "default");
   CHECK(value["value"][1] == "1");
+}
+
+TEST_CASE("the daemon runs its tools on tool nodes: status, metrics and "
+          "readiness follow them",
+          "[daemon][serve][cluster]") {
+  auto key = troupe::guardrail::approval_key::random();
+  setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
+  temp_dir dir{"serve-cluster"};
+  auto node_cfg = (dir.path / "node.json").string();
+  std::ofstream{node_cfg} << json{
+    {"cluster", {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000}}}};
+  std::vector<std::unique_ptr<child_process>> nodes;
+  json where = json::array();
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(std::make_unique<child_process>(std::vector<std::string>{
+      cli_path(), "--config", node_cfg, "node", "--role", "tools", "--listen",
+      "127.0.0.1:0"}));
+    auto line = nodes.back()->wait_for_line("serving tools on", 20s);
+    REQUIRE(line);
+    where.push_back("127.0.0.1:" + line->substr(line->rfind(':') + 1));
+  }
+  daemon_proc d{{{"cluster",
+                  {{"tool_nodes", where},
+                   {"heartbeat_ms", 100},
+                   {"connection_timeout_ms", 1000}}}}};
+  // A task's calculator call runs on a node.
+  auto id = d.submit(quick_start);
+  auto events = d.follow(id);
+  REQUIRE_FALSE(events.empty());
+  CHECK(json::parse(events.back().second)["status"] == "completed");
+  auto status = d.call("GET", "/v1/cluster");
+  REQUIRE(status);
+  REQUIRE(status->status == 200);
+  auto listed = json::parse(status->body)["nodes"];
+  REQUIRE(listed.size() == 2);
+  uint64_t served = 0;
+  for (auto& n : listed) {
+    CHECK(n["state"] == "up");
+    CHECK(n["roles"][0] == "tools");
+    served += n["served"].get<uint64_t>();
+  }
+  CHECK(served >= 1);
+  // The operator's view from the command line.
+  setenv("TROUPE_API_KEY", admin_key, 1);
+  auto table = run_process(
+    {cli_path(), "cluster", "status", "127.0.0.1:" + std::to_string(d.port)});
+  unsetenv("TROUPE_API_KEY");
+  CHECK(table.exit_code == 0);
+  CHECK_THAT(table.out, Catch::Contains(where[0].get<std::string>()) &&
+                          Catch::Contains(where[1].get<std::string>()) &&
+                          Catch::Contains("\tup\t"));
+  auto metrics = d.call("GET", "/metrics", {}, nullptr);
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body,
+             Catch::Contains("troupe_peer_up{peer=\"" +
+                             where[0].get<std::string>() + "\"} 1"));
+  CHECK_THAT(metrics->body, Catch::Contains("troupe_peer_calls_total"));
+  // Every tool node gone: not ready, and why.
+  for (auto& n : nodes)
+    REQUIRE(n->stop(SIGKILL, 10s));
+  auto until = std::chrono::steady_clock::now() + 10s;
+  std::optional<http_response> ready;
+  for (;;) {
+    ready = d.call("GET", "/ready", {}, nullptr);
+    REQUIRE(ready);
+    if (ready->status == 503 || std::chrono::steady_clock::now() > until)
+      break;
+    // A bounded poll on the daemon's own state.
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(ready->status == 503);
+  CHECK_THAT(ready->body, Catch::Contains("every tool node is down"));
+  auto after = d.call("GET", "/metrics", {}, nullptr);
+  REQUIRE(after);
+  CHECK_THAT(after->body,
+             Catch::Contains("troupe_peer_up{peer=\"" +
+                             where[0].get<std::string>() + "\"} 0"));
+  unsetenv("TROUPE_APPROVAL_KEY");
 }

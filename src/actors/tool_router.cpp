@@ -177,14 +177,24 @@ tool_router(router_ptr self, std::vector<tool_node_address> nodes,
         return none_up(self);
       auto& n = self->state.nodes[static_cast<size_t>(i)];
       ++n.status.pending;
+      ++n.status.sent;
       auto rp = self->make_response_promise<tool_result>();
       auto front = n.front;
+      auto sent_at = std::chrono::steady_clock::now();
       self->request(front, caf::infinite, call_atom::value, std::move(inv))
         .then(
           [=](tool_result& r) mutable {
             auto& n = self->state.nodes[static_cast<size_t>(i)];
             --n.status.pending;
             ++n.status.served;
+            // What a call to this node takes, tool included: an
+            // exponentially weighted average over the last ~16 calls.
+            auto us = std::chrono::duration<double, std::micro>(
+                        std::chrono::steady_clock::now() - sent_at)
+                        .count();
+            n.status.rtt_us = n.status.served == 1
+                                ? us
+                                : n.status.rtt_us + (us - n.status.rtt_us) / 16;
             publish_view(self);
             rp.deliver(std::move(r));
           },

@@ -948,14 +948,17 @@ int cluster_status(const options& opts) {
     std::cout << "no tool nodes: this daemon runs its tools itself\n";
     return exit_ok;
   }
-  std::cout << "NODE\tROLES\tSTATE\tPENDING\tSERVED\tLOST\tLAST ERROR\n";
+  std::cout << "NODE\tROLES\tSTATE\tPENDING\tSERVED\tCALL µs\tLOST\tLAST "
+               "ERROR\n";
   for (auto& n : doc["nodes"]) {
     std::string roles;
     for (auto& r : n["roles"])
       roles += (roles.empty() ? "" : ",") + r.get<std::string>();
     std::cout << n["node"].get<std::string>() << "\t" << roles << "\t"
               << n["state"].get<std::string>() << "\t" << n["pending"] << "\t"
-              << n["served"] << "\t" << n["lost"] << "\t"
+              << n["served"] << "\t"
+              << static_cast<long>(n["call_us"].get<double>()) << "\t"
+              << n["lost"] << "\t"
               << n["last_error"].get<std::string>() << "\n";
   }
   return exit_ok;

@@ -15,8 +15,11 @@ struct tool_node_status {
   std::string where; // "host:port"
   bool up = false;
   uint64_t pending = 0;
-  /// Calls answered by this node.
+  /// Calls sent to this node, and answered by it.
+  uint64_t sent = 0;
   uint64_t served = 0;
+  /// Round-trip time of its calls (moving average), in microseconds.
+  double rtt_us = 0;
   /// Times it was lost, and reconnected.
   uint64_t lost = 0;
   uint64_t rejoined = 0;

@@ -201,6 +201,18 @@ struct service::metrics {
       .Name("troupe_peer_lost_total")
       .Help("Times a tool node was lost")
       .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& peer_rtt =
+    prometheus::BuildGauge()
+      .Name("troupe_peer_call_seconds")
+      .Help("Moving average of a tool call's round trip to a node, tool "
+            "included")
+      .Register(*registry);
+  prometheus::Family<prometheus::Counter>& peer_sent =
+    prometheus::BuildCounter()
+      .Name("troupe_peer_sent_total")
+      .Help("Tool calls sent to a node")
+      .Register(*registry);
+  std::map<std::string, uint64_t> last_peer_sent;
   std::map<std::string, uint64_t> last_peer_calls;
   std::map<std::string, uint64_t> last_peer_lost;
   uint64_t last_commits = 0;
@@ -470,7 +482,9 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
                        {"roles", json::array({"tools"})},
                        {"state", n.up ? "up" : "lost"},
                        {"pending", n.pending},
+                       {"sent", n.sent},
                        {"served", n.served},
+                       {"call_us", n.rtt_us},
                        {"lost", n.lost},
                        {"rejoined", n.rejoined},
                        {"last_error", n.last_error}});
@@ -943,6 +957,12 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
           m.peer_up.Add({{"peer", n.where}}).Set(n.up ? 1 : 0);
           m.peer_pending.Add({{"peer", n.where}})
             .Set(static_cast<double>(n.pending));
+          m.peer_rtt.Add({{"peer", n.where}}).Set(n.rtt_us / 1e6);
+          auto& sent_last = m.last_peer_sent[n.where];
+          auto& sent = m.peer_sent.Add({{"peer", n.where}});
+          if (n.sent > sent_last)
+            sent.Increment(static_cast<double>(n.sent - sent_last));
+          sent_last = n.sent;
           auto& last = m.last_peer_calls[n.where];
           auto& calls = m.peer_calls.Add({{"peer", n.where}});
           if (n.served > last)

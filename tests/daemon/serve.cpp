@@ -529,7 +529,10 @@ TEST_CASE("the daemon runs its tools on tool nodes: status, metrics and "
   for (auto& n : listed) {
     CHECK(n["state"] == "up");
     CHECK(n["roles"][0] == "tools");
+    CHECK(n["sent"] == n["served"]);
     served += n["served"].get<uint64_t>();
+    if (n["served"].get<uint64_t>() > 0)
+      CHECK(n["call_us"].get<double>() > 0);
   }
   CHECK(served >= 1);
   // The operator's view from the command line.
@@ -546,7 +549,9 @@ TEST_CASE("the daemon runs its tools on tool nodes: status, metrics and "
   CHECK_THAT(metrics->body,
              Catch::Contains("troupe_peer_up{peer=\"" +
                              where[0].get<std::string>() + "\"} 1"));
-  CHECK_THAT(metrics->body, Catch::Contains("troupe_peer_calls_total"));
+  CHECK_THAT(metrics->body, Catch::Contains("troupe_peer_calls_total") &&
+                              Catch::Contains("troupe_peer_sent_total") &&
+                              Catch::Contains("troupe_peer_call_seconds"));
   // Every tool node gone: not ready, and why.
   for (auto& n : nodes)
     REQUIRE(n->stop(SIGKILL, 10s));

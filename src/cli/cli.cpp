@@ -855,6 +855,9 @@ int serve_node(const options& opts) {
   auto& tls = setup->config.cluster_tls;
   if (!tls_usable(tls))
     return exit_usage;
+  // The node serves its MCP servers' tools too (started with the signals
+  // blocked, so their threads never take SIGTERM).
+  auto mcp_servers = start_mcp_servers(setup->config, setup->tools);
   auto cfg = make_config(true, setup->config);
   caf::actor_system sys{cfg};
   auto exec = sys.spawn(

@@ -1,5 +1,6 @@
 // Failure detection between nodes: heartbeats declare a silent peer lost.
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -68,5 +69,51 @@ TEST_CASE("a node that goes silent is declared lost by heartbeats, and its "
   CHECK_THAT(describe(err), Catch::Contains("is down"));
   CHECK(waited < 5s);
   node.signal(SIGCONT);
+  unsetenv("TROUPE_APPROVAL_KEY");
+}
+
+TEST_CASE("a tool node serves its MCP servers' tools to other nodes",
+          "[cluster][node][mcp]") {
+  auto key = guardrail::approval_key::random();
+  setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
+  test::temp_dir dir{"node-mcp"};
+  auto node_cfg = dir.path / "node.json";
+  std::ofstream{node_cfg} << nlohmann::json{
+    {"mcp_servers",
+     {{"ev",
+       {{"command", "node"},
+        {"args",
+         {std::string{TROUPE_SOURCE_DIR} +
+            "/tests/mcp/node_modules/@modelcontextprotocol/"
+            "server-everything/dist/index.js",
+          "stdio"}}}}}}};
+  test::child_process node{{test::cli_path(), "--config", node_cfg.string(),
+                            "node", "--role", "tools", "--listen",
+                            "127.0.0.1:0"}};
+  auto line = node.wait_for_line("serving tools on", 30s);
+  REQUIRE(line);
+  auto port =
+    static_cast<uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
+  test::system_fixture fx{true};
+  auto remote =
+    fx.sys().middleman().remote_actor<tool_executor_actor>("127.0.0.1", port);
+  REQUIRE(remote);
+  auto listed = test::ask<tool_executor_actor, std::vector<tool_spec>>(
+    fx.sys(), *remote, 10s, list_atom::value);
+  REQUIRE(listed.value);
+  auto has = [&](const char* name) {
+    return std::any_of(listed.value->begin(), listed.value->end(),
+                       [&](auto& s) { return s.name == name; });
+  };
+  CHECK(has("ev__echo"));
+  CHECK(has("calculator"));
+  tool_invocation inv{{"c1", "ev__echo", R"({"message":"over the wire"})"},
+                      1, "s", "p"};
+  inv.grant = guardrail::sign(key, inv, memory::now_ms() + 60000);
+  auto r = test::ask<tool_executor_actor, tool_result>(fx.sys(), *remote, 10s,
+                                                       call_atom::value, inv);
+  REQUIRE(r.value);
+  CHECK(r.value->ok);
+  CHECK_THAT(r.value->output, Catch::Contains("Echo: over the wire"));
   unsetenv("TROUPE_APPROVAL_KEY");
 }

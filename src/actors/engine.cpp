@@ -25,9 +25,10 @@
 
 namespace troupe {
 
-void apply_override(const engine_config& cfg, tools::entry& e) {
-  auto i = cfg.tool_overrides.find(e.spec.name);
-  if (i == cfg.tool_overrides.end())
+void apply_override(const decltype(engine_config::tool_overrides)& overrides,
+                    tools::entry& e) {
+  auto i = overrides.find(e.spec.name);
+  if (i == overrides.end())
     return;
   auto& o = i->second;
   if (o.timeout_ms)
@@ -45,7 +46,7 @@ start_mcp_servers(const engine_config& cfg,
   for (auto& s : cfg.mcp_servers) {
     // Each new list of a server's tools replaces the old one in the
     // catalog: the planner offers it from the next step on.
-    auto on_tools = [catalog, overrides = cfg](
+    auto on_tools = [catalog, overrides = cfg.tool_overrides](
                       const std::string& server,
                       std::vector<tools::entry> xs) {
       for (auto& e : xs)
@@ -61,16 +62,13 @@ start_mcp_servers(const engine_config& cfg,
     out.push_back(std::make_unique<mcp::server>(s, on_tools));
   }
   // They start in parallel; each gets its own start timeout.
-  for (auto& srv : out) {
-    auto st = srv->status();
-    auto cfg_it = std::find_if(cfg.mcp_servers.begin(), cfg.mcp_servers.end(),
-                               [&](auto& c) { return c.name == st.name; });
-    auto wait = std::chrono::milliseconds{
-      cfg_it == cfg.mcp_servers.end() ? 10000 : cfg_it->start_timeout_ms};
-    if (auto ok = srv->wait_ready(std::chrono::steady_clock::now() + wait);
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto& s = cfg.mcp_servers[i];
+    auto wait = std::chrono::milliseconds{s.start_timeout_ms};
+    if (auto ok = out[i]->wait_ready(std::chrono::steady_clock::now() + wait);
         !ok)
       log::get()->warn(R"("event":"mcp_server_not_ready","server":{},"why":{})",
-                       log::quote(st.name), log::quote(ok.error().message));
+                       log::quote(s.name), log::quote(ok.error().message));
   }
   return out;
 }
@@ -92,7 +90,7 @@ result<tools::registry> make_tool_registry(const engine_config& cfg,
     if (memory::is_memory_tool(e.spec.name))
       return failure{errc::invalid_config,
                      "tool name '" + e.spec.name + "' is reserved for memory"};
-    apply_override(cfg, e);
+    apply_override(cfg.tool_overrides, e);
     if (auto ok = reg.add(std::move(e)); !ok)
       return ok.error();
   }

@@ -41,8 +41,10 @@ result<tools::registry> make_tool_registry(const engine_config& cfg,
 
 struct tool_executor_setup;
 
-/// Gives `e` the timeout, cache TTL and permissions `cfg` sets for it.
-void apply_override(const engine_config& cfg, tools::entry& e);
+/// Gives `e` the timeout, cache TTL and permissions `overrides` (the
+/// config's `tools.overrides`) set for it.
+void apply_override(const decltype(engine_config::tool_overrides)& overrides,
+                    tools::entry& e);
 
 /// Starts `cfg`'s MCP servers, registering their tools in `catalog` as
 /// their lists come (and change), and waits (each up to its start

@@ -155,7 +155,9 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
   if (tool.mode == tools::run_mode::async ? !tool.async_fn : !tool.fn)
     return failed_result(call, {errc::unknown_tool, "tool '" + call.name +
                                                       "' is not served here"});
-  auto id = st.next_id++;
+  auto id = st.ids();
+  while (st.running.count(id) > 0)
+    id = st.ids();
   ctx.cancel = std::make_shared<tools::cancellation>();
   auto rp = self->make_response_promise<tool_result>();
   st.running.emplace(id, running_call{rp, call.id, call.name, inv.task_id,
@@ -171,7 +173,9 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
   }
   // Finished off this thread: the outcome comes back as a message.
   auto me = caf::actor_cast<tool_executor_actor>(self);
-  auto done = [me, id, call = call](result<json> r) {
+  // Only what the result names: the arguments stay behind.
+  auto done = [me, id, call = tool_call{call.id, call.name, {}}](
+                result<json> r) {
     caf::anon_send(me, done_atom::value, id,
                    tools::to_tool_result(call, std::move(r)));
   };

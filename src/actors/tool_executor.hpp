@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -85,7 +86,10 @@ struct tool_executor_state {
   /// its clock thread, which cost more than a trivial call.
   std::multimap<std::chrono::steady_clock::time_point, uint64_t> deadlines;
   bool ticking = false;
-  uint64_t next_id = 0;
+  /// Ids of running calls are random: `done` messages name them, and an
+  /// executor published to other nodes must not let a peer that guesses an
+  /// id complete someone else's call.
+  std::mt19937_64 ids{std::random_device{}()};
   /// Drills only: crashes on configured calls.
   fault_injector faults;
 

@@ -35,6 +35,20 @@ void publish_view(router_ptr self) {
   st.view->set(std::move(xs));
 }
 
+/// Mirrors node `i`'s per-call counters into the view: atomics, no lock
+/// and no copy on the call path.
+void count(router_ptr self, size_t i) {
+  auto& st = self->state;
+  if (!st.view)
+    return;
+  auto& s = st.nodes[i].status;
+  auto& c = st.view->at(i);
+  c.pending.store(s.pending, std::memory_order_relaxed);
+  c.sent.store(s.sent, std::memory_order_relaxed);
+  c.served.store(s.served, std::memory_order_relaxed);
+  c.rtt_us.store(s.rtt_us, std::memory_order_relaxed);
+}
+
 void schedule_reconnect(router_ptr self) {
   auto& st = self->state;
   if (st.ticking)
@@ -145,6 +159,8 @@ tool_router(router_ptr self, std::vector<tool_node_address> nodes,
   st.connector = std::move(connector);
   st.timeout = timeout;
   st.view = std::move(view);
+  if (st.view)
+    st.view->resize(nodes.size());
   for (auto& a : nodes) {
     routed_node n;
     n.host = a.host;
@@ -178,6 +194,7 @@ tool_router(router_ptr self, std::vector<tool_node_address> nodes,
       auto& n = self->state.nodes[static_cast<size_t>(i)];
       ++n.status.pending;
       ++n.status.sent;
+      count(self, static_cast<size_t>(i));
       auto rp = self->make_response_promise<tool_result>();
       auto front = n.front;
       auto sent_at = std::chrono::steady_clock::now();
@@ -195,12 +212,13 @@ tool_router(router_ptr self, std::vector<tool_node_address> nodes,
             n.status.rtt_us = n.status.served == 1
                                 ? us
                                 : n.status.rtt_us + (us - n.status.rtt_us) / 16;
-            publish_view(self);
+            count(self, static_cast<size_t>(i));
             rp.deliver(std::move(r));
           },
           [=](caf::error& err) mutable {
             auto& n = self->state.nodes[static_cast<size_t>(i)];
             --n.status.pending;
+            count(self, static_cast<size_t>(i));
             // The front answers role_down once its node is lost; the down
             // handler takes the node out (if it has not already).
             if (code_of(err) == errc::role_down && n.front == front &&

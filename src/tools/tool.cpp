@@ -181,49 +181,50 @@ tool_result registry::invoke(const tool_call& call, const context& ctx) const {
 }
 
 catalog::catalog(registry base) : base_(std::move(base)) {
-  publish();
+  publish(rebuild(nullptr));
+}
+
+std::shared_ptr<registry> catalog::rebuild(const std::string* skip) const {
+  // Every entry here was compiled when it first came in: adding it again
+  // only copies it.
+  auto next = std::make_shared<registry>();
+  for (auto& [name, e] : base_.entries())
+    next->add(e);
+  for (auto& [g, es] : groups_)
+    if (skip == nullptr || g != *skip)
+      for (auto& e : es)
+        next->add(e);
+  return next;
 }
 
 std::vector<failure> catalog::set_group(const std::string& group,
                                         std::vector<entry> xs) {
   std::vector<failure> out;
   std::lock_guard<std::mutex> guard{mtx_};
-  // Compiled and checked here, once, so a bad tool is left out with its
-  // reason instead of failing every later rebuild.
-  registry probe;
-  for (auto& [name, e] : base_.entries())
-    probe.add(e);
-  for (auto& [g, es] : groups_)
-    if (g != group)
-      for (auto& e : es)
-        probe.add(e);
+  // The new entries go into the next registry directly: a tool that cannot
+  // be added (bad schema, name taken) is left out with its reason.
+  auto next = rebuild(&group);
   std::vector<entry> kept;
   for (auto& x : xs) {
     auto name = x.spec.name;
-    if (auto ok = probe.add(x); !ok) {
+    if (auto ok = next->add(std::move(x)); !ok) {
       out.push_back(ok.error());
       continue;
     }
-    kept.push_back(*probe.find(name));
+    kept.push_back(*next->find(name));
   }
   groups_[group] = std::move(kept);
-  publish();
+  publish(std::move(next));
   return out;
 }
 
 void catalog::drop_group(const std::string& group) {
   std::lock_guard<std::mutex> guard{mtx_};
   if (groups_.erase(group) > 0)
-    publish();
+    publish(rebuild(nullptr));
 }
 
-void catalog::publish() {
-  auto next = std::make_shared<registry>();
-  for (auto& [name, e] : base_.entries())
-    next->add(e);
-  for (auto& [g, es] : groups_)
-    for (auto& e : es)
-      next->add(e);
+void catalog::publish(std::shared_ptr<registry> next) {
   next->seal();
   current_.store(std::move(next), std::memory_order_release);
   version_.fetch_add(1, std::memory_order_acq_rel);

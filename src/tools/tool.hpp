@@ -188,7 +188,9 @@ public:
   }
 
 private:
-  void publish();
+  /// The base and every group but `*skip` (none if null), not yet sealed.
+  std::shared_ptr<registry> rebuild(const std::string* skip) const;
+  void publish(std::shared_ptr<registry> next);
 
   std::mutex mtx_;
   registry base_;

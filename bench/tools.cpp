@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "actors/engine.hpp"
+#include "cluster/node.hpp"
 #include "actors/tool_executor.hpp"
 #include "core/log.hpp"
 #include "mcp/server.hpp"
@@ -376,13 +377,22 @@ void remote(bool quick) {
   tool_node node{key};
   network_config cfg;
   caf::actor_system sys{cfg};
-  auto remote = sys.middleman().remote_actor<tool_executor_actor>(
-    "127.0.0.1", node.port);
-  if (!remote) {
-    std::fprintf(stderr, "cannot reach the node: %s\n",
-                 sys.render(remote.error()).c_str());
+  // Joined as an engine joins: the node's tools through a tool router.
+  engine_config ncfg;
+  ncfg.cluster_seeds = {"127.0.0.1:" + std::to_string(node.port)};
+  ncfg.cluster_roles = {"api", "planner", "memory"};
+  auto member = cluster_node::start(sys, ncfg);
+  if (!member) {
+    std::fprintf(stderr, "cluster: %s\n", sys.render(member.error()).c_str());
     return;
   }
+  engine_options routed;
+  (*member)->route(routed);
+  if (!(*member)->wait_for_routes(std::chrono::seconds{10}).empty()) {
+    std::fprintf(stderr, "cannot reach the node\n");
+    return;
+  }
+  auto remote = &routed.tools;
   size_t n = quick ? 20'000 : 200'000;
   auto [ok, wall] = pipelined(sys, *remote, approvals(key, "calculator", n), 256);
   print_calls("remote_calls", n, ok, 256, wall);
@@ -391,14 +401,19 @@ void remote(bool quick) {
   auto local = spawn_executor(sys, key, {});
   auto near = stepwise(sys, local, approvals(key, "calculator", steps), 1);
   auto far = stepwise(sys, *remote, approvals(key, "calculator", steps), 1);
+  double ping_us = 0;
+  for (auto& p : (*member)->view()->snapshot())
+    if (p.state == "up")
+      ping_us = p.rtt_us;
   std::printf("{\"scenario\":\"remote_latency\",\"calls\":%zu,"
               "\"local_p50_us\":%.1f,\"local_p99_us\":%.1f,"
               "\"remote_p50_us\":%.1f,\"remote_p99_us\":%.1f,"
-              "\"added_p50_us\":%.1f,\"added_p99_us\":%.1f}\n",
+              "\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
+              "\"ping_rtt_us\":%.1f}\n",
               steps, percentile(near, 0.5), percentile(near, 0.99),
               percentile(far, 0.5), percentile(far, 0.99),
               percentile(far, 0.5) - percentile(near, 0.5),
-              percentile(far, 0.99) - percentile(near, 0.99));
+              percentile(far, 0.99) - percentile(near, 0.99), ping_us);
   std::fflush(stdout);
   caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
   // The 3-step agent loop (offline model, one calculator step), 200 tasks
@@ -410,9 +425,9 @@ void remote(bool quick) {
     ecfg.long_term.enabled = false;
     engine_options opts;
     opts.approval_key = key;
+    // The engine takes the router over (and stops it): this runs last.
     if (on_node)
-      opts.tools = sys.spawn(remote_tools_role, *remote, std::string{"node"},
-                             std::chrono::milliseconds{30000});
+      opts.tools = *remote;
     auto eng = engine::start(sys, ecfg, std::move(opts));
     if (!eng) {
       std::fprintf(stderr, "engine: %s\n", sys.render(eng.error()).c_str());

@@ -2,8 +2,9 @@
 // scheduler, its own actors); Troupe's roles are spawned into it under
 // Troupe's supervisor, and a task goes in as a message.
 //
-// Usage: embed [TASK] [HOST:PORT]   (HOST:PORT: a `troupe node --role
-// tools` to run the tools on; needs TROUPE_APPROVAL_KEY like the node)
+// Usage: embed [TASK] [HOST:PORT]   (HOST:PORT: a node of a Troupe cluster
+// to join, e.g. `troupe node --roles tools`; the tools then run on the
+// nodes that offer them. Needs TROUPE_APPROVAL_KEY, the nodes' key.)
 
 #include <chrono>
 #include <cstdlib>
@@ -16,46 +17,54 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/engine.hpp"
-#include "actors/tool_executor.hpp"
+#include "cluster/network.hpp"
+#include "cluster/node.hpp"
 #include "guardrail/approval.hpp"
 
 int main(int argc, char** argv) {
   using namespace troupe;
   std::string text = argc > 1 ? argv[1] : "What is 6 * 7?";
   // The program's own system: Troupe needs only its message types.
-  caf::actor_system_config cfg;
-  register_types(cfg);
-  cfg.load<caf::io::middleman>();
-  caf::actor_system sys{cfg};
   engine_config ecfg;
   ecfg.access.principals["embedder"] = "user";
-  engine_options opts;
   if (argc > 2) {
-    // Tools on another node: the same typed messages cross the wire.
-    std::string where = argv[2];
-    auto colon = where.rfind(':');
+    // Join a cluster: tools come from the nodes that offer them.
+    ecfg.cluster_seeds = {argv[2]};
+    ecfg.cluster_roles = {"api", "planner", "memory"};
+  }
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  cluster::configure_network(cfg, ecfg);
+  caf::actor_system sys{cfg};
+  engine_options opts;
+  std::unique_ptr<cluster_node> node;
+  if (argc > 2) {
     auto key = std::getenv("TROUPE_APPROVAL_KEY");
     auto parsed = guardrail::approval_key::from_hex(key ? key : "");
-    if (colon == std::string::npos || !parsed) {
-      std::cerr << "embed: HOST:PORT and TROUPE_APPROVAL_KEY needed\n";
+    if (!parsed) {
+      std::cerr << "embed: TROUPE_APPROVAL_KEY (the nodes' key) needed\n";
       return 2;
     }
-    auto remote = sys.middleman().remote_actor<tool_executor_actor>(
-      where.substr(0, colon),
-      static_cast<uint16_t>(std::stoi(where.substr(colon + 1))));
-    if (!remote) {
-      std::cerr << "embed: " << sys.render(remote.error()) << "\n";
+    opts.approval_key = *parsed;
+    auto joined = cluster_node::start(sys, ecfg);
+    if (!joined) {
+      std::cerr << "embed: " << sys.render(joined.error()) << "\n";
       return 1;
     }
-    opts.approval_key = *parsed;
-    opts.tools = sys.spawn(remote_tools_role, *remote, where,
-                           std::chrono::milliseconds{30000});
+    node = std::move(*joined);
+    node->route(opts);
+    if (!node->wait_for_routes(std::chrono::seconds{10}, true).empty()) {
+      std::cerr << "embed: no tool node reached through " << argv[2] << "\n";
+      return 1;
+    }
   }
   auto eng = engine::start(sys, ecfg, std::move(opts));
   if (!eng) {
     std::cerr << "embed: " << sys.render(eng.error()) << "\n";
     return 1;
   }
+  if (node)
+    node->attach(**eng);
   caf::scoped_actor self{sys};
   task_request req{1, "embed", "embedder", text};
   int rc = 1;

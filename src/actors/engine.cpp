@@ -14,6 +14,7 @@
 #include "actors/monitor.hpp"
 #include "actors/planner.hpp"
 #include "actors/provider.hpp"
+#include "actors/router.hpp"
 #include "actors/supervision_tree.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/task_runner.hpp"
@@ -139,11 +140,13 @@ caf::actor untyped(const Handle& h) {
 /// published in the directory and a restart counted by the monitor; status
 /// changes go to the tree view; a supervisor that gives up is counted (and,
 /// for the root, remembered as the engine's end).
-supervisor_hooks make_hooks(std::shared_ptr<role_directory> dir,
-                            std::shared_ptr<boot_state> boot,
-                            std::shared_ptr<supervision_tree> tree) {
+supervisor_hooks
+make_hooks(std::shared_ptr<role_directory> dir, std::shared_ptr<boot_state> boot,
+           std::shared_ptr<supervision_tree> tree,
+           std::function<void(const std::string&, const caf::actor&)> told) {
   supervisor_hooks hooks;
-  hooks.on_start = [dir, boot](const std::string& name, const caf::actor& h) {
+  hooks.on_start = [dir, boot, told](const std::string& name,
+                                     const caf::actor& h) {
     bool restart = false;
     {
       std::lock_guard<std::mutex> guard{boot->mtx};
@@ -158,6 +161,8 @@ supervisor_hooks make_hooks(std::shared_ptr<role_directory> dir,
                      event{event_kind::role_restarted, 0, h.id(), name});
     }
     dir->publish(name, h);
+    if (told)
+      told(name, h);
     // Counted once published: engine::start returns only when every role
     // has a handle in the directory.
     std::lock_guard<std::mutex> guard{boot->mtx};
@@ -205,10 +210,17 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   initial.providers.resize(1 + cfg.provider_fallback.size());
   initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
-  initial.planners.resize(cfg.planner_workers);
+  initial.memory = opts.memory;
+  if (opts.planner)
+    initial.planners.push_back(opts.planner);
+  else
+    initial.planners.resize(cfg.planner_workers);
   // The tools offered: the executor's (local, or listed by a remote one)
   // and the memory role's, which only list here.
   tools::registry base;
+  // Tools another executor serves, in their own group of the catalog (a
+  // router refreshes it as tool nodes join).
+  std::vector<tools::entry> remote_tools;
   if (opts.tools) {
     std::vector<tool_spec> specs;
     caf::scoped_actor self{sys};
@@ -216,14 +228,15 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     self->request(opts.tools, cfg.timeouts.role, list_atom::value)
       .receive([&](std::vector<tool_spec>& xs) { specs = std::move(xs); },
                [&](caf::error& e) { err = std::move(e); });
-    if (err)
+    if (err && !opts.tools_may_come_later)
       return make_error(code_of(err),
                         "cannot list the tools of the tool executor: " +
                           describe(err));
+    if (err)
+      log::get()->warn(R"("event":"tools_not_listed","why":{})",
+                       log::quote(describe(err)));
     for (auto& s : specs)
-      if (auto ok = base.add(listed_only(std::move(s))); !ok)
-        return make_error(ok.error().code, "a tool of the tool executor: " +
-                                             ok.error().message);
+      remote_tools.push_back(listed_only(std::move(s)));
   } else {
     auto reg = make_tool_registry(cfg, std::move(opts.extra_tools));
     if (!reg)
@@ -234,6 +247,14 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     if (auto ok = base.add(listed_only(std::move(s))); !ok)
       return make_error(ok.error().code, ok.error().message);
   auto catalog = std::make_shared<tools::catalog>(std::move(base));
+  if (!remote_tools.empty()) {
+    auto left_out = catalog->set_group(remote_tool_group,
+                                       std::move(remote_tools));
+    if (!left_out.empty())
+      return make_error(left_out.front().code,
+                        "a tool of the tool executor: " +
+                          left_out.front().message);
+  }
   initial.catalog = catalog;
   initial.engine_id = guardrail::approval_key::random().hex().substr(0, 16);
   // MCP servers' tools run in the local executor.
@@ -252,7 +273,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   msetup->ttl = cfg.long_term.ttl;
   auto access = std::make_shared<guardrail::access_holder>(cfg.access);
   msetup->access = access;
-  if (msetup->long_term) {
+  if (msetup->long_term && !opts.memory) {
     // Opened once here so a bad, corrupt or locked file is an error at
     // start (naming the file), not a restart loop of the memory role; this
     // also creates the schema the read-only readers need.
@@ -289,7 +310,7 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   };
   auto boot = std::make_shared<boot_state>();
   auto tree = std::make_shared<supervision_tree>();
-  auto hooks = make_hooks(dir, boot, tree);
+  auto hooks = make_hooks(dir, boot, tree, opts.on_role_start);
   size_t expected_children = 0;
   // A nested supervisor: a child of `parent` whose children are `spec`'s.
   auto add_supervisor = [&](supervisor_spec& parent, supervisor_spec spec,
@@ -312,10 +333,11 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto root = make_spec("root", pol.root);
   add(root, "monitor", pol.root.shutdown,
       [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
-  add(root, "memory", pol.root.shutdown,
-      [store, msetup, f = fault("memory")](caf::local_actor* sup) {
-        return untyped(sup->spawn(memory_role, store, msetup, f));
-      });
+  if (!opts.memory)
+    add(root, "memory", pol.root.shutdown,
+        [store, msetup, f = fault("memory")](caf::local_actor* sup) {
+          return untyped(sup->spawn(memory_role, store, msetup, f));
+        });
   add(root, "guardrail", pol.root.shutdown,
       [rules_holder, authority,
        f = fault("guardrail")](caf::local_actor* sup) {
@@ -327,7 +349,9 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   auto providers = make_spec("providers", pol.providers);
   // HTTP providers share one libcurl I/O thread (and its connections).
   std::shared_ptr<llm::http_client> http;
-  for (size_t i = 0; i <= cfg.provider_fallback.size(); ++i) {
+  // A planner on other nodes uses their providers.
+  for (size_t i = 0; !opts.planner && i <= cfg.provider_fallback.size();
+       ++i) {
     if (i == 0 && opts.provider)
       continue;
     auto name = provider_name(i);
@@ -362,14 +386,15 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     add_supervisor(root, std::move(executors), pol.root.shutdown);
   }
   auto planners = make_spec("planners", pol.planners);
-  for (size_t i = 0; i < cfg.planner_workers; ++i)
+  for (size_t i = 0; !opts.planner && i < cfg.planner_workers; ++i)
     add(planners, role_name("planner", i), pol.planners.shutdown,
         [dir, name = role_name("planner", i),
          f = fault("planner", role_name("planner", i))](
         caf::local_actor* sup) {
           return untyped(sup->spawn(planner_role, dir, name, f));
         });
-  add_supervisor(root, std::move(planners), pol.root.shutdown);
+  if (!planners.children.empty())
+    add_supervisor(root, std::move(planners), pol.root.shutdown);
   add(root, "tasks", pol.root.shutdown, [dir](caf::local_actor* sup) {
     return untyped(sup->spawn(task_manager_role, dir));
   });
@@ -379,6 +404,10 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
     eng->owned_.push_back(untyped(opts.provider));
   if (opts.tools)
     eng->owned_.push_back(untyped(opts.tools));
+  if (opts.planner)
+    eng->owned_.push_back(untyped(opts.planner));
+  if (opts.memory)
+    eng->owned_.push_back(untyped(opts.memory));
   eng->root_ = sys.spawn(supervisor, std::move(root), hooks);
   {
     // The supervisor starts its children when it first runs: wait for that

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,18 @@ struct engine_options {
   /// The tool executor; default: a local one with the built-in tools. Set it
   /// to a `remote_tools` front to run tools on another node.
   tool_executor_actor tools;
+  /// The planner; default: local planner instances over local providers.
+  /// Set it to a router to plan on other nodes.
+  planner_actor planner;
+  /// The memory role; default: a local one. Set it to a router to keep
+  /// memory on another node.
+  memory_actor memory;
+  /// With `tools` set: start even if it cannot list its tools yet (they
+  /// come later, e.g. when a tool node joins); default: that is an error.
+  bool tools_may_come_later = false;
+  /// Told of every role the engine's supervisors start or restart, with
+  /// its instance name ("planner.1", "memory", "tools"…) and new handle.
+  std::function<void(const std::string&, const caf::actor&)> on_role_start;
   /// Extra tools for the local executor (ignored when `tools` is set).
   std::vector<tools::entry> extra_tools;
   /// Key the guardrail signs tool-call approvals with; a tool node must
@@ -122,6 +135,11 @@ public:
   /// tools run on another node).
   const std::shared_ptr<const tool_executor_setup>& tool_setup() const {
     return tool_setup_;
+  }
+
+  /// The mailbox gauges of the roles (a node's load).
+  const std::shared_ptr<role_gauges>& gauges() const {
+    return gauges_;
   }
 
   const engine_config& config() const {

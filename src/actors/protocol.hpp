@@ -5,9 +5,11 @@
 // and the type-ID block that registers them under stable names.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
@@ -52,6 +54,9 @@ using step_atom = caf::atom_constant<caf::atom("step")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 using began_atom = caf::atom_constant<caf::atom("began")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using routes_atom = caf::atom_constant<caf::atom("routes")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -104,6 +109,40 @@ using guardrail_actor = caf::typed_actor<
   /// Re-reads the rules file: the number of rules now in force, or the
   /// error (with its line) while the old rules stay.
   caf::replies_to<reload_atom>::with<uint64_t>>;
+
+/// One node of a cluster as the others know it.
+struct member_info {
+  /// Unique in the cluster (default: the address it listens on).
+  std::string name;
+  /// "host:port" it listens on; empty for a node that only connects out
+  /// (a `troupe run` with seeds): the others answer it but never dial it.
+  std::string where;
+  /// The roles it offers ("api", "planner", "memory", "tools").
+  std::vector<std::string> roles;
+  /// Random per start: a restarted node is a new incarnation.
+  uint64_t incarnation = 0;
+  /// Its role handles by instance name ("planner", "planner.1", "memory",
+  /// "tools"); only in a node's own entry, sent by itself (an entry passed
+  /// on by a third node carries the address alone: the handles would be
+  /// routed through that node).
+  std::map<std::string, caf::actor> handles;
+  /// Its node actor (with the handles).
+  caf::actor node;
+};
+
+/// A node's own cluster actor, published on its listen port: how nodes
+/// meet, learn each other's roles and watch each other.
+using node_actor = caf::typed_actor<
+  /// A node introduces itself (or gossips): the answer is this node's own
+  /// entry (with its handles) followed by every other node it knows up.
+  caf::replies_to<hello_atom, member_info>::with<std::vector<member_info>>,
+  /// A network round trip: the value back, and this node's load (messages
+  /// waiting in its roles' mailboxes).
+  caf::replies_to<ping_atom, uint64_t>::with<uint64_t, uint64_t>,
+  /// This node's own roles changed (one restarted): tell the others now.
+  caf::reacts_to<reload_atom>,
+  /// Internal: time to ping, gossip and reconnect.
+  caf::reacts_to<tick_atom>>;
 
 /// Tool executor: the tool registry and the calls into it.
 using tool_executor_actor = caf::typed_actor<
@@ -291,6 +330,12 @@ typename Inspector::result_type inspect(Inspector& f, plan_request& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_info& x) {
+  return f(caf::meta::type_name("member_info"), x.name, x.where, x.roles,
+           x.incarnation, x.handles, x.node);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, child_status& x) {
   return f(caf::meta::type_name("child_status"), x.name, x.running, x.restarts,
            x.parent, x.state, x.last_exit);
@@ -329,6 +374,9 @@ CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::memory_hit>))
 CAF_ADD_TYPE_ID(troupe, (troupe::child_status))
 CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::child_status>))
 CAF_ADD_TYPE_ID(troupe, (troupe::memory::record))
+CAF_ADD_TYPE_ID(troupe, (troupe::member_info))
+CAF_ADD_TYPE_ID(troupe, (std::vector<troupe::member_info>))
+CAF_ADD_TYPE_ID(troupe, (std::map<std::string, caf::actor>))
 
 CAF_END_TYPE_ID_BLOCK(troupe)
 

@@ -241,7 +241,16 @@ tool_executor_actor::behavior_type tool_executor_role(
       }
       return run_call(self, inv);
     },
-    [=](list_atom) { return self->state.setup->catalog->snapshot()->specs(); },
+    [=](list_atom) {
+      // What this executor runs: not the tools listed here but served
+      // elsewhere (memory's, another node's).
+      std::vector<tool_spec> out;
+      auto reg = self->state.setup->catalog->snapshot();
+      for (auto& [name, e] : reg->entries())
+        if (e.fn || e.async_fn)
+          out.push_back(e.spec);
+      return out;
+    },
     [=](cancel_atom, uint64_t task_id) {
       std::vector<uint64_t> ids;
       for (auto& [id, rc] : self->state.running)

@@ -24,7 +24,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
-#include "actors/tool_router.hpp"
+#include "cluster/node.hpp"
 #include "cli/render.hpp"
 #include "cluster/certs.hpp"
 #include "cluster/network.hpp"
@@ -54,7 +54,8 @@ Usage:
                                     MCP servers', memory's) with their schemas
   troupe tools call NAME [JSON]     call one tool as the command line would
   troupe cluster status HOST:PORT [--json]
-                                    a daemon's tool nodes: state and load
+                                    the cluster as a daemon sees it: nodes,
+                                    roles, state, load, round trips
   troupe cluster gen-certs DIR [NODE...]
                                     write a test cluster CA and node
                                     certificates (for cluster.tls)
@@ -73,11 +74,12 @@ Usage:
                                     SHA-256 digest for access.api_keys
   troupe access whoami              read an API key on stdin, print its
                                     principal and role (config + env)
-  troupe node --role tools --listen HOST:PORT [options]
-                                    serve the tool executor to other nodes
-                                    (runs only calls approved with
-                                    $TROUPE_APPROVAL_KEY, 64 hex digits,
-                                    which `run --tools` must share)
+  troupe node --listen HOST:PORT [--roles R,R] [--seeds HOST:PORT,…]
+                                    a cluster node serving its roles
+                                    (planner, memory, tools; default: all)
+                                    to the others; needs
+                                    $TROUPE_APPROVAL_KEY (64 hex digits,
+                                    the same on every node)
   troupe --help | --version
 
 Options (put "--" before a task that starts with "-"):
@@ -91,8 +93,15 @@ Options (put "--" before a task that starts with "-"):
                        default); memories belong to "cli/<agent>"
   --namespace NS       memory: a namespace, "<principal>/<agent>"
   --tools HOST:PORT[,HOST:PORT…]
-                       run: use the tool executor of a `troupe node` (or
-                       spread calls over several)
+                       run: join the cluster of these nodes and run the
+                       tools on the nodes that offer them (--seeds with
+                       tools left out of --roles)
+  --seeds HOST:PORT[,HOST:PORT…]
+                       run, serve, node: nodes to join (cluster.seeds)
+  --roles R[,R…]       run, serve, node: the roles this node runs
+                       (cluster.roles: api, planner, memory, tools); the
+                       others are asked of the nodes that offer them
+  --name NAME          node: its name in the cluster (cluster.name)
   --session NAME       run: memory session (default: default)
   --max-steps N        run: agent-loop step limit (default: 8)
   --provider KIND      the model: offline (default), openai (any OpenAI-
@@ -129,6 +138,8 @@ struct options {
   std::optional<std::string> log_level;
   std::string role;
   std::string listen;
+  std::optional<std::string> seeds;
+  std::optional<std::string> name;
   std::optional<uint32_t> max_steps;
   std::optional<std::string> provider;
   std::optional<std::string> model;
@@ -224,8 +235,12 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
     } else if (a == "--log-level") {
       opts.log_level.emplace();
       err = value(*opts.log_level);
-    } else if (a == "--role") {
+    } else if (a == "--role" || a == "--roles") {
       err = value(opts.role);
+    } else if (a == "--seeds") {
+      err = value(opts.seeds.emplace());
+    } else if (a == "--name") {
+      err = value(opts.name.emplace());
     } else if (a == "--listen") {
       err = value(opts.listen);
     } else if (a == "--provider") {
@@ -379,6 +394,28 @@ result<engine_config> engine_config_from(const options& opts) {
     cfg.provider.model = *opts.model;
   if (opts.base_url)
     cfg.provider.base_url = *opts.base_url;
+  // Cluster flags: --seeds, --roles, --name; `run --tools A,B` is seeds
+  // with the tools role left to them.
+  auto split = [](const std::string& text) {
+    std::vector<std::string> xs;
+    for (size_t at = 0; at <= text.size();) {
+      auto comma = std::min(text.find(',', at), text.size());
+      if (comma > at)
+        xs.push_back(text.substr(at, comma - at));
+      at = comma + 1;
+    }
+    return xs;
+  };
+  if (opts.seeds)
+    cfg.cluster_seeds = split(*opts.seeds);
+  if (!opts.tools.empty()) {
+    cfg.cluster_seeds = split(opts.tools);
+    std::erase(cfg.cluster_roles, std::string{"tools"});
+  }
+  if (!opts.role.empty())
+    cfg.cluster_roles = split(opts.role);
+  if (opts.name)
+    cfg.cluster_name = *opts.name;
   for (auto& f : opts.faults) {
     auto parsed = parse_fault(f);
     if (!parsed)
@@ -407,21 +444,6 @@ int run_task(const options& opts) {
   if (opts.positional.size() != 1)
     return usage_error("run takes exactly one task text, got " +
                        std::to_string(opts.positional.size()));
-  // One tool node, or several: HOST:PORT[,HOST:PORT…].
-  std::vector<std::pair<std::string, uint16_t>> nodes;
-  for (size_t at = 0; !opts.tools.empty() && at <= opts.tools.size();) {
-    auto comma = std::min(opts.tools.find(',', at), opts.tools.size());
-    auto one = opts.tools.substr(at, comma - at);
-    auto ep = parse_endpoint(one);
-    if (!ep)
-      return usage_error("--tools expects HOST:PORT[,HOST:PORT…], got '" +
-                         one + "'");
-    nodes.push_back(*ep);
-    at = comma + 1;
-  }
-  std::optional<std::pair<std::string, uint16_t>> endpoint;
-  if (!nodes.empty())
-    endpoint = nodes.front();
   auto loaded = engine_config_for_run(opts);
   if (!loaded)
     return exit_usage;
@@ -444,39 +466,37 @@ int run_task(const options& opts) {
     std::cerr << "troupe: " << key.error().message << "\n";
     return exit_usage;
   }
-  if (endpoint && !*key)
-    return usage_error("--tools needs TROUPE_APPROVAL_KEY (64 hex digits, "
-                       "the same for the node): the node runs only calls "
-                       "the guardrail signed with it");
-  if (endpoint && !tls_usable(ecfg.cluster_tls))
+  auto clustered = ecfg.clustered();
+  if (clustered && !*key)
+    return usage_error("--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
+                       "digits, the same on every node): tool nodes run only "
+                       "calls the guardrail signed with it");
+  if (clustered && !tls_usable(ecfg.cluster_tls))
     return exit_usage;
-  auto cfg = make_config(endpoint.has_value(), ecfg);
+  auto cfg = make_config(clustered, ecfg);
   caf::actor_system sys{cfg};
   engine_options eopts;
   eopts.approval_key = *key;
-  if (nodes.size() == 1) {
-    auto remote = connect_tool_node(sys, endpoint->first, endpoint->second,
-                                    ecfg.timeouts.role,
-                                    ecfg.cluster_tls.enabled());
-    if (!remote) {
-      std::cerr << "troupe: cannot reach the tool node at " << opts.tools
-                << ": " << describe(remote.error()) << "\n";
+  std::unique_ptr<cluster_node> node;
+  if (clustered) {
+    auto started = cluster_node::start(sys, ecfg);
+    if (!started) {
+      std::cerr << "troupe: " << describe(started.error()) << "\n";
+      return exit_usage;
+    }
+    node = std::move(*started);
+    node->route(eopts);
+    // One task: wait (bounded) for a node offering each missing role.
+    auto missing = node->wait_for_routes(ecfg.timeouts.role, true);
+    if (!missing.empty()) {
+      std::string why;
+      for (auto& p : node->view()->snapshot())
+        if (p.state == "down")
+          why += "; " + p.name + ": " + p.last_error;
+      std::cerr << "troupe: no node offering the " << missing.front()
+                << " role could be reached" << why << "\n";
       return exit_task_failed;
     }
-    eopts.tools =
-      sys.spawn(remote_tools_role, *remote, opts.tools, ecfg.timeouts.tool);
-  } else if (nodes.size() > 1) {
-    // Calls spread over the nodes that answer; the others are retried in
-    // the background and join when they come up.
-    std::vector<std::string> where;
-    for (auto& [host, port] : nodes)
-      where.push_back(host + ":" + std::to_string(port));
-    auto router = spawn_tool_router(sys, ecfg, where, nullptr);
-    if (!router) {
-      std::cerr << "troupe: " << describe(router.error()) << "\n";
-      return exit_task_failed;
-    }
-    eopts.tools = *router;
   }
   auto eng = engine::start(sys, ecfg, std::move(eopts));
   if (!eng) {
@@ -484,6 +504,8 @@ int run_task(const options& opts) {
     return code_of(eng.error()) == errc::invalid_config ? exit_usage
                                                         : exit_task_failed;
   }
+  if (node)
+    node->attach(**eng);
   task_request req{0, opts.session, "cli", std::move(text), opts.agent};
   // The runner answers by its task deadline; the margin covers the hops.
   auto deadline = ecfg.timeouts.task + std::chrono::seconds{5};
@@ -824,78 +846,77 @@ int memory_command(const options& opts) {
 }
 
 int serve_node(const options& opts) {
-  if (opts.role != "tools")
-    return usage_error("node needs --role tools (the only role a node serves "
-                       "so far), got '" +
-                       opts.role + "'");
-  auto endpoint = parse_endpoint(opts.listen);
-  if (!endpoint)
-    return usage_error("--listen expects HOST:PORT, got '" + opts.listen + "'");
-  auto setup = make_local_setup(opts);
-  if (!setup) {
-    std::cerr << "troupe: " << setup.error().message << "\n";
+  auto loaded = engine_config_for_run(opts);
+  if (!loaded)
     return exit_usage;
-  }
+  auto& ecfg = *loaded;
+  if (!opts.listen.empty())
+    ecfg.cluster_listen = opts.listen;
+  if (ecfg.cluster_listen.empty())
+    return usage_error("node needs --listen HOST:PORT (or cluster.listen): "
+                       "where the other nodes reach it");
+  if (!parse_endpoint(ecfg.cluster_listen))
+    return usage_error("--listen expects HOST:PORT, got '" +
+                       ecfg.cluster_listen + "'");
+  // A node serves roles to others; tasks enter through `troupe serve` or
+  // `troupe run`.
+  std::erase(ecfg.cluster_roles, std::string{"api"});
+  if (ecfg.cluster_roles.empty())
+    return usage_error("node needs --roles with at least one of planner, "
+                       "memory, tools");
   auto key = guardrail::approval_key_from_env();
   if (!key) {
     std::cerr << "troupe: " << key.error().message << "\n";
     return exit_usage;
   }
   if (!*key)
-    return usage_error("node needs TROUPE_APPROVAL_KEY (64 hex digits): it "
-                       "runs only tool calls the engine's guardrail signed "
-                       "with that key");
-  // Block the stop signals before CAF starts its threads, so only sigwait
-  // below ever sees them.
+    return usage_error("node needs TROUPE_APPROVAL_KEY (64 hex digits, the "
+                       "same on every node): it runs only tool calls a "
+                       "guardrail signed with that key");
+  // Block the stop signals before CAF (or an MCP server's thread) starts,
+  // so only sigwait below ever sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  auto& tls = setup->config.cluster_tls;
-  if (!tls_usable(tls))
+  if (!tls_usable(ecfg.cluster_tls))
     return exit_usage;
-  // The node serves its MCP servers' tools too (started with the signals
-  // blocked, so their threads never take SIGTERM).
-  auto mcp_servers = start_mcp_servers(setup->config, setup->tools);
-  auto cfg = make_config(true, setup->config);
+  auto cfg = make_config(true, ecfg);
   caf::actor_system sys{cfg};
-  auto exec = sys.spawn(
-    tool_executor_role,
-    std::shared_ptr<const tool_executor_setup>{make_tool_setup(
-      setup->config, setup->tools,
-      std::make_shared<guardrail::approval_verifier>(**key))},
-    setup->config.faults["tools"]);
-  auto port = tls.enabled()
-                ? caf::openssl::publish(exec, endpoint->second,
-                                        endpoint->first.c_str(), true)
-                : sys.middleman().publish(exec, endpoint->second,
-                                          endpoint->first.c_str(), true);
-  if (!port) {
-    std::cerr << "troupe: cannot listen on " << opts.listen << ": "
-              << sys.render(port.error()) << "\n";
-    caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+  auto started = cluster_node::start(sys, ecfg);
+  if (!started) {
+    std::cerr << "troupe: " << describe(started.error()) << "\n";
     return exit_task_failed;
   }
+  auto node = std::move(*started);
+  engine_options eopts;
+  eopts.approval_key = *key;
+  node->route(eopts);
+  // The roles it runs, under the engine's supervisors (its MCP servers'
+  // tools included); the others come from the cluster.
+  auto eng = engine::start(sys, ecfg, std::move(eopts));
+  if (!eng) {
+    std::cerr << "troupe: " << describe(eng.error()) << "\n";
+    return code_of(eng.error()) == errc::invalid_config ? exit_usage
+                                                        : exit_task_failed;
+  }
+  node->attach(**eng);
+  std::string roles;
+  for (auto& r : ecfg.cluster_roles)
+    roles += (roles.empty() ? "" : ",") + r;
+  auto host = parse_endpoint(ecfg.cluster_listen)->first;
   // Tests and scripts read the bound port from this line (--listen :0).
-  std::cout << "troupe node: serving tools on " << endpoint->first << ":"
-            << *port << (tls.enabled() ? " (TLS)" : "") << std::endl;
-  log::get()->info(R"("event":"node_started","role":"tools","port":{})", *port);
+  std::cout << "troupe node " << node->name() << ": serving " << roles
+            << " on " << host << ":" << node->port()
+            << (ecfg.cluster_tls.enabled() ? " (TLS)" : "") << std::endl;
+  log::get()->info(R"("event":"node_started","roles":{},"port":{})",
+                   log::quote(roles), node->port());
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log::get()->info(R"("event":"node_stopping","signal":{})", sig);
-  if (tls.enabled()) {
-    // CAF 0.17.6's caf::openssl::unpublish does not compile; this is what
-    // it would send.
-    caf::scoped_actor self{sys};
-    self
-      ->request(sys.openssl_manager().actor_handle(), std::chrono::seconds{5},
-                caf::unpublish_atom::value, exec.address(), *port)
-      .receive([] {}, [](caf::error&) {});
-  } else {
-    sys.middleman().unpublish(exec, *port);
-  }
-  caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
+  eng->reset();
+  node.reset();
   return exit_ok;
 }
 
@@ -948,21 +969,26 @@ int cluster_status(const options& opts) {
     return exit_ok;
   }
   if (doc["nodes"].empty()) {
-    std::cout << "no tool nodes: this daemon runs its tools itself\n";
+    std::cout << "not clustered: this daemon runs every role itself\n";
     return exit_ok;
   }
-  std::cout << "NODE\tROLES\tSTATE\tPENDING\tSERVED\tCALL µs\tLOST\tLAST "
-               "ERROR\n";
+  std::cout << "NODE\tADDRESS\tROLES\tSTATE\tLOAD\tRTT µs\tSENT\tRECEIVED\t"
+               "PENDING\tLOST\tLAST ERROR\n";
+  auto text = [](const json& x) {
+    return x.is_string() ? x.get<std::string>() : std::string{};
+  };
   for (auto& n : doc["nodes"]) {
     std::string roles;
-    for (auto& r : n["roles"])
-      roles += (roles.empty() ? "" : ",") + r.get<std::string>();
-    std::cout << n["node"].get<std::string>() << "\t" << roles << "\t"
-              << n["state"].get<std::string>() << "\t" << n["pending"] << "\t"
-              << n["served"] << "\t"
-              << static_cast<long>(n["call_us"].get<double>()) << "\t"
-              << n["lost"] << "\t"
-              << n["last_error"].get<std::string>() << "\n";
+    for (auto& r : n.value("roles", json::array()))
+      roles += (roles.empty() ? "" : ",") + text(r);
+    std::cout << text(n["name"]) << "\t"
+              << (text(n["where"]).empty() ? "-" : text(n["where"])) << "\t"
+              << roles << "\t" << text(n["state"]) << "\t"
+              << n.value("load", 0) << "\t"
+              << static_cast<long>(n.value("rtt_us", 0.0)) << "\t"
+              << n.value("sent", 0) << "\t" << n.value("received", 0) << "\t"
+              << n.value("pending", 0) << "\t" << n.value("lost", 0) << "\t"
+              << text(n["last_error"]) << "\n";
   }
   return exit_ok;
 }

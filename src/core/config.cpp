@@ -1,11 +1,13 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <system_error>
 
+#include "cluster/nodes.hpp"
 #include "core/json.hpp"
 
 namespace troupe {
@@ -99,9 +101,33 @@ result<bool> validate(const engine_config& cfg) {
   for (auto& s : cfg.mcp_servers)
     if (auto ok = mcp::validate(s); !ok)
       return bad("mcp_servers: " + ok.error().message);
-  for (auto& n : cfg.cluster_tool_nodes)
+  for (auto& n : cfg.cluster_seeds)
     if (!parse_endpoint(n))
-      return bad("cluster.tool_nodes: '" + n + "' is not HOST:PORT");
+      return bad("cluster.seeds: '" + n + "' is not HOST:PORT");
+  if (!cfg.cluster_listen.empty() && !parse_endpoint(cfg.cluster_listen))
+    return bad("cluster.listen: '" + cfg.cluster_listen +
+               "' is not HOST:PORT");
+  if (!cfg.cluster_advertise.empty() &&
+      !parse_endpoint(cfg.cluster_advertise))
+    return bad("cluster.advertise: '" + cfg.cluster_advertise +
+               "' is not HOST:PORT");
+  if (cfg.cluster_roles.empty())
+    return bad("cluster.roles must name at least one of api, planner, "
+               "memory, tools");
+  for (size_t i = 0; i < cfg.cluster_roles.size(); ++i) {
+    auto& r = cfg.cluster_roles[i];
+    auto& known = cluster::known_roles();
+    if (std::find(known.begin(), known.end(), r) == known.end())
+      return bad("cluster.roles: unknown role '" + r +
+                 "' (known: api, planner, memory, tools)");
+    if (std::find(cfg.cluster_roles.begin(), cfg.cluster_roles.begin() +
+                                               static_cast<std::ptrdiff_t>(i),
+                  r) != cfg.cluster_roles.begin() +
+                         static_cast<std::ptrdiff_t>(i))
+      return bad("cluster.roles: '" + r + "' is named twice");
+  }
+  if (cfg.cluster_name.size() > 128)
+    return bad("cluster.name is longer than 128 characters");
   if (cfg.cluster_heartbeat.count() > 0 &&
       cfg.cluster_connection_timeout <= cfg.cluster_heartbeat)
     return bad("cluster.connection_timeout_ms (" +
@@ -287,6 +313,26 @@ public:
       if (!x.is_string())
         return bad;
       xs.push_back(x.get<std::string>());
+    }
+    out = std::move(xs);
+    return std::nullopt;
+  }
+
+  /// A list of strings at `key`, or one string of comma-separated items
+  /// (handy in an environment variable: TROUPE_CLUSTER_SEEDS=a:1,b:2).
+  std::optional<failure> list(const char* key, std::vector<std::string>& out) {
+    auto i = obj_.find(key);
+    if (i == obj_.end() || !i->is_string())
+      return strings(key, out);
+    seen_.insert(key);
+    std::vector<std::string> xs;
+    auto text = i->get<std::string>();
+    for (size_t at = 0; at <= text.size();) {
+      auto comma = std::min(text.find(',', at), text.size());
+      auto one = text.substr(at, comma - at);
+      if (!one.empty())
+        xs.push_back(one);
+      at = comma + 1;
     }
     out = std::move(xs);
     return std::nullopt;
@@ -563,7 +609,25 @@ result<engine_config> apply_json(engine_config cfg, std::string_view text) {
       return *f;
     if (auto f = r.number("connection_timeout_ms", silent, 10, 600'000))
       return *f;
-    if (auto f = r.strings("tool_nodes", cfg.cluster_tool_nodes))
+    if (r.raw("tool_nodes"))
+      return failure{errc::invalid_config,
+                     "cluster.tool_nodes was replaced by cluster.seeds (the "
+                     "nodes to join) and cluster.roles (this node's roles: "
+                     "leave out \"tools\" to run tools on the nodes that "
+                     "offer them)"};
+    int64_t gossip = cfg.cluster_gossip.count();
+    if (auto f = r.number("gossip_ms", gossip, 10, 600'000))
+      return *f;
+    cfg.cluster_gossip = std::chrono::milliseconds{gossip};
+    if (auto f = r.string("name", cfg.cluster_name))
+      return *f;
+    if (auto f = r.string("listen", cfg.cluster_listen))
+      return *f;
+    if (auto f = r.string("advertise", cfg.cluster_advertise))
+      return *f;
+    if (auto f = r.list("seeds", cfg.cluster_seeds))
+      return *f;
+    if (auto f = r.list("roles", cfg.cluster_roles))
       return *f;
     cfg.cluster_heartbeat = std::chrono::milliseconds{beat};
     cfg.cluster_connection_timeout = std::chrono::milliseconds{silent};

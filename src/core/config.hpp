@@ -203,9 +203,33 @@ struct engine_config {
   /// (`cluster.connection_timeout_ms`).
   std::chrono::milliseconds cluster_heartbeat{500};
   std::chrono::milliseconds cluster_connection_timeout{2000};
-  /// Tool nodes (`troupe node --role tools`) the daemon runs its tools on,
-  /// as "host:port" (`cluster.tool_nodes`); empty: tools run locally.
-  std::vector<std::string> cluster_tool_nodes;
+  /// This node in a cluster (`cluster.name`; default: its advertised
+  /// address), where it listens for other nodes (`cluster.listen`,
+  /// "host:port"; empty: it only dials out) and the address the others
+  /// should dial (`cluster.advertise`; default: `listen`).
+  std::string cluster_name;
+  std::string cluster_listen;
+  std::string cluster_advertise;
+  /// Nodes to join through (`cluster.seeds`, "host:port"): any one node of
+  /// the cluster is enough, the rest is learnt from it.
+  std::vector<std::string> cluster_seeds;
+  /// The roles this node runs (`cluster.roles`): a role it leaves out is
+  /// asked of the nodes that offer it.
+  std::vector<std::string> cluster_roles{"api", "planner", "memory", "tools"};
+  /// How often nodes ping and gossip (`cluster.gossip_ms`).
+  std::chrono::milliseconds cluster_gossip{1000};
+
+  /// True if this node joins a cluster (it listens or has seeds).
+  bool clustered() const {
+    return !cluster_listen.empty() || !cluster_seeds.empty();
+  }
+  /// True if this node runs `role` itself.
+  bool runs(std::string_view role) const {
+    for (auto& r : cluster_roles)
+      if (r == role)
+        return true;
+    return false;
+  }
   /// Planner instances: each task keeps to one, so they plan in parallel
   /// and a crash loses only one instance's queue.
   uint32_t planner_workers = 2;

@@ -80,15 +80,15 @@ public:
   /// The tools offered to the model.
   virtual std::vector<tool_spec> tools() const = 0;
 
-  /// The tool nodes calls are routed to (empty: tools run locally).
-  virtual std::vector<cluster::tool_node_status> tool_nodes() const = 0;
+  /// The nodes of the cluster, this one first (empty: not clustered).
+  virtual std::vector<cluster::peer_status> peers() const = 0;
 };
 
 /// The CAF side: a gateway actor in `sys` that talks to `eng`'s roles.
 std::unique_ptr<backend> make_backend(caf::actor_system& sys, engine& eng,
                                       std::shared_ptr<backend_events> events,
-                                      std::shared_ptr<cluster::tool_nodes_view>
-                                        nodes);
+                                      std::shared_ptr<cluster::cluster_view>
+                                        cluster);
 
 
 } // namespace troupe::daemon

@@ -150,13 +150,12 @@ public:
     for (auto& row : eng_.supervision())
       if (row.state != "running")
         return "role '" + row.name + "' is " + row.state;
-    // Tools on other nodes: ready while at least one of them is up.
-    if (nodes_) {
-      auto xs = nodes_->snapshot();
-      if (!xs.empty() &&
-          std::none_of(xs.begin(), xs.end(), [](auto& n) { return n.up; }))
-        return "no route for the tools role: every tool node is down";
-    }
+    // Roles on other nodes: ready while each has a node up that offers it.
+    if (nodes_)
+      for (auto& [role, n] : nodes_->routes())
+        if (n == 0)
+          return "no route for the " + role + " role: no node offering it "
+                 "is up";
     return {};
   }
 
@@ -164,9 +163,8 @@ public:
     return eng_.tool_specs();
   }
 
-  std::vector<cluster::tool_node_status> tool_nodes() const override {
-    return nodes_ ? nodes_->snapshot()
-                  : std::vector<cluster::tool_node_status>{};
+  std::vector<cluster::peer_status> peers() const override {
+    return nodes_ ? nodes_->snapshot() : std::vector<cluster::peer_status>{};
   }
 
 private:
@@ -174,10 +172,10 @@ private:
   engine& eng_;
   std::shared_ptr<backend_events> events_;
   std::shared_ptr<client_set> clients_ = std::make_shared<client_set>();
-  std::shared_ptr<cluster::tool_nodes_view> nodes_;
+  std::shared_ptr<cluster::cluster_view> nodes_;
 
 public:
-  void set_nodes(std::shared_ptr<cluster::tool_nodes_view> x) {
+  void set_nodes(std::shared_ptr<cluster::cluster_view> x) {
     nodes_ = std::move(x);
   }
 };
@@ -186,7 +184,7 @@ public:
 
 std::unique_ptr<backend> make_backend(caf::actor_system& sys, engine& eng,
                                       std::shared_ptr<backend_events> events,
-                                      std::shared_ptr<cluster::tool_nodes_view>
+                                      std::shared_ptr<cluster::cluster_view>
                                         nodes) {
   auto out = std::make_unique<caf_backend>(sys, eng, std::move(events));
   out->set_nodes(std::move(nodes));

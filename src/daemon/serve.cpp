@@ -8,7 +8,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/engine.hpp"
-#include "actors/tool_router.hpp"
+#include "cluster/node.hpp"
 #include "cluster/network.hpp"
 #include "core/log.hpp"
 #include "daemon/service.hpp"
@@ -73,10 +73,15 @@ int serve(serve_options opts) {
   auto svc = service::make(cfg, std::move(*jrnl));
   caf::actor_system_config scfg;
   register_types(scfg);
-  // Tools on other nodes: the network layer, and the key they share.
-  auto& tool_nodes = cfg.cluster_tool_nodes;
+  // In a cluster: the network layer, and the approval key every node
+  // shares (tool nodes run only calls a guardrail signed with it).
   engine_options eopts;
-  if (!tool_nodes.empty()) {
+  if (!cfg.runs("api")) {
+    std::cerr << "troupe: cluster.roles leaves out api, so this node takes "
+                 "no tasks: run it with `troupe node`\n";
+    return exit_usage;
+  }
+  if (cfg.clustered()) {
     if (cfg.cluster_tls.enabled())
       if (auto ok = cluster::check(cfg.cluster_tls); !ok) {
         std::cerr << "troupe: cluster.tls: " << ok.error().message << "\n";
@@ -84,23 +89,29 @@ int serve(serve_options opts) {
       }
     auto key = guardrail::approval_key_from_env();
     if (!key || !*key) {
-      std::cerr << "troupe: cluster.tool_nodes needs TROUPE_APPROVAL_KEY (64 "
-                   "hex digits, the same as the nodes'): they run only calls "
-                   "the guardrail signed with it\n";
+      std::cerr << "troupe: a cluster node needs TROUPE_APPROVAL_KEY (64 hex "
+                   "digits, the same on every node): tool nodes run only "
+                   "calls a guardrail signed with it\n";
       return exit_usage;
     }
     eopts.approval_key = **key;
     cluster::configure_network(scfg, cfg);
   }
   caf::actor_system sys{scfg};
-  auto nodes_view = std::make_shared<cluster::tool_nodes_view>();
-  if (!tool_nodes.empty()) {
-    auto router = spawn_tool_router(sys, cfg, tool_nodes, nodes_view);
-    if (!router) {
-      std::cerr << "troupe: " << describe(router.error()) << "\n";
+  std::unique_ptr<cluster_node> node;
+  if (cfg.clustered()) {
+    auto started = cluster_node::start(sys, cfg);
+    if (!started) {
+      std::cerr << "troupe: " << describe(started.error()) << "\n";
       return exit_failed;
     }
-    eopts.tools = *router;
+    node = std::move(*started);
+    node->route(eopts);
+    // Not required: the daemon starts and stays not ready until a node
+    // offering each missing role is up.
+    for (auto& role : node->wait_for_routes(cfg.timeouts.role))
+      log::get()->warn(R"("event":"no_route_yet","role":{})",
+                       log::quote(role));
   }
   auto eng = engine::start(sys, cfg, std::move(eopts));
   if (!eng) {
@@ -108,7 +119,10 @@ int serve(serve_options opts) {
     return code_of(eng.error()) == errc::invalid_config ? exit_usage
                                                         : exit_failed;
   }
-  svc->attach(make_backend(sys, **eng, svc, nodes_view));
+  if (node)
+    node->attach(**eng);
+  svc->attach(make_backend(sys, **eng, svc,
+                           node ? node->view() : nullptr));
   // Unfinished tasks of an earlier run: resumed, or ended with the reason.
   if (auto r = svc->recover(); r.resumed + r.failed > 0) {
     log::get()->warn(R"("event":"tasks_recovered","resumed":{},"failed":{})",
@@ -136,6 +150,9 @@ int serve(serve_options opts) {
   std::cout << "troupe: serving on http://" << endpoint->first << ":"
             << (*srv)->port() << std::endl;
   log::get()->info(R"("event":"serving","port":{})", (*srv)->port());
+  if (node && node->port() != 0)
+    std::cout << "troupe: cluster node " << node->name() << " on port "
+              << node->port() << std::endl;
   int sig = 0;
   for (;;) {
     sigwait(&signals, &sig);
@@ -178,6 +195,7 @@ int serve(serve_options opts) {
   srv->reset();
   svc->detach();
   eng->reset();
+  node.reset();
   // A thread that spawned actors holds CAF's logger until it ends, and the
   // actor system waits for the logger: the journal's writer thread (which
   // starts tasks) must end before the system does, after the last actor.

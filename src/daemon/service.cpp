@@ -184,36 +184,40 @@ struct service::metrics {
   prometheus::Family<prometheus::Gauge>& peer_up =
     prometheus::BuildGauge()
       .Name("troupe_peer_up")
-      .Help("1 while a tool node is connected, 0 while it is lost")
+      .Help("1 while a node of the cluster is connected, 0 while it is lost")
       .Register(*registry);
   prometheus::Family<prometheus::Gauge>& peer_pending =
     prometheus::BuildGauge()
-      .Name("troupe_peer_pending_calls")
-      .Help("Tool calls sent to a node and not answered yet")
+      .Name("troupe_peer_pending_requests")
+      .Help("Requests sent to a node (any role) and not answered yet")
       .Register(*registry);
-  prometheus::Family<prometheus::Counter>& peer_calls =
+  prometheus::Family<prometheus::Counter>& peer_received =
     prometheus::BuildCounter()
-      .Name("troupe_peer_calls_total")
-      .Help("Tool calls a node answered")
+      .Name("troupe_peer_replies_received_total")
+      .Help("Replies a node sent back to this node's requests")
       .Register(*registry);
   prometheus::Family<prometheus::Counter>& peer_lost =
     prometheus::BuildCounter()
       .Name("troupe_peer_lost_total")
-      .Help("Times a tool node was lost")
+      .Help("Times a node of the cluster was lost")
       .Register(*registry);
   prometheus::Family<prometheus::Gauge>& peer_rtt =
     prometheus::BuildGauge()
-      .Name("troupe_peer_call_seconds")
-      .Help("Moving average of a tool call's round trip to a node, tool "
-            "included")
+      .Name("troupe_peer_rtt_seconds")
+      .Help("Moving average of a ping's network round trip to a node")
+      .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& peer_load =
+    prometheus::BuildGauge()
+      .Name("troupe_peer_load")
+      .Help("Messages waiting in a node's role mailboxes, as it last said")
       .Register(*registry);
   prometheus::Family<prometheus::Counter>& peer_sent =
     prometheus::BuildCounter()
-      .Name("troupe_peer_sent_total")
-      .Help("Tool calls sent to a node")
+      .Name("troupe_peer_requests_sent_total")
+      .Help("Requests this node sent to a node (planning, memory, tools)")
       .Register(*registry);
   std::map<std::string, uint64_t> last_peer_sent;
-  std::map<std::string, uint64_t> last_peer_calls;
+  std::map<std::string, uint64_t> last_peer_received;
   std::map<std::string, uint64_t> last_peer_lost;
   uint64_t last_commits = 0;
   std::set<std::string> agents;
@@ -477,14 +481,16 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     if (!backend_)
       return fail(rep, 503, "not_ready", "the engine is starting");
     json nodes = json::array();
-    for (auto& n : backend_->tool_nodes())
-      nodes.push_back({{"node", n.where},
-                       {"roles", json::array({"tools"})},
-                       {"state", n.up ? "up" : "lost"},
-                       {"pending", n.pending},
+    for (auto& n : backend_->peers())
+      nodes.push_back({{"name", n.name},
+                       {"where", n.where},
+                       {"roles", n.roles},
+                       {"state", n.state},
+                       {"load", n.load},
+                       {"rtt_us", n.rtt_us},
                        {"sent", n.sent},
-                       {"served", n.served},
-                       {"call_us", n.rtt_us},
+                       {"received", n.received},
+                       {"pending", n.pending},
                        {"lost", n.lost},
                        {"rejoined", n.rejoined},
                        {"last_error", n.last_error}});
@@ -953,26 +959,23 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
       for (auto& [server, up] : c.mcp_up)
         m.mcp_up.Add({{"server", server}}).Set(up);
       if (self->backend_)
-        for (auto& n : self->backend_->tool_nodes()) {
-          m.peer_up.Add({{"peer", n.where}}).Set(n.up ? 1 : 0);
-          m.peer_pending.Add({{"peer", n.where}})
-            .Set(static_cast<double>(n.pending));
-          m.peer_rtt.Add({{"peer", n.where}}).Set(n.rtt_us / 1e6);
-          auto& sent_last = m.last_peer_sent[n.where];
-          auto& sent = m.peer_sent.Add({{"peer", n.where}});
-          if (n.sent > sent_last)
-            sent.Increment(static_cast<double>(n.sent - sent_last));
-          sent_last = n.sent;
-          auto& last = m.last_peer_calls[n.where];
-          auto& calls = m.peer_calls.Add({{"peer", n.where}});
-          if (n.served > last)
-            calls.Increment(static_cast<double>(n.served - last));
-          last = n.served;
-          auto& lost_last = m.last_peer_lost[n.where];
-          auto& lost = m.peer_lost.Add({{"peer", n.where}});
-          if (n.lost > lost_last)
-            lost.Increment(static_cast<double>(n.lost - lost_last));
-          lost_last = n.lost;
+        for (auto& n : self->backend_->peers()) {
+          if (n.state == "self")
+            continue;
+          prometheus::Labels l{{"peer", n.name}};
+          m.peer_up.Add(l).Set(n.state == "up" ? 1 : 0);
+          m.peer_pending.Add(l).Set(static_cast<double>(n.pending));
+          m.peer_rtt.Add(l).Set(n.rtt_us / 1e6);
+          m.peer_load.Add(l).Set(static_cast<double>(n.load));
+          auto bump = [](prometheus::Counter& c, uint64_t& last, uint64_t n) {
+            if (n > last)
+              c.Increment(static_cast<double>(n - last));
+            last = n;
+          };
+          bump(m.peer_sent.Add(l), m.last_peer_sent[n.name], n.sent);
+          bump(m.peer_received.Add(l), m.last_peer_received[n.name],
+               n.received);
+          bump(m.peer_lost.Add(l), m.last_peer_lost[n.name], n.lost);
         }
       auto commits = self->journal_->commits();
       if (commits > m.last_commits)

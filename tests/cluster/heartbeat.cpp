@@ -11,8 +11,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "actors/tool_executor.hpp"
 #include "support/actors.hpp"
+#include "support/cluster.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -28,47 +28,45 @@ TEST_CASE("a node that goes silent is declared lost by heartbeats, and its "
   auto node_cfg = dir.path / "node.json";
   std::ofstream{node_cfg} << nlohmann::json{
     {"cluster", {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000}}}};
-  test::child_process node{{test::cli_path(), "--config", node_cfg.string(),
-                            "node", "--role", "tools", "--listen",
-                            "127.0.0.1:0"}};
-  auto line = node.wait_for_line("serving tools on", 20s);
-  REQUIRE(line);
-  auto port =
-    static_cast<uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
-  auto cfg = test::test_config();
+  auto node = test::start_node(
+    test::node_command(node_cfg.string(), "127.0.0.1:0", "tools"));
+  REQUIRE(node.proc);
+  auto cfg = test::tools_elsewhere(node.where());
   cfg.cluster_heartbeat = 100ms;
   cfg.cluster_connection_timeout = 1000ms;
   // Far beyond the test: a pass proves the heartbeats found the loss.
   cfg.timeouts.tool = std::chrono::minutes{10};
   test::system_fixture fx{cfg};
-  auto remote =
-    fx.sys().middleman().remote_actor<tool_executor_actor>("127.0.0.1", port);
-  REQUIRE(remote);
-  engine_options opts;
-  opts.approval_key = key;
-  opts.tools = fx.sys().spawn(remote_tools_role, *remote,
-                              "127.0.0.1:" + std::to_string(port),
-                              cfg.timeouts.tool);
-  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
-  REQUIRE(eng);
+  auto joined = test::join_cluster(fx.sys(), cfg, key);
+  REQUIRE(joined);
+  auto& eng = joined->eng;
   caf::scoped_actor self{fx.sys()};
   tool_invocation inv{{"c1", "shell", R"({"command":"sleep 30"})"},
                       1, "s", "test"};
-  self->request((*eng)->guardrail(), 10s, authorize_atom::value, inv)
+  self->request(eng->guardrail(), 10s, authorize_atom::value, inv)
     .receive([&](tool_invocation& ok) { inv = std::move(ok); },
              [&](caf::error& e) { FAIL(describe(e)); });
-  auto pending = self->request((*eng)->tools(), 60s, call_atom::value, inv);
+  auto pending = self->request(eng->tools(), 60s, call_atom::value, inv);
   // The node hangs: its TCP connection stays open, it just stops talking.
-  node.signal(SIGSTOP);
+  // (The call has reached it once it counts as pending there.)
+  REQUIRE(test::wait_until(
+    [&] {
+      for (auto& p : joined->node->view()->snapshot())
+        if (p.name == node.where() && p.pending == 1)
+          return true;
+      return false;
+    },
+    10s));
+  node.proc->signal(SIGSTOP);
   auto stopped = std::chrono::steady_clock::now();
   caf::error err;
   pending.receive([](tool_result&) { FAIL("the call should have failed"); },
                   [&](caf::error& e) { err = std::move(e); });
   auto waited = std::chrono::steady_clock::now() - stopped;
   CHECK(code_of(err) == errc::role_down);
-  CHECK_THAT(describe(err), Catch::Contains("is down"));
+  CHECK_THAT(describe(err), Catch::Contains("is lost"));
   CHECK(waited < 5s);
-  node.signal(SIGCONT);
+  node.proc->signal(SIGCONT);
   unsetenv("TROUPE_APPROVAL_KEY");
 }
 
@@ -87,31 +85,28 @@ TEST_CASE("a tool node serves its MCP servers' tools to other nodes",
             "/tests/mcp/node_modules/@modelcontextprotocol/"
             "server-everything/dist/index.js",
           "stdio"}}}}}}};
-  test::child_process node{{test::cli_path(), "--config", node_cfg.string(),
-                            "node", "--role", "tools", "--listen",
-                            "127.0.0.1:0"}};
-  auto line = node.wait_for_line("serving tools on", 30s);
-  REQUIRE(line);
-  auto port =
-    static_cast<uint16_t>(std::stoi(line->substr(line->rfind(':') + 1)));
-  test::system_fixture fx{true};
-  auto remote =
-    fx.sys().middleman().remote_actor<tool_executor_actor>("127.0.0.1", port);
-  REQUIRE(remote);
-  auto listed = test::ask<tool_executor_actor, std::vector<tool_spec>>(
-    fx.sys(), *remote, 10s, list_atom::value);
-  REQUIRE(listed.value);
+  auto node = test::start_node(
+    test::node_command(node_cfg.string(), "127.0.0.1:0", "tools"));
+  REQUIRE(node.proc);
+  auto cfg = test::tools_elsewhere(node.where());
+  test::system_fixture fx{cfg};
+  auto joined = test::join_cluster(fx.sys(), cfg, key);
+  REQUIRE(joined);
+  auto& eng = joined->eng;
+  // The node's tools, its MCP server's included, reach the catalog.
   auto has = [&](const char* name) {
-    return std::any_of(listed.value->begin(), listed.value->end(),
+    auto specs = eng->tool_specs();
+    return std::any_of(specs.begin(), specs.end(),
                        [&](auto& s) { return s.name == name; });
   };
+  REQUIRE(test::wait_until([&] { return has("ev__echo"); }, 10s));
   CHECK(has("ev__echo"));
   CHECK(has("calculator"));
   tool_invocation inv{{"c1", "ev__echo", R"({"message":"over the wire"})"},
                       1, "s", "p"};
   inv.grant = guardrail::sign(key, inv, memory::now_ms() + 60000);
-  auto r = test::ask<tool_executor_actor, tool_result>(fx.sys(), *remote, 10s,
-                                                       call_atom::value, inv);
+  auto r = test::ask<tool_executor_actor, tool_result>(
+    fx.sys(), eng->tools(), 10s, call_atom::value, inv);
   REQUIRE(r.value);
   CHECK(r.value->ok);
   CHECK_THAT(r.value->output, Catch::Contains("Echo: over the wire"));

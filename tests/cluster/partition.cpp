@@ -10,7 +10,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "actors/tool_router.hpp"
+#include "support/cluster.hpp"
 #include "support/actors.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
@@ -89,44 +89,46 @@ TEST_CASE("a partition is noticed and healed: cut the link, the node is "
   auto node_cfg = (dir.path / "node.json").string();
   std::ofstream{node_cfg} << nlohmann::json{
     {"cluster", {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000}}}};
-  test::child_process node{{ip_program(), "netns", "exec", ns.name, test::cli_path(),
-                            "--config", node_cfg, "node", "--role", "tools",
-                            "--listen", ns.ns_ip + ":0"}};
-  auto line = node.wait_for_line("serving tools on", 20s);
-  REQUIRE(line);
-  auto where = ns.ns_ip + ":" + line->substr(line->rfind(':') + 1);
-  auto cfg = test::test_config();
+  auto node = test::start_node(test::node_command(
+    node_cfg, ns.ns_ip + ":0", "tools", {},
+    {ip_program(), "netns", "exec", ns.name}));
+  REQUIRE(node.proc);
+  auto where = ns.ns_ip + ":" + std::to_string(node.port);
+  auto cfg = test::tools_elsewhere(where);
   cfg.cluster_heartbeat = 100ms;
   cfg.cluster_connection_timeout = 1000ms;
   test::system_fixture fx{cfg};
-  auto view = std::make_shared<tool_nodes_view>();
-  auto router = spawn_tool_router(fx.sys(), cfg, {where}, view);
-  REQUIRE(router);
-  engine_options opts;
-  opts.approval_key = key;
-  opts.tools = *router;
-  auto eng = engine::start(fx.sys(), cfg, std::move(opts));
-  REQUIRE(eng);
-  auto ok = test::run_task(fx.sys(), **eng, "What is 40 + 2?");
+  auto joined = test::join_cluster(fx.sys(), cfg, key);
+  REQUIRE(joined);
+  auto& eng = joined->eng;
+  auto view = joined->node->view();
+  auto peer = [&] {
+    for (auto& p : view->snapshot())
+      if (p.name == where)
+        return p;
+    return cluster::peer_status{};
+  };
+  auto ok = test::run_task(fx.sys(), *eng, "What is 40 + 2?");
   REQUIRE(ok.value);
   CHECK(ok.value->status == task_status::completed);
   // Cut: no FIN, no RST, just silence. The heartbeats notice.
   REQUIRE(ns.cut());
-  REQUIRE(test::wait_until([&] { return !view->snapshot().at(0).up; }, 10s));
-  auto lost = test::run_task(fx.sys(), **eng, "What is 40 + 2?");
+  REQUIRE(test::wait_until([&] { return peer().state == "down"; }, 10s));
+  auto lost = test::run_task(fx.sys(), *eng, "What is 40 + 2?");
   REQUIRE(lost.value);
   CHECK(lost.value->status == task_status::failed);
   CHECK(lost.value->error_code == "role_down");
-  CHECK_THAT(lost.value->answer, Catch::Contains("down"));
-  // Heal: the router's reconnection brings the node back.
+  CHECK_THAT(lost.value->answer, Catch::Contains("no node offering the "
+                                                 "tools role is up"));
+  // Heal: redialling brings the node back.
   REQUIRE(ns.heal());
   REQUIRE(test::wait_until(
     [&] {
-      auto s = view->snapshot().at(0);
-      return s.up && s.rejoined >= 1;
+      auto s = peer();
+      return s.state == "up" && s.rejoined >= 1;
     },
     30s));
-  auto again = test::run_task(fx.sys(), **eng, "What is 40 + 2?");
+  auto again = test::run_task(fx.sys(), *eng, "What is 40 + 2?");
   REQUIRE(again.value);
   CHECK(again.value->status == task_status::completed);
   unsetenv("TROUPE_APPROVAL_KEY");

@@ -10,6 +10,7 @@
 
 #include "cluster/certs.hpp"
 #include "guardrail/approval.hpp"
+#include "support/cluster.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -49,13 +50,11 @@ TEST_CASE("nodes link over mutual TLS; a node without a valid certificate "
          guardrail::approval_key::random().hex().c_str(), 1);
   child_process node{{cli_path(), "--config",
                       tls_config(dir, "node", certs, "tools", certs), "node",
-                      "--role", "tools", "--listen", "127.0.0.1:0"}};
+                      "--roles", "tools", "--listen", "127.0.0.1:0"}};
   auto line = node.wait_for_line("serving tools on", 20s);
   REQUIRE(line);
   CHECK_THAT(*line, Catch::Contains("(TLS)"));
-  auto at = "127.0.0.1:" + line->substr(line->rfind(':') + 1,
-                                        line->find(' ', line->rfind(':')) -
-                                          line->rfind(':') - 1);
+  auto at = "127.0.0.1:" + std::to_string(port_in(*line));
   auto run = [&](std::vector<std::string> config) {
     std::vector<std::string> args{cli_path()};
     args.insert(args.end(), config.begin(), config.end());
@@ -74,7 +73,7 @@ TEST_CASE("nodes link over mutual TLS; a node without a valid certificate "
     run({"--config", tls_config(dir, "intruder", other, "intruder", other)});
   CHECK(foreign.exit_code == 1);
   CHECK_FALSE(foreign.timed_out);
-  CHECK_THAT(foreign.err, Catch::Contains("cannot reach the tool node"));
+  CHECK_THAT(foreign.err, Catch::Contains("no node offering the tools role could be reached"));
   // Trusting the right CA does not help without a certificate it signed.
   auto half =
     run({"--config", tls_config(dir, "half", other, "intruder", certs)});
@@ -83,7 +82,7 @@ TEST_CASE("nodes link over mutual TLS; a node without a valid certificate "
   // No TLS at all.
   auto plain = run({});
   CHECK(plain.exit_code == 1);
-  CHECK_THAT(plain.err, Catch::Contains("cannot reach the tool node"));
+  CHECK_THAT(plain.err, Catch::Contains("no node offering the tools role could be reached"));
   // The node shrugged all that off and still serves the cluster.
   auto again =
     run({"--config", tls_config(dir, "engine", certs, "engine", certs)});

@@ -12,6 +12,7 @@
 
 #include "guardrail/approval.hpp"
 #include "support/http_client.hpp"
+#include "support/cluster.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -492,69 +493,82 @@ TEST_CASE("a real Prometheus server scrapes /metrics", "[daemon][serve][promethe
   CHECK(value["value"][1] == "1");
 }
 
-TEST_CASE("the daemon runs its tools on tool nodes: status, metrics and "
-          "readiness follow them",
+TEST_CASE("the daemon plans, remembers and runs tools on other nodes: "
+          "status, metrics and readiness follow them",
           "[daemon][serve][cluster]") {
   auto key = troupe::guardrail::approval_key::random();
   setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
   temp_dir dir{"serve-cluster"};
   auto node_cfg = (dir.path / "node.json").string();
   std::ofstream{node_cfg} << json{
-    {"cluster", {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000}}}};
-  std::vector<std::unique_ptr<child_process>> nodes;
-  json where = json::array();
-  for (int i = 0; i < 2; ++i) {
-    nodes.push_back(std::make_unique<child_process>(std::vector<std::string>{
-      cli_path(), "--config", node_cfg, "node", "--role", "tools", "--listen",
-      "127.0.0.1:0"}));
-    auto line = nodes.back()->wait_for_line("serving tools on", 20s);
-    REQUIRE(line);
-    where.push_back("127.0.0.1:" + line->substr(line->rfind(':') + 1));
-  }
+    {"data_dir", dir.path.string()},
+    {"cluster",
+     {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000},
+      {"gossip_ms", 100}}}};
+  // P plans and remembers; T runs tools and joins through P. The daemon
+  // knows only P and learns of T from it.
+  std::vector<troupe::test::node_process> nodes;
+  nodes.push_back(troupe::test::start_node(troupe::test::node_command(
+    node_cfg, "127.0.0.1:0", "planner,memory")));
+  REQUIRE(nodes[0].proc);
+  nodes.push_back(troupe::test::start_node(troupe::test::node_command(
+    node_cfg, "127.0.0.1:0", "tools", nodes[0].where())));
+  REQUIRE(nodes[1].proc);
   daemon_proc d{{{"cluster",
-                  {{"tool_nodes", where},
+                  {{"seeds", {nodes[0].where()}},
+                   {"roles", {"api"}},
                    {"heartbeat_ms", 100},
-                   {"connection_timeout_ms", 1000}}}}};
-  // A task's calculator call runs on a node.
+                   {"connection_timeout_ms", 1000},
+                   {"gossip_ms", 100}}}}};
+  // The quick start: planned on P, its calculator call run on T, its
+  // memory stored on P.
   auto id = d.submit(quick_start);
   auto events = d.follow(id);
   REQUIRE_FALSE(events.empty());
-  CHECK(json::parse(events.back().second)["status"] == "completed");
+  auto end = json::parse(events.back().second);
+  CHECK(end["status"] == "completed");
+  CHECK_THAT(end.dump(), Catch::Contains("395"));
   auto status = d.call("GET", "/v1/cluster");
   REQUIRE(status);
   REQUIRE(status->status == 200);
   auto listed = json::parse(status->body)["nodes"];
-  REQUIRE(listed.size() == 2);
-  uint64_t served = 0;
-  for (auto& n : listed) {
-    CHECK(n["state"] == "up");
-    CHECK(n["roles"][0] == "tools");
-    CHECK(n["sent"] == n["served"]);
-    served += n["served"].get<uint64_t>();
-    if (n["served"].get<uint64_t>() > 0)
-      CHECK(n["call_us"].get<double>() > 0);
-  }
-  CHECK(served >= 1);
+  REQUIRE(listed.size() == 3);
+  CHECK(listed[0]["state"] == "self");
+  CHECK(listed[0]["roles"] == json{"api"});
+  std::map<std::string, json> by_name;
+  for (auto& n : listed)
+    by_name[n["name"].get<std::string>()] = n;
+  auto& p = by_name[nodes[0].where()];
+  auto& t = by_name[nodes[1].where()];
+  CHECK(p["state"] == "up");
+  CHECK(p["roles"] == json{"planner", "memory"});
+  CHECK(p["received"].get<uint64_t>() >= 2); // plans and a memory store
+  CHECK(t["state"] == "up");
+  CHECK(t["roles"] == json{"tools"});
+  CHECK(t["received"].get<uint64_t>() >= 1); // the calculator
+  CHECK(t["sent"] == t["received"]);
   // The operator's view from the command line.
   setenv("TROUPE_API_KEY", admin_key, 1);
   auto table = run_process(
     {cli_path(), "cluster", "status", "127.0.0.1:" + std::to_string(d.port)});
   unsetenv("TROUPE_API_KEY");
   CHECK(table.exit_code == 0);
-  CHECK_THAT(table.out, Catch::Contains(where[0].get<std::string>()) &&
-                          Catch::Contains(where[1].get<std::string>()) &&
-                          Catch::Contains("\tup\t"));
+  CHECK_THAT(table.out, Catch::Contains(nodes[0].where()) &&
+                          Catch::Contains(nodes[1].where()) &&
+                          Catch::Contains("planner,memory\tup\t") &&
+                          Catch::Contains("tools\tup\t"));
   auto metrics = d.call("GET", "/metrics", {}, nullptr);
   REQUIRE(metrics);
+  CHECK_THAT(metrics->body, Catch::Contains("troupe_peer_up{peer=\"" +
+                                            nodes[1].where() + "\"} 1"));
   CHECK_THAT(metrics->body,
-             Catch::Contains("troupe_peer_up{peer=\"" +
-                             where[0].get<std::string>() + "\"} 1"));
-  CHECK_THAT(metrics->body, Catch::Contains("troupe_peer_calls_total") &&
-                              Catch::Contains("troupe_peer_sent_total") &&
-                              Catch::Contains("troupe_peer_call_seconds"));
+             Catch::Contains("troupe_peer_requests_sent_total") &&
+               Catch::Contains("troupe_peer_replies_received_total") &&
+               Catch::Contains("troupe_peer_rtt_seconds") &&
+               Catch::Contains("troupe_peer_load"));
   // Every tool node gone: not ready, and why.
   for (auto& n : nodes)
-    REQUIRE(n->stop(SIGKILL, 10s));
+    REQUIRE(n.proc->stop(SIGKILL, 10s));
   auto until = std::chrono::steady_clock::now() + 10s;
   std::optional<http_response> ready;
   for (;;) {
@@ -566,11 +580,11 @@ TEST_CASE("the daemon runs its tools on tool nodes: status, metrics and "
     std::this_thread::sleep_for(10ms);
   }
   CHECK(ready->status == 503);
-  CHECK_THAT(ready->body, Catch::Contains("every tool node is down"));
+  CHECK_THAT(ready->body, Catch::Contains("no route for the memory role: no "
+                                          "node offering it is up"));
   auto after = d.call("GET", "/metrics", {}, nullptr);
   REQUIRE(after);
-  CHECK_THAT(after->body,
-             Catch::Contains("troupe_peer_up{peer=\"" +
-                             where[0].get<std::string>() + "\"} 0"));
+  CHECK_THAT(after->body, Catch::Contains("troupe_peer_up{peer=\"" +
+                                          nodes[1].where() + "\"} 0"));
   unsetenv("TROUPE_APPROVAL_KEY");
 }

@@ -1,0 +1,76 @@
+#include "support/cluster.hpp"
+
+#include "actors/protocol.hpp"
+#include "support/actors.hpp"
+
+namespace troupe::test {
+
+uint16_t port_in(const std::string& line) {
+  auto at = line.rfind(" on ");
+  auto colon = line.find(':', at == std::string::npos ? 0 : at);
+  if (colon == std::string::npos)
+    return 0;
+  return static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
+std::vector<std::string> node_command(const std::string& config,
+                                      const std::string& listen,
+                                      const std::string& roles,
+                                      const std::string& seeds,
+                                      std::vector<std::string> prefix) {
+  auto out = std::move(prefix);
+  for (auto& x : {cli_path(), std::string{"--config"}, config,
+                  std::string{"node"}, std::string{"--listen"}, listen,
+                  std::string{"--roles"}, roles})
+    out.push_back(x);
+  if (!seeds.empty()) {
+    out.push_back("--seeds");
+    out.push_back(seeds);
+  }
+  return out;
+}
+
+node_process start_node(const std::vector<std::string>& command,
+                        std::chrono::milliseconds wait) {
+  node_process out;
+  out.proc = std::make_unique<child_process>(command);
+  auto line = out.proc->wait_for_line(": serving ", wait);
+  if (!line) {
+    out.proc.reset();
+    return out;
+  }
+  out.port = port_in(*line);
+  return out;
+}
+
+engine_config tools_elsewhere(const std::string& seed) {
+  auto cfg = test_config();
+  cfg.cluster_seeds = {seed};
+  cfg.cluster_roles = {"api", "planner", "memory"};
+  return cfg;
+}
+
+caf::expected<cluster_engine> join_cluster(caf::actor_system& sys,
+                                           const engine_config& cfg,
+                                           const guardrail::approval_key& key) {
+  engine_options opts;
+  opts.approval_key = key;
+  cluster_engine out;
+  auto node = cluster_node::start(sys, cfg);
+  if (!node)
+    return node.error();
+  out.node = std::move(*node);
+  out.node->route(opts);
+  auto missing = out.node->wait_for_routes(cfg.timeouts.role);
+  if (!missing.empty())
+    return make_error(errc::role_down,
+                      "no route to the " + missing.front() + " role");
+  auto eng = engine::start(sys, cfg, std::move(opts));
+  if (!eng)
+    return eng.error();
+  out.eng = std::move(*eng);
+  out.node->attach(*out.eng);
+  return out;
+}
+
+} // namespace troupe::test

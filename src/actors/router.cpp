@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <unordered_map>
 
 #include <caf/actor_system.hpp>
@@ -138,11 +139,17 @@ void forward(Self self, caf::typed_response_promise<Reply> rp, int attempts,
       });
 }
 
+/// Tells the view how many nodes offer the role (instances of one node
+/// count once).
 template <class Self>
 void count_routes(Self self) {
   auto& st = self->state;
-  if (st.view)
-    st.view->set_routes(st.role, st.routes.size());
+  if (!st.view)
+    return;
+  std::set<std::string> nodes;
+  for (auto& r : st.routes)
+    nodes.insert(r.node);
+  st.view->set_routes(st.role, nodes.size());
 }
 
 /// Drops route `i`: its waiting requests fail with `why` (or move on).

@@ -98,7 +98,7 @@ public:
     routes_.emplace(role, 0);
   }
 
-  /// A router's count of live routes for its role.
+  /// A router's count of nodes up that offer its role.
   void set_routes(const std::string& role, size_t n) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -107,7 +107,7 @@ public:
     cv_.notify_all();
   }
 
-  /// Each role this node needs from others, with its live routes.
+  /// Each role this node needs from others, with the nodes up offering it.
   std::map<std::string, size_t> routes() const {
     std::lock_guard<std::mutex> guard{mtx_};
     return routes_;

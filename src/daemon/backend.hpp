@@ -82,6 +82,9 @@ public:
 
   /// The nodes of the cluster, this one first (empty: not clustered).
   virtual std::vector<cluster::peer_status> peers() const = 0;
+
+  /// Each role this node leaves to others, with the nodes up offering it.
+  virtual std::map<std::string, size_t> routes() const = 0;
 };
 
 /// The CAF side: a gateway actor in `sys` that talks to `eng`'s roles.

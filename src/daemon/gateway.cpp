@@ -167,6 +167,10 @@ public:
     return nodes_ ? nodes_->snapshot() : std::vector<cluster::peer_status>{};
   }
 
+  std::map<std::string, size_t> routes() const override {
+    return nodes_ ? nodes_->routes() : std::map<std::string, size_t>{};
+  }
+
 private:
   caf::actor_system& sys_;
   engine& eng_;

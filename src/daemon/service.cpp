@@ -216,6 +216,12 @@ struct service::metrics {
       .Name("troupe_peer_requests_sent_total")
       .Help("Requests this node sent to a node (planning, memory, tools)")
       .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& role_routes =
+    prometheus::BuildGauge()
+      .Name("troupe_role_routes")
+      .Help("Nodes up offering a role this node leaves to others (0: tasks "
+            "that need it fail)")
+      .Register(*registry);
   std::map<std::string, uint64_t> last_peer_sent;
   std::map<std::string, uint64_t> last_peer_received;
   std::map<std::string, uint64_t> last_peer_lost;
@@ -958,7 +964,9 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
       }
       for (auto& [server, up] : c.mcp_up)
         m.mcp_up.Add({{"server", server}}).Set(up);
-      if (self->backend_)
+      if (self->backend_) {
+        for (auto& [role, n] : self->backend_->routes())
+          m.role_routes.Add({{"role", role}}).Set(static_cast<double>(n));
         for (auto& n : self->backend_->peers()) {
           if (n.state == "self")
             continue;
@@ -977,6 +985,7 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
                n.received);
           bump(m.peer_lost.Add(l), m.last_peer_lost[n.name], n.lost);
         }
+      }
       auto commits = self->journal_->commits();
       if (commits > m.last_commits)
         m.journal_commits.Increment(static_cast<double>(commits - m.last_commits));

@@ -432,3 +432,48 @@ TEST_CASE("tool settings, per-tool overrides and MCP servers are read and "
   CHECK_THAT(error_of(R"({"tools": {"http_get": {"allow_hosts": ["http://x"]}}})"),
              Catch::Contains("tools.http_get"));
 }
+
+TEST_CASE("cluster settings: roles, seeds and addresses are read and checked",
+          "[core][config][cluster]") {
+  auto ok = apply_json(engine_config{}, R"({"cluster": {
+    "name": "api-1", "listen": "0.0.0.0:7100", "advertise": "10.0.0.5:7100",
+    "seeds": ["10.0.0.6:7100", "10.0.0.7:7100"], "roles": ["api", "tools"],
+    "gossip_ms": 250}})");
+  REQUIRE(ok);
+  CHECK(ok->cluster_name == "api-1");
+  CHECK(ok->cluster_listen == "0.0.0.0:7100");
+  CHECK(ok->cluster_advertise == "10.0.0.5:7100");
+  CHECK(ok->cluster_seeds.size() == 2);
+  CHECK(ok->cluster_gossip == std::chrono::milliseconds{250});
+  CHECK(ok->runs("tools"));
+  CHECK_FALSE(ok->runs("planner"));
+  CHECK(ok->clustered());
+  CHECK_FALSE(engine_config{}.clustered());
+  // Seeds and roles as one comma-separated string (an environment value).
+  auto env = apply_environment(
+    engine_config{}, {{"TROUPE_CLUSTER_SEEDS", "a:1,b:2"},
+                      {"TROUPE_CLUSTER_ROLES", "api,planner"}});
+  REQUIRE(env);
+  CHECK(env->cluster_seeds == std::vector<std::string>{"a:1", "b:2"});
+  CHECK(env->cluster_roles == std::vector<std::string>{"api", "planner"});
+  auto bad = [](const char* text) -> std::string {
+    auto r = apply_json(engine_config{}, text);
+    if (!r)
+      return r.error().message;
+    auto v = validate(*r);
+    REQUIRE_FALSE(v);
+    return v.error().message;
+  };
+  CHECK_THAT(bad(R"({"cluster": {"roles": ["api", "cook"]}})"),
+             Catch::Contains("unknown role 'cook'"));
+  CHECK_THAT(bad(R"({"cluster": {"roles": []}})"),
+             Catch::Contains("at least one of"));
+  CHECK_THAT(bad(R"({"cluster": {"roles": ["tools", "tools"]}})"),
+             Catch::Contains("'tools' is named twice"));
+  CHECK_THAT(bad(R"({"cluster": {"seeds": ["nohost"]}})"),
+             Catch::Contains("cluster.seeds: 'nohost' is not HOST:PORT"));
+  CHECK_THAT(bad(R"({"cluster": {"listen": "x"}})"),
+             Catch::Contains("cluster.listen"));
+  CHECK_THAT(bad(R"({"cluster": {"tool_nodes": ["a:1"]}})"),
+             Catch::Contains("replaced by cluster.seeds"));
+}

@@ -565,7 +565,8 @@ TEST_CASE("the daemon plans, remembers and runs tools on other nodes: "
              Catch::Contains("troupe_peer_requests_sent_total") &&
                Catch::Contains("troupe_peer_replies_received_total") &&
                Catch::Contains("troupe_peer_rtt_seconds") &&
-               Catch::Contains("troupe_peer_load"));
+               Catch::Contains("troupe_peer_load") &&
+               Catch::Contains("troupe_role_routes{role=\"tools\"} 1"));
   // Every tool node gone: not ready, and why.
   for (auto& n : nodes)
     REQUIRE(n.proc->stop(SIGKILL, 10s));
@@ -585,6 +586,7 @@ TEST_CASE("the daemon plans, remembers and runs tools on other nodes: "
   auto after = d.call("GET", "/metrics", {}, nullptr);
   REQUIRE(after);
   CHECK_THAT(after->body, Catch::Contains("troupe_peer_up{peer=\"" +
-                                          nodes[1].where() + "\"} 0"));
+                                          nodes[1].where() + "\"} 0") &&
+                            Catch::Contains("troupe_role_routes{role=\"tools\"} 0"));
   unsetenv("TROUPE_APPROVAL_KEY");
 }

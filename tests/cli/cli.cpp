@@ -534,3 +534,31 @@ TEST_CASE("troupe run --provider drives a model API", "[cli][provider]") {
   CHECK(bad_kind.err.find("provider.kind must be offline, openai or anthropic") !=
         std::string::npos);
 }
+
+TEST_CASE("troupe node and serve say what is wrong with their cluster "
+          "settings",
+          "[cli][node]") {
+  setenv("TROUPE_APPROVAL_KEY", std::string(64, 'e').c_str(), 1);
+  auto no_listen = run_process({cli_path(), "node", "--roles", "tools"});
+  CHECK(no_listen.exit_code == 2);
+  CHECK_THAT(no_listen.err, Catch::Contains("node needs --listen HOST:PORT"));
+  auto only_api = run_process({cli_path(), "node", "--roles", "api",
+                               "--listen", "127.0.0.1:0"});
+  CHECK(only_api.exit_code == 2);
+  CHECK_THAT(only_api.err, Catch::Contains("at least one of planner, memory, "
+                                           "tools"));
+  auto unknown = run_process({cli_path(), "node", "--roles", "tools,chef",
+                              "--listen", "127.0.0.1:0"});
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.err, Catch::Contains("unknown role 'chef'"));
+  auto bad_seed = run_process(
+    {cli_path(), "run", "--seeds", "nowhere", "What is 1+1?"});
+  CHECK(bad_seed.exit_code == 2);
+  CHECK_THAT(bad_seed.err, Catch::Contains("'nowhere' is not HOST:PORT"));
+  auto no_api = run_process(
+    {cli_path(), "serve", "--roles", "tools", "--listen", "127.0.0.1:0"},
+    std::chrono::seconds{20});
+  CHECK(no_api.exit_code == 2);
+  CHECK_THAT(no_api.err, Catch::Contains("leaves out api"));
+  unsetenv("TROUPE_APPROVAL_KEY");
+}

@@ -210,7 +210,7 @@ void set_routes(Self self, std::vector<member_info>& members, F joined) {
       return r.handle.address() == addr;
     });
     if (!kept)
-      drop(self, i, "no longer offers the role");
+      drop(self, i, "is lost: the membership took it out of the routes");
   }
   for (auto& r : next) {
     if (find_route(self, r.handle.address()) >= 0)
@@ -233,8 +233,6 @@ void init(Self self, std::string role,
   auto& st = self->state;
   st.role = std::move(role);
   st.view = std::move(view);
-  if (st.view)
-    st.view->need(st.role);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto i = find_route(self, msg.source);
     if (i >= 0)

@@ -57,7 +57,8 @@ private:
 inline constexpr const char* remote_tool_group = "cluster";
 
 /// Spawns the router of `role` ("planner", "memory" or "tools"), counting
-/// its requests per peer in `view`. `slot` (tools only, may be null)
+/// its requests per peer in `view` (which must already `need` the role, so
+/// a wait for its routes cannot start before the router runs). `slot` (tools only, may be null)
 /// receives the tool list of each node that joins.
 planner_router_actor spawn_planner_router(
   caf::actor_system& sys, std::shared_ptr<cluster::cluster_view> view);

@@ -33,6 +33,11 @@ cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
   mc.connector = connector;
   mc.view = out->view_;
   mc.local = out->local_;
+  // Needed before the routers first run: a wait for routes that started
+  // earlier would find nothing to wait for.
+  for (auto& role : cluster::routable_roles())
+    if (!cfg.runs(role))
+      out->view_->need(role);
   if (!cfg.runs("planner")) {
     out->planner_ = spawn_planner_router(sys, out->view_);
     mc.routers["planner"] = caf::actor_cast<caf::actor>(out->planner_);

@@ -165,3 +165,52 @@ TEST_CASE("planning moves to another planner node when one is lost with "
   CHECK(peer(node, p1.where()).state == "down");
   unsetenv("TROUPE_APPROVAL_KEY");
 }
+
+TEST_CASE("a role restarted on another node is announced at once, and "
+          "requests go to its new instance",
+          "[cluster][membership][supervision]") {
+  auto key = guardrail::approval_key::random();
+  setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
+  test::temp_dir dir{"remote-restart"};
+  // The planner node's planners crash on 2% of their messages (a drill):
+  // each crash restarts one, and the engine must move to the new handle.
+  auto path = (dir.path / "node.json").string();
+  std::ofstream{path} << nlohmann::json{
+    {"data_dir", dir.path.string()},
+    {"faults", {{"planner", {{"mode", "crash"}, {"rate", 0.02}}}}},
+    {"cluster", {{"gossip_ms", 100}}}};
+  auto p = test::start_node(test::node_command(path, "127.0.0.1:0",
+                                               "planner"));
+  REQUIRE(p.proc);
+  auto cfg = test::test_config();
+  cfg.cluster_seeds = {p.where()};
+  cfg.cluster_roles = {"api", "memory", "tools"};
+  test::system_fixture fx{cfg};
+  auto joined = test::join_cluster(fx.sys(), cfg, key);
+  REQUIRE(joined);
+  caf::scoped_actor self{fx.sys()};
+  int completed = 0;
+  std::string first_other;
+  // One after another, so each crash finds the successor announced.
+  for (int i = 0; i < 300; ++i)
+    self
+      ->request(joined->eng->tasks(), 30s, run_atom::value,
+                task_request{0, "s", "test",
+                             "What is " + std::to_string(i) + " + 1?"})
+      .receive(
+        [&](task_result& r) {
+          if (r.status == task_status::completed)
+            ++completed;
+          else if (first_other.empty())
+            first_other = r.answer;
+        },
+        [&](caf::error& e) {
+          if (first_other.empty())
+            first_other = describe(e);
+        });
+  INFO(first_other);
+  CHECK(completed == 300);
+  // The node is still the same incarnation: only its roles restarted.
+  CHECK(peer(*joined->node, p.where()).lost == 0);
+  unsetenv("TROUPE_APPROVAL_KEY");
+}

@@ -56,7 +56,7 @@ void publish_view(self_ptr self) {
   cluster::peer_status mine;
   mine.name = st.me.name;
   mine.where = st.me.where;
-  mine.roles = st.me.roles;
+  mine.roles = st.cfg.roles;
   mine.state = "self";
   mine.load = st.cfg.local ? st.cfg.local->load() : 0;
   xs.push_back(std::move(mine));
@@ -71,6 +71,7 @@ void publish_view(self_ptr self) {
     s.lost = p.lost;
     s.rejoined = p.rejoined;
     s.last_error = p.last_error;
+    s.tried = !p.up;
     if (!p.up)
       if (auto d = st.dials.find(p.info.where);
           d != st.dials.end() && !d->second.last_error.empty())
@@ -88,7 +89,8 @@ void publish_view(self_ptr self) {
     s.name = where;
     s.where = where;
     s.state = "down";
-    s.last_error = d.last_error.empty() ? "not reached yet" : d.last_error;
+    s.tried = !d.last_error.empty();
+    s.last_error = s.tried ? d.last_error : "not reached yet";
     xs.push_back(std::move(s));
   }
   st.cfg.view->set_members(std::move(xs));
@@ -101,7 +103,9 @@ void push_routes(self_ptr self) {
     std::vector<member_info> xs;
     std::string sig;
     for (auto& [name, p] : st.peers) {
-      if (!p.up || !offers(p.info, role))
+      // A node that only dials out is never routed to (it could not be
+      // redialled), whatever it claims.
+      if (!p.up || p.info.where.empty() || !offers(p.info, role))
         continue;
       xs.push_back(p.info);
       sig += name + "#" + std::to_string(p.info.incarnation);
@@ -109,10 +113,10 @@ void push_routes(self_ptr self) {
         sig += "/" + inst + "@" + std::to_string(h.id());
       sig += ";";
     }
-    auto& last = st.sent_routes[role];
-    if (last == sig && !last.empty())
+    auto [last, first] = st.sent_routes.try_emplace(role);
+    if (!first && last->second == sig)
       continue;
-    last = sig;
+    last->second = std::move(sig);
     caf::anon_send(router, routes_atom::value, std::move(xs));
   }
 }
@@ -126,15 +130,30 @@ void schedule_dial(self_ptr self, const std::string& where,
   d.last_error = std::move(why);
 }
 
+/// True if `info` claims the name of another node that is up: two live
+/// nodes under one name would replace each other on every hello.
+bool name_taken(self_ptr self, const member_info& info) {
+  auto i = self->state.peers.find(info.name);
+  return i != self->state.peers.end() && i->second.up &&
+         i->second.info.node != info.node &&
+         i->second.info.incarnation != info.incarnation;
+}
+
 /// `info` came from the node it describes: record it (up, with its handles).
+/// A restarted node under a name still up here is refused until its old
+/// incarnation is lost (its down message); it dials again meanwhile.
 void meet(self_ptr self, member_info info) {
   auto& st = self->state;
-  if (info.name.empty() || info.name == st.me.name)
+  if (info.name.empty() || info.name == st.me.name || !info.node ||
+      name_taken(self, info))
     return;
   if (!info.where.empty())
     st.dials.erase(info.where);
   auto [it, fresh] = st.peers.try_emplace(info.name);
   auto& p = it->second;
+  // Back at another address: the old one is no longer worth dialling.
+  if (!fresh && p.info.where != info.where && !p.info.where.empty())
+    st.dials.erase(p.info.where);
   if (!fresh && p.up && p.info.incarnation == info.incarnation &&
       p.info.node == info.node) {
     // Known and up: its roles or handles may have changed.
@@ -142,11 +161,6 @@ void meet(self_ptr self, member_info info) {
     p.info.handles = std::move(info.handles);
     push_routes(self);
     return;
-  }
-  if (p.up && p.info.node) {
-    // The same name, a new incarnation: the old one is gone.
-    self->demonitor(p.info.node);
-    ++p.lost;
   }
   if (!fresh)
     ++p.rejoined;
@@ -322,21 +336,35 @@ void gossip(self_ptr self, bool announce) {
   say_hello(self, targets[pick(st.rng)]);
 }
 
-} // namespace
-
-node_actor::behavior_type
-membership(self_ptr self, std::shared_ptr<const membership_config> cfg) {
+/// Reads the config and starts: on the first tick, which its spawner sends
+/// after it wrote the last of the config (its name, its port).
+void start(self_ptr self) {
   auto& st = self->state;
-  st.cfg = *cfg;
+  st.cfg = *st.pending_cfg;
+  st.pending_cfg.reset();
   st.rng.seed(std::random_device{}());
   st.me.name = st.cfg.name;
   st.me.where = st.cfg.where;
-  st.me.roles = st.cfg.roles;
+  // A node that only dials out cannot be redialled: it offers nothing.
+  if (!st.me.where.empty())
+    st.me.roles = st.cfg.roles;
   std::uniform_int_distribution<uint64_t> any;
   st.me.incarnation = any(st.rng) | 1;
   for (auto& s : st.cfg.seeds)
     if (s != st.me.where)
       st.dials[s].at = clock::now();
+  st.started = true;
+}
+
+caf::error starting() {
+  return make_error(errc::role_down, "the node is starting");
+}
+
+} // namespace
+
+node_actor::behavior_type
+membership(self_ptr self, std::shared_ptr<const membership_config> cfg) {
+  self->state.pending_cfg = std::move(cfg);
   self->set_down_handler([=](caf::down_msg& msg) {
     for (auto& [name, p] : self->state.peers)
       if (p.up && p.info.node.address() == msg.source) {
@@ -344,24 +372,35 @@ membership(self_ptr self, std::shared_ptr<const membership_config> cfg) {
         return;
       }
   });
-  publish_view(self);
   return {
     [=](hello_atom,
         member_info& info) -> caf::result<std::vector<member_info>> {
       auto& st = self->state;
-      if (info.name == st.me.name && info.incarnation != st.me.incarnation)
+      if (!st.started)
+        return starting();
+      if ((info.name == st.me.name && info.incarnation != st.me.incarnation) ||
+          name_taken(self, info))
         return make_error(errc::invalid_config,
                           "node name '" + info.name +
                             "' is taken by another node of the cluster");
+      if (!info.node)
+        return make_error(errc::invalid_input, "a hello without its node");
       meet(self, std::move(info));
       return roster(self);
     },
     [=](ping_atom, uint64_t x) -> caf::result<uint64_t, uint64_t> {
+      if (!self->state.started)
+        return starting();
       auto& local = self->state.cfg.local;
       return {x, local ? local->load() : uint64_t{0}};
     },
-    [=](reload_atom) { gossip(self, true); },
+    [=](reload_atom) {
+      if (self->state.started)
+        gossip(self, true);
+    },
     [=](tick_atom) {
+      if (!self->state.started)
+        start(self);
       ping_all(self);
       gossip(self, false);
       dial_due(self);

@@ -98,6 +98,9 @@ struct dial_entry {
 struct membership_state {
   membership_state() = default;
 
+  /// The config until the first tick reads it (see `membership`).
+  std::shared_ptr<const membership_config> pending_cfg;
+  bool started = false;
   membership_config cfg;
   member_info me;
   std::map<std::string, peer_entry> peers;
@@ -109,9 +112,10 @@ struct membership_state {
   static inline const char* name = "troupe.membership";
 };
 
-/// Reads `cfg` when it first runs: spawn it lazily (`caf::lazy_init`),
-/// publish it, fill in the name and address (the port may have been 0),
-/// then send it `tick` to start.
+/// Reads `cfg` on its first `tick`: spawn it, publish it, fill in the
+/// name and address (the port may have been 0), then send it `tick`. Until
+/// then it answers hello and ping with `role_down` ("the node is
+/// starting"), so an early peer backs off and dials again.
 node_actor::behavior_type
 membership(node_actor::stateful_pointer<membership_state> self,
            std::shared_ptr<const membership_config> cfg);

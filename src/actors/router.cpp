@@ -152,9 +152,21 @@ void count_routes(Self self) {
   st.view->set_routes(st.role, nodes.size());
 }
 
-/// Drops route `i`: its waiting requests fail with `why` (or move on).
+/// The requests left waiting on a dropped route, and why they failed.
+struct orphans {
+  std::vector<std::function<void(caf::error)>> waiting;
+  caf::error why;
+
+  /// Fails them (or moves them on, which needs the routes settled first).
+  void fail() {
+    for (auto& f : waiting)
+      f(why);
+  }
+};
+
+/// Drops route `i`; its waiting requests are returned, not yet failed.
 template <class Self>
-void drop(Self self, size_t i, const std::string& why) {
+orphans drop(Self self, size_t i, const std::string& why) {
   auto& st = self->state;
   auto r = std::move(st.routes[i]);
   st.routes.erase(st.routes.begin() + static_cast<std::ptrdiff_t>(i));
@@ -164,11 +176,13 @@ void drop(Self self, size_t i, const std::string& why) {
   count_routes(self);
   log::get()->warn(R"("event":"route_lost","role":{},"node":{},"why":{})",
                    log::quote(st.role), log::quote(r.node), log::quote(why));
-  auto err = make_error(errc::role_down, "node " + r.node + " (" + st.role +
-                                           ") " + why);
   r.counters->pending.fetch_sub(r.waiting.size(), std::memory_order_relaxed);
+  orphans out;
+  out.why = make_error(errc::role_down,
+                       "node " + r.node + " (" + st.role + ") " + why);
   for (auto& [id, f] : r.waiting)
-    f(err);
+    out.waiting.push_back(std::move(f));
+  return out;
 }
 
 /// Puts the tools `specs` of a node in the slot's catalog.
@@ -203,14 +217,17 @@ void set_routes(Self self, std::vector<member_info>& members, F joined) {
         r.handle = caf::actor_cast<Handle>(h);
         next.push_back(std::move(r));
       }
-  // Gone: in the old list, not in the new one.
+  // Gone: in the old list, not in the new one. Their requests move on
+  // once the new routes are in.
+  std::vector<orphans> gone;
   for (size_t i = st.routes.size(); i-- > 0;) {
     auto addr = st.routes[i].handle.address();
     bool kept = std::any_of(next.begin(), next.end(), [&](auto& r) {
       return r.handle.address() == addr;
     });
     if (!kept)
-      drop(self, i, "is lost: the membership took it out of the routes");
+      gone.push_back(
+        drop(self, i, "is lost: the membership took it out of the routes"));
   }
   for (auto& r : next) {
     if (find_route(self, r.handle.address()) >= 0)
@@ -225,6 +242,8 @@ void set_routes(Self self, std::vector<member_info>& members, F joined) {
     joined(r);
   }
   count_routes(self);
+  for (auto& o : gone)
+    o.fail();
 }
 
 template <class Self>
@@ -236,7 +255,8 @@ void init(Self self, std::string role,
   self->set_down_handler([=](caf::down_msg& msg) {
     auto i = find_route(self, msg.source);
     if (i >= 0)
-      drop(self, static_cast<size_t>(i), "is lost: " + describe(msg.reason));
+      drop(self, static_cast<size_t>(i), "is lost: " + describe(msg.reason))
+        .fail();
   });
   // Stopping must not strand callers.
   self->set_exit_handler([=](caf::exit_msg& msg) {

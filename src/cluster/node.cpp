@@ -65,11 +65,11 @@ cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
                           "' is not HOST:PORT");
     }
   }
-  // Spawned lazily: it reads its config when it first runs, after it is
-  // published and knows its port.
+  // It reads its config on the first tick, sent once the config is
+  // complete (after publishing, when the port is known).
   auto mcp = std::make_shared<membership_config>(std::move(mc));
-  auto node = sys.spawn<caf::lazy_init>(
-    membership, std::shared_ptr<const membership_config>{mcp});
+  auto node =
+    sys.spawn(membership, std::shared_ptr<const membership_config>{mcp});
   if (listen) {
     auto port = out->tls_ ? caf::openssl::publish(node, listen->second,
                                                   listen->first.c_str(), true)
@@ -140,7 +140,10 @@ void cluster_node::route(engine_options& opts) const {
     opts.tools_may_come_later = true;
   }
   // This node's roles go to the cluster as they start and restart; a
-  // restart is announced at once, so peers route to the new instance.
+  // restart is announced at once, so peers route to the new instance. A
+  // node that only dials out offers none: nobody could redial it.
+  if (port_ == 0)
+    return;
   auto prev = opts.on_role_start;
   opts.on_role_start = [local = local_, node = node_,
                         prev](const std::string& name, const caf::actor& h) {

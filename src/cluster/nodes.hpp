@@ -49,6 +49,9 @@ struct peer_status {
   uint64_t lost = 0;
   uint64_t rejoined = 0;
   std::string last_error;
+  /// Down and tried: lost, or a dial to it failed (not merely not dialled
+  /// yet).
+  bool tried = false;
 };
 
 /// The request counters of one peer, bumped by the routers on the call
@@ -129,8 +132,7 @@ public:
       for (auto& m : members_) {
         if (m.state == "self")
           continue;
-        if (m.state == "up" || m.last_error.empty() ||
-            m.last_error == "not reached yet")
+        if (m.state == "up" || !m.tried)
           return false;
         any = true;
       }

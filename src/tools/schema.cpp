@@ -4,6 +4,7 @@
 #include <cctype>
 #include <exception>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,43 @@ constexpr const char* conditional_keywords[] = {
   "anyOf", "oneOf", "not", "if", "then", "else", "dependencies", "contains",
   "propertyNames", "additionalItems", "dependentSchemas"};
 
+/// Where a `$ref` points in `root`. Only local references ("#" or "#/…")
+/// that resolve are taken: valijson would match any other against its URI
+/// std::regex first (an untrusted MCP schema could make that long).
+json::json_pointer local_target(const json& ref, const json& root) {
+  if (!ref.is_string())
+    throw std::runtime_error("'$ref' must be a string");
+  auto text = ref.get<std::string>();
+  if (text != "#" && text.rfind("#/", 0) != 0)
+    throw std::runtime_error("'$ref' \"" + text.substr(0, 64) +
+                             "\" is not local (remote references are not supported; "
+                             "only \"#/…\" is)");
+  try {
+    json::json_pointer ptr{text.substr(1)};
+    if (root.contains(ptr))
+      return ptr;
+  } catch (const json::exception&) {
+  }
+  throw std::runtime_error("'$ref' \"" + text.substr(0, 64) +
+                           "\" points nowhere in the schema");
+}
+
+/// True if `x` holds a `pattern` anywhere.
+bool has_pattern(const json& x) {
+  if (x.is_object()) {
+    if (auto i = x.find("pattern"); i != x.end() && i->is_string())
+      return true;
+    for (auto& [k, v] : x.items())
+      if (has_pattern(v))
+        return true;
+  } else if (x.is_array()) {
+    for (auto& v : x)
+      if (has_pattern(v))
+        return true;
+  }
+  return false;
+}
+
 /// Walks `schema`, moving every `pattern` into `rules` (checked with RE2)
 /// and dropping every `format` (valijson checks the date and time formats
 /// with std::regex, which recurses per character: a long string could
@@ -73,21 +111,22 @@ void extract(json& schema, std::vector<step>& path, const json& root,
     schema.erase(i);
   }
   // A local reference is followed (the referenced schema keeps its own
-  // patterns for valijson's copy, which never sees them: they are erased
-  // from the shared definitions below, once).
-  if (auto i = schema.find("$ref"); i != schema.end() && i->is_string()) {
+  // patterns for valijson's copy, which never sees them: `scrub` erases
+  // them there).
+  if (auto i = schema.find("$ref"); i != schema.end()) {
+    auto ptr = local_target(*i, root);
     auto ref = i->get<std::string>();
-    // A recursive schema refers to itself: each reference is followed
-    // once per path.
+    // A recursive schema refers to itself: each reference is followed once
+    // per path, so a pattern below the second turn would go unchecked.
     bool open = std::find(refs.begin(), refs.end(), ref) != refs.end();
-    if (ref.rfind("#/", 0) == 0 && !open) {
-      json::json_pointer ptr{ref.substr(1)};
-      if (root.contains(ptr)) {
-        auto copy = root.at(ptr);
-        refs.push_back(ref);
-        extract(copy, path, root, rules, conditional, depth + 1, refs);
-        refs.pop_back();
-      }
+    if (open && has_pattern(root.at(ptr)))
+      throw std::runtime_error("'pattern' inside a recursive schema ('$ref' "
+                               "\"" + ref + "\") is not supported");
+    if (!open) {
+      auto copy = root.at(ptr);
+      refs.push_back(ref);
+      extract(copy, path, root, rules, conditional, depth + 1, refs);
+      refs.pop_back();
     }
   }
   if (auto i = schema.find("properties"); i != schema.end() && i->is_object())
@@ -128,31 +167,39 @@ void extract(json& schema, std::vector<step>& path, const json& root,
 }
 
 /// Drops `pattern` and `format` from `x` and every subschema in it (the
-/// definitions that `$ref`s point to included), once `extract` has taken
-/// the patterns. Only schema positions are touched: a property named
-/// "format" stays.
-void scrub(json& x) {
-  if (!x.is_object())
+/// targets of its `$ref`s in `root` included, each once), once `extract`
+/// has taken the patterns. Only schema positions are touched: a property
+/// named "format" stays. Refuses long `id`s: valijson matches a nested one
+/// against its URI std::regex.
+void scrub(json& x, json& root, std::set<const json*>& seen) {
+  if (!x.is_object() || !seen.insert(&x).second)
     return;
   if (x.contains("patternProperties"))
     throw std::runtime_error(
       "'patternProperties' is not supported (its regular expressions would "
       "run on std::regex)");
+  for (auto kw : {"id", "$id"})
+    if (auto i = x.find(kw);
+        i != x.end() && i->is_string() && i->get_ref<const std::string&>().size() > 256)
+      throw std::runtime_error(std::string{"'"} + kw +
+                               "' is longer than 256 characters");
   x.erase("pattern");
   x.erase("format");
+  if (auto i = x.find("$ref"); i != x.end())
+    scrub(root.at(local_target(*i, root)), root, seen);
   for (auto kw : {"properties", "definitions", "$defs", "dependencies",
                   "dependentSchemas"})
     if (auto i = x.find(kw); i != x.end() && i->is_object())
       for (auto& [name, sub] : i->items())
-        scrub(sub);
+        scrub(sub, root, seen);
   for (auto kw : {"additionalProperties", "items", "not", "if", "then",
                   "else", "contains", "propertyNames", "additionalItems"})
     if (auto i = x.find(kw); i != x.end())
-      scrub(*i);
+      scrub(*i, root, seen);
   for (auto kw : {"allOf", "anyOf", "oneOf", "items"})
     if (auto i = x.find(kw); i != x.end() && i->is_array())
       for (auto& sub : *i)
-        scrub(sub);
+        scrub(sub, root, seen);
 }
 
 /// Renders valijson's context ("<root>", "[opts]", "[3]") as "opts[3]".
@@ -289,7 +336,8 @@ schema_validator::compile(const json& schema, std::string_view what) {
     std::vector<step> path;
     std::vector<std::string> refs;
     extract(x->document, path, schema, x->patterns, false, 0, refs);
-    scrub(x->document);
+    std::set<const json*> seen;
+    scrub(x->document, x->document, seen);
     valijson::SchemaParser parser;
     valijson::adapters::NlohmannJsonAdapter adapter(x->document);
     parser.populateSchema(adapter, x->schema);

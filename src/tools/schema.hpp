@@ -3,7 +3,9 @@
 // JSON Schema checks of tool arguments (valijson, drafts 4 to 7). valijson
 // stays inside schema.cpp: its headers are slow to compile, and its
 // `pattern` support uses std::regex, which this project does not run on
-// untrusted input; `pattern` and `patternProperties` are checked with RE2.
+// untrusted input: `pattern` is checked with RE2, and what would reach
+// valijson's std::regex is refused (`patternProperties`, a `pattern` under
+// a conditional or recursive subschema, non-local `$ref`s, long `id`s).
 
 #include <memory>
 #include <string_view>

@@ -139,6 +139,11 @@ result<json> registry::run(const prepared_call& call, const context& ctx) {
   if (!call.tool->fn)
     return failure{errc::unknown_tool,
                    "tool '" + name + "' is not served here"};
+  // Cancelled (or past its deadline) while it waited for a worker: its
+  // caller was already answered, so it must not run at all.
+  if (ctx.cancelled())
+    return failure{errc::cancelled,
+                   "tool '" + name + "' was cancelled before it ran"};
   try {
     return call.tool->fn(call.args, ctx);
   } catch (const std::exception& ex) {

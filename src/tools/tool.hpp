@@ -135,7 +135,8 @@ public:
   result<prepared_call> prepare(const tool_call& call) const;
 
   /// Runs a prepared call of an immediate or blocking tool in the calling
-  /// thread; an exception from the tool becomes `tool_failed`.
+  /// thread; an exception from the tool becomes `tool_failed`. A call
+  /// already cancelled (`ctx`) does not run: `cancelled`.
   static result<json> run(const prepared_call& call, const context& ctx);
 
   /// Prepares and runs `call`, waiting for an asynchronous tool (so only

@@ -64,10 +64,16 @@ tool_result call(test::system_fixture& fx, const tool_executor_actor& exec,
 
 /// A blocking tool that waits until its call is cancelled (or 20 s pass)
 /// and tells `seen` it saw the cancellation.
+/// A tool that waits for its cancellation (at most 20 s), counting the
+/// calls that started (`started`, if given) and those that saw it (`seen`).
 tools::entry waiter(std::string name, uint32_t timeout_ms,
-                    std::shared_ptr<std::atomic<int>> seen) {
+                    std::shared_ptr<std::atomic<int>> seen,
+                    std::shared_ptr<std::atomic<int>> started = nullptr) {
   tools::entry e{{std::move(name), "waits", R"({"type":"object"})"},
-                 [seen](const json&, const tools::context& ctx) -> result<json> {
+                 [seen, started](const json&,
+                                 const tools::context& ctx) -> result<json> {
+                   if (started)
+                     started->fetch_add(1);
                    pollfd p{ctx.cancel->fd(), POLLIN, 0};
                    ::poll(&p, 1, 20000);
                    if (ctx.cancelled())
@@ -269,15 +275,17 @@ TEST_CASE("a call past its deadline fails with timeout and its tool is "
 TEST_CASE("cancelling a task cancels its running calls, and only its own",
           "[actors][tools]") {
   auto seen = std::make_shared<std::atomic<int>>(0);
+  auto started = std::make_shared<std::atomic<int>>(0);
   test::system_fixture fx;
   auto key = guardrail::approval_key::random();
-  auto exec = spawn_executor(fx, key, {waiter("slow", 60000, seen)});
+  auto exec = spawn_executor(fx, key, {waiter("slow", 60000, seen, started)});
   caf::scoped_actor self{fx.sys()};
   auto mine = approved(key, {"a", "slow", "{}"}, 7);
   auto other = approved(key, {"b", "slow", "{}"}, 8);
   auto first = self->request(exec, 20s, call_atom::value, mine);
   auto second = self->request(exec, 20s, call_atom::value, other);
-  // Both are running once the pool has both.
+  // Both running (a call cancelled before it starts never runs).
+  REQUIRE(test::wait_until([&] { return started->load() == 2; }));
   self->send(exec, cancel_atom::value, uint64_t{7});
   tool_result r;
   first.receive([&](tool_result& x) { r = std::move(x); },

@@ -55,3 +55,25 @@ TEST_CASE("a tool that throws becomes a failed result", "[tools]") {
   CHECK_FALSE(unknown.ok);
   CHECK(unknown.output.find("unknown_tool") != std::string::npos);
 }
+
+TEST_CASE("a call cancelled before it runs does not run at all", "[tools]") {
+  tools::registry reg;
+  int runs = 0;
+  REQUIRE(reg.add(make({"write", "has an effect", R"({"type":"object"})"},
+                       [&](const json&, const tools::context&) -> result<json> {
+                         ++runs;
+                         return json{{"written", true}};
+                       })));
+  auto prepared = reg.prepare({"c1", "write", "{}"});
+  REQUIRE(prepared);
+  tools::context ctx;
+  ctx.cancel = std::make_shared<tools::cancellation>();
+  REQUIRE(tools::registry::run(*prepared, ctx));
+  CHECK(runs == 1);
+  // Cancelled while it waited for a worker (deadline, task cancelled).
+  ctx.cancel->cancel();
+  auto late = tools::registry::run(*prepared, ctx);
+  REQUIRE_FALSE(late);
+  CHECK(late.error().code == errc::cancelled);
+  CHECK(runs == 1);
+}

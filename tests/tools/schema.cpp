@@ -99,6 +99,17 @@ TEST_CASE("bad schemas are refused with the reason", "[tools][schema]") {
   fails(R"({"properties":{"a":{"pattern":"(unclosed"}}})", "pattern");
   fails(R"({"patternProperties":{"^x":{}}})", "patternProperties");
   fails(R"({"anyOf":[{"pattern":"^a"},{"type":"number"}]})", "conditional");
+  // What would reach valijson's std::regex: URIs and long ids.
+  fails(R"({"$ref":"urn:x"})", "not local");
+  fails(R"({"properties":{"a":{"$ref":"#/nowhere"}}})", "points nowhere");
+  auto long_id = json{{"$id", std::string(300, 'a')}};
+  auto s = tools::schema_validator::compile(long_id, "tool 'x'");
+  REQUIRE_FALSE(s);
+  CHECK_THAT(s.error().message, Catch::Contains("longer than 256"));
+  // A pattern below the second turn of a recursion could not be checked.
+  fails(R"({"$ref":"#/definitions/n","definitions":{"n":{"properties":{
+          "name":{"pattern":"^a"},"child":{"$ref":"#/definitions/n"}}}}})",
+        "recursive schema");
 }
 
 TEST_CASE("recursive schemas compile and check", "[tools][schema]") {

@@ -315,7 +315,7 @@ void mcp_echo(size_t n, size_t in_flight) {
   std::fflush(stdout);
 }
 
-/// A `troupe node --role tools` child process, killed with the bench.
+/// A `troupe node --roles tools` child process, killed with the bench.
 struct tool_node {
   pid_t pid = -1;
   uint16_t port = 0;
@@ -331,7 +331,7 @@ struct tool_node {
     std::string cli = TROUPE_CLI_PATH;
     std::vector<char*> argv{cli.data(),
                             const_cast<char*>("node"),
-                            const_cast<char*>("--role"),
+                            const_cast<char*>("--roles"),
                             const_cast<char*>("tools"),
                             const_cast<char*>("--listen"),
                             const_cast<char*>("127.0.0.1:0"),
@@ -345,13 +345,17 @@ struct tool_node {
     while (read(out[0], &c, 1) == 1 && c != '\n')
       line += c;
     close(out[0]);
-    auto colon = line.rfind(':');
-    if (line.find("serving tools on") == std::string::npos ||
-        colon == std::string::npos) {
+    // "troupe node NAME: serving tools on HOST:PORT"
+    auto at = line.rfind(" on ");
+    auto ep = line.find("serving tools on") == std::string::npos ||
+                  at == std::string::npos
+                ? std::nullopt
+                : parse_endpoint(line.substr(at + 4));
+    if (!ep) {
       std::fprintf(stderr, "tool node did not start: %s\n", line.c_str());
       std::exit(1);
     }
-    port = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+    port = ep->second;
   }
 
   ~tool_node() {

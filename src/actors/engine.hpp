@@ -25,8 +25,8 @@ struct engine_options {
   /// The model; default: the offline rule-based provider. Supplied roles
   /// are not restarted by the engine's supervisor, but stopped with it.
   provider_actor provider;
-  /// The tool executor; default: a local one with the built-in tools. Set it
-  /// to a `remote_tools` front to run tools on another node.
+  /// The tool executor; default: a local one with the built-in tools. A
+  /// cluster node sets it to a router (see `cluster_node::route`).
   tool_executor_actor tools;
   /// The planner; default: local planner instances over local providers.
   /// Set it to a router to plan on other nodes.

@@ -153,11 +153,7 @@ using tool_executor_actor = caf::typed_actor<
   caf::replies_to<list_atom>::with<std::vector<tool_spec>>,
   /// Cancels the calls of the task with this id still running: each ends
   /// with a `cancelled` result (a subprocess is killed).
-  caf::reacts_to<cancel_atom, uint64_t>,
-  /// Internal: a call that ran off the executor's thread finished.
-  caf::reacts_to<done_atom, uint64_t, tool_result>,
-  /// Internal: time to fail the calls past their deadlines.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<cancel_atom, uint64_t>>;
 
 /// LLM provider: a completion for a conversation (the offline rule-based
 /// provider and real HTTP providers share this interface).

@@ -359,9 +359,6 @@ tool_router(tools_ptr self, std::shared_ptr<cluster::cluster_view> view,
       for (auto& r : self->state.routes)
         self->send(r.handle, cancel_atom::value, task_id);
     },
-    // A local executor's internal messages; a router has none.
-    [=](done_atom, uint64_t, tool_result&) {},
-    [=](tick_atom) {},
     [=](routes_atom, std::vector<member_info>& xs) {
       set_routes<tool_executor_actor>(
         self, xs, [=](auto& r) { list_into_slot(self, r.handle); });

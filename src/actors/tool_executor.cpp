@@ -13,7 +13,7 @@ namespace troupe {
 namespace {
 
 using executor_ptr =
-  tool_executor_actor::stateful_pointer<tool_executor_state>;
+  local_tool_executor_actor::stateful_pointer<tool_executor_state>;
 
 tool_result failed_result(const tool_call& call, failure f) {
   return tools::to_tool_result(call, std::move(f));
@@ -172,7 +172,7 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
     self->delayed_send(self, tick, tick_atom::value);
   }
   // Finished off this thread: the outcome comes back as a message.
-  auto me = caf::actor_cast<tool_executor_actor>(self);
+  auto me = caf::actor_cast<local_tool_executor_actor>(self);
   // Only what the result names: the arguments stay behind.
   auto done = [me, id, call = tool_call{call.id, call.name, {}}](
                 result<json> r) {
@@ -209,7 +209,7 @@ caf::result<tool_result> run_call(executor_ptr self, tool_invocation& inv) {
 
 } // namespace
 
-tool_executor_actor::behavior_type tool_executor_role(
+local_tool_executor_actor::behavior_type tool_executor_role(
   executor_ptr self, std::shared_ptr<const tool_executor_setup> setup,
   fault_spec faults) {
   self->state.setup = std::move(setup);
@@ -266,6 +266,9 @@ tool_executor_actor::behavior_type tool_executor_role(
       settle(self, id, std::move(r));
     },
     [=](tick_atom) {
+      // Only its own timer: a stray tick would start a second chain.
+      if (self->current_sender().get() != self->ctrl())
+        return;
       auto& st = self->state;
       auto now = std::chrono::steady_clock::now();
       while (!st.deadlines.empty() && st.deadlines.begin()->first <= now) {
@@ -279,75 +282,6 @@ tool_executor_actor::behavior_type tool_executor_role(
       if (st.ticking)
         self->delayed_send(self, tick, tick_atom::value);
     },
-  };
-}
-
-tool_executor_actor::behavior_type remote_tools_role(
-  tool_executor_actor::stateful_pointer<remote_tools_state> self,
-  tool_executor_actor remote, std::string where,
-  std::chrono::milliseconds timeout) {
-  self->state.remote = remote;
-  self->state.where = std::move(where);
-  self->monitor(remote);
-  self->set_down_handler([=](const caf::down_msg& msg) {
-    auto& st = self->state;
-    if (msg.source != st.remote.address())
-      return;
-    st.down = true;
-    auto err =
-      make_error(errc::role_down, "tool node " + st.where + " is down");
-    for (auto& [id, rp] : st.pending)
-      rp.deliver(err);
-    st.pending.clear();
-  });
-  // Stopping must not strand callers: pending calls fail with role_down.
-  self->set_exit_handler([=](caf::exit_msg& msg) {
-    auto err =
-      make_error(errc::role_down, "the tool node front for " +
-                                    self->state.where + " is shutting down");
-    for (auto& [id, rp] : self->state.pending)
-      rp.deliver(err);
-    self->state.pending.clear();
-    self->quit(msg.reason);
-  });
-  auto lost = [=] {
-    return make_error(errc::role_down,
-                      "tool node " + self->state.where + " is down");
-  };
-  return {
-    [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
-      auto& st = self->state;
-      if (st.down)
-        return lost();
-      auto id = st.next_id++;
-      auto rp = self->make_response_promise<tool_result>();
-      st.pending.emplace(id, rp);
-      // Exactly one of reply, error, or down handler delivers: whoever comes
-      // first erases the entry, the others find nothing to do.
-      auto settle = [=](auto&& value) {
-        auto i = self->state.pending.find(id);
-        if (i == self->state.pending.end())
-          return;
-        i->second.deliver(std::forward<decltype(value)>(value));
-        self->state.pending.erase(i);
-      };
-      self->request(st.remote, timeout, call_atom::value, std::move(inv))
-        .then([=](tool_result& r) mutable { settle(std::move(r)); },
-              [=](caf::error& e) mutable { settle(std::move(e)); });
-      return rp;
-    },
-    [=](list_atom) -> caf::result<std::vector<tool_spec>> {
-      if (self->state.down)
-        return lost();
-      return self->delegate(self->state.remote, list_atom::value);
-    },
-    [=](cancel_atom, uint64_t task_id) {
-      if (!self->state.down)
-        self->send(self->state.remote, cancel_atom::value, task_id);
-    },
-    // Internal messages of a local executor; a front has none of its own.
-    [=](done_atom, uint64_t, tool_result&) {},
-    [=](tick_atom) {},
   };
 }
 

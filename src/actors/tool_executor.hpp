@@ -75,6 +75,15 @@ struct running_call {
     deadline;
 };
 
+/// The executor as it sees itself: its public interface plus the messages
+/// only it sends itself (others hold the public type, and a `tick` from
+/// anyone else is ignored).
+using local_tool_executor_actor = tool_executor_actor::extend<
+  /// A call that ran off the executor's thread finished.
+  caf::reacts_to<done_atom, uint64_t, tool_result>,
+  /// Time to fail the calls past their deadlines.
+  caf::reacts_to<tick_atom>>;
+
 /// State of a local tool executor.
 struct tool_executor_state {
   std::shared_ptr<const tool_executor_setup> setup;
@@ -107,37 +116,8 @@ struct tool_executor_state {
 ///   in parallel, and each reports its own result or error.
 /// If the executor stops or crashes, every call still running fails with
 /// `role_down` at once.
-tool_executor_actor::behavior_type tool_executor_role(
-  tool_executor_actor::stateful_pointer<tool_executor_state> self,
+local_tool_executor_actor::behavior_type tool_executor_role(
+  local_tool_executor_actor::stateful_pointer<tool_executor_state> self,
   std::shared_ptr<const tool_executor_setup> setup, fault_spec faults);
-
-/// State of the local front for a tool executor on another node.
-struct remote_tools_state {
-  // Declared so the struct is no aggregate: CAF constructs a state from
-  // the actor's `this` when it can, which would bind a handle member to it.
-  remote_tools_state() = default;
-
-  /// The executor on the other node.
-  tool_executor_actor remote;
-  /// Where it lives, for error messages ("127.0.0.1:4242").
-  std::string where;
-  /// Set once the remote node is lost; every call then fails at once.
-  bool down = false;
-  /// Calls forwarded and not answered yet, by local sequence number.
-  std::unordered_map<uint64_t, caf::typed_response_promise<tool_result>>
-    pending;
-  uint64_t next_id = 0;
-
-  static inline const char* name = "troupe.remote_tools";
-};
-
-/// Spawns a local front for `remote`. It monitors the remote actor and, when
-/// its node is lost, fails every pending call at once with `role_down`
-/// instead of letting each wait for its full timeout (CAF's remote requests
-/// do not fail on node loss by themselves).
-tool_executor_actor::behavior_type remote_tools_role(
-  tool_executor_actor::stateful_pointer<remote_tools_state> self,
-  tool_executor_actor remote, std::string where,
-  std::chrono::milliseconds timeout);
 
 } // namespace troupe

@@ -396,24 +396,14 @@ result<engine_config> engine_config_from(const options& opts) {
     cfg.provider.base_url = *opts.base_url;
   // Cluster flags: --seeds, --roles, --name; `run --tools A,B` is seeds
   // with the tools role left to them.
-  auto split = [](const std::string& text) {
-    std::vector<std::string> xs;
-    for (size_t at = 0; at <= text.size();) {
-      auto comma = std::min(text.find(',', at), text.size());
-      if (comma > at)
-        xs.push_back(text.substr(at, comma - at));
-      at = comma + 1;
-    }
-    return xs;
-  };
   if (opts.seeds)
-    cfg.cluster_seeds = split(*opts.seeds);
+    cfg.cluster_seeds = split_list(*opts.seeds);
   if (!opts.tools.empty()) {
-    cfg.cluster_seeds = split(opts.tools);
+    cfg.cluster_seeds = split_list(opts.tools);
     std::erase(cfg.cluster_roles, std::string{"tools"});
   }
   if (!opts.role.empty())
-    cfg.cluster_roles = split(opts.role);
+    cfg.cluster_roles = split_list(opts.role);
   if (opts.name)
     cfg.cluster_name = *opts.name;
   for (auto& f : opts.faults) {

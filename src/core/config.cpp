@@ -68,6 +68,17 @@ parse_endpoint(const std::string& s) {
   return std::pair{s.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= text.size();) {
+    auto comma = std::min(text.find(',', at), text.size());
+    if (comma > at)
+      out.emplace_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
 result<bool> validate(const engine_config& cfg) {
   auto bad = [](std::string msg) {
     return failure{errc::invalid_config, std::move(msg)};
@@ -325,16 +336,7 @@ public:
     if (i == obj_.end() || !i->is_string())
       return strings(key, out);
     seen_.insert(key);
-    std::vector<std::string> xs;
-    auto text = i->get<std::string>();
-    for (size_t at = 0; at <= text.size();) {
-      auto comma = std::min(text.find(',', at), text.size());
-      auto one = text.substr(at, comma - at);
-      if (!one.empty())
-        xs.push_back(one);
-      at = comma + 1;
-    }
-    out = std::move(xs);
+    out = split_list(i->get<std::string>());
     return std::nullopt;
   }
 

@@ -281,6 +281,9 @@ std::optional<memory::long_term_config> long_term_of(const engine_config& cfg);
 std::optional<std::pair<std::string, uint16_t>>
 parse_endpoint(const std::string& s);
 
+/// The non-empty items of a comma-separated list ("a:1,b:2").
+std::vector<std::string> split_list(std::string_view text);
+
 /// Checks every field; the error names the key and the bad value.
 result<bool> validate(const engine_config& cfg);
 

@@ -6,11 +6,14 @@
 namespace troupe::test {
 
 uint16_t port_in(const std::string& line) {
+  // "… on HOST:PORT" or "… on HOST:PORT (TLS)".
   auto at = line.rfind(" on ");
-  auto colon = line.find(':', at == std::string::npos ? 0 : at);
-  if (colon == std::string::npos)
+  if (at == std::string::npos)
     return 0;
-  return static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+  auto where = line.substr(at + 4);
+  where = where.substr(0, where.find(' '));
+  auto ep = parse_endpoint(where);
+  return ep ? ep->second : 0;
 }
 
 std::vector<std::string> node_command(const std::string& config,

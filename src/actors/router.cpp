@@ -18,6 +18,13 @@ namespace troupe {
 
 namespace {
 
+/// A request waiting on a route: when it was sent, and what to do if it
+/// never gets its answer (fail it, or send it elsewhere).
+struct waiter {
+  std::chrono::steady_clock::time_point sent;
+  std::function<void(caf::error)> fail;
+};
+
 /// One instance of the role on one node.
 template <class Handle>
 struct route {
@@ -26,9 +33,7 @@ struct route {
   Handle handle;
   std::shared_ptr<cluster::peer_counters> counters;
   uint64_t pending = 0;
-  /// What to do if request N never gets its answer (the route is lost):
-  /// fail it, or send it elsewhere.
-  std::unordered_map<uint64_t, std::function<void(caf::error)>> waiting;
+  std::unordered_map<uint64_t, waiter> waiting;
 };
 
 template <class Handle>
@@ -41,6 +46,10 @@ struct router_state {
   uint64_t next_id = 1;
   std::shared_ptr<cluster::cluster_view> view;
   std::shared_ptr<tool_slot> slot;
+  /// How long a request may wait for its answer; checked by one sweep a
+  /// second (a CAF timer per request would cost more than the request).
+  std::chrono::milliseconds timeout{30000};
+  bool ticking = false;
 
   static inline const char* name = "troupe.router";
 };
@@ -89,7 +98,7 @@ std::function<void(caf::error)> take(Self self, const caf::actor_addr& addr,
   auto w = r.waiting.find(id);
   if (w == r.waiting.end())
     return {};
-  auto f = std::move(w->second);
+  auto f = std::move(w->second.fail);
   r.waiting.erase(w);
   --r.pending;
   r.counters->pending.fetch_sub(1, std::memory_order_relaxed);
@@ -114,17 +123,25 @@ void forward(Self self, caf::typed_response_promise<Reply> rp, int attempts,
   ++r.pending;
   r.counters->sent.fetch_add(1, std::memory_order_relaxed);
   r.counters->pending.fetch_add(1, std::memory_order_relaxed);
+  auto now = std::chrono::steady_clock::now();
   if constexpr (Retry) {
-    r.waiting.emplace(id, [=](caf::error err) mutable {
-      if (attempts > 0 && code_of(err) == errc::role_down &&
-          !self->state.routes.empty())
-        forward<Reply, Retry>(self, rp, attempts - 1, xs...);
-      else
-        rp.deliver(std::move(err));
-    });
+    r.waiting.emplace(id, waiter{now, [=](caf::error err) mutable {
+                                   if (attempts > 0 &&
+                                       code_of(err) == errc::role_down &&
+                                       !self->state.routes.empty())
+                                     forward<Reply, Retry>(self, rp,
+                                                           attempts - 1, xs...);
+                                   else
+                                     rp.deliver(std::move(err));
+                                 }});
   } else {
-    r.waiting.emplace(id,
-                      [rp](caf::error err) mutable { rp.deliver(std::move(err)); });
+    r.waiting.emplace(id, waiter{now, [rp](caf::error err) mutable {
+                                   rp.deliver(std::move(err));
+                                 }});
+  }
+  if (!st.ticking) {
+    st.ticking = true;
+    self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
   }
   auto addr = r.handle.address();
   self->request(r.handle, caf::infinite, std::move(xs)...)
@@ -180,8 +197,8 @@ orphans drop(Self self, size_t i, const std::string& why) {
   orphans out;
   out.why = make_error(errc::role_down,
                        "node " + r.node + " (" + st.role + ") " + why);
-  for (auto& [id, f] : r.waiting)
-    out.waiting.push_back(std::move(f));
+  for (auto& [id, w] : r.waiting)
+    out.waiting.push_back(std::move(w.fail));
   return out;
 }
 
@@ -246,12 +263,47 @@ void set_routes(Self self, std::vector<member_info>& members, F joined) {
     o.fail();
 }
 
+/// Fails the requests past their timeout (a node that stays connected but
+/// never answers); ticks again while any request waits.
+template <class Self>
+void sweep(Self self) {
+  // Only its own timer: a stray tick would start a second chain.
+  if (self->current_sender().get() != self->ctrl())
+    return;
+  auto& st = self->state;
+  auto cutoff = std::chrono::steady_clock::now() - st.timeout;
+  std::vector<std::pair<std::string, std::function<void(caf::error)>>> late;
+  bool waiting = false;
+  for (auto& r : st.routes) {
+    for (auto i = r.waiting.begin(); i != r.waiting.end();) {
+      if (i->second.sent > cutoff) {
+        ++i;
+        continue;
+      }
+      late.emplace_back(r.node, std::move(i->second.fail));
+      i = r.waiting.erase(i);
+      --r.pending;
+      r.counters->pending.fetch_sub(1, std::memory_order_relaxed);
+    }
+    waiting = waiting || !r.waiting.empty();
+  }
+  st.ticking = waiting;
+  if (waiting)
+    self->delayed_send(self, std::chrono::seconds{1}, tick_atom::value);
+  for (auto& [node, f] : late)
+    f(make_error(errc::timeout, "node " + node + " (" + st.role +
+                                  ") did not answer within " +
+                                  std::to_string(st.timeout.count()) + " ms"));
+}
+
 template <class Self>
 void init(Self self, std::string role,
-          std::shared_ptr<cluster::cluster_view> view) {
+          std::shared_ptr<cluster::cluster_view> view,
+          std::chrono::milliseconds timeout) {
   auto& st = self->state;
   st.role = std::move(role);
   st.view = std::move(view);
+  st.timeout = timeout;
   self->set_down_handler([=](caf::down_msg& msg) {
     auto i = find_route(self, msg.source);
     if (i >= 0)
@@ -266,8 +318,8 @@ void init(Self self, std::string role,
     auto err = make_error(errc::role_down, "the " + self->state.role +
                                              " router is shutting down");
     for (auto& r : routes)
-      for (auto& [id, f] : r.waiting)
-        f(err);
+      for (auto& [id, w] : r.waiting)
+        w.fail(err);
     self->quit(msg.reason);
   });
 }
@@ -280,8 +332,9 @@ using tools_ptr =
   tool_router_actor::stateful_pointer<router_state<tool_executor_actor>>;
 
 planner_router_actor::behavior_type
-planner_router(planner_ptr self, std::shared_ptr<cluster::cluster_view> view) {
-  init(self, "planner", std::move(view));
+planner_router(planner_ptr self, std::shared_ptr<cluster::cluster_view> view,
+               std::chrono::milliseconds timeout) {
+  init(self, "planner", std::move(view), timeout);
   return {
     [=](plan_atom, plan_request& req) -> caf::result<chat_response> {
       auto rp = self->make_response_promise<chat_response>();
@@ -289,6 +342,7 @@ planner_router(planner_ptr self, std::shared_ptr<cluster::cluster_view> view) {
                                    std::move(req));
       return rp;
     },
+    [=](tick_atom) { sweep(self); },
     [=](routes_atom, std::vector<member_info>& xs) {
       set_routes<planner_actor>(self, xs, [](auto&) {});
     },
@@ -296,8 +350,9 @@ planner_router(planner_ptr self, std::shared_ptr<cluster::cluster_view> view) {
 }
 
 memory_router_actor::behavior_type
-memory_router(memory_ptr self, std::shared_ptr<cluster::cluster_view> view) {
-  init(self, "memory", std::move(view));
+memory_router(memory_ptr self, std::shared_ptr<cluster::cluster_view> view,
+              std::chrono::milliseconds timeout) {
+  init(self, "memory", std::move(view), timeout);
   return {
     [=](store_atom, std::string& session,
         std::string& text) -> caf::result<uint64_t> {
@@ -319,6 +374,7 @@ memory_router(memory_ptr self, std::shared_ptr<cluster::cluster_view> view) {
                                   std::move(inv));
       return rp;
     },
+    [=](tick_atom) { sweep(self); },
     [=](routes_atom, std::vector<member_info>& xs) {
       set_routes<memory_actor>(self, xs, [](auto&) {});
     },
@@ -340,8 +396,8 @@ void list_into_slot(tools_ptr self, const tool_executor_actor& h) {
 
 tool_router_actor::behavior_type
 tool_router(tools_ptr self, std::shared_ptr<cluster::cluster_view> view,
-            std::shared_ptr<tool_slot> slot) {
-  init(self, "tools", std::move(view));
+            std::shared_ptr<tool_slot> slot, std::chrono::milliseconds timeout) {
+  init(self, "tools", std::move(view), timeout);
   self->state.slot = std::move(slot);
   return {
     [=](call_atom, tool_invocation& inv) -> caf::result<tool_result> {
@@ -359,6 +415,7 @@ tool_router(tools_ptr self, std::shared_ptr<cluster::cluster_view> view,
       for (auto& r : self->state.routes)
         self->send(r.handle, cancel_atom::value, task_id);
     },
+    [=](tick_atom) { sweep(self); },
     [=](routes_atom, std::vector<member_info>& xs) {
       set_routes<tool_executor_actor>(
         self, xs, [=](auto& r) { list_into_slot(self, r.handle); });
@@ -374,20 +431,23 @@ tool_router(tools_ptr self, std::shared_ptr<cluster::cluster_view> view,
 
 planner_router_actor
 spawn_planner_router(caf::actor_system& sys,
-                     std::shared_ptr<cluster::cluster_view> view) {
-  return sys.spawn(planner_router, std::move(view));
+                     std::shared_ptr<cluster::cluster_view> view,
+                     std::chrono::milliseconds timeout) {
+  return sys.spawn(planner_router, std::move(view), timeout);
 }
 
 memory_router_actor
 spawn_memory_router(caf::actor_system& sys,
-                    std::shared_ptr<cluster::cluster_view> view) {
-  return sys.spawn(memory_router, std::move(view));
+                    std::shared_ptr<cluster::cluster_view> view,
+                    std::chrono::milliseconds timeout) {
+  return sys.spawn(memory_router, std::move(view), timeout);
 }
 
 tool_router_actor spawn_tool_router(caf::actor_system& sys,
                                     std::shared_ptr<cluster::cluster_view> view,
-                                    std::shared_ptr<tool_slot> slot) {
-  return sys.spawn(tool_router, std::move(view), std::move(slot));
+                                    std::shared_ptr<tool_slot> slot,
+                                    std::chrono::milliseconds timeout) {
+  return sys.spawn(tool_router, std::move(view), std::move(slot), timeout);
 }
 
 } // namespace troupe

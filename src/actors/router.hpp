@@ -10,6 +10,7 @@
 // repeat (planning, recall, tool listing) go to another node instead. Tool
 // calls are retried by the task runner, under their idempotency keys.
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,11 +27,13 @@ namespace troupe {
 /// The routes of every router: the members that offer its role, with their
 /// handles (sent by the membership actor whenever they change).
 using route_update = caf::reacts_to<routes_atom, std::vector<member_info>>;
+/// Internal: time to fail the requests past the router's timeout.
+using route_sweep = caf::reacts_to<tick_atom>;
 
-using planner_router_actor = planner_actor::extend<route_update>;
-using memory_router_actor = memory_actor::extend<route_update>;
+using planner_router_actor = planner_actor::extend<route_update, route_sweep>;
+using memory_router_actor = memory_actor::extend<route_update, route_sweep>;
 using tool_router_actor =
-  tool_executor_actor::extend<route_update,
+  tool_executor_actor::extend<route_update, route_sweep,
                               /// Lists the tools of a node again and puts
                               /// them in the catalog (see `tool_slot`).
                               caf::reacts_to<reload_atom>>;
@@ -58,14 +61,20 @@ inline constexpr const char* remote_tool_group = "cluster";
 
 /// Spawns the router of `role` ("planner", "memory" or "tools"), counting
 /// its requests per peer in `view` (which must already `need` the role, so
-/// a wait for its routes cannot start before the router runs). `slot` (tools only, may be null)
-/// receives the tool list of each node that joins.
-planner_router_actor spawn_planner_router(
-  caf::actor_system& sys, std::shared_ptr<cluster::cluster_view> view);
-memory_router_actor spawn_memory_router(
-  caf::actor_system& sys, std::shared_ptr<cluster::cluster_view> view);
+/// a wait for its routes cannot start before the router runs). A request
+/// not answered within `timeout` fails with `timeout`. `slot` (tools only,
+/// may be null) receives the tool list of each node that joins.
+planner_router_actor
+spawn_planner_router(caf::actor_system& sys,
+                     std::shared_ptr<cluster::cluster_view> view,
+                     std::chrono::milliseconds timeout);
+memory_router_actor
+spawn_memory_router(caf::actor_system& sys,
+                    std::shared_ptr<cluster::cluster_view> view,
+                    std::chrono::milliseconds timeout);
 tool_router_actor spawn_tool_router(caf::actor_system& sys,
                                     std::shared_ptr<cluster::cluster_view> view,
-                                    std::shared_ptr<tool_slot> slot);
+                                    std::shared_ptr<tool_slot> slot,
+                                    std::chrono::milliseconds timeout);
 
 } // namespace troupe

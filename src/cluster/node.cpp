@@ -39,15 +39,15 @@ cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
     if (!cfg.runs(role))
       out->view_->need(role);
   if (!cfg.runs("planner")) {
-    out->planner_ = spawn_planner_router(sys, out->view_);
+    out->planner_ = spawn_planner_router(sys, out->view_, cfg.timeouts.task);
     mc.routers["planner"] = caf::actor_cast<caf::actor>(out->planner_);
   }
   if (!cfg.runs("memory")) {
-    out->memory_ = spawn_memory_router(sys, out->view_);
+    out->memory_ = spawn_memory_router(sys, out->view_, cfg.timeouts.task);
     mc.routers["memory"] = caf::actor_cast<caf::actor>(out->memory_);
   }
   if (!cfg.runs("tools")) {
-    out->tools_ = spawn_tool_router(sys, out->view_, out->slot_);
+    out->tools_ = spawn_tool_router(sys, out->view_, out->slot_, cfg.timeouts.tool);
     mc.routers["tools"] = caf::actor_cast<caf::actor>(out->tools_);
   }
   auto routers = mc.routers;

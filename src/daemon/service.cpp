@@ -225,6 +225,8 @@ struct service::metrics {
   std::map<std::string, uint64_t> last_peer_sent;
   std::map<std::string, uint64_t> last_peer_received;
   std::map<std::string, uint64_t> last_peer_lost;
+  /// The peers with series now, to remove those of peers that left.
+  std::set<std::string> shown_peers;
   uint64_t last_commits = 0;
   std::set<std::string> agents;
   std::set<std::string> tool_names;
@@ -967,6 +969,7 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
       if (self->backend_) {
         for (auto& [role, n] : self->backend_->routes())
           m.role_routes.Add({{"role", role}}).Set(static_cast<double>(n));
+        std::set<std::string> now_peers;
         for (auto& n : self->backend_->peers()) {
           if (n.state == "self")
             continue;
@@ -984,7 +987,25 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
           bump(m.peer_received.Add(l), m.last_peer_received[n.name],
                n.received);
           bump(m.peer_lost.Add(l), m.last_peer_lost[n.name], n.lost);
+          now_peers.insert(n.name);
         }
+        // A peer no longer known (a client that left): its series go, so
+        // they neither stay stale nor pile up.
+        for (auto& name : m.shown_peers)
+          if (!now_peers.count(name)) {
+            prometheus::Labels l{{"peer", name}};
+            m.peer_up.Remove(&m.peer_up.Add(l));
+            m.peer_pending.Remove(&m.peer_pending.Add(l));
+            m.peer_rtt.Remove(&m.peer_rtt.Add(l));
+            m.peer_load.Remove(&m.peer_load.Add(l));
+            m.peer_sent.Remove(&m.peer_sent.Add(l));
+            m.peer_received.Remove(&m.peer_received.Add(l));
+            m.peer_lost.Remove(&m.peer_lost.Add(l));
+            m.last_peer_sent.erase(name);
+            m.last_peer_received.erase(name);
+            m.last_peer_lost.erase(name);
+          }
+        m.shown_peers = std::move(now_peers);
       }
       auto commits = self->journal_->commits();
       if (commits > m.last_commits)

@@ -505,6 +505,9 @@ TEST_CASE("the daemon plans, remembers and runs tools on other nodes: "
     {"cluster",
      {{"heartbeat_ms", 100}, {"connection_timeout_ms", 1000},
       {"gossip_ms", 100}}}};
+  // Another daemon of this process may have left its API keys in the
+  // environment: they name principals the nodes' config does not have.
+  unsetenv("TROUPE_API_KEYS");
   // P plans and remembers; T runs tools and joins through P. The daemon
   // knows only P and learns of T from it.
   std::vector<troupe::test::node_process> nodes;

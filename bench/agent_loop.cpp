@@ -35,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"

@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "actors/http_provider.hpp"
 #include "core/log.hpp"
@@ -144,8 +145,8 @@ struct child_server {
   }
 };
 
-provider_config http_settings(uint16_t port) {
-  provider_config p;
+llm::provider_config http_settings(uint16_t port) {
+  llm::provider_config p;
   p.kind = "openai";
   p.model = "bench";
   p.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
@@ -273,9 +274,10 @@ int main(int argc, char** argv) {
       caf::actor_system sys{cfg};
       auto ecfg = engine_config{};
       ecfg.access.principals["bench"] = "admin";
-      ecfg.long_term.enabled = false;
+      ecfg.memory.long_term = false;
       if (kind == "openai")
-        ecfg.provider = http_settings(server.port);
+        static_cast<llm::provider_config&>(ecfg.provider) =
+          http_settings(server.port);
       auto eng = engine::start(sys, ecfg);
       if (!eng) {
         std::fprintf(stderr, "engine: %s\n", describe(eng.error()).c_str());

@@ -23,6 +23,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "core/log.hpp"
 

@@ -43,6 +43,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "cluster/node.hpp"
 #include "actors/tool_executor.hpp"
@@ -383,9 +384,9 @@ void remote(bool quick) {
   caf::actor_system sys{cfg};
   // Joined as an engine joins: the node's tools through a tool router.
   engine_config ncfg;
-  ncfg.cluster_seeds = {"127.0.0.1:" + std::to_string(node.port)};
-  ncfg.cluster_roles = {"api", "planner", "memory"};
-  auto member = cluster_node::start(sys, ncfg);
+  ncfg.cluster.seeds = {"127.0.0.1:" + std::to_string(node.port)};
+  ncfg.cluster.roles = {"api", "planner", "memory"};
+  auto member = cluster_node::start(sys, ncfg.cluster, ncfg.timeouts);
   if (!member) {
     std::fprintf(stderr, "cluster: %s\n", sys.render(member.error()).c_str());
     return;
@@ -426,7 +427,7 @@ void remote(bool quick) {
   auto loop = [&](const char* scenario, bool on_node) {
     engine_config ecfg;
     ecfg.access.principals["bench"] = "admin";
-    ecfg.long_term.enabled = false;
+    ecfg.memory.long_term = false;
     engine_options opts;
     opts.approval_key = key;
     // The engine takes the router over (and stops it): this runs last.

@@ -16,6 +16,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "cluster/network.hpp"
 #include "cluster/node.hpp"
@@ -29,12 +30,12 @@ int main(int argc, char** argv) {
   ecfg.access.principals["embedder"] = "user";
   if (argc > 2) {
     // Join a cluster: tools come from the nodes that offer them.
-    ecfg.cluster_seeds = {argv[2]};
-    ecfg.cluster_roles = {"api", "planner", "memory"};
+    ecfg.cluster.seeds = {argv[2]};
+    ecfg.cluster.roles = {"api", "planner", "memory"};
   }
   caf::actor_system_config cfg;
   register_types(cfg);
-  cluster::configure_network(cfg, ecfg);
+  cluster::configure_network(cfg, ecfg.cluster);
   caf::actor_system sys{cfg};
   engine_options opts;
   std::unique_ptr<cluster_node> node;
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     opts.approval_key = *parsed;
-    auto joined = cluster_node::start(sys, ecfg);
+    auto joined = cluster_node::start(sys, ecfg.cluster, ecfg.timeouts);
     if (!joined) {
       std::cerr << "embed: " << sys.render(joined.error()) << "\n";
       return 1;

@@ -12,7 +12,7 @@
 
 #include "actors/protocol.hpp"
 #include "tools/tool.hpp"
-#include "core/config.hpp"
+#include "actors/settings.hpp"
 
 namespace troupe {
 

@@ -14,7 +14,6 @@
 #include "actors/monitor.hpp"
 #include "actors/planner.hpp"
 #include "actors/provider.hpp"
-#include "actors/router.hpp"
 #include "actors/supervision_tree.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/task_runner.hpp"
@@ -26,7 +25,7 @@
 
 namespace troupe {
 
-void apply_override(const decltype(engine_config::tool_overrides)& overrides,
+void apply_override(const decltype(tools::settings::overrides)& overrides,
                     tools::entry& e) {
   auto i = overrides.find(e.spec.name);
   if (i == overrides.end())
@@ -41,13 +40,13 @@ void apply_override(const decltype(engine_config::tool_overrides)& overrides,
 }
 
 std::vector<std::unique_ptr<mcp::server>>
-start_mcp_servers(const engine_config& cfg,
+start_mcp_servers(const engine_settings& cfg,
                   std::shared_ptr<tools::catalog> catalog) {
   std::vector<std::unique_ptr<mcp::server>> out;
   for (auto& s : cfg.mcp_servers) {
     // Each new list of a server's tools replaces the old one in the
     // catalog: the planner offers it from the next step on.
-    auto on_tools = [catalog, overrides = cfg.tool_overrides](
+    auto on_tools = [catalog, overrides = cfg.tools.overrides](
                       const std::string& server,
                       std::vector<tools::entry> xs) {
       for (auto& e : xs)
@@ -74,13 +73,13 @@ start_mcp_servers(const engine_config& cfg,
   return out;
 }
 
-result<tools::registry> make_tool_registry(const engine_config& cfg,
+result<tools::registry> make_tool_registry(const engine_settings& cfg,
                                            std::vector<tools::entry> extra) {
   tools::registry reg;
   tools::builtin_config bcfg;
   bcfg.files = {cfg.workspace, cfg.max_file_bytes, cfg.max_file_bytes};
-  bcfg.http_get = cfg.http_get;
-  bcfg.shell = cfg.shell;
+  bcfg.http_get = cfg.tools.http_get;
+  bcfg.shell = cfg.tools.shell;
   bcfg.shell.workspace = cfg.workspace;
   if (auto ok = tools::validate(bcfg); !ok)
     return ok.error();
@@ -91,7 +90,7 @@ result<tools::registry> make_tool_registry(const engine_config& cfg,
     if (memory::is_memory_tool(e.spec.name))
       return failure{errc::invalid_config,
                      "tool name '" + e.spec.name + "' is reserved for memory"};
-    apply_override(cfg.tool_overrides, e);
+    apply_override(cfg.tools.overrides, e);
     if (auto ok = reg.add(std::move(e)); !ok)
       return ok.error();
   }
@@ -99,17 +98,17 @@ result<tools::registry> make_tool_registry(const engine_config& cfg,
 }
 
 std::shared_ptr<tool_executor_setup>
-make_tool_setup(const engine_config& cfg,
+make_tool_setup(const engine_settings& cfg,
                 std::shared_ptr<tools::catalog> catalog,
                 std::shared_ptr<guardrail::approval_verifier> verifier) {
   auto setup = std::make_shared<tool_executor_setup>();
   setup->catalog = std::move(catalog);
   setup->verifier = std::move(verifier);
   setup->pool =
-    std::make_shared<tools::worker_pool>(cfg.tool_workers, cfg.tool_queue);
-  if (cfg.tool_cache_entries > 0)
+    std::make_shared<tools::worker_pool>(cfg.tool_workers, cfg.tools.queue);
+  if (cfg.tools.cache_entries > 0)
     setup->cache =
-      std::make_shared<tools::result_cache>(cfg.tool_cache_entries);
+      std::make_shared<tools::result_cache>(cfg.tools.cache_entries);
   setup->done_keys = std::make_shared<tools::result_cache>(100'000);
   return setup;
 }
@@ -182,14 +181,16 @@ make_hooks(std::shared_ptr<role_directory> dir, std::shared_ptr<boot_state> boot
 } // namespace
 
 caf::expected<std::unique_ptr<engine>>
-engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
+engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) {
   if (auto ok = validate(cfg); !ok)
+    return make_error(ok.error().code, ok.error().message);
+  if (auto ok = preflight(cfg); !ok)
     return make_error(ok.error().code, ok.error().message);
   // The guardrail's rules: from the rules file, else built in.
   guardrail::rule_set rules{cfg.guardrail.deny_patterns,
                             guardrail::default_output_rules()};
-  if (!cfg.guardrail_rules.empty()) {
-    auto loaded = guardrail::load_rules(cfg.guardrail_rules);
+  if (!cfg.guardrail.rules_file.empty()) {
+    auto loaded = guardrail::load_rules(cfg.guardrail.rules_file);
     if (!loaded)
       return make_error(loaded.error().code, loaded.error().message);
     rules = std::move(*loaded);
@@ -198,16 +199,16 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   if (!compiled)
     return make_error(compiled.error().code, compiled.error().message);
   auto rules_holder = std::make_shared<guardrail::rules_holder>(
-    std::move(*compiled), cfg.guardrail_rules, cfg.guardrail.max_input_bytes);
+    std::move(*compiled), cfg.guardrail.rules_file, cfg.guardrail.max_input_bytes);
   std::unique_ptr<engine> eng{new engine};
   role_set initial;
   initial.timeouts = cfg.timeouts;
   initial.max_steps = cfg.max_steps;
-  initial.max_task_tokens = cfg.max_task_tokens;
+  initial.max_task_tokens = cfg.budget.max_tokens;
   initial.max_parallel_calls = cfg.max_parallel_calls;
-  initial.recall_limit = cfg.long_term.recall_limit;
+  initial.recall_limit = cfg.memory.recall_limit;
   // Roles supplied by the embedder are theirs to supervise.
-  initial.providers.resize(1 + cfg.provider_fallback.size());
+  initial.providers.resize(1 + cfg.provider.fallback.size());
   initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
   initial.memory = opts.memory;
@@ -266,11 +267,11 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   // the task entry point. Short-term memory lives outside its actor so a
   // restart keeps it.
   auto store = std::make_shared<memory::short_term_store>(
-    cfg.memory_capacity, cfg.memory_max_sessions);
+    cfg.memory.capacity, cfg.memory.max_sessions);
   auto msetup = std::make_shared<memory_setup>();
   msetup->long_term = long_term_of(cfg);
-  msetup->readers = cfg.long_term.readers;
-  msetup->ttl = cfg.long_term.ttl;
+  msetup->readers = cfg.memory.readers;
+  msetup->ttl = cfg.memory.ttl;
   auto access = std::make_shared<guardrail::access_holder>(cfg.access);
   msetup->access = access;
   if (msetup->long_term && !opts.memory) {
@@ -350,15 +351,16 @@ engine::start(caf::actor_system& sys, engine_config cfg, engine_options opts) {
   // HTTP providers share one libcurl I/O thread (and its connections).
   std::shared_ptr<llm::http_client> http;
   // A planner on other nodes uses their providers.
-  for (size_t i = 0; !opts.planner && i <= cfg.provider_fallback.size();
+  for (size_t i = 0; !opts.planner && i <= cfg.provider.fallback.size();
        ++i) {
     if (i == 0 && opts.provider)
       continue;
     auto name = provider_name(i);
-    auto settings = i == 0 ? cfg.provider
-                    : cfg.provider_fallback[i - 1] == "offline"
-                      ? provider_config{}
-                      : cfg.providers.at(cfg.provider_fallback[i - 1]);
+    llm::provider_config settings =
+      i == 0 ? static_cast<const llm::provider_config&>(cfg.provider)
+      : cfg.provider.fallback[i - 1] == "offline"
+                      ? llm::provider_config{}
+                      : cfg.providers.at(cfg.provider.fallback[i - 1]);
     if (settings.kind == "offline") {
       add(providers, name, pol.providers.shutdown,
           [name, f = fault(name)](caf::local_actor* sup) {

@@ -10,7 +10,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/protocol.hpp"
-#include "core/config.hpp"
+#include "actors/settings.hpp"
 #include "guardrail/approval.hpp"
 #include "mcp/server.hpp"
 #include "tools/tool.hpp"
@@ -49,14 +49,14 @@ struct engine_options {
 
 /// The built-in tools for `cfg`, plus `extra`. Fails if a tool is invalid or
 /// a name is taken twice.
-result<tools::registry> make_tool_registry(const engine_config& cfg,
+result<tools::registry> make_tool_registry(const engine_settings& cfg,
                                            std::vector<tools::entry> extra);
 
 struct tool_executor_setup;
 
 /// Gives `e` the timeout, cache TTL and permissions `overrides` (the
 /// config's `tools.overrides`) set for it.
-void apply_override(const decltype(engine_config::tool_overrides)& overrides,
+void apply_override(const decltype(tools::settings::overrides)& overrides,
                     tools::entry& e);
 
 /// Starts `cfg`'s MCP servers, registering their tools in `catalog` as
@@ -64,13 +64,13 @@ void apply_override(const decltype(engine_config::tool_overrides)& overrides,
 /// timeout) for their first lists. A server that does not start is logged
 /// and keeps retrying with backoff; its tools are missing meanwhile.
 std::vector<std::unique_ptr<mcp::server>>
-start_mcp_servers(const engine_config& cfg,
+start_mcp_servers(const engine_settings& cfg,
                   std::shared_ptr<tools::catalog> catalog);
 
 /// A local tool executor's setup for `cfg`: the worker pool and result
 /// cache it sizes, over `catalog`, checking approvals with `verifier`.
 std::shared_ptr<tool_executor_setup>
-make_tool_setup(const engine_config& cfg,
+make_tool_setup(const engine_settings& cfg,
                 std::shared_ptr<tools::catalog> catalog,
                 std::shared_ptr<guardrail::approval_verifier> verifier);
 
@@ -83,7 +83,7 @@ public:
   /// Validates `cfg`, spawns the roles and asks the tool executor (which may
   /// be remote) for its tools. Errors name the bad setting or the lost node.
   static caf::expected<std::unique_ptr<engine>>
-  start(caf::actor_system& sys, engine_config cfg, engine_options opts = {});
+  start(caf::actor_system& sys, engine_settings cfg, engine_options opts = {});
 
   ~engine();
 
@@ -142,7 +142,7 @@ public:
     return gauges_;
   }
 
-  const engine_config& config() const {
+  const engine_settings& config() const {
     return cfg_;
   }
 
@@ -158,7 +158,7 @@ public:
 private:
   engine() = default;
 
-  engine_config cfg_;
+  engine_settings cfg_;
   std::shared_ptr<tools::catalog> catalog_;
   std::shared_ptr<const tool_executor_setup> tool_setup_;
   /// MCP servers, stopped when the engine is destroyed (after the roles

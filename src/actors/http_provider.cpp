@@ -146,7 +146,7 @@ void launch(self_ptr self, uint64_t id) {
 }
 
 /// Exponential backoff with jitter (0.5–1.5×) for attempt `n` (1-based).
-std::chrono::milliseconds backoff(const provider_config& s, uint32_t n) {
+std::chrono::milliseconds backoff(const llm::provider_config& s, uint32_t n) {
   static thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_real_distribution<double> jitter{0.5, 1.5};
   auto base = static_cast<double>(s.retry_base.count()) *
@@ -166,7 +166,7 @@ std::string without_secret(std::string text, const std::string& secret) {
 }
 
 http_provider_actor::behavior_type
-http_provider(self_ptr self, std::string role, provider_config settings,
+http_provider(self_ptr self, std::string role, llm::provider_config settings,
               std::shared_ptr<llm::http_client> client, fault_spec faults) {
   answer_on_crash(self, role);
   auto& st = self->state;

@@ -18,7 +18,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/protocol.hpp"
-#include "core/config.hpp"
+#include "actors/settings.hpp"
 #include "core/faults.hpp"
 #include "llm/http_client.hpp"
 #include "llm/wire.hpp"
@@ -40,7 +40,7 @@ using http_provider_actor = provider_actor::extend<
 
 struct http_provider_state {
   std::string role;
-  provider_config settings;
+  llm::provider_config settings;
   llm::wire_format format = llm::wire_format::openai;
   /// From the environment at spawn; only ever in request headers.
   std::string api_key;
@@ -69,7 +69,7 @@ struct http_provider_state {
 /// `settings.key_variable()`.
 http_provider_actor::behavior_type
 http_provider(http_provider_actor::stateful_pointer<http_provider_state> self,
-              std::string role, provider_config settings,
+              std::string role, llm::provider_config settings,
               std::shared_ptr<llm::http_client> client, fault_spec faults);
 
 /// Replaces every occurrence of `secret` in `text` (an error message that

@@ -18,7 +18,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
-#include "core/config.hpp"
+#include "actors/settings.hpp"
 #include "core/result.hpp"
 
 namespace troupe {

@@ -12,7 +12,7 @@
 
 #include "actors/directory.hpp"
 #include "actors/protocol.hpp"
-#include "core/config.hpp"
+#include "actors/settings.hpp"
 
 namespace troupe {
 

@@ -23,6 +23,10 @@
 
 namespace troupe {
 
+/// The group of an engine's catalog that holds tools served by other nodes
+/// (filled by the cluster's tool router).
+inline constexpr const char* remote_tool_group = "cluster";
+
 /// Counters of a node's tool calls, for metrics.
 struct tool_counters {
   std::atomic<uint64_t> calls{0};

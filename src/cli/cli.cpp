@@ -26,6 +26,7 @@
 #include "actors/tool_executor.hpp"
 #include "cluster/node.hpp"
 #include "cli/render.hpp"
+#include "config/config.hpp"
 #include "cluster/certs.hpp"
 #include "cluster/network.hpp"
 #include "daemon/serve.hpp"
@@ -283,7 +284,7 @@ caf::actor_system_config make_config(bool network,
   caf::actor_system_config cfg;
   register_types(cfg);
   if (network)
-    cluster::configure_network(cfg, ecfg);
+    cluster::configure_network(cfg, ecfg.cluster);
   return cfg;
 }
 
@@ -397,22 +398,22 @@ result<engine_config> engine_config_from(const options& opts) {
   // Cluster flags: --seeds, --roles, --name; `run --tools A,B` is seeds
   // with the tools role left to them.
   if (opts.seeds)
-    cfg.cluster_seeds = split_list(*opts.seeds);
+    cfg.cluster.seeds = split_list(*opts.seeds);
   if (!opts.tools.empty()) {
-    cfg.cluster_seeds = split_list(opts.tools);
-    std::erase(cfg.cluster_roles, std::string{"tools"});
+    cfg.cluster.seeds = split_list(opts.tools);
+    std::erase(cfg.cluster.roles, std::string{"tools"});
   }
   if (!opts.role.empty())
-    cfg.cluster_roles = split_list(opts.role);
+    cfg.cluster.roles = split_list(opts.role);
   if (opts.name)
-    cfg.cluster_name = *opts.name;
+    cfg.cluster.name = *opts.name;
   for (auto& f : opts.faults) {
     auto parsed = parse_fault(f);
     if (!parsed)
       return parsed.error();
     cfg.faults[parsed->first] = parsed->second;
   }
-  if (auto ok = validate(cfg); !ok)
+  if (auto ok = check(cfg); !ok)
     return ok.error();
   return cfg;
 }
@@ -456,12 +457,12 @@ int run_task(const options& opts) {
     std::cerr << "troupe: " << key.error().message << "\n";
     return exit_usage;
   }
-  auto clustered = ecfg.clustered();
+  auto clustered = ecfg.cluster.clustered();
   if (clustered && !*key)
     return usage_error("--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
                        "digits, the same on every node): tool nodes run only "
                        "calls the guardrail signed with it");
-  if (clustered && !tls_usable(ecfg.cluster_tls))
+  if (clustered && !tls_usable(ecfg.cluster.tls))
     return exit_usage;
   auto cfg = make_config(clustered, ecfg);
   caf::actor_system sys{cfg};
@@ -469,7 +470,7 @@ int run_task(const options& opts) {
   eopts.approval_key = *key;
   std::unique_ptr<cluster_node> node;
   if (clustered) {
-    auto started = cluster_node::start(sys, ecfg);
+    auto started = cluster_node::start(sys, ecfg.cluster, ecfg.timeouts);
     if (!started) {
       std::cerr << "troupe: " << describe(started.error()) << "\n";
       return exit_usage;
@@ -666,7 +667,7 @@ int tools_command(const options& opts) {
 /// `cfg` if it loaded and is valid; else the first error.
 result<engine_config> checked(result<engine_config> cfg) {
   if (cfg)
-    if (auto ok = validate(*cfg); !ok)
+    if (auto ok = check(*cfg); !ok)
       return ok.error();
   return cfg;
 }
@@ -841,17 +842,17 @@ int serve_node(const options& opts) {
     return exit_usage;
   auto& ecfg = *loaded;
   if (!opts.listen.empty())
-    ecfg.cluster_listen = opts.listen;
-  if (ecfg.cluster_listen.empty())
+    ecfg.cluster.listen = opts.listen;
+  if (ecfg.cluster.listen.empty())
     return usage_error("node needs --listen HOST:PORT (or cluster.listen): "
                        "where the other nodes reach it");
-  if (!parse_endpoint(ecfg.cluster_listen))
+  if (!parse_endpoint(ecfg.cluster.listen))
     return usage_error("--listen expects HOST:PORT, got '" +
-                       ecfg.cluster_listen + "'");
+                       ecfg.cluster.listen + "'");
   // A node serves roles to others; tasks enter through `troupe serve` or
   // `troupe run`.
-  std::erase(ecfg.cluster_roles, std::string{"api"});
-  if (ecfg.cluster_roles.empty())
+  std::erase(ecfg.cluster.roles, std::string{"api"});
+  if (ecfg.cluster.roles.empty())
     return usage_error("node needs --roles with at least one of planner, "
                        "memory, tools");
   auto key = guardrail::approval_key_from_env();
@@ -870,11 +871,11 @@ int serve_node(const options& opts) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  if (!tls_usable(ecfg.cluster_tls))
+  if (!tls_usable(ecfg.cluster.tls))
     return exit_usage;
   auto cfg = make_config(true, ecfg);
   caf::actor_system sys{cfg};
-  auto started = cluster_node::start(sys, ecfg);
+  auto started = cluster_node::start(sys, ecfg.cluster, ecfg.timeouts);
   if (!started) {
     std::cerr << "troupe: " << describe(started.error()) << "\n";
     return exit_task_failed;
@@ -893,13 +894,13 @@ int serve_node(const options& opts) {
   }
   node->attach(**eng);
   std::string roles;
-  for (auto& r : ecfg.cluster_roles)
+  for (auto& r : ecfg.cluster.roles)
     roles += (roles.empty() ? "" : ",") + r;
-  auto host = parse_endpoint(ecfg.cluster_listen)->first;
+  auto host = parse_endpoint(ecfg.cluster.listen)->first;
   // Tests and scripts read the bound port from this line (--listen :0).
   std::cout << "troupe node " << node->name() << ": serving " << roles
             << " on " << host << ":" << node->port()
-            << (ecfg.cluster_tls.enabled() ? " (TLS)" : "") << std::endl;
+            << (ecfg.cluster.tls.enabled() ? " (TLS)" : "") << std::endl;
   log::get()->info(R"("event":"node_started","roles":{},"port":{})",
                    log::quote(roles), node->port());
   int sig = 0;

@@ -9,21 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "cluster/settings.hpp"
 #include "core/result.hpp"
 
 namespace troupe::cluster {
-
-/// Where a node's TLS material is: its certificate (PEM, may hold the
-/// chain), its private key (PEM), and the cluster CA it trusts.
-struct tls_files {
-  std::filesystem::path certificate;
-  std::filesystem::path key;
-  std::filesystem::path cafile;
-
-  bool enabled() const {
-    return !certificate.empty() || !key.empty() || !cafile.empty();
-  }
-};
 
 /// Writes a new cluster CA (`ca.pem`, `ca.key`) and, for each name in
 /// `nodes`, `<name>.pem` and `<name>.key` signed by it, into `dir`

@@ -6,17 +6,17 @@
 namespace troupe::cluster {
 
 void configure_network(caf::actor_system_config& sys_cfg,
-                       const engine_config& cfg) {
+                       const settings& cfg) {
   sys_cfg.load<caf::io::middleman>();
   // CAF's heartbeats are off by default: without them a peer that hangs or
   // is cut off (no FIN, no RST) is never declared lost.
-  if (cfg.cluster_heartbeat.count() > 0) {
+  if (cfg.heartbeat.count() > 0) {
     sys_cfg.set("middleman.heartbeat-interval",
-                caf::timespan{cfg.cluster_heartbeat});
+                caf::timespan{cfg.heartbeat});
     sys_cfg.set("middleman.connection-timeout",
-                caf::timespan{cfg.cluster_connection_timeout});
+                caf::timespan{cfg.connection_timeout});
   }
-  auto& tls = cfg.cluster_tls;
+  auto& tls = cfg.tls;
   if (tls.enabled()) {
     sys_cfg.openssl_certificate = tls.certificate.string();
     sys_cfg.openssl_key = tls.key.string();

@@ -6,16 +6,16 @@
 
 #include <caf/actor_system_config.hpp>
 
-#include "core/config.hpp"
+#include "cluster/settings.hpp"
 
 namespace troupe::cluster {
 
-/// Loads the middleman into `sys_cfg` and applies `cfg.cluster`: heartbeats
+/// Loads the middleman into `sys_cfg` and applies `cfg`: heartbeats
 /// every `heartbeat_ms` and a peer that sends nothing for
 /// `connection_timeout_ms` is lost (its actors' down messages fire, so
 /// requests to it fail at once); CAF's OpenSSL module if TLS is set (check
 /// the files first with `check`).
 void configure_network(caf::actor_system_config& sys_cfg,
-                       const engine_config& cfg);
+                       const settings& cfg);
 
 } // namespace troupe::cluster

@@ -8,27 +8,29 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/directory.hpp"
-#include "actors/membership.hpp"
+#include "cluster/membership.hpp"
+#include "core/endpoint.hpp"
 #include "core/log.hpp"
 #include "guardrail/approval.hpp"
 
 namespace troupe {
 
 caf::expected<std::unique_ptr<cluster_node>>
-cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
+cluster_node::start(caf::actor_system& sys, const cluster::settings& cfg,
+                    const struct timeouts& timeouts) {
   std::unique_ptr<cluster_node> out{new cluster_node};
   out->sys_ = &sys;
-  out->tls_ = cfg.cluster_tls.enabled();
+  out->tls_ = cfg.tls.enabled();
   out->view_ = std::make_shared<cluster::cluster_view>();
   out->local_ = std::make_shared<local_roles>();
   out->slot_ = std::make_shared<tool_slot>();
   auto& connector = out->tls_ ? sys.openssl_manager().actor_handle()
                               : sys.middleman().actor_handle();
   membership_config mc;
-  mc.roles = cfg.cluster_roles;
-  mc.seeds = cfg.cluster_seeds;
-  mc.interval = cfg.cluster_gossip;
-  mc.timeout = std::max(cfg.cluster_connection_timeout,
+  mc.roles = cfg.roles;
+  mc.seeds = cfg.seeds;
+  mc.interval = cfg.gossip;
+  mc.timeout = std::max(cfg.connection_timeout,
                         std::chrono::milliseconds{1000});
   mc.connector = connector;
   mc.view = out->view_;
@@ -39,15 +41,15 @@ cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
     if (!cfg.runs(role))
       out->view_->need(role);
   if (!cfg.runs("planner")) {
-    out->planner_ = spawn_planner_router(sys, out->view_, cfg.timeouts.task);
+    out->planner_ = spawn_planner_router(sys, out->view_, timeouts.task);
     mc.routers["planner"] = caf::actor_cast<caf::actor>(out->planner_);
   }
   if (!cfg.runs("memory")) {
-    out->memory_ = spawn_memory_router(sys, out->view_, cfg.timeouts.task);
+    out->memory_ = spawn_memory_router(sys, out->view_, timeouts.task);
     mc.routers["memory"] = caf::actor_cast<caf::actor>(out->memory_);
   }
   if (!cfg.runs("tools")) {
-    out->tools_ = spawn_tool_router(sys, out->view_, out->slot_, cfg.timeouts.tool);
+    out->tools_ = spawn_tool_router(sys, out->view_, out->slot_, timeouts.tool);
     mc.routers["tools"] = caf::actor_cast<caf::actor>(out->tools_);
   }
   auto routers = mc.routers;
@@ -56,12 +58,12 @@ cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
       caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
   };
   std::optional<std::pair<std::string, uint16_t>> listen;
-  if (!cfg.cluster_listen.empty()) {
-    listen = parse_endpoint(cfg.cluster_listen);
+  if (!cfg.listen.empty()) {
+    listen = parse_endpoint(cfg.listen);
     if (!listen) {
       stop_routers();
       return make_error(errc::invalid_config,
-                        "cluster.listen: '" + cfg.cluster_listen +
+                        "cluster.listen: '" + cfg.listen +
                           "' is not HOST:PORT");
     }
   }
@@ -80,15 +82,15 @@ cluster_node::start(caf::actor_system& sys, const engine_config& cfg) {
       stop_routers();
       caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
       return make_error(errc::invalid_config,
-                        "cannot listen on " + cfg.cluster_listen + ": " +
+                        "cannot listen on " + cfg.listen + ": " +
                           sys.render(port.error()));
     }
     out->port_ = *port;
-    mcp->where = cfg.cluster_advertise.empty()
+    mcp->where = cfg.advertise.empty()
                    ? listen->first + ":" + std::to_string(*port)
-                   : cfg.cluster_advertise;
+                   : cfg.advertise;
   }
-  mcp->name = cfg.cluster_name;
+  mcp->name = cfg.name;
   if (mcp->name.empty())
     mcp->name = !mcp->where.empty()
                   ? mcp->where

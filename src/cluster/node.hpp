@@ -5,7 +5,7 @@
 // role it does not run itself. The engine takes the routers in place of
 // those roles; the task runner never knows where a role lives.
 //
-//   auto node = cluster_node::start(sys, cfg);      // dials the seeds
+//   auto node = cluster_node::start(sys, cfg.cluster, cfg.timeouts);      // dials the seeds
 //   engine_options opts;
 //   (*node)->route(opts);                           // roles from others
 //   (*node)->wait_for_routes(5s);                   // optional
@@ -21,9 +21,10 @@
 #include <caf/expected.hpp>
 
 #include "actors/engine.hpp"
-#include "actors/router.hpp"
+#include "cluster/router.hpp"
 #include "cluster/nodes.hpp"
-#include "core/config.hpp"
+#include "actors/settings.hpp"
+#include "cluster/settings.hpp"
 
 namespace troupe {
 
@@ -31,12 +32,13 @@ class local_roles;
 
 class cluster_node {
 public:
-  /// Spawns the routers of the roles `cfg.cluster_roles` leaves out and the
-  /// membership actor, publishes it on `cfg.cluster_listen` (TLS if
+  /// Spawns the routers of the roles `cfg.roles` leaves out and the
+  /// membership actor, publishes it on `cfg.listen` (TLS if
   /// `cluster.tls` is set) and starts dialling the seeds. The actor system
   /// must have the network layer (`cluster::configure_network`).
   static caf::expected<std::unique_ptr<cluster_node>>
-  start(caf::actor_system& sys, const engine_config& cfg);
+  start(caf::actor_system& sys, const cluster::settings& cfg,
+        const struct timeouts& timeouts);
 
   ~cluster_node();
 

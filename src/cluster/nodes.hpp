@@ -14,14 +14,9 @@
 #include <string>
 #include <vector>
 
-namespace troupe::cluster {
+#include "cluster/settings.hpp"
 
-/// The roles a node can offer.
-inline const std::vector<std::string>& known_roles() {
-  static const std::vector<std::string> xs{"api", "planner", "memory",
-                                           "tools"};
-  return xs;
-}
+namespace troupe::cluster {
 
 /// The roles that another node can serve for this one.
 inline const std::vector<std::string>& routable_roles() {

@@ -8,6 +8,7 @@
 #include <caf/event_based_actor.hpp>
 
 #include "actors/engine.hpp"
+#include "cluster/certs.hpp"
 #include "cluster/node.hpp"
 #include "cluster/network.hpp"
 #include "core/log.hpp"
@@ -25,7 +26,7 @@ constexpr int exit_usage = 2;
 
 /// Asks the guardrail to re-read its rules file; logs the outcome.
 void reload_rules(caf::actor_system& sys, engine& eng) {
-  if (eng.config().guardrail_rules.empty())
+  if (eng.config().guardrail.rules_file.empty())
     return;
   auto guardrail = eng.guardrail();
   sys.spawn([guardrail](caf::event_based_actor* self) {
@@ -76,14 +77,14 @@ int serve(serve_options opts) {
   // In a cluster: the network layer, and the approval key every node
   // shares (tool nodes run only calls a guardrail signed with it).
   engine_options eopts;
-  if (!cfg.runs("api")) {
+  if (!cfg.cluster.runs("api")) {
     std::cerr << "troupe: cluster.roles leaves out api, so this node takes "
                  "no tasks: run it with `troupe node`\n";
     return exit_usage;
   }
-  if (cfg.clustered()) {
-    if (cfg.cluster_tls.enabled())
-      if (auto ok = cluster::check(cfg.cluster_tls); !ok) {
+  if (cfg.cluster.clustered()) {
+    if (cfg.cluster.tls.enabled())
+      if (auto ok = cluster::check(cfg.cluster.tls); !ok) {
         std::cerr << "troupe: cluster.tls: " << ok.error().message << "\n";
         return exit_usage;
       }
@@ -95,12 +96,12 @@ int serve(serve_options opts) {
       return exit_usage;
     }
     eopts.approval_key = **key;
-    cluster::configure_network(scfg, cfg);
+    cluster::configure_network(scfg, cfg.cluster);
   }
   caf::actor_system sys{scfg};
   std::unique_ptr<cluster_node> node;
-  if (cfg.clustered()) {
-    auto started = cluster_node::start(sys, cfg);
+  if (cfg.cluster.clustered()) {
+    auto started = cluster_node::start(sys, cfg.cluster, cfg.timeouts);
     if (!started) {
       std::cerr << "troupe: " << describe(started.error()) << "\n";
       return exit_failed;
@@ -161,7 +162,7 @@ int serve(serve_options opts) {
     // Reload: an invalid file keeps the old config and says why.
     auto next = opts.reload ? opts.reload() : result<engine_config>{cfg};
     if (next) {
-      if (auto ok = validate(*next); !ok)
+      if (auto ok = check(*next); !ok)
         next = ok.error();
     }
     if (!next) {

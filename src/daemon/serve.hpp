@@ -5,7 +5,7 @@
 
 #include <functional>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 namespace troupe::daemon {
 

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "core/json.hpp"
 #include "daemon/backend.hpp"
 #include "daemon/journal.hpp"

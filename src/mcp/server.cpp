@@ -152,42 +152,6 @@ void deliver(deliveries& xs) {
 
 } // namespace
 
-result<bool> validate(const server_config& x) {
-  auto bad = [&](std::string what) -> result<bool> {
-    return failure{errc::invalid_config,
-                   "MCP server '" + x.name + "': " + std::move(what)};
-  };
-  if (x.name.empty())
-    return failure{errc::invalid_config, "MCP server name must not be empty"};
-  if (x.name.size() > 32 ||
-      !std::all_of(x.name.begin(), x.name.end(), name_char))
-    return bad("name must be 1 to 32 of [A-Za-z0-9_-] (it prefixes its "
-               "tools' names)");
-  if (x.command.empty())
-    return bad("command must not be empty");
-  for (auto& [k, v] : x.env)
-    if (k.empty() || k.find('=') != std::string::npos ||
-        k.find('\0') != std::string::npos || v.find('\0') != std::string::npos)
-      return bad("env key '" + k + "' must be non-empty without '=' or NUL");
-  for (auto& p : x.permissions)
-    if (p.empty())
-      return bad("permissions must not hold an empty name");
-  if (x.call_timeout_ms == 0)
-    return bad("call_timeout_ms must be positive");
-  if (x.start_timeout_ms == 0)
-    return bad("start_timeout_ms must be positive");
-  if (x.restart_initial_ms == 0)
-    return bad("restart_initial_ms must be positive");
-  if (x.restart_max_ms < x.restart_initial_ms)
-    return bad("restart_max_ms (" + std::to_string(x.restart_max_ms) +
-               ") must be at least restart_initial_ms (" +
-               std::to_string(x.restart_initial_ms) + ")");
-  if (x.max_line_bytes < 1024)
-    return bad("max_line_bytes (" + std::to_string(x.max_line_bytes) +
-               ") must be at least 1024");
-  return true;
-}
-
 bool supported_version(std::string_view version) noexcept {
   return std::find(std::begin(supported_versions), std::end(supported_versions),
                    version) != std::end(supported_versions);

@@ -197,7 +197,7 @@ TEST_CASE("when the root gives up, tasks end with its reason",
   auto cfg = test::test_config();
   cfg.supervision.root.intensity = 0;
   cfg.supervision.planners.intensity = 0;
-  cfg.provider_fallback.clear();
+  cfg.provider.fallback.clear();
   // The planner crashes on every message: the first crash is one restart
   // more than the planners' supervisor allows, and its escalation one more
   // than the root allows.

@@ -3,6 +3,7 @@
 // fails — each a clear reason, a retry where it may help, and a fallback
 // where it does not. The API key never shows.
 
+#include "config/config.hpp"
 #include "actors/http_provider.hpp"
 
 #include <sstream>
@@ -289,7 +290,7 @@ TEST_CASE("a task over its token budget ends with that reason",
   test::model_server srv;
   test::system_fixture fx;
   auto cfg = model_config(srv, "openai");
-  cfg.max_task_tokens = 60; // one call spends 49
+  cfg.budget.max_tokens = 60; // one call spends 49
   auto eng = engine::start(fx.sys(), cfg);
   REQUIRE(eng);
   auto r = run(fx, **eng, "What is 9 * 9?");
@@ -305,13 +306,13 @@ TEST_CASE("a provider without its API key is a clear config error",
   cfg.provider.kind = "openai";
   cfg.provider.model = "m";
   cfg.provider.api_key_env = "MODEL_TEST_MISSING_KEY";
-  auto v = validate(cfg);
+  auto v = check(cfg);
   REQUIRE_FALSE(v);
   CHECK(v.error().message ==
         "provider: the API key variable MODEL_TEST_MISSING_KEY is not set (set "
         "it, or set provider.api_key_env to \"\" for a server that needs no key)");
   cfg.provider.api_key_env = "";
-  CHECK(validate(cfg));
+  CHECK(check(cfg));
   cfg.provider.base_url = "ftp://example.com";
-  CHECK_FALSE(validate(cfg));
+  CHECK_FALSE(check(cfg));
 }

@@ -2,6 +2,7 @@
 // recalled by the next over the same data directory; namespaces and
 // permissions hold; a bad database stops the engine at start.
 
+#include "config/config.hpp"
 #include "actors/long_term_memory.hpp"
 
 #include <filesystem>
@@ -32,7 +33,7 @@ struct data_dir : test::temp_dir {
 engine_config config_with(const data_dir& d) {
   auto cfg = test::test_config();
   cfg.data_dir = d.path;
-  cfg.long_term.durable = false;
+  cfg.memory.durable = false;
   cfg.access.principals["alice"] = "admin";
   cfg.access.principals["bob"] = "admin";
   cfg.access.principals["gina"] = "guest";

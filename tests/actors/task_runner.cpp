@@ -197,7 +197,7 @@ TEST_CASE("a broken model answer falls back, or fails the task with a "
   engine_options opts;
   opts.provider = fx.sys().spawn(empty_model);
   auto cfg = test::test_config();
-  cfg.provider_fallback.clear();
+  cfg.provider.fallback.clear();
   auto eng = engine::start(fx.sys(), cfg, std::move(opts));
   REQUIRE(eng);
   auto r = run_ok(fx.sys(), **eng, "anything");
@@ -226,7 +226,7 @@ TEST_CASE("a dead model fails the task fast", "[actors][loop]") {
   opts.provider = fx.sys().spawn(empty_model);
   kill_and_wait(fx.sys(), opts.provider);
   auto cfg = test::test_config();
-  cfg.provider_fallback.clear();
+  cfg.provider.fallback.clear();
   auto eng = engine::start(fx.sys(), cfg, std::move(opts));
   REQUIRE(eng);
   auto r = run_ok(fx.sys(), **eng, "What is 1+1?");

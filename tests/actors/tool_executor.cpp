@@ -1,3 +1,4 @@
+#include "config/config.hpp"
 #include "actors/tool_executor.hpp"
 
 #include <condition_variable>
@@ -375,7 +376,7 @@ TEST_CASE("a full worker pool refuses calls at once with overloaded",
   auto seen = std::make_shared<std::atomic<int>>(0);
   auto cfg = test::test_config();
   cfg.tool_workers = 1;
-  cfg.tool_queue = 1;
+  cfg.tools.queue = 1;
   test::system_fixture fx;
   auto key = guardrail::approval_key::random();
   std::shared_ptr<tool_executor_setup> setup;

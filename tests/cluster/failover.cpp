@@ -40,9 +40,9 @@ TEST_CASE("a tool node killed with 1,000 tasks in flight: every task ends "
     test::node_command(node_cfg, "127.0.0.1:0", "tools", b.where()));
   REQUIRE(c.proc);
   auto cfg = test::tools_elsewhere(b.where());
-  cfg.cluster_heartbeat = 100ms;
-  cfg.cluster_connection_timeout = 1000ms;
-  cfg.cluster_gossip = 100ms;
+  cfg.cluster.heartbeat = 100ms;
+  cfg.cluster.connection_timeout = 1000ms;
+  cfg.cluster.gossip = 100ms;
   cfg.timeouts.tool = std::chrono::minutes{10};
   cfg.timeouts.task = std::chrono::minutes{10};
   test::system_fixture fx{cfg};

@@ -32,8 +32,8 @@ TEST_CASE("a node that goes silent is declared lost by heartbeats, and its "
     test::node_command(node_cfg.string(), "127.0.0.1:0", "tools"));
   REQUIRE(node.proc);
   auto cfg = test::tools_elsewhere(node.where());
-  cfg.cluster_heartbeat = 100ms;
-  cfg.cluster_connection_timeout = 1000ms;
+  cfg.cluster.heartbeat = 100ms;
+  cfg.cluster.connection_timeout = 1000ms;
   // Far beyond the test: a pass proves the heartbeats found the loss.
   cfg.timeouts.tool = std::chrono::minutes{10};
   test::system_fixture fx{cfg};

@@ -61,9 +61,9 @@ TEST_CASE("a cluster of nodes forms from any one seed, and a task uses the "
   REQUIRE(c.proc);
   // The engine knows only C, the last to join, and takes tasks only.
   auto cfg = test::test_config();
-  cfg.cluster_seeds = {c.where()};
-  cfg.cluster_roles = {"api"};
-  cfg.cluster_gossip = 100ms;
+  cfg.cluster.seeds = {c.where()};
+  cfg.cluster.roles = {"api"};
+  cfg.cluster.gossip = 100ms;
   test::system_fixture fx{cfg};
   auto joined = test::join_cluster(fx.sys(), cfg, key);
   REQUIRE(joined);
@@ -117,11 +117,11 @@ TEST_CASE("planning moves to another planner node when one is lost with "
     test::node_command(node_cfg, "127.0.0.1:0", "planner", p1.where()));
   REQUIRE(p2.proc);
   auto cfg = test::test_config();
-  cfg.cluster_seeds = {p1.where()};
-  cfg.cluster_roles = {"api", "memory", "tools"};
-  cfg.cluster_heartbeat = 100ms;
-  cfg.cluster_connection_timeout = 1000ms;
-  cfg.cluster_gossip = 100ms;
+  cfg.cluster.seeds = {p1.where()};
+  cfg.cluster.roles = {"api", "memory", "tools"};
+  cfg.cluster.heartbeat = 100ms;
+  cfg.cluster.connection_timeout = 1000ms;
+  cfg.cluster.gossip = 100ms;
   cfg.timeouts.task = std::chrono::minutes{10};
   test::system_fixture fx{cfg};
   auto joined = test::join_cluster(fx.sys(), cfg, key);
@@ -183,8 +183,8 @@ TEST_CASE("a role restarted on another node is announced at once, and "
                                                "planner"));
   REQUIRE(p.proc);
   auto cfg = test::test_config();
-  cfg.cluster_seeds = {p.where()};
-  cfg.cluster_roles = {"api", "memory", "tools"};
+  cfg.cluster.seeds = {p.where()};
+  cfg.cluster.roles = {"api", "memory", "tools"};
   test::system_fixture fx{cfg};
   auto joined = test::join_cluster(fx.sys(), cfg, key);
   REQUIRE(joined);

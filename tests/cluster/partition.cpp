@@ -95,8 +95,8 @@ TEST_CASE("a partition is noticed and healed: cut the link, the node is "
   REQUIRE(node.proc);
   auto where = ns.ns_ip + ":" + std::to_string(node.port);
   auto cfg = test::tools_elsewhere(where);
-  cfg.cluster_heartbeat = 100ms;
-  cfg.cluster_connection_timeout = 1000ms;
+  cfg.cluster.heartbeat = 100ms;
+  cfg.cluster.connection_timeout = 1000ms;
   test::system_fixture fx{cfg};
   auto joined = test::join_cluster(fx.sys(), cfg, key);
   REQUIRE(joined);

@@ -86,7 +86,7 @@ TEST_CASE("the guardrail reloads its rules without stopping, and keeps them "
   std::ofstream{file} << "input script (?i)<script\n";
   test::system_fixture fx;
   auto cfg = test::test_config();
-  cfg.guardrail_rules = file;
+  cfg.guardrail.rules_file = file;
   auto eng = engine::start(fx.sys(), cfg);
   REQUIRE(eng);
   auto run = [&](const std::string& text) {
@@ -128,7 +128,7 @@ TEST_CASE("a bad rules file stops the engine at start with its line",
   std::ofstream{file} << "# rules\noutput x redact\n";
   test::system_fixture fx;
   auto cfg = test::test_config();
-  cfg.guardrail_rules = file;
+  cfg.guardrail.rules_file = file;
   auto eng = engine::start(fx.sys(), cfg);
   REQUIRE_FALSE(eng);
   CHECK(describe(eng.error()) ==

@@ -15,7 +15,7 @@ system_fixture::system_fixture(bool network) {
 
 system_fixture::system_fixture(const engine_config& cfg) {
   register_types(cfg_);
-  cluster::configure_network(cfg_, cfg);
+  cluster::configure_network(cfg_, cfg.cluster);
   sys_ = std::make_unique<caf::actor_system>(cfg_);
 }
 

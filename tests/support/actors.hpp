@@ -15,7 +15,7 @@
 
 #include "actors/engine.hpp"
 #include "actors/protocol.hpp"
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 namespace troupe::test {
 

@@ -48,8 +48,8 @@ node_process start_node(const std::vector<std::string>& command,
 
 engine_config tools_elsewhere(const std::string& seed) {
   auto cfg = test_config();
-  cfg.cluster_seeds = {seed};
-  cfg.cluster_roles = {"api", "planner", "memory"};
+  cfg.cluster.seeds = {seed};
+  cfg.cluster.roles = {"api", "planner", "memory"};
   return cfg;
 }
 
@@ -59,7 +59,7 @@ caf::expected<cluster_engine> join_cluster(caf::actor_system& sys,
   engine_options opts;
   opts.approval_key = key;
   cluster_engine out;
-  auto node = cluster_node::start(sys, cfg);
+  auto node = cluster_node::start(sys, cfg.cluster, cfg.timeouts);
   if (!node)
     return node.error();
   out.node = std::move(*node);

@@ -13,7 +13,7 @@
 
 #include "actors/engine.hpp"
 #include "cluster/node.hpp"
-#include "core/config.hpp"
+#include "config/config.hpp"
 #include "guardrail/approval.hpp"
 #include "support/subprocess.hpp"
 

@@ -19,6 +19,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "actors/tool_executor.hpp"
 #include "cluster/nodes.hpp"
 #include "tools/tool.hpp"
 
@@ -55,9 +56,6 @@ private:
   mutable std::mutex mtx_;
   std::shared_ptr<tools::catalog> catalog_;
 };
-
-/// The group of an engine's catalog that holds tools served by other nodes.
-inline constexpr const char* remote_tool_group = "cluster";
 
 /// Spawns the router of `role` ("planner", "memory" or "tools"), counting
 /// its requests per peer in `view` (which must already `need` the role, so

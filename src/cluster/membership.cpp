@@ -1,4 +1,4 @@
-#include "actors/membership.hpp"
+#include "cluster/membership.hpp"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/directory.hpp"
-#include "core/config.hpp"
+#include "core/endpoint.hpp"
 #include "core/log.hpp"
 
 namespace troupe {

@@ -1,6 +1,7 @@
-#include "core/config.hpp"
+#include "config/config.hpp"
 
 #include <fstream>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +13,7 @@ TEST_CASE("the default config is valid", "[core][config]") {
 
 TEST_CASE("config errors name the key and the bad value", "[core][config]") {
   auto message = [](engine_config cfg) {
-    auto r = validate(cfg);
+    auto r = check(cfg);
     REQUIRE_FALSE(r);
     CHECK(r.error().code == errc::invalid_config);
     return r.error().message;
@@ -24,8 +25,8 @@ TEST_CASE("config errors name the key and the bad value", "[core][config]") {
   cfg.max_steps = 0;
   CHECK(message(cfg) == "max_steps must be in 1..1000, got 0");
   cfg = {};
-  cfg.memory_capacity = 0;
-  CHECK(message(cfg).find("memory_capacity") != std::string::npos);
+  cfg.memory.capacity = 0;
+  CHECK(message(cfg).find("memory.capacity") != std::string::npos);
   cfg = {};
   cfg.timeouts.tool = std::chrono::milliseconds{-5};
   CHECK(message(cfg) == "timeouts.tool must be > 0 ms, got -5");
@@ -41,7 +42,7 @@ TEST_CASE("config/troupe.json matches the built-in defaults",
   REQUIRE(cfg);
   engine_config defaults;
   CHECK(cfg->max_steps == defaults.max_steps);
-  CHECK(cfg->memory_capacity == defaults.memory_capacity);
+  CHECK(cfg->memory.capacity == defaults.memory.capacity);
   CHECK(cfg->guardrail.max_input_bytes == defaults.guardrail.max_input_bytes);
   REQUIRE(cfg->guardrail.deny_patterns.size() ==
           defaults.guardrail.deny_patterns.size());
@@ -50,13 +51,13 @@ TEST_CASE("config/troupe.json matches the built-in defaults",
           defaults.guardrail.deny_patterns[i].regex);
   CHECK(cfg->timeouts.tool == defaults.timeouts.tool);
   CHECK(cfg->planner_workers == defaults.planner_workers);
-  CHECK(cfg->provider_fallback == defaults.provider_fallback);
+  CHECK(cfg->provider.fallback == defaults.provider.fallback);
   CHECK(cfg->supervision.planners.intensity ==
         defaults.supervision.planners.intensity);
-  CHECK(cfg->long_term.max_per_namespace ==
-        defaults.long_term.max_per_namespace);
-  CHECK(cfg->long_term.recall_limit == defaults.long_term.recall_limit);
-  CHECK(cfg->long_term.ttl == defaults.long_term.ttl);
+  CHECK(cfg->memory.max_per_namespace ==
+        defaults.memory.max_per_namespace);
+  CHECK(cfg->memory.recall_limit == defaults.memory.recall_limit);
+  CHECK(cfg->memory.ttl == defaults.memory.ttl);
   CHECK(cfg->access.roles == defaults.access.roles);
   CHECK(cfg->access.principals == defaults.access.principals);
   CHECK(cfg->serve.listen == defaults.serve.listen);
@@ -100,10 +101,10 @@ TEST_CASE("memory and access settings are read and checked",
                  "principals": {"ops": "auditor"}}})");
   REQUIRE(ok);
   CHECK(ok->data_dir == "/var/lib/troupe");
-  CHECK_FALSE(ok->long_term.enabled);
+  CHECK_FALSE(ok->memory.long_term);
   CHECK_FALSE(long_term_of(*ok));
-  CHECK(ok->long_term.ttl == std::chrono::hours{24 * 30});
-  CHECK(ok->long_term.readers == 4);
+  CHECK(ok->memory.ttl == std::chrono::hours{24 * 30});
+  CHECK(ok->memory.readers == 4);
   guardrail::access_policy policy{ok->access};
   CHECK(policy.allows("ops", guardrail::permission::read_memory));
   CHECK_FALSE(policy.allows("ops", guardrail::permission::write_memory));
@@ -241,14 +242,14 @@ TEST_CASE("the provider fallback chain is configured and checked",
           "[core][config]") {
   auto none = apply_json(engine_config{}, R"({"provider": {"fallback": []}})");
   REQUIRE(none);
-  CHECK(none->provider_fallback.empty());
+  CHECK(none->provider.fallback.empty());
   auto bad =
     apply_json(engine_config{}, R"({"provider": {"fallback": "offline"}})");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().message.find("provider.fallback must be an array") !=
         std::string::npos);
   engine_config cfg;
-  cfg.provider_fallback = {"gpt-9"};
+  cfg.provider.fallback = {"gpt-9"};
   auto unknown = validate(cfg);
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().message ==
@@ -297,7 +298,7 @@ TEST_CASE("TROUPE_* variables override any config key by its path",
   CHECK(cfg->serve.listen == "0.0.0.0:9090");
   CHECK(cfg->serve.rate_limit == 7.5);
   CHECK(cfg->max_steps == 3);
-  CHECK_FALSE(cfg->long_term.durable);
+  CHECK_FALSE(cfg->memory.durable);
   CHECK(cfg->log_level == "info");
   auto unknown = apply_environment(engine_config{}, {{"TROUPE_SERVE_LISTN", "x"}});
   REQUIRE_FALSE(unknown);
@@ -390,18 +391,18 @@ TEST_CASE("tool settings, per-tool overrides and MCP servers are read and "
     }
   })");
   REQUIRE(cfg);
-  CHECK(cfg->tool_queue == 8);
-  CHECK(cfg->tool_cache_entries == 16);
-  CHECK(cfg->http_get.allow_hosts ==
+  CHECK(cfg->tools.queue == 8);
+  CHECK(cfg->tools.cache_entries == 16);
+  CHECK(cfg->tools.http_get.allow_hosts ==
         std::vector<std::string>{"example.com", "*.wikipedia.org"});
-  CHECK(cfg->http_get.max_bytes == 4096);
-  CHECK(cfg->shell.bwrap == "/usr/bin/bwrap");
-  CHECK(cfg->shell.cpu_seconds == 2);
-  auto& calc = cfg->tool_overrides.at("calculator");
+  CHECK(cfg->tools.http_get.max_bytes == 4096);
+  CHECK(cfg->tools.shell.bwrap == "/usr/bin/bwrap");
+  CHECK(cfg->tools.shell.cpu_seconds == 2);
+  auto& calc = cfg->tools.overrides.at("calculator");
   CHECK(calc.timeout_ms == std::optional<uint32_t>{100});
   CHECK(calc.cache_ttl_ms == std::optional<uint32_t>{60000});
   CHECK_FALSE(calc.permissions);
-  CHECK(cfg->tool_overrides.at("fs__read").permissions ==
+  CHECK(cfg->tools.overrides.at("fs__read").permissions ==
         std::optional<std::vector<std::string>>{{"access_files"}});
   REQUIRE(cfg->mcp_servers.size() == 1);
   auto& fs = cfg->mcp_servers[0];
@@ -440,22 +441,22 @@ TEST_CASE("cluster settings: roles, seeds and addresses are read and checked",
     "seeds": ["10.0.0.6:7100", "10.0.0.7:7100"], "roles": ["api", "tools"],
     "gossip_ms": 250}})");
   REQUIRE(ok);
-  CHECK(ok->cluster_name == "api-1");
-  CHECK(ok->cluster_listen == "0.0.0.0:7100");
-  CHECK(ok->cluster_advertise == "10.0.0.5:7100");
-  CHECK(ok->cluster_seeds.size() == 2);
-  CHECK(ok->cluster_gossip == std::chrono::milliseconds{250});
-  CHECK(ok->runs("tools"));
-  CHECK_FALSE(ok->runs("planner"));
-  CHECK(ok->clustered());
-  CHECK_FALSE(engine_config{}.clustered());
+  CHECK(ok->cluster.name == "api-1");
+  CHECK(ok->cluster.listen == "0.0.0.0:7100");
+  CHECK(ok->cluster.advertise == "10.0.0.5:7100");
+  CHECK(ok->cluster.seeds.size() == 2);
+  CHECK(ok->cluster.gossip == std::chrono::milliseconds{250});
+  CHECK(ok->cluster.runs("tools"));
+  CHECK_FALSE(ok->cluster.runs("planner"));
+  CHECK(ok->cluster.clustered());
+  CHECK_FALSE(engine_config{}.cluster.clustered());
   // Seeds and roles as one comma-separated string (an environment value).
   auto env = apply_environment(
     engine_config{}, {{"TROUPE_CLUSTER_SEEDS", "a:1,b:2"},
                       {"TROUPE_CLUSTER_ROLES", "api,planner"}});
   REQUIRE(env);
-  CHECK(env->cluster_seeds == std::vector<std::string>{"a:1", "b:2"});
-  CHECK(env->cluster_roles == std::vector<std::string>{"api", "planner"});
+  CHECK(env->cluster.seeds == std::vector<std::string>{"a:1", "b:2"});
+  CHECK(env->cluster.roles == std::vector<std::string>{"api", "planner"});
   auto bad = [](const char* text) -> std::string {
     auto r = apply_json(engine_config{}, text);
     if (!r)
@@ -476,4 +477,19 @@ TEST_CASE("cluster settings: roles, seeds and addresses are read and checked",
              Catch::Contains("cluster.listen"));
   CHECK_THAT(bad(R"({"cluster": {"tool_nodes": ["a:1"]}})"),
              Catch::Contains("replaced by cluster.seeds"));
+}
+
+TEST_CASE("docs/config.schema.json is the schema the key declarations give",
+          "[config]") {
+  auto path = std::string{TROUPE_SOURCE_DIR} + "/docs/config.schema.json";
+  auto current = config_schema().dump(2) + "\n";
+  std::ifstream in{path};
+  std::stringstream buf;
+  buf << in.rdbuf();
+  if (buf.str() != current) {
+    // Leave the current schema beside the test run, to copy over.
+    std::ofstream{"config.schema.json"} << current;
+    FAIL("docs/config.schema.json is stale: copy build/config.schema.json "
+         "over it");
+  }
 }

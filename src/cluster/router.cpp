@@ -1,4 +1,4 @@
-#include "actors/router.hpp"
+#include "cluster/router.hpp"
 
 #include <chrono>
 #include <functional>

@@ -26,6 +26,7 @@
 #include "actors/tool_executor.hpp"
 #include "cluster/node.hpp"
 #include "cli/render.hpp"
+#include "core/codec.hpp"
 #include "config/config.hpp"
 #include "cluster/certs.hpp"
 #include "cluster/network.hpp"
@@ -513,7 +514,7 @@ int run_task(const options& opts) {
   if (!result) {
     std::cerr << "troupe: task failed: " << describe(err) << "\n";
   } else if (opts.json) {
-    auto out = cli::to_json(*result);
+    auto out = to_json(*result);
     if (opts.trace)
       out["supervision"] = to_json(tree);
     if (gave_up)

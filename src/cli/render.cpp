@@ -1,72 +1,8 @@
 #include "cli/render.hpp"
 
+#include "core/codec.hpp"
+
 namespace troupe::cli {
-
-namespace {
-
-// Tool arguments and outputs are JSON text; show them as JSON values, or as
-// the raw string if a broken tool or model produced something else.
-json as_value(const std::string& text) {
-  auto parsed = json::parse(text, nullptr, false);
-  if (parsed.is_discarded())
-    return text;
-  return parsed;
-}
-
-} // namespace
-
-std::vector<std::string> remembered(const task_result& r) {
-  std::vector<std::string> out;
-  for (auto& step : r.steps)
-    for (auto& res : step.results) {
-      if (!res.ok || res.name != "memory_store")
-        continue;
-      auto v = as_value(res.output);
-      if (v.is_object() && v.contains("text") && v["text"].is_string())
-        out.push_back(v["text"].get<std::string>());
-    }
-  return out;
-}
-
-json to_json(const std::vector<memory_hit>& hits);
-
-json to_json(const step_record& step) {
-  json calls = json::array();
-  for (auto& c : step.calls)
-    calls.push_back(
-      {{"id", c.id}, {"name", c.name}, {"arguments", as_value(c.arguments)}});
-  json results = json::array();
-  for (auto& res : step.results)
-    results.push_back({{"call_id", res.call_id},
-                       {"name", res.name},
-                       {"ok", res.ok},
-                       {"output", as_value(res.output)}});
-  return {{"calls", std::move(calls)}, {"results", std::move(results)}};
-}
-
-json outcome_json(const task_result& r) {
-  json out{{"answer", r.answer},
-           {"remembered", remembered(r)},
-           {"memories", to_json(r.memories)},
-           {"notes", r.notes},
-           {"usage",
-            {{"prompt_tokens", r.usage.prompt},
-             {"completion_tokens", r.usage.completion}}},
-           {"provider", r.provider}};
-  out["error_code"] = r.error_code.empty() ? json(nullptr) : json(r.error_code);
-  return out;
-}
-
-json to_json(const task_result& r) {
-  json steps = json::array();
-  for (auto& step : r.steps)
-    steps.push_back(to_json(step));
-  auto out = outcome_json(r);
-  out["id"] = r.id;
-  out["status"] = to_string(r.status);
-  out["steps"] = std::move(steps);
-  return out;
-}
 
 std::string to_text(const task_result& r) {
   std::string out = r.answer;
@@ -85,29 +21,6 @@ std::string to_text(const task_result& r) {
     for (auto& m : mem)
       out += "  - " + m + "\n";
   }
-  return out;
-}
-
-json to_json(const std::vector<memory_hit>& hits) {
-  json out = json::array();
-  for (auto& h : hits)
-    out.push_back({{"id", h.id},
-                   {"text", h.text},
-                   {"score", h.score},
-                   {"origin", h.origin}});
-  return out;
-}
-
-json to_json(const std::vector<tool_spec>& specs) {
-  json out = json::array();
-  for (auto& s : specs)
-    out.push_back({{"name", s.name},
-                   {"description", s.description},
-                   {"parameters", as_value(s.parameters)},
-                   {"permissions", s.permissions},
-                   {"idempotent", s.idempotent},
-                   {"timeout_ms", s.timeout_ms},
-                   {"cache_ttl_ms", s.cache_ttl_ms}});
   return out;
 }
 
@@ -156,18 +69,6 @@ void tree_lines(const std::vector<child_status>& rows, const std::string& parent
 std::string supervision_text(const std::vector<child_status>& rows) {
   std::string out = "root\n";
   tree_lines(rows, "root", "", 0, out);
-  return out;
-}
-
-json to_json(const std::vector<child_status>& rows) {
-  auto out = json::array();
-  for (auto& r : rows)
-    out.push_back({{"name", r.name},
-                   {"parent", r.parent},
-                   {"state", r.state},
-                   {"running", r.running},
-                   {"restarts", r.restarts},
-                   {"last_exit", r.last_exit}});
   return out;
 }
 

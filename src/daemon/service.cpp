@@ -12,7 +12,7 @@
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
-#include "cli/render.hpp"
+#include "core/codec.hpp"
 #include "guardrail/access.hpp"
 #include "memory/tools.hpp"
 
@@ -53,23 +53,6 @@ std::optional<uint64_t> parse_id(std::string_view s) {
       s.find_first_not_of("0123456789") != std::string_view::npos)
     return std::nullopt;
   return std::stoull(std::string{s});
-}
-
-/// A journaled step back as a record (arguments and outputs were kept as
-/// JSON values; text that was not JSON was kept as a string).
-step_record step_from_json(const json& j) {
-  auto text = [](const json& v) {
-    return v.is_string() ? v.get<std::string>() : dump(v);
-  };
-  step_record out;
-  for (auto& c : j.value("calls", json::array()))
-    out.calls.push_back({c.value("id", std::string{}), c.value("name", std::string{}),
-                         text(c.value("arguments", json::object()))});
-  for (auto& r : j.value("results", json::array()))
-    out.results.push_back({r.value("call_id", std::string{}),
-                           r.value("name", std::string{}), r.value("ok", false),
-                           text(r.value("output", json(nullptr)))});
-  return out;
 }
 
 int status_for(std::string_view code) {
@@ -509,7 +492,7 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
       return method_not_allowed("GET");
     if (!backend_)
       return fail(rep, 503, "not_ready", "the engine is starting");
-    return reply(rep, json_response(200, {{"tools", cli::to_json(backend_->tools())}}));
+    return reply(rep, json_response(200, {{"tools", to_json(backend_->tools())}}));
   }
   if (path == "/v1/memory" || path == "/v1/memory/search") {
     if (req.method != "POST")
@@ -667,7 +650,7 @@ void service::start(journaled_task meta, std::vector<step_record> done,
     auto& live = tasks_[meta.id];
     live.meta = std::move(meta);
     for (size_t i = 0; i < req.resume.size(); ++i) {
-      auto j = cli::to_json(req.resume[i]);
+      auto j = to_json(req.resume[i]);
       j["index"] = i;
       live.steps.push_back(std::move(j));
     }
@@ -682,7 +665,7 @@ void service::on_step_started(uint64_t id, uint64_t index,
                               const step_record& step) {
   // Journaled so that a restart knows a step was under way (its calls may
   // have run); the finished step replaces this row.
-  auto j = cli::to_json(step);
+  auto j = to_json(step);
   j["index"] = index;
   j["started"] = true;
   auto text = dump(j);
@@ -696,7 +679,7 @@ void service::on_step_started(uint64_t id, uint64_t index,
 }
 
 void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
-  auto j = cli::to_json(step);
+  auto j = to_json(step);
   j["index"] = index;
   auto text = dump(j);
   journal_->step(id, index, text);
@@ -716,7 +699,7 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
 
 void service::on_result(const task_result& r) {
   // The steps went out (and to the journal) as they finished.
-  auto result = cli::outcome_json(r);
+  auto result = outcome_json(r);
   std::string agent;
   double seconds = 0;
   {

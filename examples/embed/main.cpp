@@ -21,6 +21,7 @@
 #include "cluster/network.hpp"
 #include "cluster/node.hpp"
 #include "guardrail/approval.hpp"
+#include "runtime/runtime.hpp"
 
 int main(int argc, char** argv) {
   using namespace troupe;
@@ -38,7 +39,6 @@ int main(int argc, char** argv) {
   cluster::configure_network(cfg, ecfg.cluster);
   caf::actor_system sys{cfg};
   engine_options opts;
-  std::unique_ptr<cluster_node> node;
   if (argc > 2) {
     auto key = std::getenv("TROUPE_APPROVAL_KEY");
     auto parsed = guardrail::approval_key::from_hex(key ? key : "");
@@ -47,29 +47,21 @@ int main(int argc, char** argv) {
       return 2;
     }
     opts.approval_key = *parsed;
-    auto joined = cluster_node::start(sys, ecfg.cluster, ecfg.timeouts);
-    if (!joined) {
-      std::cerr << "embed: " << sys.render(joined.error()) << "\n";
-      return 1;
-    }
-    node = std::move(*joined);
-    node->route(opts);
-    if (!node->wait_for_routes(std::chrono::seconds{10}, true).empty()) {
-      std::cerr << "embed: no tool node reached through " << argv[2] << "\n";
-      return 1;
-    }
   }
-  auto eng = engine::start(sys, ecfg, std::move(opts));
-  if (!eng) {
-    std::cerr << "embed: " << sys.render(eng.error()) << "\n";
+  // Joins the cluster if configured (the node, its routes, waiting for a
+  // tool node), then starts the engine in this program's system.
+  ecfg.timeouts.role = std::chrono::seconds{10};
+  auto joined = runtime::join(sys, ecfg, std::move(opts),
+                              runtime::route_wait::required);
+  if (auto f = std::get_if<runtime::join_failure>(&joined)) {
+    std::cerr << "embed: " << sys.render(f->error) << "\n";
     return 1;
   }
-  if (node)
-    node->attach(**eng);
+  auto& eng = std::get<runtime::joined>(joined).eng;
   caf::scoped_actor self{sys};
   task_request req{1, "embed", "embedder", text};
   int rc = 1;
-  self->request((*eng)->tasks(), std::chrono::seconds{30}, run_atom::value,
+  self->request(eng->tasks(), std::chrono::seconds{30}, run_atom::value,
                 req)
     .receive(
       [&](task_result& r) {

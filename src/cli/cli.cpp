@@ -30,6 +30,7 @@
 #include "config/config.hpp"
 #include "cluster/certs.hpp"
 #include "cluster/network.hpp"
+#include "runtime/runtime.hpp"
 #include "daemon/serve.hpp"
 #include "core/log.hpp"
 #include "memory/long_term.hpp"
@@ -41,10 +42,10 @@ namespace troupe::cli {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_task_failed = 1;
-constexpr int exit_usage = 2;
-constexpr int exit_engine_down = 3;
+using runtime::exit_engine_down;
+using runtime::exit_ok;
+using runtime::exit_usage;
+constexpr int exit_task_failed = runtime::exit_failed;
 
 constexpr std::string_view usage_text =
   R"(troupe — an agent engine on the actor model
@@ -278,27 +279,11 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
   return std::nullopt;
 }
 
-/// The actor system's config: with the network layer if `network`, and
-/// with TLS (CAF's OpenSSL module, mutual authentication) if `tls` is set.
-caf::actor_system_config make_config(bool network,
-                                     const engine_config& ecfg = {}) {
+/// The actor system's config of a command without a network.
+caf::actor_system_config make_config() {
   caf::actor_system_config cfg;
   register_types(cfg);
-  if (network)
-    cluster::configure_network(cfg, ecfg.cluster);
   return cfg;
-}
-
-/// Checks `tls` (if set) before CAF's OpenSSL module loads it: the module
-/// throws from its I/O thread on a file it cannot use.
-bool tls_usable(const cluster::tls_files& tls) {
-  if (!tls.enabled())
-    return true;
-  if (auto ok = cluster::check(tls); !ok) {
-    std::cerr << "troupe: cluster.tls: " << ok.error().message << "\n";
-    return false;
-  }
-  return true;
 }
 
 /// $XDG_DATA_HOME/troupe, else $HOME/.local/share/troupe.
@@ -453,51 +438,20 @@ int run_task(const options& opts) {
             std::cin.gcount() > 0))
       text.append(buf, static_cast<size_t>(std::cin.gcount()));
   }
-  auto key = guardrail::approval_key_from_env();
-  if (!key) {
-    std::cerr << "troupe: " << key.error().message << "\n";
-    return exit_usage;
-  }
-  auto clustered = ecfg.cluster.clustered();
-  if (clustered && !*key)
-    return usage_error("--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
-                       "digits, the same on every node): tool nodes run only "
-                       "calls the guardrail signed with it");
-  if (clustered && !tls_usable(ecfg.cluster.tls))
-    return exit_usage;
-  auto cfg = make_config(clustered, ecfg);
-  caf::actor_system sys{cfg};
-  engine_options eopts;
-  eopts.approval_key = *key;
-  std::unique_ptr<cluster_node> node;
-  if (clustered) {
-    auto started = cluster_node::start(sys, ecfg.cluster, ecfg.timeouts);
-    if (!started) {
-      std::cerr << "troupe: " << describe(started.error()) << "\n";
-      return exit_usage;
-    }
-    node = std::move(*started);
-    node->route(eopts);
-    // One task: wait (bounded) for a node offering each missing role.
-    auto missing = node->wait_for_routes(ecfg.timeouts.role, true);
-    if (!missing.empty()) {
-      std::string why;
-      for (auto& p : node->view()->snapshot())
-        if (p.state == "down")
-          why += "; " + p.name + ": " + p.last_error;
-      std::cerr << "troupe: no node offering the " << missing.front()
-                << " role could be reached" << why << "\n";
-      return exit_task_failed;
-    }
-  }
-  auto eng = engine::start(sys, ecfg, std::move(eopts));
-  if (!eng) {
-    std::cerr << "troupe: " << describe(eng.error()) << "\n";
-    return code_of(eng.error()) == errc::invalid_config ? exit_usage
-                                                        : exit_task_failed;
-  }
-  if (node)
-    node->attach(**eng);
+  runtime::app_spec spec;
+  spec.key_unclustered = true;
+  spec.key_missing = "--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
+                     "digits, the same on every node): tool nodes run only "
+                     "calls the guardrail signed with it (see troupe --help)";
+  // One task: wait (bounded) for a node offering each missing role.
+  spec.wait = runtime::route_wait::required;
+  spec.node_failed_exit = exit_usage;
+  auto started = runtime::app::start(ecfg, spec);
+  if (auto code = std::get_if<int>(&started))
+    return *code;
+  auto& app = *std::get<std::unique_ptr<runtime::app>>(started);
+  auto& sys = app.system();
+  auto* eng = &app.engine();
   task_request req{0, opts.session, "cli", std::move(text), opts.agent};
   // The runner answers by its task deadline; the margin covers the hops.
   auto deadline = ecfg.timeouts.task + std::chrono::seconds{5};
@@ -505,12 +459,12 @@ int run_task(const options& opts) {
   caf::error err;
   {
     caf::scoped_actor self{sys};
-    self->request((*eng)->tasks(), deadline, run_atom::value, std::move(req))
+    self->request(eng->tasks(), deadline, run_atom::value, std::move(req))
       .receive([&](task_result& r) { result = std::move(r); },
                [&](caf::error& e) { err = std::move(e); });
   }
-  auto gave_up = (*eng)->gave_up();
-  auto tree = (*eng)->supervision();
+  auto gave_up = eng->gave_up();
+  auto tree = eng->supervision();
   if (!result) {
     std::cerr << "troupe: task failed: " << describe(err) << "\n";
   } else if (opts.json) {
@@ -609,7 +563,7 @@ int call_tool(const options& opts) {
   if (!loaded)
     return exit_usage;
   auto& ecfg = *loaded;
-  auto cfg = make_config(false);
+  auto cfg = make_config();
   caf::actor_system sys{cfg};
   auto eng = engine::start(sys, ecfg);
   if (!eng) {
@@ -856,44 +810,21 @@ int serve_node(const options& opts) {
   if (ecfg.cluster.roles.empty())
     return usage_error("node needs --roles with at least one of planner, "
                        "memory, tools");
-  auto key = guardrail::approval_key_from_env();
-  if (!key) {
-    std::cerr << "troupe: " << key.error().message << "\n";
-    return exit_usage;
-  }
-  if (!*key)
-    return usage_error("node needs TROUPE_APPROVAL_KEY (64 hex digits, the "
-                       "same on every node): it runs only tool calls a "
-                       "guardrail signed with that key");
-  // Block the stop signals before CAF (or an MCP server's thread) starts,
-  // so only sigwait below ever sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  if (!tls_usable(ecfg.cluster.tls))
-    return exit_usage;
-  auto cfg = make_config(true, ecfg);
-  caf::actor_system sys{cfg};
-  auto started = cluster_node::start(sys, ecfg.cluster, ecfg.timeouts);
-  if (!started) {
-    std::cerr << "troupe: " << describe(started.error()) << "\n";
-    return exit_task_failed;
-  }
-  auto node = std::move(*started);
-  engine_options eopts;
-  eopts.approval_key = *key;
-  node->route(eopts);
+  // Blocked before CAF (or an MCP server's thread) starts, so only the
+  // wait below ever sees them.
+  runtime::stop_signals signals{SIGINT, SIGTERM};
+  runtime::app_spec spec;
+  spec.node = true;
+  spec.key_missing = "node needs TROUPE_APPROVAL_KEY (64 hex digits, the "
+                     "same on every node): it runs only tool calls a "
+                     "guardrail signed with that key (see troupe --help)";
   // The roles it runs, under the engine's supervisors (its MCP servers'
   // tools included); the others come from the cluster.
-  auto eng = engine::start(sys, ecfg, std::move(eopts));
-  if (!eng) {
-    std::cerr << "troupe: " << describe(eng.error()) << "\n";
-    return code_of(eng.error()) == errc::invalid_config ? exit_usage
-                                                        : exit_task_failed;
-  }
-  node->attach(**eng);
+  auto started = runtime::app::start(ecfg, spec);
+  if (auto code = std::get_if<int>(&started))
+    return *code;
+  auto& app = *std::get<std::unique_ptr<runtime::app>>(started);
+  auto node = app.node();
   std::string roles;
   for (auto& r : ecfg.cluster.roles)
     roles += (roles.empty() ? "" : ",") + r;
@@ -904,11 +835,9 @@ int serve_node(const options& opts) {
             << (ecfg.cluster.tls.enabled() ? " (TLS)" : "") << std::endl;
   log::get()->info(R"("event":"node_started","roles":{},"port":{})",
                    log::quote(roles), node->port());
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  auto sig = signals.wait();
   log::get()->info(R"("event":"node_stopping","signal":{})", sig);
-  eng->reset();
-  node.reset();
+  app.stop();
   return exit_ok;
 }
 

@@ -13,6 +13,7 @@
 #include "cluster/network.hpp"
 #include "core/log.hpp"
 #include "daemon/service.hpp"
+#include "runtime/runtime.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -20,9 +21,9 @@ namespace troupe::daemon {
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
+using runtime::exit_failed;
+using runtime::exit_ok;
+using runtime::exit_usage;
 
 /// Asks the guardrail to re-read its rules file; logs the outcome.
 void reload_rules(caf::actor_system& sys, engine& eng) {
@@ -58,13 +59,8 @@ int serve(serve_options opts) {
   }
   if (!cfg.log_level.empty())
     log::set_level(cfg.log_level);
-  // Only sigwait below sees these: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Only the wait below sees these: block them before any thread starts.
+  runtime::stop_signals signals{SIGINT, SIGTERM, SIGHUP};
   auto jfile = cfg.data_dir / "tasks.db";
   auto jrnl = journal::open(jfile, cfg.serve.durable);
   if (!jrnl) {
@@ -72,57 +68,26 @@ int serve(serve_options opts) {
     return exit_failed;
   }
   auto svc = service::make(cfg, std::move(*jrnl));
-  caf::actor_system_config scfg;
-  register_types(scfg);
-  // In a cluster: the network layer, and the approval key every node
-  // shares (tool nodes run only calls a guardrail signed with it).
-  engine_options eopts;
   if (!cfg.cluster.runs("api")) {
     std::cerr << "troupe: cluster.roles leaves out api, so this node takes "
                  "no tasks: run it with `troupe node`\n";
     return exit_usage;
   }
-  if (cfg.cluster.clustered()) {
-    if (cfg.cluster.tls.enabled())
-      if (auto ok = cluster::check(cfg.cluster.tls); !ok) {
-        std::cerr << "troupe: cluster.tls: " << ok.error().message << "\n";
-        return exit_usage;
-      }
-    auto key = guardrail::approval_key_from_env();
-    if (!key || !*key) {
-      std::cerr << "troupe: a cluster node needs TROUPE_APPROVAL_KEY (64 hex "
-                   "digits, the same on every node): tool nodes run only "
-                   "calls a guardrail signed with it\n";
-      return exit_usage;
-    }
-    eopts.approval_key = **key;
-    cluster::configure_network(scfg, cfg.cluster);
-  }
-  caf::actor_system sys{scfg};
-  std::unique_ptr<cluster_node> node;
-  if (cfg.cluster.clustered()) {
-    auto started = cluster_node::start(sys, cfg.cluster, cfg.timeouts);
-    if (!started) {
-      std::cerr << "troupe: " << describe(started.error()) << "\n";
-      return exit_failed;
-    }
-    node = std::move(*started);
-    node->route(eopts);
-    // Not required: the daemon starts and stays not ready until a node
-    // offering each missing role is up.
-    for (auto& role : node->wait_for_routes(cfg.timeouts.role))
-      log::get()->warn(R"("event":"no_route_yet","role":{})",
-                       log::quote(role));
-  }
-  auto eng = engine::start(sys, cfg, std::move(eopts));
-  if (!eng) {
-    std::cerr << "troupe: " << describe(eng.error()) << "\n";
-    return code_of(eng.error()) == errc::invalid_config ? exit_usage
-                                                        : exit_failed;
-  }
-  if (node)
-    node->attach(**eng);
-  svc->attach(make_backend(sys, **eng, svc,
+  runtime::app_spec spec;
+  spec.key_missing = "a cluster node needs TROUPE_APPROVAL_KEY (64 hex "
+                     "digits, the same on every node): tool nodes run only "
+                     "calls a guardrail signed with it";
+  // Not required: the daemon starts and stays not ready until a node
+  // offering each missing role is up.
+  spec.wait = runtime::route_wait::advisory;
+  auto started = runtime::app::start(cfg, spec);
+  if (auto code = std::get_if<int>(&started))
+    return *code;
+  auto& app = *std::get<std::unique_ptr<runtime::app>>(started);
+  auto& sys = app.system();
+  auto* eng = &app.engine();
+  auto* node = app.node();
+  svc->attach(make_backend(sys, *eng, svc,
                            node ? node->view() : nullptr));
   // Unfinished tasks of an earlier run: resumed, or ended with the reason.
   if (auto r = svc->recover(); r.resumed + r.failed > 0) {
@@ -156,7 +121,7 @@ int serve(serve_options opts) {
               << node->port() << std::endl;
   int sig = 0;
   for (;;) {
-    sigwait(&signals, &sig);
+    sig = signals.wait();
     if (sig != SIGHUP)
       break;
     // Reload: an invalid file keeps the old config and says why.
@@ -173,10 +138,10 @@ int serve(serve_options opts) {
       continue;
     }
     svc->reconfigure(*next);
-    (*eng)->set_access(next->access);
+    eng->set_access(next->access);
     if (!next->log_level.empty())
       log::set_level(next->log_level);
-    reload_rules(sys, **eng);
+    reload_rules(sys, *eng);
     log::get()->info(R"("event":"reloaded")");
     std::cout << "troupe: reloaded" << std::endl;
   }
@@ -195,12 +160,10 @@ int serve(serve_options opts) {
   (*srv)->stop_accepting();
   srv->reset();
   svc->detach();
-  eng->reset();
-  node.reset();
   // A thread that spawned actors holds CAF's logger until it ends, and the
   // actor system waits for the logger: the journal's writer thread (which
   // starts tasks) must end before the system does, after the last actor.
-  sys.await_all_actors_done();
+  app.stop();
   svc->close();
   std::cout << "troupe: stopped"
             << (left ? "; " + std::to_string(left) +

@@ -1,5 +1,7 @@
 #include "support/cluster.hpp"
 
+#include "runtime/runtime.hpp"
+
 #include "actors/protocol.hpp"
 #include "support/actors.hpp"
 
@@ -58,21 +60,14 @@ caf::expected<cluster_engine> join_cluster(caf::actor_system& sys,
                                            const guardrail::approval_key& key) {
   engine_options opts;
   opts.approval_key = key;
+  auto res = runtime::join(sys, cfg, std::move(opts),
+                           runtime::route_wait::required, true);
+  if (auto f = std::get_if<runtime::join_failure>(&res))
+    return f->error;
+  auto& j = std::get<runtime::joined>(res);
   cluster_engine out;
-  auto node = cluster_node::start(sys, cfg.cluster, cfg.timeouts);
-  if (!node)
-    return node.error();
-  out.node = std::move(*node);
-  out.node->route(opts);
-  auto missing = out.node->wait_for_routes(cfg.timeouts.role);
-  if (!missing.empty())
-    return make_error(errc::role_down,
-                      "no route to the " + missing.front() + " role");
-  auto eng = engine::start(sys, cfg, std::move(opts));
-  if (!eng)
-    return eng.error();
-  out.eng = std::move(*eng);
-  out.node->attach(*out.eng);
+  out.node = std::move(j.node);
+  out.eng = std::move(j.eng);
   return out;
 }
 

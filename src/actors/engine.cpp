@@ -16,6 +16,7 @@
 #include "actors/provider.hpp"
 #include "actors/supervision_tree.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/task_manager.hpp"
 #include "actors/task_runner.hpp"
 #include "actors/tool_executor.hpp"
 #include "memory/tools.hpp"

@@ -263,7 +263,7 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
   if (!opts.tools)
     eng->mcp_ = start_mcp_servers(cfg, catalog);
   auto dir = std::make_shared<role_directory>(std::move(initial));
-  // The tree of DESIGN.md: monitor first (everyone reports to it), then
+  // The supervision tree of docs/architecture.md: monitor first (everyone reports to it), then
   // the roles the planner and the runners depend on, then the planner, then
   // the task entry point. Short-term memory lives outside its actor so a
   // restart keeps it.

@@ -65,7 +65,7 @@ Usage:
   troupe memory compact             drop expired and over-cap memories
   troupe serve [--config FILE] [--listen HOST:PORT]
                                     the daemon: HTTP API, /health, /ready,
-                                    /metrics (see README "The daemon");
+                                    /metrics (see docs/http-api.md);
                                     SIGHUP reloads, SIGTERM drains
   troupe access hash-key            read an API key on stdin, print the
                                     SHA-256 digest for access.api_keys

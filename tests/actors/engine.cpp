@@ -56,7 +56,7 @@ tools::entry append_tool() {
 
 } // namespace
 
-TEST_CASE("the engine builds the tree of DESIGN.md", "[actors][supervisor]") {
+TEST_CASE("the engine builds the supervision tree of docs/architecture.md", "[actors][supervisor]") {
   test::system_fixture fx;
   auto eng = engine::start(fx.sys(), test::test_config());
   REQUIRE(eng);

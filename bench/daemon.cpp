@@ -14,38 +14,34 @@
 /// (scripts/setup installs it) and a file-descriptor limit above 10,000.
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "support/output.hpp"
+#include "support/process.hpp"
+#include "support/timing.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 namespace fs = std::filesystem;
+using troupe::bench::print_figure;
 
 constexpr const char* api_key = "bench-key-0123456789";
 
 /// The daemon as a child process.
 struct daemon_proc {
-  pid_t pid = -1;
+  troupe::bench::child_process proc;
   uint16_t port = 0;
 
   daemon_proc(const fs::path& dir, const std::string& extra_config) {
@@ -55,31 +51,11 @@ struct daemon_proc {
              "serve": {"listen": "127.0.0.1:0", "rate_limit": 0,
                        "max_connections": 15000}, )"
       << extra_config << "}";
-    setenv("TROUPE_API_KEYS", (std::string{"bench:"} + api_key).c_str(), 1);
-    int out[2];
-    if (pipe(out) != 0)
-      std::abort();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    std::string cli = TROUPE_CLI_PATH;
-    std::string cfg = (dir / "troupe.json").string();
-    std::string data = (dir / "data").string();
-    std::vector<char*> argv{cli.data(),
-                            const_cast<char*>("serve"),
-                            const_cast<char*>("--config"),
-                            cfg.data(),
-                            const_cast<char*>("--data-dir"),
-                            data.data(),
-                            nullptr};
-    if (posix_spawn(&pid, cli.c_str(), &fa, nullptr, argv.data(), environ) != 0)
-      std::abort();
-    close(out[1]);
-    std::string line;
-    char c;
-    while (read(out[0], &c, 1) == 1 && c != '\n')
-      line += c;
-    close(out[0]);
+    proc = troupe::bench::child_process::start(
+      {TROUPE_CLI_PATH, "serve", "--config", (dir / "troupe.json").string(),
+       "--data-dir", (dir / "data").string()},
+      {std::string{"TROUPE_API_KEYS=bench:"} + api_key});
+    auto line = proc.read_line();
     auto colon = line.rfind(':');
     if (line.find("serving on") == std::string::npos || colon == std::string::npos) {
       std::fprintf(stderr, "daemon did not start: %s\n", line.c_str());
@@ -88,18 +64,9 @@ struct daemon_proc {
     port = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
   }
 
-  ~daemon_proc() {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
-  }
-
   /// Resident memory in bytes.
   uint64_t rss() const {
-    std::ifstream in{"/proc/" + std::to_string(pid) + "/statm"};
-    uint64_t pages = 0;
-    uint64_t resident = 0;
-    in >> pages >> resident;
-    return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    return proc.resident_bytes();
   }
 };
 
@@ -205,10 +172,7 @@ std::string request(uint16_t port, const std::string& bytes) {
 
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::string{argv[1]} == "--quick";
-  rlimit lim{};
-  getrlimit(RLIMIT_NOFILE, &lim);
-  lim.rlim_cur = lim.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &lim); // the daemon inherits it
+  troupe::bench::raise_fd_limit(); // the daemon inherits it
   auto dir = fs::temp_directory_path() / ("troupe-bench-daemon-" + std::to_string(getpid()));
   fs::remove_all(dir);
   auto duration = quick ? "2s" : "10s";
@@ -217,12 +181,11 @@ int main(int argc, char** argv) {
     auto url = "http://127.0.0.1:" + std::to_string(d.port);
     auto health = parse_wrk(run(std::string{"wrk -t1 -c64 -d"} + duration +
                                 " --latency " + url + "/health 2>&1"));
-    std::printf("{\"scenario\":\"health\",\"connections\":64,\"requests\":%llu,"
-                "\"req_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
-                static_cast<unsigned long long>(health.requests), health.rps,
-                health.p50_ms, health.p99_ms,
-                static_cast<unsigned long long>(health.non_2xx));
-    std::fflush(stdout);
+    print_figure("{\"scenario\":\"health\",\"connections\":64,\"requests\":%llu,"
+                 "\"req_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
+                 static_cast<unsigned long long>(health.requests), health.rps,
+                 health.p50_ms, health.p99_ms,
+                 static_cast<unsigned long long>(health.non_2xx));
     std::ofstream{dir / "post.lua"}
       << "wrk.method = \"POST\"\n"
          "wrk.body = '{\"input\": \"What is 17 * 23 + 4?\"}'\n"
@@ -231,14 +194,13 @@ int main(int argc, char** argv) {
     auto submit = parse_wrk(run(std::string{"wrk -t1 -c64 -d"} + duration +
                                 " --latency -s " + (dir / "post.lua").string() +
                                 " " + url + "/v1/tasks 2>&1"));
-    std::printf("{\"scenario\":\"submit\",\"connections\":64,\"journal\":\"durable\","
-                "\"accepted\":%llu,\"accepted_per_s\":%.0f,\"p50_ms\":%.3f,"
-                "\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
-                static_cast<unsigned long long>(submit.requests - submit.non_2xx),
-                submit.rps * (submit.requests ? static_cast<double>(submit.requests - submit.non_2xx) / static_cast<double>(submit.requests) : 0),
-                submit.p50_ms, submit.p99_ms,
-                static_cast<unsigned long long>(submit.non_2xx));
-    std::fflush(stdout);
+    print_figure("{\"scenario\":\"submit\",\"connections\":64,\"journal\":\"durable\","
+                 "\"accepted\":%llu,\"accepted_per_s\":%.0f,\"p50_ms\":%.3f,"
+                 "\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
+                 static_cast<unsigned long long>(submit.requests - submit.non_2xx),
+                 submit.rps * (submit.requests ? static_cast<double>(submit.requests - submit.non_2xx) / static_cast<double>(submit.requests) : 0),
+                 submit.p50_ms, submit.p99_ms,
+                 static_cast<unsigned long long>(submit.non_2xx));
   }
   {
     daemon_proc d{dir / "b", R"("log_level": "off", "faults": {"planner": {"mode": "stall", "rate": 1}})"};
@@ -305,19 +267,19 @@ int main(int argc, char** argv) {
         }
       }
     }
-    auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    auto secs = troupe::bench::seconds_since(t0);
     auto after = d.rss();
     // Are they still held? The daemon's own gauge says.
     auto metrics = request(d.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     long held = -1;
     if (auto v = word_after(metrics, "\ntroupe_http_event_streams_open"))
       held = std::stol(*v);
-    std::printf("{\"scenario\":\"sse\",\"target\":%zu,\"opened\":%zu,\"held_by_daemon\":%ld,"
-                "\"open_s\":%.2f,\"rss_before_mb\":%.1f,\"rss_after_mb\":%.1f,"
-                "\"bytes_per_stream\":%.0f}\n",
-                target, opened, held, secs, static_cast<double>(before) / 1e6,
-                static_cast<double>(after) / 1e6,
-                opened ? static_cast<double>(after - before) / static_cast<double>(opened) : 0.0);
+    print_figure("{\"scenario\":\"sse\",\"target\":%zu,\"opened\":%zu,\"held_by_daemon\":%ld,"
+                 "\"open_s\":%.2f,\"rss_before_mb\":%.1f,\"rss_after_mb\":%.1f,"
+                 "\"bytes_per_stream\":%.0f}\n",
+                 target, opened, held, secs, static_cast<double>(before) / 1e6,
+                 static_cast<double>(after) / 1e6,
+                 opened ? static_cast<double>(after - before) / static_cast<double>(opened) : 0.0);
     for (int fd : fds)
       close(fd);
     close(ep);

@@ -12,7 +12,6 @@
 ///
 /// Usage: guardrail [--quick]. One JSON line per scenario.
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -21,16 +20,18 @@
 
 #include "guardrail/input_filter.hpp"
 #include "guardrail/output_filter.hpp"
+#include "support/output.hpp"
+#include "support/stats.hpp"
+#include "support/timing.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 using namespace troupe::guardrail;
-
-double percentile(std::vector<double> xs, double p) {
-  std::sort(xs.begin(), xs.end());
-  return xs[static_cast<size_t>(p * static_cast<double>(xs.size() - 1))];
-}
+using troupe::bench::print_figure;
+using troupe::bench::seconds_since;
+using troupe::bench::summarize;
+using troupe::bench::us_since;
 
 /// Mixed text of `bytes` bytes; `clean` leaves out the personal data.
 std::string mixed_text(size_t bytes, bool clean) {
@@ -86,13 +87,13 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < n; ++i) {
       auto c0 = clock_type::now();
       auto r = (*out)->check(tiny);
-      us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - c0).count());
+      us.push_back(us_since(c0));
       changed += r.text.size() != tiny.size();
     }
-    std::printf("{\"scenario\":\"output_tiny\",\"bytes\":%zu,\"checks\":%zu,"
-                "\"p50_us\":%.2f,\"p99_us\":%.2f,\"changed\":%zu}\n",
-                tiny.size(), n, percentile(us, 0.5), percentile(us, 0.99), changed);
-    std::fflush(stdout);
+    auto s = summarize(std::move(us));
+    print_figure("{\"scenario\":\"output_tiny\",\"bytes\":%zu,\"checks\":%zu,"
+                 "\"p50_us\":%.2f,\"p99_us\":%.2f,\"changed\":%zu}\n",
+                 tiny.size(), n, s.p50, s.p99, changed);
   }
   for (bool clean : {false, true}) {
     auto suffix = clean ? "_clean" : "";
@@ -108,16 +109,14 @@ int main(int argc, char** argv) {
       auto r = (*out)->check(text);
       hits += r.matched.size() + (v.action == troupe::verdict_action::deny);
     }
-    auto secs =
-      std::chrono::duration<double>(clock_type::now() - t0).count() / rounds;
-    std::printf("{\"scenario\":\"scan%s\",\"bytes\":%zu,\"rounds\":%d,"
-                "\"input_rules\":%zu,\"output_rules\":%zu,\"mb_per_s\":%.1f,"
-                "\"rules_hit\":%zu}\n",
-                suffix, text.size(), rounds, icfg.deny_patterns.size(),
-                default_output_rules().size(),
-                static_cast<double>(text.size()) / 1e6 / secs,
-                hits / static_cast<size_t>(rounds));
-    std::fflush(stdout);
+    auto secs = seconds_since(t0) / rounds;
+    print_figure("{\"scenario\":\"scan%s\",\"bytes\":%zu,\"rounds\":%d,"
+                 "\"input_rules\":%zu,\"output_rules\":%zu,\"mb_per_s\":%.1f,"
+                 "\"rules_hit\":%zu}\n",
+                 suffix, text.size(), rounds, icfg.deny_patterns.size(),
+                 default_output_rules().size(),
+                 static_cast<double>(text.size()) / 1e6 / secs,
+                 hits / static_cast<size_t>(rounds));
     auto msg = mixed_text(2048, clean);
     std::vector<double> us;
     size_t n = quick ? 20000 : 100000;
@@ -127,16 +126,13 @@ int main(int argc, char** argv) {
       auto c0 = clock_type::now();
       auto v = (*in)->check(msg);
       auto r = (*out)->check(msg);
-      us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() -
-                                                             c0)
-                     .count());
+      us.push_back(us_since(c0));
       redacted += r.text.size() != msg.size() || v.action != troupe::verdict_action::allow;
     }
-    std::printf("{\"scenario\":\"check_2kb%s\",\"bytes\":%zu,\"checks\":%zu,"
-                "\"p50_us\":%.2f,\"p99_us\":%.2f,\"changed\":%zu}\n",
-                suffix, msg.size(), n, percentile(us, 0.5), percentile(us, 0.99),
-                redacted);
-    std::fflush(stdout);
+    auto s = summarize(std::move(us));
+    print_figure("{\"scenario\":\"check_2kb%s\",\"bytes\":%zu,\"checks\":%zu,"
+                 "\"p50_us\":%.2f,\"p99_us\":%.2f,\"changed\":%zu}\n",
+                 suffix, msg.size(), n, s.p50, s.p99, redacted);
   }
   return 0;
 }

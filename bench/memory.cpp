@@ -26,23 +26,16 @@
 #include <unistd.h>
 
 #include "memory/long_term.hpp"
+#include "support/output.hpp"
+#include "support/stats.hpp"
+#include "support/timing.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
 using namespace troupe;
-
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-    .count();
-}
-
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  return xs[static_cast<size_t>(p * static_cast<double>(xs.size() - 1))];
-}
+using bench::ms_since;
+using bench::print_figure;
 
 /// Pronounceable pseudo-words, and a Zipf sampler over them: texts and
 /// queries share the word distribution of natural language.
@@ -165,20 +158,18 @@ int main(int argc, char** argv) {
       }
     insert_ms += ms_since(t0);
   }
-  std::printf("{\"scenario\":\"insert\",\"memories\":%zu,\"batch\":%zu,"
-              "\"durable\":true,\"wall_ms\":%.1f,\"memories_per_s\":%.0f}\n",
-              memories, batch_size, insert_ms,
-              static_cast<double>(memories) / (insert_ms / 1000));
-  std::fflush(stdout);
+  print_figure("{\"scenario\":\"insert\",\"memories\":%zu,\"batch\":%zu,"
+               "\"durable\":true,\"wall_ms\":%.1f,\"memories_per_s\":%.0f}\n",
+               memories, batch_size, insert_ms,
+               static_cast<double>(memories) / (insert_ms / 1000));
   (*store)->compact();
   auto st = (*store)->stats();
-  std::printf("{\"scenario\":\"size\",\"memories\":%llu,\"file_bytes\":%llu,"
-              "\"bytes_per_memory\":%.1f}\n",
-              static_cast<unsigned long long>(st->memories),
-              static_cast<unsigned long long>(st->file_bytes),
-              static_cast<double>(st->file_bytes) /
-                static_cast<double>(st->memories));
-  std::fflush(stdout);
+  print_figure("{\"scenario\":\"size\",\"memories\":%llu,\"file_bytes\":%llu,"
+               "\"bytes_per_memory\":%.1f}\n",
+               static_cast<unsigned long long>(st->memories),
+               static_cast<unsigned long long>(st->file_bytes),
+               static_cast<double>(st->file_bytes) /
+                 static_cast<double>(st->memories));
   auto reader =
     memory::long_term_store::open(cfg, memory::long_term_store::mode::read_only);
   if (!reader) {
@@ -189,12 +180,12 @@ int main(int argc, char** argv) {
   recall_latencies(**reader, queries, 200); // warm the page cache
   size_t hits = 0;
   auto ms = recall_latencies(**reader, queries, 2000, &hits);
-  std::printf("{\"scenario\":\"recall\",\"memories\":%zu,\"queries\":%zu,"
-              "\"top_k\":5,\"avg_hits\":%.2f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
-              memories, ms.size(),
-              static_cast<double>(hits) / static_cast<double>(ms.size()),
-              percentile(ms, 0.5), percentile(ms, 0.99));
-  std::fflush(stdout);
+  auto recall = bench::summarize(ms);
+  print_figure("{\"scenario\":\"recall\",\"memories\":%zu,\"queries\":%zu,"
+               "\"top_k\":5,\"avg_hits\":%.2f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+               memories, ms.size(),
+               static_cast<double>(hits) / static_cast<double>(ms.size()),
+               recall.p50, recall.p99);
   // Recall on one connection while another writes.
   std::atomic<bool> stop{false};
   std::atomic<size_t> written{0};
@@ -211,11 +202,11 @@ int main(int argc, char** argv) {
   stop = true;
   writer.join();
   auto during_ms = ms_since(w0);
-  std::printf("{\"scenario\":\"recall_during_writes\",\"queries\":%zu,"
-              "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"writes_per_s\":%.0f}\n",
-              during.size(), percentile(during, 0.5),
-              percentile(during, 0.99),
-              static_cast<double>(written.load()) / (during_ms / 1000));
+  auto during_summary = bench::summarize(during);
+  print_figure("{\"scenario\":\"recall_during_writes\",\"queries\":%zu,"
+               "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"writes_per_s\":%.0f}\n",
+               during.size(), during_summary.p50, during_summary.p99,
+               static_cast<double>(written.load()) / (during_ms / 1000));
   reader->reset();
   store->reset();
   std::filesystem::remove_all(dir);

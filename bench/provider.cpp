@@ -16,22 +16,17 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/scoped_actor.hpp>
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
-#include <fstream>
-#include <future>
 #include <map>
 #include <mutex>
 #include <queue>
+#include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -41,29 +36,21 @@
 #include "actors/http_provider.hpp"
 #include "core/log.hpp"
 #include "http/server.hpp"
+#include "support/load.hpp"
+#include "support/output.hpp"
+#include "support/process.hpp"
+#include "support/stats.hpp"
 
 namespace {
 
 using namespace troupe;
 using clock_type = std::chrono::steady_clock;
 using nlohmann::json;
-
-uint64_t rss_bytes() {
-  std::ifstream in{"/proc/self/statm"};
-  uint64_t pages = 0, resident = 0;
-  in >> pages >> resident;
-  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  return xs[static_cast<size_t>(p * static_cast<double>(xs.size() - 1))];
-}
+using bench::print_figure;
 
 /// The model API: asks for the calculator, then answers with its result;
 /// each answer after `delay` (one timer thread holds the waiting replies).
+/// Writes its port as a line to `port_fd` once it listens.
 [[noreturn]] void serve_model(int port_fd, std::chrono::milliseconds delay) {
   std::mutex m;
   std::condition_variable cv;
@@ -95,8 +82,9 @@ double percentile(std::vector<double> xs, double p) {
   });
   if (!srv)
     std::_Exit(1);
-  uint16_t port = (*srv)->port();
-  if (write(port_fd, &port, sizeof(port)) != sizeof(port))
+  auto port_line = std::to_string((*srv)->port()) + "\n";
+  if (write(port_fd, port_line.data(), port_line.size()) !=
+      static_cast<ssize_t>(port_line.size()))
     std::_Exit(1);
   std::unique_lock lock{m};
   for (;;) {
@@ -119,29 +107,18 @@ double percentile(std::vector<double> xs, double p) {
 
 /// A model server in a child process; killed on destruction.
 struct child_server {
-  pid_t pid = -1;
+  bench::child_process proc;
   uint16_t port = 0;
 
-  explicit child_server(std::chrono::milliseconds delay) {
-    int fds[2];
-    if (pipe(fds) != 0)
-      std::abort();
-    pid = fork();
-    if (pid == 0) {
-      // Dies with the bench, even when the bench is killed.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      close(fds[0]);
-      serve_model(fds[1], delay);
+  explicit child_server(std::chrono::milliseconds delay)
+    : proc(bench::child_process::fork(
+        [delay](int fd) { serve_model(fd, delay); })) {
+    auto line = proc.read_line();
+    if (line.empty()) {
+      std::fprintf(stderr, "provider: the model server did not start\n");
+      std::exit(1);
     }
-    close(fds[1]);
-    if (read(fds[0], &port, sizeof(port)) != sizeof(port))
-      std::abort();
-    close(fds[0]);
-  }
-
-  ~child_server() {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    port = static_cast<uint16_t>(std::stoi(line));
   }
 };
 
@@ -157,62 +134,11 @@ llm::provider_config http_settings(uint16_t port) {
   return p;
 }
 
-/// Runs `total` jobs, `clients` actors each keeping `per_client` in flight;
-/// `job(self, done)` starts one and calls done(latency_ms) when it ends.
-template <class Job>
-std::vector<double> closed_loop(caf::actor_system& sys, size_t total,
-                                size_t clients, size_t per_client, Job job) {
-  std::mutex m;
-  std::vector<double> all;
-  std::atomic<size_t> started{0};
-  std::atomic<size_t> finished_clients{0};
-  std::promise<void> done;
-  for (size_t c = 0; c < clients; ++c)
-    sys.spawn([&](caf::event_based_actor* self) {
-      auto lat = std::make_shared<std::vector<double>>();
-      auto open = std::make_shared<size_t>(0);
-      auto next = std::make_shared<std::function<void()>>();
-      *next = [=, &m, &all, &started, &finished_clients, &done] {
-        while (*open < per_client) {
-          if (started.fetch_add(1) >= total) {
-            if (*open == 0) {
-              {
-                std::lock_guard guard{m};
-                all.insert(all.end(), lat->begin(), lat->end());
-              }
-              if (finished_clients.fetch_add(1) + 1 == clients)
-                done.set_value();
-              self->quit();
-              *next = nullptr; // break the cycle
-            }
-            return;
-          }
-          ++*open;
-          auto t0 = clock_type::now();
-          job(self, [=](bool ok) {
-            if (ok)
-              lat->push_back(std::chrono::duration<double, std::milli>(
-                               clock_type::now() - t0).count());
-            --*open;
-            if (*next)
-              (*next)();
-          });
-        }
-      };
-      (*next)();
-    });
-  done.get_future().wait();
-  return all;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::string{argv[1]} == "--quick";
-  rlimit lim{};
-  getrlimit(RLIMIT_NOFILE, &lim);
-  lim.rlim_cur = lim.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &lim);
+  bench::raise_fd_limit();
   log::set_level("off");
   {
     // -- calls: 10,000 in flight, 50 ms model latency -----------------------
@@ -230,36 +156,37 @@ int main(int argc, char** argv) {
     for (auto round : {"calls_cold", "calls_warm"}) {
       std::atomic<bool> sampling{true};
       std::atomic<uint64_t> peak{0};
-      auto before = rss_bytes();
+      auto before = bench::resident_bytes();
       std::thread sampler{[&] {
         while (sampling) {
-          peak = std::max<uint64_t>(peak, rss_bytes());
+          peak = std::max<uint64_t>(peak, bench::resident_bytes());
           std::this_thread::sleep_for(std::chrono::milliseconds{5});
         }
       }};
-      auto t0 = clock_type::now();
       std::atomic<size_t> errors{0};
-      auto lat = closed_loop(sys, n, 100, n / 100, [&](caf::event_based_actor* self, auto done) {
-        self->request(provider, caf::infinite, complete_atom::value, req)
-          .then([done](chat_response&) { done(true); },
-                [done, &errors](caf::error&) { ++errors; done(false); });
-      });
-      auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+      auto r = bench::closed_loop(
+        sys, {.total = n, .clients = 100, .per_client = n / 100},
+        [&](caf::event_based_actor* self, size_t, auto done) {
+          self->request(provider, caf::infinite, complete_atom::value, req)
+            .then([done](chat_response&) { done(true); },
+                  [done, &errors](caf::error&) { ++errors; done(false); });
+        });
+      auto secs = r.wall_ms / 1000;
       sampling = false;
       sampler.join();
       std::vector<double> added;
-      for (auto x : lat)
+      for (auto x : r.latencies_ms)
         added.push_back(x - 50.0);
-      std::printf("{\"scenario\":\"%s\",\"calls\":%zu,\"in_flight\":%zu,\"model_latency_ms\":50,"
-                  "\"calls_per_s\":%.0f,\"added_p50_ms\":%.2f,\"added_p99_ms\":%.2f,"
-                  "\"errors\":%zu,\"rss_before_mb\":%.1f,\"rss_peak_mb\":%.1f,"
-                  "\"bytes_per_call_in_flight\":%.0f}\n",
-                  round, n, n, static_cast<double>(lat.size()) / secs, percentile(added, 0.5),
-                  percentile(added, 0.99), errors.load(), static_cast<double>(before) / 1e6,
-                  static_cast<double>(peak.load()) / 1e6,
-                  static_cast<double>(peak.load() - std::min(peak.load(), before)) /
-                    static_cast<double>(n));
-      std::fflush(stdout);
+      auto a = bench::summarize(std::move(added));
+      print_figure("{\"scenario\":\"%s\",\"calls\":%zu,\"in_flight\":%zu,\"model_latency_ms\":50,"
+                   "\"calls_per_s\":%.0f,\"added_p50_ms\":%.2f,\"added_p99_ms\":%.2f,"
+                   "\"errors\":%zu,\"rss_before_mb\":%.1f,\"rss_peak_mb\":%.1f,"
+                   "\"bytes_per_call_in_flight\":%.0f}\n",
+                   round, n, n, static_cast<double>(r.latencies_ms.size()) / secs, a.p50,
+                   a.p99, errors.load(), static_cast<double>(before) / 1e6,
+                   static_cast<double>(peak.load()) / 1e6,
+                   static_cast<double>(peak.load() - std::min(peak.load(), before)) /
+                     static_cast<double>(n));
     }
     caf::anon_send_exit(provider, caf::exit_reason::user_shutdown);
   }
@@ -285,27 +212,28 @@ int main(int argc, char** argv) {
       }
       auto tasks_handle = (*eng)->tasks();
       std::atomic<size_t> failed{0};
-      auto t0 = clock_type::now();
-      auto lat = closed_loop(sys, tasks, 20, 10, [&](caf::event_based_actor* self, auto done) {
-        self->request(tasks_handle, caf::infinite, run_atom::value,
-                      task_request{0, "s", "bench", "What is 17 * 23 + 4?"})
-          .then([done, &failed](task_result& r) {
-                  if (r.status != task_status::completed)
-                    ++failed;
-                  done(true);
-                },
-                [done, &failed](caf::error&) { ++failed; done(false); });
-      });
-      auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-      rate[kind] = static_cast<double>(lat.size()) / secs;
-      std::printf("{\"scenario\":\"loop\",\"provider\":\"%s\",\"tasks\":%zu,\"in_flight\":200,"
-                  "\"tasks_per_s\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"failed\":%zu}\n",
-                  kind.c_str(), tasks, rate[kind], percentile(lat, 0.5), percentile(lat, 0.99),
-                  failed.load());
-      std::fflush(stdout);
+      auto r = bench::closed_loop(
+        sys, {.total = tasks, .clients = 20, .per_client = 10},
+        [&](caf::event_based_actor* self, size_t, auto done) {
+          self->request(tasks_handle, caf::infinite, run_atom::value,
+                        task_request{0, "s", "bench", "What is 17 * 23 + 4?"})
+            .then([done, &failed](task_result& res) {
+                    if (res.status != task_status::completed)
+                      ++failed;
+                    done(true);
+                  },
+                  [done, &failed](caf::error&) { ++failed; done(false); });
+        });
+      auto secs = r.wall_ms / 1000;
+      rate[kind] = static_cast<double>(r.latencies_ms.size()) / secs;
+      auto lat = bench::summarize(std::move(r.latencies_ms));
+      print_figure("{\"scenario\":\"loop\",\"provider\":\"%s\",\"tasks\":%zu,\"in_flight\":200,"
+                   "\"tasks_per_s\":%.0f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"failed\":%zu}\n",
+                   kind.c_str(), tasks, rate[kind], lat.p50, lat.p99,
+                   failed.load());
     }
-    std::printf("{\"scenario\":\"loop_ratio\",\"offline_over_http\":%.2f}\n",
-                rate["offline"] / rate["openai"]);
+    print_figure("{\"scenario\":\"loop_ratio\",\"offline_over_http\":%.2f}\n",
+                 rate["offline"] / rate["openai"]);
   }
   return 0;
 }

@@ -26,33 +26,30 @@
 #include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "core/log.hpp"
+#include "support/output.hpp"
+#include "support/stats.hpp"
+#include "support/timing.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using namespace troupe;
-
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto i = static_cast<size_t>(p * static_cast<double>(xs.size() - 1));
-  return xs[i];
-}
+using bench::ms_since;
+using bench::percentile;
+using bench::print_figure;
 
 void print_line(const char* scenario, size_t threads, size_t in_flight,
                 size_t tasks, double wall_ms, double p50_ms, double p99_ms,
                 const std::string& extra = {}) {
   auto tps = wall_ms > 0 ? static_cast<double>(tasks) / (wall_ms / 1000) : 0;
   auto us = tasks > 0 ? wall_ms * 1000 / static_cast<double>(tasks) : 0;
-  std::printf("{\"scenario\":\"%s\",\"threads\":%zu,\"in_flight\":%zu,"
-              "\"tasks\":%zu,\"wall_ms\":%.3f,\"tasks_per_s\":%.1f,"
-              "\"us_per_task\":%.3f,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
-              "\"rss_per_task_bytes\":null%s}\n",
-              scenario, threads, in_flight, tasks, wall_ms, tps, us, p50_ms,
-              p99_ms, extra.c_str());
-  std::fflush(stdout);
+  print_figure("{\"scenario\":\"%s\",\"threads\":%zu,\"in_flight\":%zu,"
+               "\"tasks\":%zu,\"wall_ms\":%.3f,\"tasks_per_s\":%.1f,"
+               "\"us_per_task\":%.3f,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
+               "\"rss_per_task_bytes\":null%s}\n",
+               scenario, threads, in_flight, tasks, wall_ms, tps, us, p50_ms,
+               p99_ms, extra.c_str());
 }
 
 /// Runs `body` against a fresh engine on 2 scheduler threads, configured by
@@ -88,15 +85,12 @@ void recovery(caf::actor_system&, const engine& eng, size_t kills) {
     auto until = t0 + 5s;
     while (eng.memory() == old && clock_type::now() < until)
       std::this_thread::yield();
-    ms.push_back(
-      std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-        .count());
+    ms.push_back(ms_since(t0));
   }
-  auto wall =
-    std::chrono::duration<double, std::milli>(clock_type::now() - start)
-      .count();
-  print_line("recovery", 2, 1, kills, wall, percentile(ms, 0.5),
-             percentile(ms, 0.99), ",\"role\":\"memory\"");
+  auto wall = ms_since(start);
+  auto s = bench::summarize(std::move(ms));
+  print_line("recovery", 2, 1, kills, wall, s.p50, s.p99,
+             ",\"role\":\"memory\"");
 }
 
 struct batch_outcome {
@@ -133,10 +127,7 @@ batch_outcome run_batch(caf::actor_system& sys, const engine& eng,
         },
         [&](caf::error&) { ++failed; });
   }
-  auto wall =
-    std::chrono::duration<double, std::milli>(clock_type::now() - start)
-      .count();
-  return {wall, failed, retries};
+  return {ms_since(start), failed, retries};
 }
 
 /// Succeeded tasks per second of one batch (after a warm-up), printed as
@@ -189,10 +180,10 @@ int main(int argc, char** argv) {
   }
   auto free_median = percentile(free_rates, 0.5);
   auto faulty_median = percentile(faulty_rates, 0.5);
-  std::printf("{\"scenario\":\"crash_1pct_vs_free\",\"rounds\":%d,"
-              "\"crash_free_median_per_s\":%.1f,"
-              "\"crash_1pct_median_per_s\":%.1f,\"ratio\":%.3f}\n",
-              rounds, free_median, faulty_median,
-              free_median > 0 ? faulty_median / free_median : 0.0);
+  print_figure("{\"scenario\":\"crash_1pct_vs_free\",\"rounds\":%d,"
+               "\"crash_free_median_per_s\":%.1f,"
+               "\"crash_1pct_median_per_s\":%.1f,\"ratio\":%.3f}\n",
+               rounds, free_median, faulty_median,
+               free_median > 0 ? faulty_median / free_median : 0.0);
   return 0;
 }

@@ -22,9 +22,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
-#include <condition_variable>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -38,11 +38,6 @@
 #include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "config/config.hpp"
 #include "actors/engine.hpp"
 #include "cluster/node.hpp"
@@ -50,25 +45,19 @@
 #include "core/log.hpp"
 #include "mcp/server.hpp"
 #include "memory/long_term.hpp"
+#include "support/load.hpp"
+#include "support/output.hpp"
+#include "support/process.hpp"
+#include "support/stats.hpp"
+#include "support/timing.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using namespace troupe;
-
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto i = static_cast<size_t>(p * static_cast<double>(xs.size() - 1));
-  return xs[i];
-}
-
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-    .count();
-}
+using bench::ms_since;
+using bench::print_figure;
 
 /// A trivial tool: `{}` in, `{"ok":true}` out.
 tools::entry trivial(std::string name, tools::run_mode mode) {
@@ -133,46 +122,27 @@ tool_executor_actor spawn_executor(caf::actor_system& sys,
 /// actor; returns the calls answered ok and the wall time in ms.
 std::pair<size_t, double> pipelined(caf::actor_system& sys,
                                     const tool_executor_actor& exec,
-                                    std::vector<tool_invocation> xs,
+                                    std::vector<tool_invocation> calls,
                                     size_t in_flight) {
-  auto calls = std::make_shared<std::vector<tool_invocation>>(std::move(xs));
-  std::promise<size_t> done;
-  auto fut = done.get_future();
-  auto t0 = clock_type::now();
-  sys.spawn([&, calls](caf::event_based_actor* self) {
-    auto sent = std::make_shared<size_t>(0);
-    auto got = std::make_shared<size_t>(0);
-    auto ok = std::make_shared<size_t>(0);
-    auto next = std::make_shared<std::function<void()>>();
-    *next = [=, &done] {
-      auto i = (*sent)++;
-      auto after = [=, &done](bool good) {
-        *ok += good ? 1 : 0;
-        if (++*got == calls->size())
-          done.set_value(*ok);
-        else if (*sent < calls->size())
-          (*next)();
-      };
-      self->request(exec, caf::infinite, call_atom::value,
-                    std::move((*calls)[i]))
-        .then([=](tool_result& r) { after(r.ok); },
-              [=](caf::error&) { after(false); });
-    };
-    for (size_t i = 0; i < std::min(in_flight, calls->size()); ++i)
-      (*next)();
-  });
-  auto ok = fut.get();
-  return {ok, ms_since(t0)};
+  auto r = bench::closed_loop(
+    sys,
+    {.total = calls.size(), .clients = 1, .per_client = in_flight,
+     .record_latencies = false},
+    [&](caf::event_based_actor* self, size_t i, auto done) {
+      self->request(exec, caf::infinite, call_atom::value, std::move(calls[i]))
+        .then([=](tool_result& res) { done(res.ok); },
+              [=](caf::error&) { done(false); });
+    });
+  return {r.ok, r.wall_ms};
 }
 
 void print_calls(const char* scenario, size_t n, size_t ok, size_t in_flight,
                  double wall) {
-  std::printf("{\"scenario\":\"%s\",\"calls\":%zu,\"ok\":%zu,\"in_flight\":%zu,"
-              "\"wall_ms\":%.1f,\"calls_per_s\":%.0f,\"us_per_call\":%.3f}\n",
-              scenario, n, ok, in_flight, wall,
-              static_cast<double>(n) / (wall / 1000),
-              wall * 1000 / static_cast<double>(n));
-  std::fflush(stdout);
+  print_figure("{\"scenario\":\"%s\",\"calls\":%zu,\"ok\":%zu,\"in_flight\":%zu,"
+               "\"wall_ms\":%.1f,\"calls_per_s\":%.0f,\"us_per_call\":%.3f}\n",
+               scenario, n, ok, in_flight, wall,
+               static_cast<double>(n) / (wall / 1000),
+               wall * 1000 / static_cast<double>(n));
 }
 
 /// Calls/s with `in_flight` calls outstanding from one caller actor.
@@ -236,14 +206,13 @@ double fan_out(const char* scenario, tools::run_mode mode, size_t steps,
   caf::actor_system sys{cfg};
   auto key = guardrail::approval_key::random();
   auto exec = spawn_executor(sys, key, {trivial("noop", mode)});
-  auto lat = stepwise(sys, exec, approvals(key, "noop", steps * width), width);
-  std::printf("{\"scenario\":\"%s\",\"steps\":%zu,\"width\":%zu,"
-              "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
-              scenario, steps, width, percentile(lat, 0.5),
-              percentile(lat, 0.99));
-  std::fflush(stdout);
+  auto lat = bench::summarize(
+    stepwise(sys, exec, approvals(key, "noop", steps * width), width));
+  print_figure("{\"scenario\":\"%s\",\"steps\":%zu,\"width\":%zu,"
+               "\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+               scenario, steps, width, lat.p50, lat.p99);
   caf::anon_send_exit(exec, caf::exit_reason::user_shutdown);
-  return percentile(lat, 0.5);
+  return lat.p50;
 }
 
 /// A step of 8 parallel calls against a step of 1: what the fan-out adds.
@@ -253,9 +222,8 @@ void fan_out_overhead(const char* scenario, tools::run_mode mode,
                      steps, 1);
   auto eight = fan_out((std::string{scenario} + "_width_8").c_str(), mode,
                        steps, 8);
-  std::printf("{\"scenario\":\"%s\",\"overhead_p50_us\":%.1f}\n", scenario,
-              eight - one);
-  std::fflush(stdout);
+  print_figure("{\"scenario\":\"%s\",\"overhead_p50_us\":%.1f}\n", scenario,
+               eight - one);
 }
 
 /// Round trips/s of `echo` to server-everything, `in_flight` outstanding.
@@ -264,8 +232,8 @@ void mcp_echo(size_t n, size_t in_flight) {
                 "tests/mcp/node_modules/@modelcontextprotocol/"
                 "server-everything/dist/index.js";
   if (!std::filesystem::exists(script)) {
-    std::printf("{\"scenario\":\"mcp_echo\",\"skipped\":\"run scripts/setup "
-                "(npm ci in tests/mcp) first\"}\n");
+    print_figure("{\"scenario\":\"mcp_echo\",\"skipped\":\"run scripts/setup "
+                 "(npm ci in tests/mcp) first\"}\n");
     return;
   }
   mcp::server_config cfg;
@@ -274,8 +242,8 @@ void mcp_echo(size_t n, size_t in_flight) {
   cfg.args = {script.string(), "stdio"};
   mcp::server srv{cfg, [](const std::string&, std::vector<tools::entry>) {}};
   if (auto ok = srv.wait_ready(clock_type::now() + 20s); !ok) {
-    std::printf("{\"scenario\":\"mcp_echo\",\"error\":\"%s\"}\n",
-                ok.error().message.c_str());
+    print_figure("{\"scenario\":\"mcp_echo\",\"error\":\"%s\"}\n",
+                 ok.error().message.c_str());
     return;
   }
   std::mutex mtx;
@@ -308,44 +276,25 @@ void mcp_echo(size_t n, size_t in_flight) {
     cv.wait(guard, [&] { return got == n; });
   }
   auto wall = ms_since(t0);
-  std::printf("{\"scenario\":\"mcp_echo\",\"calls\":%zu,\"ok\":%zu,"
-              "\"in_flight\":%zu,\"wall_ms\":%.1f,\"calls_per_s\":%.0f,"
-              "\"p50_us\":%.0f,\"p99_us\":%.0f}\n",
-              n, ok, in_flight, wall, static_cast<double>(n) / (wall / 1000),
-              percentile(lat, 0.5), percentile(lat, 0.99));
-  std::fflush(stdout);
+  auto s = bench::summarize(std::move(lat));
+  print_figure("{\"scenario\":\"mcp_echo\",\"calls\":%zu,\"ok\":%zu,"
+               "\"in_flight\":%zu,\"wall_ms\":%.1f,\"calls_per_s\":%.0f,"
+               "\"p50_us\":%.0f,\"p99_us\":%.0f}\n",
+               n, ok, in_flight, wall, static_cast<double>(n) / (wall / 1000),
+               s.p50, s.p99);
 }
 
 /// A `troupe node --roles tools` child process, killed with the bench.
 struct tool_node {
-  pid_t pid = -1;
+  bench::child_process proc;
   uint16_t port = 0;
 
-  explicit tool_node(const guardrail::approval_key& key) {
-    setenv("TROUPE_APPROVAL_KEY", key.hex().c_str(), 1);
-    int out[2];
-    if (pipe(out) != 0)
-      std::abort();
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    std::string cli = TROUPE_CLI_PATH;
-    std::vector<char*> argv{cli.data(),
-                            const_cast<char*>("node"),
-                            const_cast<char*>("--roles"),
-                            const_cast<char*>("tools"),
-                            const_cast<char*>("--listen"),
-                            const_cast<char*>("127.0.0.1:0"),
-                            nullptr};
-    if (posix_spawn(&pid, cli.c_str(), &fa, nullptr, argv.data(), environ) != 0)
-      std::abort();
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    std::string line;
-    char c;
-    while (read(out[0], &c, 1) == 1 && c != '\n')
-      line += c;
-    close(out[0]);
+  explicit tool_node(const guardrail::approval_key& key)
+    : proc(bench::child_process::start(
+        {TROUPE_CLI_PATH, "node", "--roles", "tools", "--listen",
+         "127.0.0.1:0"},
+        {"TROUPE_APPROVAL_KEY=" + key.hex()})) {
+    auto line = proc.read_line();
     // "troupe node NAME: serving tools on HOST:PORT"
     auto at = line.rfind(" on ");
     auto ep = line.find("serving tools on") == std::string::npos ||
@@ -357,11 +306,6 @@ struct tool_node {
       std::exit(1);
     }
     port = ep->second;
-  }
-
-  ~tool_node() {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
   }
 };
 
@@ -404,22 +348,21 @@ void remote(bool quick) {
   // One call at a time: the same calculator call local and remote.
   size_t steps = quick ? 2'000 : 20'000;
   auto local = spawn_executor(sys, key, {});
-  auto near = stepwise(sys, local, approvals(key, "calculator", steps), 1);
-  auto far = stepwise(sys, *remote, approvals(key, "calculator", steps), 1);
+  auto near = bench::summarize(
+    stepwise(sys, local, approvals(key, "calculator", steps), 1));
+  auto far = bench::summarize(
+    stepwise(sys, *remote, approvals(key, "calculator", steps), 1));
   double ping_us = 0;
   for (auto& p : (*member)->view()->snapshot())
     if (p.state == "up")
       ping_us = p.rtt_us;
-  std::printf("{\"scenario\":\"remote_latency\",\"calls\":%zu,"
-              "\"local_p50_us\":%.1f,\"local_p99_us\":%.1f,"
-              "\"remote_p50_us\":%.1f,\"remote_p99_us\":%.1f,"
-              "\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
-              "\"ping_rtt_us\":%.1f}\n",
-              steps, percentile(near, 0.5), percentile(near, 0.99),
-              percentile(far, 0.5), percentile(far, 0.99),
-              percentile(far, 0.5) - percentile(near, 0.5),
-              percentile(far, 0.99) - percentile(near, 0.99), ping_us);
-  std::fflush(stdout);
+  print_figure("{\"scenario\":\"remote_latency\",\"calls\":%zu,"
+               "\"local_p50_us\":%.1f,\"local_p99_us\":%.1f,"
+               "\"remote_p50_us\":%.1f,\"remote_p99_us\":%.1f,"
+               "\"added_p50_us\":%.1f,\"added_p99_us\":%.1f,"
+               "\"ping_rtt_us\":%.1f}\n",
+               steps, near.p50, near.p99, far.p50, far.p99,
+               far.p50 - near.p50, far.p99 - near.p99, ping_us);
   caf::anon_send_exit(local, caf::exit_reason::user_shutdown);
   // The 3-step agent loop (offline model, one calculator step), 200 tasks
   // in flight, with the executor local and on the node.
@@ -438,44 +381,26 @@ void remote(bool quick) {
       std::fprintf(stderr, "engine: %s\n", sys.render(eng.error()).c_str());
       return;
     }
-    std::promise<size_t> done;
-    auto fut = done.get_future();
-    auto t0 = clock_type::now();
     auto tasks_actor = (*eng)->tasks();
-    sys.spawn([&, tasks_actor](caf::event_based_actor* self) {
-      auto sent = std::make_shared<size_t>(0);
-      auto got = std::make_shared<size_t>(0);
-      auto ok = std::make_shared<size_t>(0);
-      auto next = std::make_shared<std::function<void()>>();
-      *next = [=, &done] {
-        auto i = (*sent)++;
-        auto after = [=, &done](bool good) {
-          *ok += good ? 1 : 0;
-          if (++*got == tasks)
-            done.set_value(*ok);
-          else if (*sent < tasks)
-            (*next)();
-        };
+    auto r = bench::closed_loop(
+      sys,
+      {.total = tasks, .clients = 1, .per_client = 200,
+       .record_latencies = false},
+      [&](caf::event_based_actor* self, size_t i, auto done) {
         self
           ->request(tasks_actor, caf::infinite, run_atom::value,
                     task_request{0, "s" + std::to_string(i % 100), "bench",
                                  "What is " + std::to_string(i) + " + 1?"})
           .then(
-            [=](task_result& r) {
-              after(r.status == task_status::completed);
+            [=](task_result& res) {
+              done(res.status == task_status::completed);
             },
-            [=](caf::error&) { after(false); });
-      };
-      for (size_t i = 0; i < std::min<size_t>(200, tasks); ++i)
-        (*next)();
-    });
-    auto good = fut.get();
-    auto wall = ms_since(t0);
-    std::printf("{\"scenario\":\"%s\",\"tasks\":%zu,\"ok\":%zu,"
-                "\"wall_ms\":%.1f,\"tasks_per_s\":%.0f}\n",
-                scenario, tasks, good, wall,
-                static_cast<double>(tasks) / (wall / 1000));
-    std::fflush(stdout);
+            [=](caf::error&) { done(false); });
+      });
+    print_figure("{\"scenario\":\"%s\",\"tasks\":%zu,\"ok\":%zu,"
+                 "\"wall_ms\":%.1f,\"tasks_per_s\":%.0f}\n",
+                 scenario, tasks, r.ok, r.wall_ms,
+                 static_cast<double>(tasks) / (r.wall_ms / 1000));
   };
   loop("loop_local_tools", false);
   loop("loop_remote_tools", true);

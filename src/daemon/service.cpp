@@ -1,15 +1,12 @@
 #include "daemon/service.hpp"
 
+#include "daemon/metrics.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 #include <unistd.h>
 
 #include "core/codec.hpp"
@@ -22,10 +19,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-/// Most distinct values a client-chosen label (agent, tool) takes in the
-/// metrics; the rest count as "other", so a client cannot blow them up.
-constexpr size_t max_label_values = 200;
-
 /// Longest Idempotency-Key accepted.
 constexpr size_t max_idempotency_key = 255;
 
@@ -37,14 +30,6 @@ bool valid_name(std::string_view s) {
 
 http::response json_response(int status, const json& body) {
   return {status, "application/json", dump(body), {}};
-}
-
-uint64_t rss_bytes() {
-  std::ifstream in{"/proc/self/statm"};
-  uint64_t pages = 0;
-  uint64_t resident = 0;
-  in >> pages >> resident;
-  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
 /// Parses a decimal task id from a path segment.
@@ -67,162 +52,6 @@ int status_for(std::string_view code) {
 }
 
 } // namespace
-
-/// Every metric the daemon exports (prometheus-cpp: thread-safe).
-struct service::metrics {
-  std::shared_ptr<prometheus::Registry> registry =
-    std::make_shared<prometheus::Registry>();
-  prometheus::Family<prometheus::Counter>& requests =
-    prometheus::BuildCounter()
-      .Name("agent_requests_total")
-      .Help("Tasks that ended, by agent and status")
-      .Register(*registry);
-  prometheus::Family<prometheus::Histogram>& duration =
-    prometheus::BuildHistogram()
-      .Name("agent_request_duration_seconds")
-      .Help("Time from a task's acceptance to its end")
-      .Register(*registry);
-  prometheus::Gauge& memory_bytes = prometheus::BuildGauge()
-                                      .Name("agent_memory_usage_bytes")
-                                      .Help("Resident memory of the daemon")
-                                      .Register(*registry)
-                                      .Add({});
-  prometheus::Gauge& active = prometheus::BuildGauge()
-                                .Name("agent_active_tasks")
-                                .Help("Tasks accepted and not yet ended")
-                                .Register(*registry)
-                                .Add({});
-  prometheus::Family<prometheus::Counter>& tools =
-    prometheus::BuildCounter()
-      .Name("agent_tool_executions_total")
-      .Help("Tool calls of ended tasks, by tool and status (ok, error)")
-      .Register(*registry);
-  prometheus::Family<prometheus::Counter>& restarts =
-    prometheus::BuildCounter()
-      .Name("troupe_role_restarts_total")
-      .Help("Restarts of each supervised role")
-      .Register(*registry);
-  prometheus::Family<prometheus::Counter>& events =
-    prometheus::BuildCounter()
-      .Name("troupe_events_total")
-      .Help("Engine events by kind (the monitor's counters)")
-      .Register(*registry);
-  prometheus::Counter& provider_errors =
-    prometheus::BuildCounter()
-      .Name("troupe_provider_errors_total")
-      .Help("Model calls that failed over to the next provider")
-      .Register(*registry)
-      .Add({});
-  prometheus::Family<prometheus::Counter>& http =
-    prometheus::BuildCounter()
-      .Name("troupe_http_responses_total")
-      .Help("HTTP responses by status code")
-      .Register(*registry);
-  prometheus::Gauge& connections = prometheus::BuildGauge()
-                                     .Name("troupe_http_connections_open")
-                                     .Help("Open HTTP connections")
-                                     .Register(*registry)
-                                     .Add({});
-  prometheus::Gauge& streams = prometheus::BuildGauge()
-                                 .Name("troupe_http_event_streams_open")
-                                 .Help("Open task event streams (SSE)")
-                                 .Register(*registry)
-                                 .Add({});
-  prometheus::Family<prometheus::Counter>& tokens =
-    prometheus::BuildCounter()
-      .Name("troupe_model_tokens_total")
-      .Help("Model tokens spent by ended tasks, by provider and kind "
-            "(prompt, completion)")
-      .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& mailbox =
-    prometheus::BuildGauge()
-      .Name("troupe_role_mailbox_depth")
-      .Help("Messages waiting in a role's mailbox, as the role last saw it")
-      .Register(*registry);
-  prometheus::Counter& journal_commits =
-    prometheus::BuildCounter()
-      .Name("troupe_journal_commits_total")
-      .Help("Transactions committed by the task journal")
-      .Register(*registry)
-      .Add({});
-
-  std::mutex mutex;
-  /// Values of the engine's counters at the last scrape (the metrics count
-  /// the difference).
-  prometheus::Family<prometheus::Counter>& executor =
-    prometheus::BuildCounter()
-      .Name("troupe_tool_calls_total")
-      .Help("Tool calls through the local executor, by kind: calls, failed, "
-            "timeouts, cancelled, overloaded, cache_hits, cache_misses")
-      .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& mcp_up =
-    prometheus::BuildGauge()
-      .Name("troupe_mcp_server_up")
-      .Help("1 while an MCP server is ready, 0 while it is starting, "
-            "restarting or failed")
-      .Register(*registry);
-  std::map<std::string, uint64_t> last_restarts;
-  std::map<std::string, uint64_t> last_events;
-  std::map<std::string, uint64_t> last_tools;
-  prometheus::Family<prometheus::Gauge>& peer_up =
-    prometheus::BuildGauge()
-      .Name("troupe_peer_up")
-      .Help("1 while a node of the cluster is connected, 0 while it is lost")
-      .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& peer_pending =
-    prometheus::BuildGauge()
-      .Name("troupe_peer_pending_requests")
-      .Help("Requests sent to a node (any role) and not answered yet")
-      .Register(*registry);
-  prometheus::Family<prometheus::Counter>& peer_received =
-    prometheus::BuildCounter()
-      .Name("troupe_peer_replies_received_total")
-      .Help("Replies a node sent back to this node's requests")
-      .Register(*registry);
-  prometheus::Family<prometheus::Counter>& peer_lost =
-    prometheus::BuildCounter()
-      .Name("troupe_peer_lost_total")
-      .Help("Times a node of the cluster was lost")
-      .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& peer_rtt =
-    prometheus::BuildGauge()
-      .Name("troupe_peer_rtt_seconds")
-      .Help("Moving average of a ping's network round trip to a node")
-      .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& peer_load =
-    prometheus::BuildGauge()
-      .Name("troupe_peer_load")
-      .Help("Messages waiting in a node's role mailboxes, as it last said")
-      .Register(*registry);
-  prometheus::Family<prometheus::Counter>& peer_sent =
-    prometheus::BuildCounter()
-      .Name("troupe_peer_requests_sent_total")
-      .Help("Requests this node sent to a node (planning, memory, tools)")
-      .Register(*registry);
-  prometheus::Family<prometheus::Gauge>& role_routes =
-    prometheus::BuildGauge()
-      .Name("troupe_role_routes")
-      .Help("Nodes up offering a role this node leaves to others (0: tasks "
-            "that need it fail)")
-      .Register(*registry);
-  std::map<std::string, uint64_t> last_peer_sent;
-  std::map<std::string, uint64_t> last_peer_received;
-  std::map<std::string, uint64_t> last_peer_lost;
-  /// The peers with series now, to remove those of peers that left.
-  std::set<std::string> shown_peers;
-  uint64_t last_commits = 0;
-  std::set<std::string> agents;
-  std::set<std::string> tool_names;
-
-  std::string bounded(std::set<std::string>& seen, const std::string& v) {
-    std::lock_guard guard{mutex};
-    if (seen.count(v) || seen.size() < max_label_values) {
-      seen.insert(v);
-      return v;
-    }
-    return "other";
-  }
-};
 
 service::service(const engine_config& cfg, std::unique_ptr<journal> j)
   : serve_(cfg.serve),
@@ -334,7 +163,7 @@ bool service::wait_idle(clock_type::time_point deadline) {
 
 void service::reply(const std::shared_ptr<http::reply>& rep,
                     http::response res) {
-  metrics_->http.Add({{"code", std::to_string(res.status)}}).Increment();
+  metrics_->response(res.status);
   rep->send(std::move(res));
 }
 
@@ -656,7 +485,7 @@ void service::start(journaled_task meta, std::vector<step_record> done,
     }
     live.started = clock_type::now();
     ++active_;
-    metrics_->active.Set(static_cast<double>(active_));
+    metrics_->set_active(active_);
   }
   backend_->run(std::move(req));
 }
@@ -713,27 +542,7 @@ void service::on_result(const task_result& r) {
     }
   }
   auto status = std::string{to_string(r.status)};
-  auto& m = *metrics_;
-  auto label = m.bounded(m.agents, agent);
-  m.requests.Add({{"agent_name", label}, {"status", status}}).Increment();
-  m.duration
-    .Add({{"agent_name", label}},
-         prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1,
-                                                 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                                 60, 120})
-    .Observe(seconds);
-  if (!r.provider.empty()) {
-    m.tokens.Add({{"provider", r.provider}, {"kind", "prompt"}})
-      .Increment(static_cast<double>(r.usage.prompt));
-    m.tokens.Add({{"provider", r.provider}, {"kind", "completion"}})
-      .Increment(static_cast<double>(r.usage.completion));
-  }
-  for (auto& step : r.steps)
-    for (auto& res : step.results)
-      m.tools
-        .Add({{"tool_name", m.bounded(m.tool_names, res.name)},
-              {"status", res.ok ? "ok" : "error"}})
-        .Increment();
+  metrics_->task_ended(r, agent, seconds);
   // Visible once durable: a client never sees an end the journal lacks.
   auto self = shared_from_this();
   auto publish = [self, id = r.id, status, result] {
@@ -754,7 +563,7 @@ void service::on_result(const task_result& r) {
     live.watchers.clear();
     self->finished_order_.push_back(id);
     --self->active_;
-    self->metrics_->active.Set(static_cast<double>(self->active_));
+    self->metrics_->set_active(self->active_);
     self->evict_finished();
     if (self->active_ == 0)
       self->idle_.notify_all();
@@ -808,7 +617,7 @@ void service::stream_task(uint64_t id, const std::string& principal,
   auto it = tasks_.find(id);
   if (it != tasks_.end() && it->second.meta.principal == principal) {
     auto& live = it->second;
-    metrics_->http.Add({{"code", "200"}}).Increment();
+    metrics_->response(200);
     auto stream = rep->open_stream();
     for (auto& s : live.steps)
       stream->send("step", dump(s));
@@ -825,7 +634,7 @@ void service::stream_task(uint64_t id, const std::string& principal,
   auto t = journal_->get(id);
   if (!t || t->principal != principal)
     return fail(rep, 404, "not_found", "no task " + std::to_string(id));
-  metrics_->http.Add({{"code", "200"}}).Increment();
+  metrics_->response(200);
   auto stream = rep->open_stream();
   std::vector<json> steps;
   for (auto& s : t->steps) {
@@ -919,92 +728,11 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
   auto self = shared_from_this();
   auto render = [self, rep](engine_counters c) {
     auto& m = *self->metrics_;
-    {
-      std::lock_guard guard{m.mutex};
-      for (auto& [role, n] : c.restarts) {
-        auto& last = m.last_restarts[role];
-        if (n > last)
-          m.restarts.Add({{"role", role}}).Increment(static_cast<double>(n - last));
-        else
-          m.restarts.Add({{"role", role}});
-        last = n;
-      }
-      for (auto& [kind, n] : c.events) {
-        auto& last = m.last_events[kind];
-        if (n > last) {
-          m.events.Add({{"kind", kind}}).Increment(static_cast<double>(n - last));
-          if (kind == "provider_fallback")
-            m.provider_errors.Increment(static_cast<double>(n - last));
-        }
-        last = n;
-      }
-      for (auto& [role, n] : c.mailbox_depths)
-        m.mailbox.Add({{"role", role}}).Set(static_cast<double>(n));
-      for (auto& [kind, n] : c.tools) {
-        auto& last = m.last_tools[kind];
-        auto& counter = m.executor.Add({{"kind", kind}});
-        if (n > last)
-          counter.Increment(static_cast<double>(n - last));
-        last = n;
-      }
-      for (auto& [server, up] : c.mcp_up)
-        m.mcp_up.Add({{"server", server}}).Set(up);
-      if (self->backend_) {
-        for (auto& [role, n] : self->backend_->routes())
-          m.role_routes.Add({{"role", role}}).Set(static_cast<double>(n));
-        std::set<std::string> now_peers;
-        for (auto& n : self->backend_->peers()) {
-          if (n.state == "self")
-            continue;
-          prometheus::Labels l{{"peer", n.name}};
-          m.peer_up.Add(l).Set(n.state == "up" ? 1 : 0);
-          m.peer_pending.Add(l).Set(static_cast<double>(n.pending));
-          m.peer_rtt.Add(l).Set(n.rtt_us / 1e6);
-          m.peer_load.Add(l).Set(static_cast<double>(n.load));
-          auto bump = [](prometheus::Counter& c, uint64_t& last, uint64_t n) {
-            if (n > last)
-              c.Increment(static_cast<double>(n - last));
-            last = n;
-          };
-          bump(m.peer_sent.Add(l), m.last_peer_sent[n.name], n.sent);
-          bump(m.peer_received.Add(l), m.last_peer_received[n.name],
-               n.received);
-          bump(m.peer_lost.Add(l), m.last_peer_lost[n.name], n.lost);
-          now_peers.insert(n.name);
-        }
-        // A peer no longer known (a client that left): its series go, so
-        // they neither stay stale nor pile up.
-        for (auto& name : m.shown_peers)
-          if (!now_peers.count(name)) {
-            prometheus::Labels l{{"peer", name}};
-            m.peer_up.Remove(&m.peer_up.Add(l));
-            m.peer_pending.Remove(&m.peer_pending.Add(l));
-            m.peer_rtt.Remove(&m.peer_rtt.Add(l));
-            m.peer_load.Remove(&m.peer_load.Add(l));
-            m.peer_sent.Remove(&m.peer_sent.Add(l));
-            m.peer_received.Remove(&m.peer_received.Add(l));
-            m.peer_lost.Remove(&m.peer_lost.Add(l));
-            m.last_peer_sent.erase(name);
-            m.last_peer_received.erase(name);
-            m.last_peer_lost.erase(name);
-          }
-        m.shown_peers = std::move(now_peers);
-      }
-      auto commits = self->journal_->commits();
-      if (commits > m.last_commits)
-        m.journal_commits.Increment(static_cast<double>(commits - m.last_commits));
-      m.last_commits = commits;
-    }
-    m.memory_bytes.Set(static_cast<double>(rss_bytes()));
-    if (self->server_) {
-      auto st = self->server_->stats();
-      m.connections.Set(static_cast<double>(st.connections_open));
-      m.streams.Set(static_cast<double>(st.streams_open));
-    }
-    m.http.Add({{"code", "200"}}).Increment();
+    auto text = m.render(c, self->backend_.get(), self->journal_->commits(),
+                         self->server_);
+    m.response(200);
     rep->send({200, "text/plain; version=0.0.4; charset=utf-8",
-               prometheus::TextSerializer{}.Serialize(m.registry->Collect()),
-               {}});
+               std::move(text), {}});
   };
   if (!backend_)
     return render({});

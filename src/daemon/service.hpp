@@ -20,11 +20,9 @@
 #include "daemon/journal.hpp"
 #include "http/server.hpp"
 
-namespace prometheus {
-class Registry;
-}
-
 namespace troupe::daemon {
+
+class metrics;
 
 class service : public backend_events,
                 public std::enable_shared_from_this<service> {
@@ -87,7 +85,6 @@ public:
   void on_step(uint64_t id, uint64_t index, const step_record& step) override;
   void on_result(const task_result& result) override;
 
-  struct metrics;
 
 private:
   service(const engine_config& cfg, std::unique_ptr<journal> j);

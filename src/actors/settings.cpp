@@ -230,7 +230,13 @@ const keys<engine_settings>& engine_keys() {
                 return object_of(
                   llm::provider_keys().schema(llm::provider_config{}));
               },
-              "named providers for the fallback chain")
+              "named providers for the fallback chain",
+              [](const e& in, const std::string& path) -> maybe_failure {
+                for (auto& [name, p] : in.providers)
+                  if (auto f = llm::provider_keys().check(p, path + "." + name))
+                    return f;
+                return std::nullopt;
+              })
       .section("budget", &e::budget, budget_keys(), "spending limits per task")
       .section("provider", &e::provider, llm::primary_keys(),
                "the primary model provider and its fallbacks")
@@ -250,6 +256,8 @@ long_term_of(const engine_settings& cfg) {
 }
 
 result<bool> validate(const engine_settings& cfg) {
+  // Every declared range, sections included, once; then what the modules
+  // check beyond their declarations.
   if (auto f = engine_keys().check(cfg, ""))
     return *f;
   if (auto ok = tools::validate(cfg.tools); !ok)
@@ -272,8 +280,6 @@ result<bool> validate(const engine_settings& cfg) {
     if (auto bad = fault_keys().check(f, "faults." + role))
       return *bad;
   }
-  if (auto ok = memory::validate(cfg.memory); !ok)
-    return ok;
   if (auto ok = guardrail::validate(cfg.access); !ok)
     return ok;
   return guardrail::validate(cfg.guardrail);

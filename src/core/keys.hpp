@@ -349,7 +349,7 @@ private:
 };
 
 /// Reads a map of named entries (an object of name -> object), each by
-/// `sub`; `make` gives the starting value of a new entry.
+/// `sub` over the entry's current value (a new entry starts as `U{}`).
 template <class T, class U, class Map>
 typename keys<T>::reader_fn named_entries(Map T::*member, const keys<U>& sub) {
   return [member, &sub](const json& v, T& out,

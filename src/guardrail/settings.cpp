@@ -178,10 +178,4 @@ const keys<access_config>& access_keys() {
   return table;
 }
 
-result<bool> validate(const settings& cfg) {
-  if (auto f = settings_keys().check(cfg, "guardrail"))
-    return *f;
-  return validate(static_cast<const input_filter_config&>(cfg));
-}
-
 } // namespace troupe::guardrail

@@ -24,7 +24,4 @@ const keys<settings>& settings_keys();
 /// digests, tool lists).
 const keys<access_config>& access_keys();
 
-/// Checks the ranges and that every pattern compiles.
-result<bool> validate(const settings& cfg);
-
 } // namespace troupe::guardrail

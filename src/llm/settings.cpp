@@ -100,8 +100,6 @@ result<bool> validate(const provider_config& p, const std::string& key) {
   if (p.kind != "offline" && p.kind != "openai" && p.kind != "anthropic")
     return config_error(key + ".kind must be offline, openai or anthropic, got '" +
                         p.kind + "'");
-  if (auto f = provider_keys().check(p, key))
-    return *f;
   if (p.kind == "offline")
     return true;
   if (p.model.empty())

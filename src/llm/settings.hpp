@@ -65,8 +65,8 @@ const keys<provider_config>& provider_keys();
 /// The declarations of the `provider` keys (a provider's, and `fallback`).
 const keys<primary_provider>& primary_keys();
 
-/// Checks `p` at `key` ("provider", "providers.<name>"): ranges, kind,
-/// model, URL. Pure.
+/// Checks what the declarations cannot of `p` at `key` ("provider",
+/// "providers.<name>"): kind, model, URL. Pure.
 result<bool> validate(const provider_config& p, const std::string& key);
 
 /// Checks what `p` needs of the process's environment: its API key

@@ -49,12 +49,6 @@ const keys<settings>& settings_keys() {
   return table;
 }
 
-result<bool> validate(const settings& cfg) {
-  if (auto f = settings_keys().check(cfg, "memory"))
-    return *f;
-  return true;
-}
-
 std::optional<long_term_config>
 long_term_of(const settings& cfg, const std::filesystem::path& data_dir) {
   if (data_dir.empty() || !cfg.long_term)

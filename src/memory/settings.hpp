@@ -36,9 +36,6 @@ struct settings {
 /// The declarations of the `memory` keys.
 const keys<settings>& settings_keys();
 
-/// Checks every key against its declared range.
-result<bool> validate(const settings& cfg);
-
 /// The long-term store's settings if `cfg` keeps one in `data_dir` (a data
 /// directory is set and long-term memory is on).
 std::optional<long_term_config> long_term_of(const settings& cfg,

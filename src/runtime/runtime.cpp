@@ -127,9 +127,6 @@ void app::stop() {
     sys_->await_all_actors_done();
 }
 
-app::~app() {
-  joined_.eng.reset();
-  joined_.node.reset();
-}
+app::~app() = default;
 
 } // namespace troupe::runtime

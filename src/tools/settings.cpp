@@ -110,8 +110,6 @@ const keys<settings>& settings_keys() {
 }
 
 result<bool> validate(const settings& cfg) {
-  if (auto f = settings_keys().check(cfg, "tools"))
-    return *f;
   if (auto ok = validate(cfg.http_get); !ok)
     return config_error("tools.http_get: " + ok.error().message);
   return true;

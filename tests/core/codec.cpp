@@ -2,27 +2,14 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/results.hpp"
+
 using namespace troupe;
 
-namespace {
-
-task_result sample() {
-  task_result r;
-  r.id = 3;
-  r.status = task_status::completed;
-  r.answer = "done";
-  r.steps.push_back(
-    {{{"c1", "memory_store", R"({"text":"a fact"})"},
-      {"c2", "calculator", "not json"}},
-     {{"c1", "memory_store", true, R"({"id":1,"text":"a fact"})"},
-      {"c2", "calculator", false, R"({"error":"bad","code":"tool_failed"})"}}});
-  return r;
-}
-
-} // namespace
+using test::sample_result;
 
 TEST_CASE("the JSON result carries steps as JSON values", "[core][codec]") {
-  auto j = to_json(sample());
+  auto j = to_json(sample_result());
   CHECK(j["id"] == 3);
   CHECK(j["status"] == "completed");
   CHECK(j["error_code"].is_null());
@@ -34,7 +21,7 @@ TEST_CASE("the JSON result carries steps as JSON values", "[core][codec]") {
 }
 
 TEST_CASE("a step survives the round trip through its JSON", "[core][codec]") {
-  auto step = sample().steps[0];
+  auto step = sample_result().steps[0];
   auto back = step_from_json(to_json(step));
   REQUIRE(back.calls.size() == 2);
   CHECK(back.calls[0].id == "c1");

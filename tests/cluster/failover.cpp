@@ -119,6 +119,9 @@ TEST_CASE("a tool node killed with 1,000 tasks in flight: every task ends "
       return s.state == "up" && s.rejoined == 1;
     },
     20s));
+  // The member is up before its router has the new handles: wait for the
+  // route too, or the next tasks may all go to C.
+  REQUIRE(test::wait_until([&] { return view->routes()["tools"] == 2; }, 20s));
   auto before = served(b);
   int after_ok = 0;
   for (auto& h : send_tasks(200))

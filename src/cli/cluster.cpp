@@ -81,8 +81,8 @@ int cluster_status(const options& opts) {
               << curl_easy_strerror(rc) << "\n";
     return exit_task_failed;
   }
-  auto doc = json::parse(body, nullptr, false);
-  if (status != 200 || doc.is_discarded() || !doc.contains("nodes")) {
+  auto doc = parse_json(body, "the answer").value_or(json{});
+  if (status != 200 || !doc.is_object() || !doc.contains("nodes")) {
     std::cerr << "troupe: " << url << " answered " << status << ": " << body
               << "\n";
     return exit_task_failed;

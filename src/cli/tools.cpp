@@ -151,8 +151,8 @@ int call_tool(const options& opts) {
     std::cerr << "troupe: " << describe(err) << "\n";
     return exit_task_failed;
   }
-  auto value = json::parse(out.output, nullptr, false);
-  std::cout << (value.is_discarded() ? json(out.output) : value)
+  auto value = parse_json(out.output, "the tool's output");
+  std::cout << (value ? *value : json(out.output))
                  .dump(2, ' ', false, json::error_handler_t::replace)
             << "\n";
   return out.ok ? exit_ok : exit_task_failed;

@@ -50,7 +50,7 @@ result<bool> check(const engine_config& cfg) {
 }
 
 result<engine_config> apply_json(engine_config cfg, std::string_view text) {
-  auto parsed = parse_object(text, "config", true);
+  auto parsed = parse_object(text, "config", {.comments = true});
   if (!parsed)
     return config_error(parsed.error().message);
   if (auto f = config_keys().read(*parsed, cfg, ""))
@@ -102,9 +102,13 @@ apply_environment(engine_config cfg,
         break;
       pos = us + 1;
     }
-    auto value = json::parse(text, nullptr, false);
-    if (value.is_discarded() || value.is_string())
-      value = text;
+    // A value that is not JSON is a string; one that opens an array or an
+    // object must be valid JSON (and within the limits).
+    json value = text;
+    if (auto parsed = parse_json(text, name); parsed && !parsed->is_string())
+      value = std::move(*parsed);
+    else if (!parsed && (text.front() == '[' || text.front() == '{'))
+      return config_error(parsed.error().message);
     std::vector<std::vector<std::string>> paths;
     std::vector<std::string> path;
     key_paths(words, 0, path, paths);

@@ -7,10 +7,10 @@ namespace {
 // Tool arguments and outputs are JSON text; show them as JSON values, or as
 // the raw string if a broken tool or model produced something else.
 json as_value(const std::string& text) {
-  auto parsed = json::parse(text, nullptr, false);
-  if (parsed.is_discarded())
+  auto parsed = parse_json(text, "a value");
+  if (!parsed)
     return text;
-  return parsed;
+  return std::move(*parsed);
 }
 
 } // namespace

@@ -53,6 +53,13 @@ public:
     return &std::get<0>(data_);
   }
 
+  /// The value, or `fallback` if this holds a failure.
+  T value_or(T fallback) && {
+    if (data_.index() == 0)
+      return std::get<0>(std::move(data_));
+    return fallback;
+  }
+
   /// The failure; requires `*this` to hold one.
   const failure& error() const {
     return std::get<1>(data_);

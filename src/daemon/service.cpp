@@ -80,7 +80,7 @@ service::recovery service::recover() {
     std::vector<step_record> done;
     std::vector<std::string> unsafe;
     for (auto& text : t.steps) {
-      auto j = json::parse(text, nullptr, false);
+      auto j = parse_json(text, "a journal step").value_or(json{});
       if (!j.is_object())
         continue;
       if (!j.value("started", false)) {
@@ -604,9 +604,9 @@ void service::get_task(uint64_t id, const std::string& principal,
     return not_found();
   std::vector<json> steps;
   for (auto& s : t->steps)
-    steps.push_back(json::parse(s, nullptr, false));
+    steps.push_back(parse_json(s, "a journal step").value_or(json{}));
   auto result = t->result.empty() ? json(nullptr)
-                                  : json::parse(t->result, nullptr, false);
+                                  : parse_json(t->result, "a journal result").value_or(json{});
   reply(rep, json_response(200, task_json(*t, steps, result,
                                           t->status != "queued")));
 }
@@ -639,12 +639,12 @@ void service::stream_task(uint64_t id, const std::string& principal,
   std::vector<json> steps;
   for (auto& s : t->steps) {
     stream->send("step", s);
-    steps.push_back(json::parse(s, nullptr, false));
+    steps.push_back(parse_json(s, "a journal step").value_or(json{}));
   }
   if (t->status != "queued")
     stream->send("result",
                  dump(task_json(*t, steps,
-                                json::parse(t->result, nullptr, false), true)));
+                                parse_json(t->result, "a journal result").value_or(json{}), true)));
   stream->close();
 }
 
@@ -708,7 +708,7 @@ void service::memory(const http::request& req, const std::string& principal,
   inv.agent = agent;
   auto self = shared_from_this();
   backend_->memory_call(std::move(inv), [self, rep, search](tool_result r) {
-    auto out = json::parse(r.output, nullptr, false);
+    auto out = parse_json(r.output, "a memory result").value_or(json{});
     if (!r.ok) {
       auto code = out.is_object() && out.contains("code") && out["code"].is_string()
                     ? out["code"].get<std::string>()

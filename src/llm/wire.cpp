@@ -12,7 +12,7 @@ failure bad(std::string message) {
 
 /// A schema or arguments text as a JSON object ({} if it is not one).
 json object_or_empty(const std::string& text) {
-  auto parsed = json::parse(text, nullptr, false);
+  auto parsed = parse_json(text, "a schema").value_or(json{});
   return parsed.is_object() ? parsed : json::object();
 }
 
@@ -46,7 +46,7 @@ uint64_t number_at(const json& j, const char* key) {
 
 /// A tool result carries an error if it is `{"error": …}` (error_json).
 bool is_error_result(const std::string& content) {
-  auto parsed = json::parse(content, nullptr, false);
+  auto parsed = parse_json(content, "a tool result").value_or(json{});
   return parsed.is_object() && parsed.contains("error");
 }
 
@@ -240,7 +240,7 @@ result<chat_response> parse_response(wire_format f, std::string_view body) {
 }
 
 std::string error_message(std::string_view body) {
-  auto j = json::parse(body, nullptr, false);
+  auto j = parse_json(body, "an error body").value_or(json{});
   if (auto* err = find(j, "error")) {
     if (err->is_string())
       return err->get<std::string>();

@@ -42,7 +42,7 @@ std::string tags_json(const std::vector<std::string>& tags) {
 
 std::vector<std::string> tags_from(const std::string& text) {
   std::vector<std::string> out;
-  auto j = json::parse(text, nullptr, false);
+  auto j = parse_json(text, "tags").value_or(json{});
   if (j.is_array())
     for (auto& t : j)
       if (t.is_string())
@@ -596,9 +596,10 @@ result<uint64_t> long_term_store::import_jsonl(std::istream& in) {
     if (line.find_first_not_of(" \t\r") == std::string::npos)
       continue;
     auto at = "line " + std::to_string(line_no) + ": ";
-    auto j = json::parse(line, nullptr, false);
-    if (!j.is_object())
-      return failure{errc::invalid_input, at + "not a JSON object"};
+    auto parsed = parse_object(line, "the record");
+    if (!parsed)
+      return failure{errc::invalid_input, at + parsed.error().message};
+    auto& j = *parsed;
     record r;
     try {
       r.ns = j.at("namespace").get<std::string>();

@@ -115,17 +115,13 @@ result<prepared_call> registry::prepare(const tool_call& call) const {
   auto e = find(call.name);
   if (e == nullptr)
     return failure{errc::unknown_tool, "unknown tool '" + call.name + "'"};
-  // The common case parses without building an error context; a failure
-  // parses again for the message.
-  auto args = call.arguments.empty()
-                ? json::object()
-                : json::parse(call.arguments, nullptr, false);
-  if (args.is_discarded() || !args.is_object()) {
-    auto why = parse_object(call.arguments, "arguments of '" + call.name + "'");
-    return failure{errc::invalid_arguments,
-                   why ? "arguments of '" + call.name + "' are not valid"
-                       : why.error().message};
-  }
+  auto parsed = call.arguments.empty()
+                  ? result<json>{json::object()}
+                  : parse_object(call.arguments,
+                                 "arguments of '" + call.name + "'");
+  if (!parsed)
+    return failure{errc::invalid_arguments, parsed.error().message};
+  auto& args = *parsed;
   if (e->schema)
     if (auto ok = e->schema->check(args); !ok)
       return failure{errc::invalid_arguments,

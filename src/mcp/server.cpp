@@ -6,11 +6,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
+#include <variant>
 
 #include <poll.h>
 #include <pthread.h>
@@ -21,6 +20,7 @@
 
 #include "core/log.hpp"
 #include "mcp/process.hpp"
+#include "mcp/session.hpp"
 #include "mcp/wire.hpp"
 
 namespace troupe::mcp {
@@ -35,13 +35,6 @@ constexpr std::string_view supported_versions[] = {"2025-11-25", "2025-06-18",
 
 /// Longest stderr line logged (the rest is cut).
 constexpr size_t max_stderr_line = 4096;
-
-/// Responses to calls given up on (deadline, cancel) that may still
-/// arrive: remembered so they are not counted as garbage.
-constexpr size_t max_abandoned = 1024;
-
-/// Most tools/list pages followed (a server whose cursors never end).
-constexpr size_t max_list_pages = 100;
 
 bool name_char(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -112,30 +105,6 @@ void clear_sigpipe() {
   }
 }
 
-/// A call on its way to the server, or waiting for its answer.
-struct call_state {
-  /// The tool's MCP name and the engine's name of it (in messages).
-  std::string tool;
-  std::string engine_name;
-  json args;
-  clock_type::time_point deadline;
-  std::shared_ptr<tools::cancellation> cancel;
-  tools::completion done;
-};
-
-enum class request_kind : uint8_t { initialize, list, call };
-
-/// A request sent and not answered yet.
-struct pending {
-  request_kind kind = request_kind::call;
-  clock_type::time_point sent;
-  clock_type::time_point deadline;
-  call_state call;
-};
-
-/// Outcomes to deliver once no lock is held and no state is in flux.
-using deliveries = std::vector<std::pair<tools::completion, result<json>>>;
-
 void deliver(deliveries& xs) {
   for (auto& [done, res] : xs) {
     // A completion that throws is the caller's bug; it must not end the
@@ -205,7 +174,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   clock_type::time_point restart_at;
   /// How the process last went down, e.g. "was killed by signal 9 (Killed)".
   std::string down_reason;
-  std::vector<call_state> incoming;
+  std::vector<call_request> incoming;
   bool stopping = false;
   int wake_fd = -1;
   std::thread thread;
@@ -218,19 +187,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
   line_reader err_lines;
   std::string in_buf;
   size_t in_off = 0;
-  uint64_t next_id = 1;
-  std::map<uint64_t, pending> pendings;
-  std::set<uint64_t> abandoned;
-  std::deque<uint64_t> abandoned_order;
+  /// The JSON-RPC side: requests, answers, tool lists.
+  mcp::session session;
   server_state state = server_state::starting;
   bool started_once = false;
   clock_type::time_point ready_at;
-  clock_type::time_point start_deadline;
   uint32_t backoff = 0;
-  bool listing = false;
-  bool list_again = false;
-  size_t list_pages = 0;
-  std::vector<json> listed;
   std::string last_stderr;
   /// A start that went wrong while a line was handled: acted on once the
   /// line is done (the process must not vanish under the reader).
@@ -241,6 +203,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
   impl(server_config c, tools_fn f)
     : cfg(std::move(c)), on_tools(std::move(f)),
+      session(cfg, {[this](std::string line) { return send(std::move(line)); },
+                    [this](const std::string& mcp_name) {
+                      return tool_body(mcp_name);
+                    }}),
       backoff(cfg.restart_initial_ms) {
     st.name = cfg.name;
   }
@@ -312,6 +278,21 @@ struct server::impl : std::enable_shared_from_this<impl> {
     wake();
   }
 
+  /// The body of the entry for MCP tool `mcp_name`: it holds the server
+  /// weakly, so an entry that outlives it fails its calls instead.
+  tools::async_function tool_body(const std::string& mcp_name) {
+    return [weak = weak_from_this(), server = cfg.name,
+            mcp_name](const json& args, const tools::context& ctx,
+                      tools::completion done) {
+      if (auto self = weak.lock())
+        self->submit(mcp_name, args, ctx, std::move(done));
+      else
+        done(failure{errc::tool_failed, tool_name(server, mcp_name) +
+                                          ": MCP server '" + server +
+                                          "' is shut down"});
+    };
+  }
+
   // -- I/O thread
   // ---------------------------------------------------------------
 
@@ -325,7 +306,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
     start();
     std::vector<pollfd> fds;
     for (;;) {
-      std::vector<call_state> fresh;
+      std::vector<call_request> fresh;
       bool stop = false;
       {
         std::lock_guard guard{mutex};
@@ -338,7 +319,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       }
       for (auto& c : fresh)
         dispatch(std::move(c));
-      expire();
+      session.expire(clock_type::now());
+      absorb();
       act_on_faults();
       if (state == server_state::restarting && clock_type::now() >= restart_at)
         start();
@@ -349,10 +331,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
       fds.push_back({proc.out_fd(), POLLIN, 0});
       fds.push_back({proc.err_fd(), POLLIN, 0});
       fds.push_back({proc.exit_fd(), POLLIN, 0});
-      for (auto& [id, p] : pendings)
-        if (p.kind == request_kind::call && p.call.cancel)
-          fds.push_back({p.call.cancel->fd(), POLLIN, 0});
-      auto n = ::poll(fds.data(), fds.size(), poll_timeout());
+      auto cancels = session.cancels();
+      for (auto* c : cancels)
+        fds.push_back({c->fd(), POLLIN, 0});
+      auto n = ::poll(fds.data(), fds.size(), poll_timeout(cancels));
       if (n < 0)
         continue; // EINTR
       if (fds[0].revents != 0) {
@@ -377,22 +359,19 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   /// Milliseconds until the earliest deadline, timer or check.
-  int poll_timeout() const {
-    auto until = clock_type::time_point::max();
-    for (auto& [id, p] : pendings)
-      until = std::min(until, p.deadline);
+  int poll_timeout(
+    const std::vector<const tools::cancellation*>& cancels) const {
+    // The session's include the start's while starting.
+    auto until = session.next_deadline();
     if (state == server_state::restarting)
       until = std::min(until, restart_at);
-    if (state == server_state::starting)
-      until = std::min(until, start_deadline);
     int cap = 60000;
     // Without a pidfd the exit is only seen by polling waitpid, and without
     // an eventfd a cancel only by polling its flag.
     if (proc.pid() > 0 && proc.exit_fd() < 0)
       cap = 50;
-    for (auto& [id, p] : pendings)
-      if (p.kind == request_kind::call && p.call.cancel &&
-          p.call.cancel->fd() < 0)
+    for (auto* c : cancels)
+      if (c->fd() < 0)
         cap = 50;
     if (until == clock_type::time_point::max())
       return cap;
@@ -427,46 +406,33 @@ struct server::impl : std::enable_shared_from_this<impl> {
     in_off = 0;
     last_stderr.clear();
     state = server_state::starting;
-    start_deadline = clock_type::now() + milliseconds{cfg.start_timeout_ms};
     logger->info(R"("event":"mcp_server_started","server":{},"pid":{})",
                  log::quote(cfg.name), proc.pid());
     publish([&](server_status& s) {
       s.state = state;
       s.pid = proc.pid();
     });
-    send_request(
-      request_kind::initialize, "initialize",
-      {{"protocolVersion", protocol_version},
-       {"capabilities", json::object()},
-       {"clientInfo", {{"name", "troupe"}, {"version", TROUPE_VERSION}}}},
-      start_deadline);
+    session.start(clock_type::now());
+    absorb();
   }
 
-  /// Queues `msg` for the server's stdin; false if the queue is full (the
-  /// server stopped reading) or stdin is gone.
-  bool send(const json& msg) {
+  /// Queues `line` for the server's stdin (the session's `write`); fails
+  /// if the queue is full (the server stopped reading) or stdin is gone.
+  result<bool> send(std::string line) {
     if (proc.in_fd() < 0)
-      return false;
-    auto line = dump(msg);
+      return failure{errc::tool_failed, who() + " closed its stdin"};
     line += '\n';
-    if (in_buf.size() - in_off + line.size() > cfg.max_line_bytes)
-      return false;
+    auto queued = in_buf.size() - in_off;
+    if (queued + line.size() > cfg.max_line_bytes)
+      return failure{errc::tool_failed,
+                     who() + " is not reading its input (" +
+                       std::to_string(queued) +
+                       " bytes queued) or the call is larger than "
+                       "max_line_bytes (" +
+                       std::to_string(cfg.max_line_bytes) + ")"};
     in_buf += line;
     flush();
     return true;
-  }
-
-  uint64_t send_request(request_kind kind, std::string_view method, json params,
-                        clock_type::time_point deadline, call_state call = {}) {
-    auto id = next_id++;
-    json msg{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
-    if (!params.is_null())
-      msg["params"] = std::move(params);
-    if (!send(msg))
-      return 0;
-    pendings.emplace(
-      id, pending{kind, clock_type::now(), deadline, std::move(call)});
-    return id;
   }
 
   void flush() {
@@ -497,8 +463,32 @@ struct server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  void dispatch(call_state c) {
-    auto now = clock_type::now();
+  /// Acts on what the session produced: its events now, its completions
+  /// with the next `deliver`.
+  void absorb() {
+    auto out = session.take();
+    for (auto& e : out.events) {
+      if (auto* x = std::get_if<event::initialized>(&e)) {
+        publish([&](server_status& s) {
+          s.protocol_version = std::move(x->protocol_version);
+          s.server_name = std::move(x->server_name);
+          s.server_version = std::move(x->server_version);
+        });
+      } else if (auto* x = std::get_if<event::listed>(&e)) {
+        listed(std::move(x->tools), x->first);
+      } else if (auto* x = std::get_if<event::start_fault>(&e)) {
+        start_fault.emplace(std::move(x->why), x->permanent);
+      } else if (auto* x = std::get_if<event::garbage>(&e)) {
+        garbage(x->why, x->line);
+      } else if (auto* x = std::get_if<event::in_flight>(&e)) {
+        publish([&](server_status& s) { s.in_flight = x->calls; });
+      }
+    }
+    for (auto& d : out.done)
+      outbox.push_back(std::move(d));
+  }
+
+  void dispatch(call_request c) {
     if (state != server_state::ready) {
       std::string why;
       {
@@ -507,106 +497,13 @@ struct server::impl : std::enable_shared_from_this<impl> {
       }
       return fail(std::move(c), errc::tool_failed, why);
     }
-    if (c.cancel && c.cancel->cancelled())
-      return fail(std::move(c), errc::cancelled, "the call was cancelled");
-    auto deadline =
-      std::min(c.deadline, now + milliseconds{cfg.call_timeout_ms});
-    if (now >= deadline)
-      return fail(std::move(c), errc::timeout,
-                  "the call's deadline passed before it was sent");
-    json params{{"name", c.tool},
-                {"arguments", c.args.is_null() ? json::object() : c.args}};
-    auto queued = in_buf.size() - in_off;
-    auto engine_name = c.engine_name;
-    auto done = c.done;
-    if (send_request(request_kind::call, "tools/call", std::move(params),
-                     deadline, std::move(c)) == 0) {
-      auto why = proc.in_fd() < 0
-                   ? who() + " closed its stdin"
-                   : who() + " is not reading its input (" +
-                       std::to_string(queued) +
-                       " bytes queued) or the call is larger than "
-                       "max_line_bytes (" +
-                       std::to_string(cfg.max_line_bytes) + ")";
-      outbox.emplace_back(std::move(done),
-                          failure{errc::tool_failed, engine_name + ": " + why});
-      return;
-    }
-    publish_in_flight();
+    session.call(std::move(c), clock_type::now());
+    absorb();
   }
 
-  void fail(call_state c, errc code, const std::string& why) {
+  void fail(call_request c, errc code, const std::string& why) {
     outbox.emplace_back(std::move(c.done),
                         failure{code, c.engine_name + ": " + why});
-  }
-
-  void publish_in_flight() {
-    size_t calls = 0;
-    for (auto& [id, p] : pendings)
-      calls += p.kind == request_kind::call ? 1 : 0;
-    publish([&](server_status& s) { s.in_flight = calls; });
-  }
-
-  /// Gives up on request `id` on our side: the server is told, and a late
-  /// answer is ignored.
-  void abandon(uint64_t id, std::string_view reason) {
-    send({{"jsonrpc", "2.0"},
-          {"method", "notifications/cancelled"},
-          {"params", {{"requestId", id}, {"reason", reason}}}});
-    abandoned.insert(id);
-    abandoned_order.push_back(id);
-    if (abandoned_order.size() > max_abandoned) {
-      abandoned.erase(abandoned_order.front());
-      abandoned_order.pop_front();
-    }
-  }
-
-  /// Fails calls whose deadline passed or that were cancelled, and a start
-  /// that takes too long.
-  void expire() {
-    auto now = clock_type::now();
-    bool changed_calls = false;
-    for (auto it = pendings.begin(); it != pendings.end();) {
-      auto& p = it->second;
-      bool cancelled = p.kind == request_kind::call && p.call.cancel &&
-                       p.call.cancel->cancelled();
-      if (!cancelled && now < p.deadline) {
-        ++it;
-        continue;
-      }
-      auto id = it->first;
-      auto kind = p.kind;
-      auto waited =
-        std::chrono::duration_cast<milliseconds>(now - p.sent).count();
-      auto call = std::move(p.call);
-      it = pendings.erase(it);
-      // initialize must not be cancelled (MCP lifecycle): the process is
-      // ended instead.
-      if (kind != request_kind::initialize)
-        abandon(id, cancelled ? "cancelled" : "timeout");
-      if (kind == request_kind::call) {
-        changed_calls = true;
-        if (cancelled)
-          fail(std::move(call), errc::cancelled, "the call was cancelled");
-        else
-          fail(std::move(call), errc::timeout,
-               who() + " did not answer within " + std::to_string(waited) +
-                 " ms");
-      } else if (state == server_state::starting) {
-        start_fault.emplace(
-          "did not answer " +
-            std::string{kind == request_kind::initialize ? "initialize"
-                                                         : "tools/list"} +
-            " within " + std::to_string(cfg.start_timeout_ms) + " ms",
-          false);
-      } else {
-        listing = false;
-        logger->warn(R"("event":"mcp_list_timeout","server":{})",
-                     log::quote(cfg.name));
-      }
-    }
-    if (changed_calls)
-      publish_in_flight();
   }
 
   void read_stdout() {
@@ -616,7 +513,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       out_lines.feed(
         chunk, cfg.max_line_bytes,
         [&](std::string line) {
-          on_line(line);
+          session.feed(line, clock_type::now());
+          absorb();
           return !start_fault;
         },
         [&] {
@@ -674,171 +572,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
                    log::quote(cfg.name), held_back);
   }
 
-  void on_line(const std::string& line) {
-    // Belt and braces: no message may end the I/O thread, whatever its
-    // shape (the handlers check types, so this should never fire).
-    try {
-      handle_line(line);
-    } catch (const std::exception& e) {
-      garbage(std::string{"a message that could not be handled: "} + e.what(),
-              line);
-    }
-  }
-
-  void handle_line(const std::string& line) {
-    if (line.find_first_not_of(" \t") == std::string::npos)
-      return;
-    if (too_deep(line, 64))
-      return garbage("nested deeper than 64 levels", line);
-    auto msg = json::parse(line, nullptr, false);
-    if (msg.is_discarded())
-      return garbage("not JSON", line);
-    if (!msg.is_object() || msg.value("jsonrpc", json{}) != "2.0")
-      return garbage("not a JSON-RPC 2.0 message", line);
-    auto method = msg.find("method");
-    auto id = msg.find("id");
-    if (method != msg.end() && method->is_string()) {
-      if (id != msg.end() && !id->is_null())
-        return on_request(*id, method->get<std::string>());
-      return on_notification(method->get<std::string>());
-    }
-    if (id != msg.end() && (msg.contains("result") || msg.contains("error")))
-      return on_response(*id, msg, line);
-    garbage("neither request, notification nor response", line);
-  }
-
-  /// Requests from the server: only ping is supported.
-  void on_request(const json& id, const std::string& method) {
-    logger->debug(R"("event":"mcp_server_request","server":{},"method":{})",
-                  log::quote(cfg.name), log::quote(method));
-    if (method == "ping") {
-      send({{"jsonrpc", "2.0"}, {"id", id}, {"result", json::object()}});
-      return;
-    }
-    send({{"jsonrpc", "2.0"},
-          {"id", id},
-          {"error", {{"code", -32601}, {"message", "Method not found"}}}});
-  }
-
-  void on_notification(const std::string& method) {
-    if (method == "notifications/tools/list_changed") {
-      if (listing)
-        list_again = true;
-      else if (state == server_state::ready)
-        begin_list();
-      return;
-    }
-    logger->debug(R"("event":"mcp_notification","server":{},"method":{})",
-                  log::quote(cfg.name), log::quote(method));
-  }
-
-  void on_response(const json& id_value, const json& msg,
-                   const std::string& line) {
-    uint64_t id = 0;
-    if (id_value.is_number_unsigned())
-      id = id_value.get<uint64_t>();
-    else if (id_value.is_number_integer() && id_value.get<int64_t>() > 0)
-      id = static_cast<uint64_t>(id_value.get<int64_t>());
-    auto it = pendings.find(id);
-    if (it == pendings.end()) {
-      if (abandoned.count(id) == 0)
-        garbage("a response to an unknown id", line);
-      return;
-    }
-    auto p = std::move(it->second);
-    pendings.erase(it);
-    switch (p.kind) {
-      case request_kind::initialize:
-        return on_initialize(msg);
-      case request_kind::list:
-        return on_list(msg);
-      case request_kind::call:
-        publish_in_flight();
-        return finish_call(std::move(p.call), msg);
-    }
-  }
-
-  static std::string rpc_error(const json& msg) {
-    auto& e = msg["error"];
-    if (!e.is_object())
-      return "MCP error: " + dump(e);
-    auto code = e.find("code");
-    auto message = string_at(e, "message");
-    return "MCP error " +
-           (code != e.end() && code->is_number() ? dump(*code) : "(no code)") +
-           ": " + (message.empty() ? "(no message)" : message);
-  }
-
-  void on_initialize(const json& msg) {
-    if (msg.contains("error")) {
-      start_fault.emplace("refused initialize: " + rpc_error(msg), false);
-      return;
-    }
-    auto& res = msg["result"];
-    auto version =
-      res.is_object() ? res.value("protocolVersion", json{}) : json{};
-    if (!version.is_string() ||
-        !supported_version(version.get<std::string>())) {
-      start_fault.emplace(
-        "answered initialize with protocolVersion " +
-          (version.is_string() ? log::quote(version.get<std::string>())
-                               : std::string{version.type_name()}) +
-          ", which troupe does not support (it speaks 2025-11-25, "
-          "2025-06-18, 2025-03-26 and 2024-11-05)",
-        true);
-      return;
-    }
-    auto info = res.value("serverInfo", json{});
-    publish([&](server_status& s) {
-      s.protocol_version = version.get<std::string>();
-      s.server_name = string_at(info, "name");
-      s.server_version = string_at(info, "version");
-    });
-    send({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
-    begin_list();
-  }
-
-  void begin_list(std::string cursor = {}) {
-    if (cursor.empty()) {
-      listed.clear();
-      list_pages = 0;
-    }
-    json params = nullptr;
-    if (!cursor.empty())
-      params = {{"cursor", cursor}};
-    auto deadline = state == server_state::starting
-                      ? start_deadline
-                      : clock_type::now() + milliseconds{cfg.call_timeout_ms};
-    listing = send_request(request_kind::list, "tools/list", std::move(params),
-                           deadline) != 0;
-  }
-
-  void on_list(const json& msg) {
-    auto& res = msg.contains("result") ? msg["result"] : msg["error"];
-    if (!msg.contains("result") || !res.is_object() ||
-        !res.value("tools", json{}).is_array()) {
-      auto why = msg.contains("error") ? rpc_error(msg)
-                                       : "a tools/list result without tools";
-      listing = false;
-      if (state == server_state::starting) {
-        start_fault.emplace("answered tools/list with " + why, false);
-        return;
-      }
-      logger->warn(R"("event":"mcp_list_failed","server":{},"error":{})",
-                   log::quote(cfg.name), log::quote(why));
-      return;
-    }
-    for (auto& t : res["tools"])
-      listed.push_back(t);
-    auto cursor = res.value("nextCursor", json{});
-    if (cursor.is_string() && !cursor.get<std::string>().empty() &&
-        ++list_pages < max_list_pages) {
-      begin_list(cursor.get<std::string>());
-      return;
-    }
-    listing = false;
-    auto entries = make_entries();
-    auto first = state == server_state::starting;
+  /// A whole tool list from the session: the first makes the server ready.
+  void listed(std::vector<tools::entry> entries, bool first) {
     if (first) {
       state = server_state::ready;
       ready_at = clock_type::now();
@@ -860,75 +595,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
     }
     // Only now: whoever waited for the tools has them.
     publish([&](server_status&) { listed_once = true; });
-    if (list_again) {
-      list_again = false;
-      begin_list();
-    }
-  }
-
-  std::vector<tools::entry> make_entries() {
-    std::vector<tools::entry> out;
-    std::set<std::string> seen;
-    for (auto& t : listed) {
-      auto name = t.is_object() ? t.value("name", json{}) : json{};
-      if (!name.is_string() || name.get<std::string>().empty()) {
-        logger->warn(
-          R"("event":"mcp_tool_skipped","server":{},"reason":"no name")",
-          log::quote(cfg.name));
-        continue;
-      }
-      auto mcp_name = name.get<std::string>();
-      tools::entry e;
-      e.spec.name = tool_name(cfg.name, mcp_name);
-      if (!seen.insert(e.spec.name).second) {
-        logger->warn(
-          R"("event":"mcp_tool_skipped","server":{},"tool":{},"reason":"its name clashes with another tool's once sanitised")",
-          log::quote(cfg.name), log::quote(mcp_name));
-        continue;
-      }
-      e.spec.description = string_at(t, "description");
-      if (e.spec.description.empty())
-        e.spec.description = string_at(t, "title");
-      auto schema = t.value("inputSchema", json{});
-      e.spec.parameters =
-        schema.is_object() ? dump(schema) : std::string{R"({"type":"object"})"};
-      auto hints = t.value("annotations", json::object());
-      auto hint = [&](const char* key) {
-        return hints.is_object() && hints.value(key, json{}) == true;
-      };
-      e.spec.idempotent = hint("readOnlyHint") || hint("idempotentHint");
-      e.spec.permissions = cfg.permissions;
-      e.spec.timeout_ms = cfg.call_timeout_ms;
-      e.mode = tools::run_mode::async;
-      e.async_fn = [weak = weak_from_this(), server = cfg.name,
-                    mcp_name](const json& args, const tools::context& ctx,
-                              tools::completion done) {
-        if (auto self = weak.lock())
-          self->submit(mcp_name, args, ctx, std::move(done));
-        else
-          done(failure{errc::tool_failed, tool_name(server, mcp_name) +
-                                            ": MCP server '" + server +
-                                            "' is shut down"});
-      };
-      out.push_back(std::move(e));
-    }
-    return out;
-  }
-
-  void finish_call(call_state c, const json& msg) {
-    if (msg.contains("error"))
-      return fail(std::move(c), errc::tool_failed, rpc_error(msg));
-    auto& res = msg["result"];
-    if (!res.is_object())
-      return fail(std::move(c), errc::tool_failed,
-                  who() + " sent a tools/call result that is not an object");
-    auto content = res.value("content", json::array());
-    if (res.value("isError", json{}) == true)
-      return fail(std::move(c), errc::tool_failed, text_of(content));
-    json out{{"content", content.is_array() ? content : json::array()}};
-    if (res.contains("structuredContent"))
-      out["structuredContent"] = res["structuredContent"];
-    outbox.emplace_back(std::move(c.done), std::move(out));
   }
 
   /// A start that went wrong: permanent ones (unsupported version) leave
@@ -950,7 +616,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
     auto msg = who() + " " + why;
     logger->error(R"("event":"mcp_server_failed","server":{},"error":{})",
                   log::quote(cfg.name), log::quote(msg));
-    fail_pending(msg);
+    session.close(errc::tool_failed, msg);
+    absorb();
     publish([&](server_status& s) {
       s.state = state;
       s.pid = -1;
@@ -981,15 +648,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
     down(how);
   }
 
-  void fail_pending(const std::string& why) {
-    for (auto& [id, p] : pendings)
-      if (p.kind == request_kind::call)
-        fail(std::move(p.call), errc::tool_failed, why);
-    pendings.clear();
-    listing = false;
-    list_again = false;
-  }
-
   /// Schedules a restart after the process went down `how`.
   void down(const std::string& how) {
     auto now = clock_type::now();
@@ -1009,8 +667,10 @@ struct server::impl : std::enable_shared_from_this<impl> {
     logger->warn(
       R"("event":"mcp_server_down","server":{},"reason":{},"restart_in_ms":{})",
       log::quote(cfg.name), log::quote(msg), delay);
-    fail_pending(msg + " while the call was in flight; restarting it in " +
-                 std::to_string(delay) + " ms");
+    session.close(errc::tool_failed,
+                  msg + " while the call was in flight; restarting it in " +
+                    std::to_string(delay) + " ms");
+    absorb();
     {
       std::lock_guard guard{mutex};
       restart_at = now + milliseconds{delay};
@@ -1024,14 +684,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
     changed.notify_all();
   }
 
-  void shut_down(std::vector<call_state> fresh) {
+  void shut_down(std::vector<call_request> fresh) {
     auto why = who() + " is shutting down";
     for (auto& c : fresh)
       fail(std::move(c), errc::cancelled, why);
-    for (auto& [id, p] : pendings)
-      if (p.kind == request_kind::call)
-        fail(std::move(p.call), errc::cancelled, why);
-    pendings.clear();
+    session.close(errc::cancelled, why);
+    absorb();
     deliver(outbox);
     if (proc.pid() > 0) {
       flush();

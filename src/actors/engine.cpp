@@ -1,5 +1,6 @@
 #include "actors/engine.hpp"
 
+#include <cassert>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -14,6 +15,7 @@
 #include "actors/monitor.hpp"
 #include "actors/planner.hpp"
 #include "actors/provider.hpp"
+#include "actors/supervision_spec.hpp"
 #include "actors/supervision_tree.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/task_manager.hpp"
@@ -123,6 +125,62 @@ tools::entry listed_only(tool_spec spec) {
   return e;
 }
 
+} // namespace
+
+result<engine_tools>
+setup_tools(caf::actor_system& sys, const engine_settings& cfg,
+            engine_options& opts,
+            std::shared_ptr<guardrail::approval_verifier> verifier) {
+  engine_tools out;
+  // The tools offered: the executor's (local, or listed by a remote one)
+  // and the memory role's, which only list here.
+  tools::registry base;
+  // Tools another executor serves, in their own group of the catalog (a
+  // router refreshes it as tool nodes join).
+  std::vector<tools::entry> remote_tools;
+  if (opts.tools) {
+    std::vector<tool_spec> specs;
+    caf::scoped_actor self{sys};
+    caf::error err;
+    self->request(opts.tools, cfg.timeouts.role, list_atom::value)
+      .receive([&](std::vector<tool_spec>& xs) { specs = std::move(xs); },
+               [&](caf::error& e) { err = std::move(e); });
+    if (err && !opts.tools_may_come_later)
+      return failure{code_of(err),
+                     "cannot list the tools of the tool executor: " +
+                       describe(err)};
+    if (err)
+      log::get()->warn(R"("event":"tools_not_listed","why":{})",
+                       log::quote(describe(err)));
+    for (auto& s : specs)
+      remote_tools.push_back(listed_only(std::move(s)));
+  } else {
+    auto reg = make_tool_registry(cfg, std::move(opts.extra_tools));
+    if (!reg)
+      return reg.error();
+    base = std::move(*reg);
+  }
+  for (auto& s : memory::tool_specs())
+    if (auto ok = base.add(listed_only(std::move(s))); !ok)
+      return ok.error();
+  out.catalog = std::make_shared<tools::catalog>(std::move(base));
+  if (!remote_tools.empty()) {
+    auto left_out =
+      out.catalog->set_group(remote_tool_group, std::move(remote_tools));
+    if (!left_out.empty())
+      return failure{left_out.front().code, "a tool of the tool executor: " +
+                                              left_out.front().message};
+  }
+  // MCP servers' tools run in the local executor.
+  if (!opts.tools) {
+    out.mcp = start_mcp_servers(cfg, out.catalog);
+    out.executor = make_tool_setup(cfg, out.catalog, std::move(verifier));
+  }
+  return out;
+}
+
+namespace {
+
 /// Tracks the first start of every supervised role, so `engine::start` can
 /// wait for the tree to be up and later starts count as restarts.
 struct boot_state {
@@ -179,36 +237,37 @@ make_hooks(std::shared_ptr<role_directory> dir, std::shared_ptr<boot_state> boot
   return hooks;
 }
 
-} // namespace
-
-caf::expected<std::unique_ptr<engine>>
-engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) {
-  if (auto ok = validate(cfg); !ok)
-    return make_error(ok.error().code, ok.error().message);
-  if (auto ok = preflight(cfg); !ok)
-    return make_error(ok.error().code, ok.error().message);
-  // The guardrail's rules: from the rules file, else built in.
+/// The guardrail's rules: from the rules file, else built in.
+result<std::shared_ptr<guardrail::rules_holder>>
+load_guardrail_rules(const engine_settings& cfg) {
   guardrail::rule_set rules{cfg.guardrail.deny_patterns,
                             guardrail::default_output_rules()};
   if (!cfg.guardrail.rules_file.empty()) {
     auto loaded = guardrail::load_rules(cfg.guardrail.rules_file);
     if (!loaded)
-      return make_error(loaded.error().code, loaded.error().message);
+      return loaded.error();
     rules = std::move(*loaded);
   }
   auto compiled = guardrail::compile(rules, cfg.guardrail.max_input_bytes);
   if (!compiled)
-    return make_error(compiled.error().code, compiled.error().message);
-  auto rules_holder = std::make_shared<guardrail::rules_holder>(
-    std::move(*compiled), cfg.guardrail.rules_file, cfg.guardrail.max_input_bytes);
-  std::unique_ptr<engine> eng{new engine};
+    return compiled.error();
+  return std::make_shared<guardrail::rules_holder>(
+    std::move(*compiled), cfg.guardrail.rules_file,
+    cfg.guardrail.max_input_bytes);
+}
+
+/// The roles a task reaches before any has started: the settings they
+/// read, the tools in force, and a slot for every role (empty until its
+/// supervisor publishes it). Roles supplied by the embedder are theirs to
+/// supervise; they are in their slots from the start.
+role_set initial_roles(const engine_settings& cfg, const engine_options& opts,
+                       std::shared_ptr<tools::catalog> catalog) {
   role_set initial;
   initial.timeouts = cfg.timeouts;
   initial.max_steps = cfg.max_steps;
   initial.max_task_tokens = cfg.budget.max_tokens;
   initial.max_parallel_calls = cfg.max_parallel_calls;
   initial.recall_limit = cfg.memory.recall_limit;
-  // Roles supplied by the embedder are theirs to supervise.
   initial.providers.resize(1 + cfg.provider.fallback.size());
   initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
@@ -217,56 +276,133 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
     initial.planners.push_back(opts.planner);
   else
     initial.planners.resize(cfg.planner_workers);
-  // The tools offered: the executor's (local, or listed by a remote one)
-  // and the memory role's, which only list here.
-  tools::registry base;
-  // Tools another executor serves, in their own group of the catalog (a
-  // router refreshes it as tool nodes join).
-  std::vector<tools::entry> remote_tools;
-  if (opts.tools) {
-    std::vector<tool_spec> specs;
-    caf::scoped_actor self{sys};
-    caf::error err;
-    self->request(opts.tools, cfg.timeouts.role, list_atom::value)
-      .receive([&](std::vector<tool_spec>& xs) { specs = std::move(xs); },
-               [&](caf::error& e) { err = std::move(e); });
-    if (err && !opts.tools_may_come_later)
-      return make_error(code_of(err),
-                        "cannot list the tools of the tool executor: " +
-                          describe(err));
-    if (err)
-      log::get()->warn(R"("event":"tools_not_listed","why":{})",
-                       log::quote(describe(err)));
-    for (auto& s : specs)
-      remote_tools.push_back(listed_only(std::move(s)));
-  } else {
-    auto reg = make_tool_registry(cfg, std::move(opts.extra_tools));
-    if (!reg)
-      return make_error(reg.error().code, reg.error().message);
-    base = std::move(*reg);
-  }
-  for (auto& s : memory::tool_specs())
-    if (auto ok = base.add(listed_only(std::move(s))); !ok)
-      return make_error(ok.error().code, ok.error().message);
-  auto catalog = std::make_shared<tools::catalog>(std::move(base));
-  if (!remote_tools.empty()) {
-    auto left_out = catalog->set_group(remote_tool_group,
-                                       std::move(remote_tools));
-    if (!left_out.empty())
-      return make_error(left_out.front().code,
-                        "a tool of the tool executor: " +
-                          left_out.front().message);
-  }
-  initial.catalog = catalog;
+  initial.catalog = std::move(catalog);
   initial.engine_id = guardrail::approval_key::random().hex().substr(0, 16);
-  // MCP servers' tools run in the local executor.
-  if (!opts.tools)
-    eng->mcp_ = start_mcp_servers(cfg, catalog);
-  auto dir = std::make_shared<role_directory>(std::move(initial));
-  // The supervision tree of docs/architecture.md: monitor first (everyone reports to it), then
-  // the roles the planner and the runners depend on, then the planner, then
-  // the task entry point. Short-term memory lives outside its actor so a
-  // restart keeps it.
+  return initial;
+}
+
+/// What the roles of the tree start with, besides their names and places:
+/// the second step after `plan_supervision`, turning each `role_spec` into
+/// the `child_spec` a supervisor runs.
+struct role_starter {
+  const engine_settings& cfg;
+  std::shared_ptr<role_directory> dir;
+  /// Short-term memory lives outside its actor so a restart keeps it.
+  std::shared_ptr<memory::short_term_store> store;
+  std::shared_ptr<memory_setup> msetup;
+  std::shared_ptr<guardrail::rules_holder> rules;
+  std::shared_ptr<tool_authority> authority;
+  std::shared_ptr<tool_executor_setup> executor;
+  std::shared_ptr<role_gauges> gauges;
+  supervisor_hooks hooks;
+  /// HTTP providers share one libcurl I/O thread (and its connections),
+  /// made for the first of them.
+  std::shared_ptr<llm::http_client> http;
+
+  /// A role's faults (drills) and its mailbox-depth gauge, under its own
+  /// name (e.g. planner.1) where instances share one fault spec.
+  fault_spec fault(const role_spec& x) {
+    auto i = cfg.faults.find(x.kind == role_kind::planner ? "planner" : x.name);
+    auto f = i == cfg.faults.end() ? fault_spec{} : i->second;
+    f.depth_gauge = gauges->depth(x.name);
+    return f;
+  }
+
+  /// The supervisor `x` describes, with a start function for each child.
+  supervisor_spec supervisor_of(const role_spec& x) {
+    supervisor_spec spec;
+    spec.name = x.name;
+    spec.strategy = x.policy.strategy;
+    spec.intensity = x.policy.intensity;
+    spec.period = x.policy.period;
+    spec.backoff = x.policy.backoff;
+    for (auto& c : x.children) {
+      child_spec child;
+      child.name = c.name;
+      child.start = start_of(c);
+      child.restart = c.restart;
+      child.shutdown = c.shutdown;
+      spec.children.push_back(std::move(child));
+    }
+    return spec;
+  }
+
+  /// Spawns the role (or nested supervisor) `x` under the supervisor it is
+  /// given; called at its start and at every restart.
+  std::function<caf::actor(caf::local_actor*)> start_of(const role_spec& x) {
+    switch (x.kind) {
+      case role_kind::supervisor:
+        return [spec = supervisor_of(x), hooks = hooks](caf::local_actor* sup) {
+          return sup->spawn(supervisor, spec, hooks);
+        };
+      case role_kind::monitor:
+        return [](caf::local_actor* sup) {
+          return untyped(sup->spawn(monitor_role));
+        };
+      case role_kind::memory:
+        return [store = store, msetup = msetup,
+                f = fault(x)](caf::local_actor* sup) {
+          return untyped(sup->spawn(memory_role, store, msetup, f));
+        };
+      case role_kind::guardrail:
+        return [rules = rules, authority = authority,
+                f = fault(x)](caf::local_actor* sup) {
+          return untyped(sup->spawn(guardrail_role, rules, authority, f));
+        };
+      case role_kind::offline_provider:
+        return [name = x.name, f = fault(x)](caf::local_actor* sup) {
+          return untyped(sup->spawn(rule_based_provider, name, f));
+        };
+      case role_kind::http_provider: {
+        if (!http)
+          http = std::make_shared<llm::http_client>();
+        return [name = x.name, settings = provider_settings(cfg, x.index),
+                http = http, f = fault(x)](caf::local_actor* sup) {
+          return untyped(sup->spawn(http_provider, name, settings, http, f));
+        };
+      }
+      case role_kind::tool_executor:
+        return [setup = executor, f = fault(x)](caf::local_actor* sup) {
+          return untyped(sup->spawn(tool_executor_role, setup, f));
+        };
+      case role_kind::planner:
+        return [dir = dir, name = x.name, f = fault(x)](caf::local_actor* sup) {
+          return untyped(sup->spawn(planner_role, dir, name, f));
+        };
+      case role_kind::task_manager:
+        return [dir = dir](caf::local_actor* sup) {
+          return untyped(sup->spawn(task_manager_role, dir));
+        };
+    }
+    assert(false && "a role kind without a start function");
+    return {};
+  }
+};
+
+} // namespace
+
+caf::expected<std::unique_ptr<engine>>
+engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) {
+  if (auto ok = validate(cfg); !ok)
+    return make_error(ok.error().code, ok.error().message);
+  if (auto ok = preflight(cfg); !ok)
+    return make_error(ok.error().code, ok.error().message);
+  auto rules = load_guardrail_rules(cfg);
+  if (!rules)
+    return make_error(rules.error().code, rules.error().message);
+  // Tool calls: the guardrail signs what the principal may call, the
+  // executors run only what it signed.
+  auto key =
+    opts.approval_key ? *opts.approval_key : guardrail::approval_key::random();
+  auto toolset = setup_tools(
+    sys, cfg, opts, std::make_shared<guardrail::approval_verifier>(key));
+  if (!toolset)
+    return make_error(toolset.error().code, toolset.error().message);
+  std::unique_ptr<engine> eng{new engine};
+  // Stopped with the engine, after the roles were told to stop.
+  eng->mcp_ = std::move(toolset->mcp);
+  auto dir = std::make_shared<role_directory>(
+    initial_roles(cfg, opts, toolset->catalog));
   auto store = std::make_shared<memory::short_term_store>(
     cfg.memory.capacity, cfg.memory.max_sessions);
   auto msetup = std::make_shared<memory_setup>();
@@ -283,133 +419,36 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
     if (!opened)
       return make_error(opened.error().code, opened.error().message);
   }
-  // A role's faults (drills) and its mailbox-depth gauge, under its own
-  // name (`instance`, e.g. planner.1) where instances share one spec.
-  auto gauges = std::make_shared<role_gauges>();
-  auto fault = [&](const std::string& role, std::string instance = {}) {
-    auto i = cfg.faults.find(role);
-    auto f = i == cfg.faults.end() ? fault_spec{} : i->second;
-    f.depth_gauge = gauges->depth(instance.empty() ? role : instance);
-    return f;
-  };
-  auto make_spec = [&](std::string name, const supervisor_policy& pol) {
-    supervisor_spec spec;
-    spec.name = std::move(name);
-    spec.strategy = pol.strategy;
-    spec.intensity = pol.intensity;
-    spec.period = pol.period;
-    spec.backoff = pol.backoff;
-    return spec;
-  };
-  auto add = [](supervisor_spec& parent, std::string name,
-                std::chrono::milliseconds shutdown,
-                std::function<caf::actor(caf::local_actor*)> f) {
-    child_spec c;
-    c.name = std::move(name);
-    c.start = std::move(f);
-    c.shutdown = shutdown;
-    parent.children.push_back(std::move(c));
-  };
+  auto authority = std::make_shared<tool_authority>(
+    tool_authority{access, toolset->catalog, key, cfg.timeouts.task});
+  // The tree is planned from the settings alone (see
+  // docs/architecture.md), then each role gets its spawn function.
+  auto spec = plan_supervision(cfg, opts);
   auto boot = std::make_shared<boot_state>();
   auto tree = std::make_shared<supervision_tree>();
+  auto gauges = std::make_shared<role_gauges>();
   auto hooks = make_hooks(dir, boot, tree, opts.on_role_start);
-  size_t expected_children = 0;
-  // A nested supervisor: a child of `parent` whose children are `spec`'s.
-  auto add_supervisor = [&](supervisor_spec& parent, supervisor_spec spec,
-                            std::chrono::milliseconds shutdown) {
-    expected_children += spec.children.size();
-    auto name = spec.name;
-    add(parent, std::move(name), shutdown,
-        [spec = std::move(spec), hooks](caf::local_actor* sup) {
-          return sup->spawn(supervisor, spec, hooks);
-        });
-  };
-  // Tool calls: the guardrail signs what the principal may call, the
-  // executors run only what it signed.
-  auto key = opts.approval_key ? *opts.approval_key
-                               : guardrail::approval_key::random();
-  auto authority = std::make_shared<tool_authority>(
-    tool_authority{access, catalog, key, cfg.timeouts.task});
-  auto verifier = std::make_shared<guardrail::approval_verifier>(key);
-  auto& pol = cfg.supervision;
-  auto root = make_spec("root", pol.root);
-  add(root, "monitor", pol.root.shutdown,
-      [](caf::local_actor* sup) { return untyped(sup->spawn(monitor_role)); });
-  if (!opts.memory)
-    add(root, "memory", pol.root.shutdown,
-        [store, msetup, f = fault("memory")](caf::local_actor* sup) {
-          return untyped(sup->spawn(memory_role, store, msetup, f));
-        });
-  add(root, "guardrail", pol.root.shutdown,
-      [rules_holder, authority,
-       f = fault("guardrail")](caf::local_actor* sup) {
-        return untyped(
-          sup->spawn(guardrail_role, rules_holder, authority, f));
-      });
-  // The providers: the primary (unless the embedder supplied one) and the
-  // offline fallbacks, in chain order.
-  auto providers = make_spec("providers", pol.providers);
-  // HTTP providers share one libcurl I/O thread (and its connections).
-  std::shared_ptr<llm::http_client> http;
-  // A planner on other nodes uses their providers.
-  for (size_t i = 0; !opts.planner && i <= cfg.provider.fallback.size();
-       ++i) {
-    if (i == 0 && opts.provider)
-      continue;
-    auto name = provider_name(i);
-    llm::provider_config settings =
-      i == 0 ? static_cast<const llm::provider_config&>(cfg.provider)
-      : cfg.provider.fallback[i - 1] == "offline"
-                      ? llm::provider_config{}
-                      : cfg.providers.at(cfg.provider.fallback[i - 1]);
-    if (settings.kind == "offline") {
-      add(providers, name, pol.providers.shutdown,
-          [name, f = fault(name)](caf::local_actor* sup) {
-            return untyped(sup->spawn(rule_based_provider, name, f));
-          });
-      continue;
-    }
-    if (!http)
-      http = std::make_shared<llm::http_client>();
-    add(providers, name, pol.providers.shutdown,
-        [name, settings, http, f = fault(name)](caf::local_actor* sup) {
-          return untyped(sup->spawn(http_provider, name, settings, http, f));
-        });
-  }
-  if (!providers.children.empty())
-    add_supervisor(root, std::move(providers), pol.root.shutdown);
-  if (!opts.tools) {
-    auto executors = make_spec("tool_executors", pol.tool_executors);
-    auto setup = make_tool_setup(cfg, catalog, verifier);
-    eng->tool_setup_ = setup;
-    add(executors, "tools", pol.tool_executors.shutdown,
-        [setup, f = fault("tools")](caf::local_actor* sup) {
-          return untyped(sup->spawn(tool_executor_role, setup, f));
-        });
-    add_supervisor(root, std::move(executors), pol.root.shutdown);
-  }
-  auto planners = make_spec("planners", pol.planners);
-  for (size_t i = 0; !opts.planner && i < cfg.planner_workers; ++i)
-    add(planners, role_name("planner", i), pol.planners.shutdown,
-        [dir, name = role_name("planner", i),
-         f = fault("planner", role_name("planner", i))](
-        caf::local_actor* sup) {
-          return untyped(sup->spawn(planner_role, dir, name, f));
-        });
-  if (!planners.children.empty())
-    add_supervisor(root, std::move(planners), pol.root.shutdown);
-  add(root, "tasks", pol.root.shutdown, [dir](caf::local_actor* sup) {
-    return untyped(sup->spawn(task_manager_role, dir));
-  });
-  expected_children += root.children.size();
+  role_starter starter{.cfg = cfg,
+                       .dir = dir,
+                       .store = store,
+                       .msetup = msetup,
+                       .rules = *rules,
+                       .authority = authority,
+                       .executor = toolset->executor,
+                       .gauges = gauges,
+                       .hooks = hooks,
+                       .http = nullptr};
+  auto root = starter.supervisor_of(spec.root);
+  auto expected_children = descendants(spec.root);
+  eng->tool_setup_ = toolset->executor;
   // Supplied roles are not restarted by the engine, but it stops them.
-  if (opts.provider)
+  if (spec.supplied.provider)
     eng->owned_.push_back(untyped(opts.provider));
-  if (opts.tools)
+  if (spec.supplied.tools)
     eng->owned_.push_back(untyped(opts.tools));
-  if (opts.planner)
+  if (spec.supplied.planner)
     eng->owned_.push_back(untyped(opts.planner));
-  if (opts.memory)
+  if (spec.supplied.memory)
     eng->owned_.push_back(untyped(opts.memory));
   eng->root_ = sys.spawn(supervisor, std::move(root), hooks);
   {
@@ -424,7 +463,7 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
                           std::to_string(cfg.timeouts.role.count()) + " ms");
   }
   eng->tree_ = std::move(tree);
-  eng->catalog_ = std::move(catalog);
+  eng->catalog_ = std::move(toolset->catalog);
   eng->directory_ = std::move(dir);
   eng->access_ = std::move(access);
   eng->gauges_ = std::move(gauges);

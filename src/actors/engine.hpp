@@ -74,6 +74,31 @@ make_tool_setup(const engine_settings& cfg,
                 std::shared_ptr<tools::catalog> catalog,
                 std::shared_ptr<guardrail::approval_verifier> verifier);
 
+/// An engine's tools, set up before any role starts.
+struct engine_tools {
+  /// Every tool offered to the model: the local executor's (built-in, the
+  /// embedder's, then the MCP servers' as they list them) or those the
+  /// supplied executor listed, and memory's (which only list here).
+  std::shared_ptr<tools::catalog> catalog;
+  /// The local executor's setup; null when the executor was supplied.
+  std::shared_ptr<tool_executor_setup> executor;
+  /// The MCP servers, whose tools run in the local executor (none when the
+  /// executor was supplied).
+  std::vector<std::unique_ptr<mcp::server>> mcp;
+};
+
+/// The tools for `cfg` and `opts`. With `opts.tools` set: asks it for its
+/// tools (within `cfg.timeouts.role`; an error unless
+/// `opts.tools_may_come_later`). Otherwise: the registry of
+/// `make_tool_registry` (moving `opts.extra_tools` into it), then the MCP
+/// servers (`start_mcp_servers`) and the executor's setup
+/// (`make_tool_setup`, checking approvals with `verifier`). Errors name the
+/// bad tool or why the executor could not list its tools.
+result<engine_tools>
+setup_tools(caf::actor_system& sys, const engine_settings& cfg,
+            engine_options& opts,
+            std::shared_ptr<guardrail::approval_verifier> verifier);
+
 /// One running engine inside a caller's actor system: every role spawned
 /// under a root supervisor, which restarts a role that fails; callers reach
 /// roles through the accessors, which always return the current handle.

@@ -17,6 +17,14 @@ const char* to_string(restart_strategy x) noexcept {
   return "unknown";
 }
 
+llm::provider_config provider_settings(const engine_settings& cfg,
+                                       size_t index) {
+  if (index == 0)
+    return cfg.provider;
+  auto& name = cfg.provider.fallback[index - 1];
+  return name == "offline" ? llm::provider_config{} : cfg.providers.at(name);
+}
+
 bool is_fault_role(std::string_view role) {
   static const std::set<std::string, std::less<>> roles{
     "memory", "guardrail", "planner", "provider", "tools"};

@@ -62,6 +62,8 @@ struct supervisor_policy {
   std::chrono::milliseconds backoff{0};
   /// Time each child gets to stop before it is killed.
   std::chrono::milliseconds shutdown{5000};
+
+  bool operator==(const supervisor_policy&) const = default;
 };
 
 /// The policies of the engine's supervisors (the tree of
@@ -144,6 +146,13 @@ const keys<engine_settings>& engine_keys();
 /// set and long-term memory is on).
 std::optional<memory::long_term_config>
 long_term_of(const engine_settings& cfg);
+
+/// The settings of the provider at `index` of `cfg`'s chain: the primary
+/// (0), then `provider.fallback` in order ("offline" is the rule-based
+/// provider, any other name one of `providers`). Requires a `cfg` that
+/// passed `validate` and an index within the chain.
+llm::provider_config provider_settings(const engine_settings& cfg,
+                                       size_t index);
 
 /// Checks every key and what holds between keys; the error names the key
 /// and the bad value. Pure: reads neither the environment nor the disk.

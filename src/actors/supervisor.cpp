@@ -10,6 +10,18 @@
 
 namespace troupe {
 
+const char* to_string(restart_type x) noexcept {
+  switch (x) {
+    case restart_type::permanent:
+      return "permanent";
+    case restart_type::transient:
+      return "transient";
+    case restart_type::temporary:
+      return "temporary";
+  }
+  return "unknown";
+}
+
 result<bool> validate(const supervisor_spec& spec) {
   auto bad = [&](std::string msg) {
     return failure{errc::invalid_config,

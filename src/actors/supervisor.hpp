@@ -33,6 +33,9 @@ enum class restart_type : uint8_t {
   temporary,
 };
 
+/// Returns "permanent", "transient" or "temporary".
+const char* to_string(restart_type x) noexcept;
+
 /// How to start one child and how it stops (an OTP child spec).
 struct child_spec {
   /// Stable name, e.g. "memory"; callers route to roles by it.

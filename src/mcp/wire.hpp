@@ -63,11 +63,6 @@ struct line_reader {
 /// `obj[key]` if `obj` is an object with a string there, else "".
 std::string string_at(const json& obj, const char* key);
 
-/// Whether `line` nests arrays or objects deeper than `max` (nlohmann's
-/// dump and compare recurse: a hostile server must not overflow the stack).
-/// Brackets inside strings do not count.
-bool too_deep(std::string_view line, size_t max);
-
 /// The text items of an MCP content array, one per line (other items as
 /// "[<type> content]"), for error messages.
 std::string text_of(const json& content);

@@ -11,6 +11,7 @@
 #include <caf/actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "guardrail/rules.hpp"
 #include "tools/tool.hpp"
 #include "actors/settings.hpp"
 
@@ -43,6 +44,24 @@ struct role_set {
   /// The tools in force (their specs: what the model is offered, what a
   /// call needs, whether it may run twice).
   std::shared_ptr<const tools::catalog> catalog;
+  /// The guardrail's rules: every string a task hands out passes their
+  /// output filter (`scrub`).
+  std::shared_ptr<const guardrail::rules_holder> rules;
+
+  /// `text` as it may leave the engine (see output_filter::scrub); as is
+  /// without rules.
+  std::string scrub(std::string_view text) const {
+    if (!rules)
+      return std::string{text};
+    return rules->current().output->scrub(text);
+  }
+
+  /// `scrub` for a JSON text (every string in it); as is without rules.
+  std::string scrub_json(std::string_view text) const {
+    if (!rules)
+      return std::string{text};
+    return rules->current().output->scrub_json(text);
+  }
 
   /// The planner instance serving task `task_id`.
   const planner_actor& planner_for(uint64_t task_id) const {

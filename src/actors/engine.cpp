@@ -261,13 +261,15 @@ load_guardrail_rules(const engine_settings& cfg) {
 /// supervisor publishes it). Roles supplied by the embedder are theirs to
 /// supervise; they are in their slots from the start.
 role_set initial_roles(const engine_settings& cfg, const engine_options& opts,
-                       std::shared_ptr<tools::catalog> catalog) {
+                       std::shared_ptr<tools::catalog> catalog,
+                       std::shared_ptr<const guardrail::rules_holder> rules) {
   role_set initial;
   initial.timeouts = cfg.timeouts;
   initial.max_steps = cfg.max_steps;
   initial.max_task_tokens = cfg.budget.max_tokens;
   initial.max_parallel_calls = cfg.max_parallel_calls;
   initial.recall_limit = cfg.memory.recall_limit;
+  initial.rules = std::move(rules);
   initial.providers.resize(1 + cfg.provider.fallback.size());
   initial.providers[0] = opts.provider;
   initial.tools = opts.tools;
@@ -399,16 +401,19 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
   if (!toolset)
     return make_error(toolset.error().code, toolset.error().message);
   std::unique_ptr<engine> eng{new engine};
+  eng->rules_ = *rules;
   // Stopped with the engine, after the roles were told to stop.
   eng->mcp_ = std::move(toolset->mcp);
   auto dir = std::make_shared<role_directory>(
-    initial_roles(cfg, opts, toolset->catalog));
+    initial_roles(cfg, opts, toolset->catalog, *rules));
   auto store = std::make_shared<memory::short_term_store>(
     cfg.memory.capacity, cfg.memory.max_sessions);
   auto msetup = std::make_shared<memory_setup>();
   msetup->long_term = long_term_of(cfg);
   msetup->readers = cfg.memory.readers;
   msetup->ttl = cfg.memory.ttl;
+  if (cfg.memory.redact_on_store)
+    msetup->redact = *rules;
   auto access = std::make_shared<guardrail::access_holder>(cfg.access);
   msetup->access = access;
   if (msetup->long_term && !opts.memory) {

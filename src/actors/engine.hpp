@@ -12,6 +12,7 @@
 #include "actors/protocol.hpp"
 #include "actors/settings.hpp"
 #include "guardrail/approval.hpp"
+#include "guardrail/rules.hpp"
 #include "mcp/server.hpp"
 #include "tools/tool.hpp"
 
@@ -143,6 +144,12 @@ public:
     return root_;
   }
 
+  /// The guardrail's rules in force: what leaves the engine outside a task
+  /// (memory search, errors) passes their output filter too.
+  const std::shared_ptr<guardrail::rules_holder>& rules() const {
+    return rules_;
+  }
+
   /// Every tool offered to the model now (executor's and memory's).
   std::vector<tool_spec> tool_specs() const {
     return catalog_->snapshot()->specs();
@@ -191,6 +198,7 @@ private:
   std::vector<std::unique_ptr<mcp::server>> mcp_;
   std::shared_ptr<role_directory> directory_;
   std::shared_ptr<guardrail::access_holder> access_;
+  std::shared_ptr<guardrail::rules_holder> rules_;
   std::shared_ptr<role_gauges> gauges_;
   caf::actor root_;
   std::shared_ptr<supervision_tree> tree_;

@@ -22,6 +22,19 @@ std::optional<failure> check(memory_ptr self, const std::string& principal,
   return std::nullopt;
 }
 
+/// `text` as it may be stored: with `memory.redact_on_store`, masked by the
+/// guardrail's redact rules, and refused if a block rule matches.
+result<std::string> storable(memory_ptr self, const std::string& text) {
+  auto& rules = self->state.setup->redact;
+  if (!rules)
+    return text;
+  auto c = rules->current().output->check(text);
+  if (c.blocked())
+    return failure{errc::rejected,
+                   "the memory was not stored: it contains " + c.blocked_by};
+  return std::move(c.text);
+}
+
 const memory_reader_actor& next_reader(memory_ptr self) {
   auto& st = self->state;
   return st.readers[st.next_reader++ % st.readers.size()];
@@ -53,7 +66,10 @@ memory_role(memory_actor::stateful_pointer<memory_state> self,
         return std::move(*r);
       if (text.empty())
         return make_error(errc::invalid_input, "cannot store an empty text");
-      return self->state.store->store(session, text);
+      auto safe = storable(self, text);
+      if (!safe)
+        return make_error(safe.error().code, safe.error().message);
+      return self->state.store->store(session, *safe);
     },
     [=](recall_atom,
         recall_query& q) -> caf::result<std::vector<memory_hit>> {
@@ -81,6 +97,10 @@ memory_role(memory_actor::stateful_pointer<memory_state> self,
       if (auto denied = check(self, inv.principal, needs))
         return memory::tool_output(inv, *denied);
       if (call->what == memory::memory_call::store) {
+        auto safe = storable(self, call->text);
+        if (!safe)
+          return memory::tool_output(inv, safe.error());
+        call->text = std::move(*safe);
         auto id = st.store->store(inv.session, call->text);
         if (!st.writer)
           return memory::tool_output(inv,

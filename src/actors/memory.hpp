@@ -11,6 +11,7 @@
 #include "actors/protocol.hpp"
 #include "core/faults.hpp"
 #include "guardrail/access.hpp"
+#include "guardrail/rules.hpp"
 #include "memory/long_term.hpp"
 #include "memory/short_term.hpp"
 
@@ -30,6 +31,9 @@ struct memory_setup {
   std::chrono::milliseconds ttl{0};
   /// Who may read and write memory.
   std::shared_ptr<guardrail::access_holder> access;
+  /// With `memory.redact_on_store`: the rules whose output filter masks a
+  /// text before it is stored.
+  std::shared_ptr<const guardrail::rules_holder> redact;
 };
 
 /// State of the memory role: the short-term store (per session, LRU) and,

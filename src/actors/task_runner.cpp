@@ -30,7 +30,16 @@ void finish(runner_ptr self, task_status status, std::string answer,
             errc code = errc::unspecified) {
   auto& st = self->state;
   st.result.status = status;
+  // A completed answer passed check_answer; an error may quote anything.
+  auto scrub = [&](std::string& x) {
+    if (st.roles)
+      x = st.roles->scrub(x);
+  };
   st.result.answer = std::move(answer);
+  if (status != task_status::completed)
+    scrub(st.result.answer);
+  for (auto& n : st.result.notes)
+    scrub(n);
   if (status != task_status::completed)
     st.result.error_code = std::string{to_string(code)};
   switch (status) {
@@ -239,7 +248,11 @@ void run_calls(runner_ptr self, std::vector<tool_call> calls) {
   auto& st = self->state;
   emit(self, event_kind::step, std::to_string(calls.size()) + " tool call(s)");
   st.history.push_back(chat_message{chat_role::assistant, {}, calls, {}});
+  // The step as it leaves the engine: the arguments filtered (the model
+  // wrote them, and may have copied personal data into them).
   st.result.steps.push_back(step_record{calls, {}});
+  for (auto& c : st.result.steps.back().calls)
+    c.arguments = st.roles->scrub_json(c.arguments);
   if (st.observer)
     caf::anon_send(st.observer, began_atom::value, st.request.id,
                    static_cast<uint64_t>(st.result.steps.size() - 1),
@@ -440,6 +453,10 @@ void recall_then_plan(runner_ptr self) {
                            st.request.agent})
     .then(
       [=](std::vector<memory_hit>& hits) {
+        // Memories stored before redaction was on (or with it off) are
+        // masked here: the model and the result see the filtered text.
+        for (auto& h : hits)
+          h.text = self->state.roles->scrub(h.text);
         if (!hits.empty()) {
           std::string ctx = "Relevant memories:";
           for (auto& h : hits)

@@ -44,8 +44,17 @@ const keys<settings>& settings_keys() {
       .list("roles", &settings::roles,
             "roles this node runs: api, planner, memory, tools", true)
       .section("tls", &settings::tls, tls_keys(),
-               "TLS between nodes: certificate, key, cafile");
+               "TLS between nodes: certificate, key, cafile")
+      .flag("insecure", &settings::insecure,
+            "allow listening on a non-loopback address without TLS");
   return table;
+}
+
+bool exposed(const settings& cfg) {
+  if (cfg.listen.empty() || cfg.tls.enabled())
+    return false;
+  auto ep = parse_endpoint(cfg.listen);
+  return ep && !loopback_host(ep->first);
 }
 
 result<bool> validate(const settings& cfg) {

@@ -57,6 +57,9 @@ struct settings {
   /// CA. Set: every link between nodes is TLS with mutual authentication; a
   /// peer without a certificate from the CA is refused.
   tls_files tls;
+  /// Listen on a non-loopback address without TLS (anyone who can reach
+  /// the port can join): refused unless this says so.
+  bool insecure = false;
 
   /// True if this node joins a cluster (it listens or has seeds).
   bool clustered() const {
@@ -73,6 +76,10 @@ struct settings {
 
 /// The declarations of the `cluster` keys.
 const keys<settings>& settings_keys();
+
+/// True if this node listens without TLS on an address other machines can
+/// reach.
+bool exposed(const settings& cfg);
 
 /// Checks ranges, addresses, roles, heartbeats against the connection
 /// timeout and that TLS has all its files.

@@ -17,4 +17,34 @@ parse_endpoint(const std::string& s) {
   return std::pair{s.substr(0, colon), static_cast<uint16_t>(port)};
 }
 
+bool loopback_host(std::string_view host) noexcept {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1")
+    return true;
+  // 127.a.b.c, each part a decimal 0..255.
+  if (host.substr(0, 4) != "127.")
+    return false;
+  int parts = 2; // "127." and the one being read
+  int value = 0;
+  int digits = 0;
+  for (auto c : host.substr(4)) {
+    if (c == '.') {
+      if (digits == 0)
+        return false;
+      ++parts;
+      value = 0;
+      digits = 0;
+    } else if (c >= '0' && c <= '9' && digits < 3) {
+      value = value * 10 + (c - '0');
+      ++digits;
+      if (value > 255)
+        return false;
+    } else {
+      return false;
+    }
+  }
+  return parts == 4 && digits > 0;
+}
+
 } // namespace troupe

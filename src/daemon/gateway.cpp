@@ -18,12 +18,13 @@ namespace troupe::daemon {
 
 namespace {
 
-task_result failed_result(uint64_t id, const caf::error& err) {
+task_result failed_result(uint64_t id, const caf::error& err,
+                          const guardrail::rules_holder& rules) {
   task_result r;
   r.id = id;
   r.status = code_of(err) == errc::cancelled ? task_status::cancelled
                                               : task_status::failed;
-  r.answer = describe(err);
+  r.answer = rules.current().output->scrub(describe(err));
   r.error_code = to_string(code_of(err));
   return r;
 }
@@ -36,6 +37,7 @@ struct client_set {
 };
 
 caf::behavior task_client(caf::event_based_actor* self, task_actor tasks,
+                          std::shared_ptr<const guardrail::rules_holder> rules,
                           task_request req,
                           std::shared_ptr<backend_events> events,
                           std::shared_ptr<client_set> set) {
@@ -57,7 +59,7 @@ caf::behavior task_client(caf::event_based_actor* self, task_actor tasks,
         self->quit();
       },
       [=](caf::error& err) {
-        events->on_result(failed_result(id, err));
+        events->on_result(failed_result(id, err, *rules));
         self->quit();
       });
   return {
@@ -83,7 +85,8 @@ public:
   }
 
   void run(task_request req) override {
-    sys_.spawn(task_client, eng_.tasks(), std::move(req), events_, clients_);
+    sys_.spawn(task_client, eng_.tasks(), eng_.rules(), std::move(req),
+               events_, clients_);
   }
 
   void cancel(uint64_t id, std::function<void(bool)> done) override {
@@ -98,16 +101,24 @@ public:
   void memory_call(tool_invocation inv,
                    std::function<void(tool_result)> done) override {
     auto memory = eng_.memory();
+    // What memory hands out passes the output filter: memories stored
+    // before redaction was on, or with it off, are masked on the way out.
+    auto filter = eng_.rules()->current().output;
     sys_.spawn([=](caf::event_based_actor* self) {
       self->request(memory, caf::infinite, call_atom::value, inv)
-        .then([=](tool_result& r) { done(std::move(r)); },
-              [=](caf::error& err) {
-                tool_result r;
-                r.call_id = inv.call.id;
-                r.name = inv.call.name;
-                r.output = error_json({code_of(err), describe(err)});
-                done(std::move(r));
-              });
+        .then(
+          [=](tool_result& r) {
+            r.output = filter->scrub_json(r.output);
+            done(std::move(r));
+          },
+          [=](caf::error& err) {
+            tool_result r;
+            r.call_id = inv.call.id;
+            r.name = inv.call.name;
+            r.output =
+              error_json({code_of(err), filter->scrub(describe(err))});
+            done(std::move(r));
+          });
     });
   }
 

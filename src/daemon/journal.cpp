@@ -74,6 +74,8 @@ std::unique_ptr<SQLite::Database> connect(const std::filesystem::path& file,
   auto db = std::make_unique<SQLite::Database>(
     file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
   db->exec("PRAGMA journal_mode=WAL");
+  // Deleted and overwritten content is zeroed, not left in free pages.
+  db->exec("PRAGMA secure_delete=ON");
   db->exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   return db;
 }
@@ -151,8 +153,10 @@ struct journal::impl {
         *writer,
         "INSERT OR REPLACE INTO steps(task_id, idx, record) VALUES(?, ?, ?)"};
       SQLite::Statement fin{
-        *writer, "UPDATE tasks SET status = ?, result = ?, updated_ms = ? "
-                 "WHERE id = ?"};
+        // The input is kept only to resume the task: an ended task's goes
+        // (with secure_delete, its bytes too).
+        *writer, "UPDATE tasks SET status = ?, result = ?, updated_ms = ?, "
+                 "input = '' WHERE id = ?"};
       for (auto& o : batch) {
         if (auto* a = std::get_if<accept_op>(&o)) {
           auto& t = a->task;

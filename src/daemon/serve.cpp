@@ -1,6 +1,8 @@
 #include "daemon/serve.hpp"
 
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include <caf/actor_system.hpp>
@@ -68,6 +70,17 @@ int serve(serve_options opts) {
     return exit_failed;
   }
   auto svc = service::make(cfg, std::move(*jrnl));
+  if (auto& var = cfg.serve.metrics_token_env; !var.empty()) {
+    // Read once: a reload does not change it (restart to rotate it).
+    auto* token = std::getenv(var.c_str());
+    if (token == nullptr || std::strlen(token) < 16) {
+      std::cerr << "troupe: serve.metrics_token_env names " << var
+                << ", which is " << (token ? "shorter than 16 characters" : "not set")
+                << ": set it to the token /metrics should require\n";
+      return exit_usage;
+    }
+    svc->set_metrics_token(token);
+  }
   if (!cfg.cluster.runs("api")) {
     std::cerr << "troupe: cluster.roles leaves out api, so this node takes "
                  "no tasks: run it with `troupe node`\n";

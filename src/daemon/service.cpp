@@ -3,6 +3,7 @@
 #include "daemon/metrics.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -28,16 +29,48 @@ bool valid_name(std::string_view s) {
                              "VWXYZ0123456789_.-") == std::string_view::npos;
 }
 
+/// The token of an `Authorization: Bearer <token>` header ("" if none).
+std::string_view bearer_token(const http::request& req) {
+  auto auth = req.header("authorization");
+  constexpr std::string_view bearer = "Bearer ";
+  if (auth.size() > bearer.size() &&
+      std::equal(bearer.begin(), bearer.end(), auth.begin(),
+                 [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) ==
+                          std::tolower(static_cast<unsigned char>(b));
+                 }))
+    return auth.substr(bearer.size());
+  return {};
+}
+
+/// Compares in time that depends on the lengths only.
+bool same_secret(std::string_view x, std::string_view y) {
+  if (x.size() != y.size())
+    return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < x.size(); ++i)
+    diff |= static_cast<unsigned char>(x[i] ^ y[i]);
+  return diff == 0;
+}
+
 http::response json_response(int status, const json& body) {
   return {status, "application/json", dump(body), {}};
 }
 
-/// Parses a decimal task id from a path segment.
+/// At most `n` bytes of `x` for a message, "…" marking a cut.
+std::string cut(std::string_view x, size_t n) {
+  if (x.size() <= n)
+    return std::string{x};
+  return std::string{x.substr(0, n)} + "…";
+}
+
+/// Parses a decimal task id from a path segment (1..2^64-1).
 std::optional<uint64_t> parse_id(std::string_view s) {
-  if (s.empty() || s.size() > 19 ||
-      s.find_first_not_of("0123456789") != std::string_view::npos)
+  uint64_t out = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || out == 0)
     return std::nullopt;
-  return std::stoull(std::string{s});
+  return out;
 }
 
 int status_for(std::string_view code) {
@@ -176,16 +209,8 @@ std::optional<std::string>
 service::authenticate(const http::request& req,
                       const std::shared_ptr<http::reply>& rep) {
   std::string_view key = req.header("x-api-key");
-  if (auto auth = req.header("authorization"); key.empty() && !auth.empty()) {
-    constexpr std::string_view bearer = "Bearer ";
-    if (auth.size() > bearer.size() &&
-        std::equal(bearer.begin(), bearer.end(), auth.begin(),
-                   [](char a, char b) {
-                     return std::tolower(static_cast<unsigned char>(a)) ==
-                            std::tolower(static_cast<unsigned char>(b));
-                   }))
-      key = auth.substr(bearer.size());
-  }
+  if (key.empty())
+    key = bearer_token(req);
   auto unauthorized = [&](std::string_view why) {
     auto res = http::error_response(401, "unauthorized", why);
     res.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -283,6 +308,15 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
   if (path == "/metrics") {
     if (req.method != "GET")
       return method_not_allowed("GET");
+    if (!metrics_token_.empty() &&
+        !same_secret(bearer_token(req), metrics_token_)) {
+      auto res = http::error_response(
+        401, "unauthorized",
+        "/metrics needs the metrics token (header 'Authorization: Bearer "
+        "<token>'; serve.metrics_token_env names its variable)");
+      res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return reply(rep, std::move(res));
+    }
     return serve_metrics(std::move(rep));
   }
   if (path.rfind("/v1/", 0) != 0)
@@ -341,8 +375,10 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     }
     auto id = parse_id(rest);
     if (!id)
-      return fail(rep, 404, "not_found",
-                  "'" + std::string{rest} + "' is not a task id");
+      return fail(rep, 400, "invalid_input",
+                  "the task id in the path must be a number from 1 to "
+                  "18446744073709551615, got '" +
+                    cut(rest, 40) + "'");
     if (events) {
       if (req.method != "GET")
         return method_not_allowed("GET");

@@ -59,6 +59,11 @@ public:
   /// The HTTP server, for its connection counts in /metrics.
   void set_server(const http::server* srv);
 
+  /// Makes /metrics require `token` as a bearer token. Call before serving.
+  void set_metrics_token(std::string token) {
+    metrics_token_ = std::move(token);
+  }
+
   /// The HTTP handler.
   void handle(http::request req, std::shared_ptr<http::reply> rep);
 
@@ -132,6 +137,9 @@ private:
   void memory(const http::request& req, const std::string& principal,
               bool search, std::shared_ptr<http::reply> rep);
   void serve_metrics(std::shared_ptr<http::reply> rep);
+
+  /// What /metrics requires as a bearer token (empty: nothing).
+  std::string metrics_token_;
   void serve_ready(std::shared_ptr<http::reply> rep);
 
   /// Registers an accepted task and starts it (after `done` steps, if it

@@ -10,7 +10,7 @@ namespace {
 
 constexpr permission all_permissions[] = {
   permission::read_memory, permission::write_memory, permission::execute_tools,
-  permission::access_files, permission::network_access};
+  permission::access_files, permission::network_access, permission::run_shell};
 
 } // namespace
 
@@ -24,6 +24,8 @@ const char* to_string(permission x) noexcept {
       return "execute_tools";
     case permission::access_files:
       return "access_files";
+    case permission::run_shell:
+      return "run_shell";
     case permission::network_access:
       return "network_access";
   }

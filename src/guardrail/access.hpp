@@ -24,6 +24,8 @@ enum class permission : uint8_t {
   execute_tools,
   access_files,
   network_access,
+  /// The `shell` tool: any command in the sandbox. Only admin by default.
+  run_shell,
 };
 
 /// Returns the permission's name, e.g. "read_memory".

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/json.hpp"
+
 namespace troupe::guardrail {
 
 const char* to_string(rule_action x) noexcept {
@@ -158,6 +160,37 @@ output_check output_filter::check(std::string_view text) const {
   }
   out.text.append(text.substr(pos));
   return out;
+}
+
+namespace {
+
+/// Values come from parse_json: at most 64 levels deep.
+void scrub_strings(const output_filter& f, json& x) {
+  if (x.is_string())
+    x = f.scrub(x.get_ref<const std::string&>());
+  else if (x.is_structured())
+    for (auto& y : x)
+      scrub_strings(f, y);
+}
+
+} // namespace
+
+std::string output_filter::scrub_json(std::string_view text) const {
+  // Most texts have nothing to mask: one scan decides.
+  if (auto c = check(text); !c.blocked() && !c.redacted())
+    return std::string{text};
+  auto parsed = parse_json(text, "the text", {.unique_keys = false});
+  if (!parsed)
+    return scrub(text);
+  scrub_strings(*this, *parsed);
+  return dump(*parsed);
+}
+
+std::string output_filter::scrub(std::string_view text) const {
+  auto r = check(text);
+  if (r.blocked())
+    return "[WITHHELD:" + r.blocked_by + "]";
+  return std::move(r.text);
 }
 
 } // namespace troupe::guardrail

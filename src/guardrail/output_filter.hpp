@@ -83,6 +83,14 @@ public:
 
   output_check check(std::string_view text) const;
 
+  /// `text` as it may leave the engine: `redact` matches masked, and a text
+  /// a `block` rule matches replaced whole by "[WITHHELD:<rule>]".
+  std::string scrub(std::string_view text) const;
+
+  /// `scrub` for a JSON text: applied to every string in it (not to keys),
+  /// so the text stays JSON. Text that is not JSON is scrubbed whole.
+  std::string scrub_json(std::string_view text) const;
+
   output_filter(std::vector<output_rule> rules,
                 std::shared_ptr<const pattern_set> set);
 

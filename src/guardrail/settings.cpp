@@ -41,7 +41,7 @@ reader read_roles(const json& v, access_config& out, const std::string&) {
         return config_error("access.roles." + role + ": unknown permission " +
                             dump(p) +
                             " (read_memory, write_memory, execute_tools, "
-                            "access_files, network_access)");
+                            "access_files, network_access, run_shell)");
       set.insert(*parsed);
     }
   }

@@ -27,7 +27,10 @@ const keys<serve_config>& serve_keys() {
       .integer("keep_finished", &s::keep_finished, 0, big,
                "finished tasks kept in memory for GET")
       .flag("durable", &s::durable,
-            "fsync each journal commit (a task survives a power cut)");
+            "fsync each journal commit (a task survives a power cut)")
+      .text("metrics_token_env", &s::metrics_token_env,
+            "variable holding the bearer token /metrics requires (empty: "
+            "/metrics is open)");
   return table;
 }
 

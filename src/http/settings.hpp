@@ -34,6 +34,9 @@ struct serve_config {
   size_t keep_finished = 10000;
   /// fsync each journal commit: an acknowledged task survives a power cut.
   bool durable = true;
+  /// The variable holding the token `/metrics` requires (as `Authorization:
+  /// Bearer <token>`); empty: /metrics is open, like /health.
+  std::string metrics_token_env;
 };
 
 namespace http {

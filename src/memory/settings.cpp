@@ -23,6 +23,9 @@ const keys<settings>& settings_keys() {
                "reader connections (recall never waits behind writes)")
       .integer("recall_limit", &settings::recall_limit, 0, 50,
                "memories recalled before planning")
+      .flag("redact_on_store", &settings::redact_on_store,
+            "mask what the guardrail's output rules redact before a memory "
+            "is stored; a memory a block rule matches is refused")
       .custom(
         "ttl_days",
         [](const json& v, settings& out,

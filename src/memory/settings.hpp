@@ -29,6 +29,10 @@ struct settings {
   uint32_t readers = 2;
   /// Memories recalled before planning.
   uint32_t recall_limit = 3;
+  /// Mask what the guardrail's redact rules match before a memory is
+  /// stored (and refuse one a block rule matches): a card number or key
+  /// never reaches memory.db.
+  bool redact_on_store = true;
   /// Lifetime of a stored memory; 0: forever (key `ttl_days`).
   std::chrono::milliseconds ttl{0};
 };

@@ -98,6 +98,18 @@ app::start(const engine_config& cfg, const app_spec& spec,
   if (clustered && cfg.cluster.tls.enabled())
     if (auto ok = cluster::check(cfg.cluster.tls); !ok)
       return fail("cluster.tls: " + ok.error().message, exit_usage);
+  // Checked here, after the command line had its say (--listen).
+  if (clustered && cluster::exposed(cfg.cluster) && !cfg.cluster.insecure)
+    return fail("cluster.listen " + cfg.cluster.listen +
+                  " is reachable from other machines, and without cluster.tls "
+                  "anyone who can reach it can join the cluster and run its "
+                  "tools: set cluster.tls (docs/cluster.md), listen on "
+                  "127.0.0.1, or set cluster.insecure: true to accept that",
+                exit_usage);
+  if (clustered && cluster::exposed(cfg.cluster))
+    log::get()->warn(
+      R"("event":"cluster_insecure","listen":{},"why":"cluster.insecure is set: nodes talk without TLS on an address other machines can reach")",
+      log::quote(cfg.cluster.listen));
   std::unique_ptr<app> out{new app};
   out->sys_cfg_ = std::make_unique<caf::actor_system_config>();
   register_types(*out->sys_cfg_);

@@ -487,7 +487,7 @@ entry shell_tool(shell_config cfg) {
     {"command"});
   // A command may change the workspace: running it again is not harmless.
   out.spec.idempotent = false;
-  out.spec.permissions = {"execute_tools"};
+  out.spec.permissions = {"execute_tools", "run_shell"};
   out.mode = run_mode::blocking;
   out.fn = [box](const json& args, const context& ctx) {
     return box->run(args, ctx);

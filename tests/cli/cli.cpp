@@ -562,3 +562,75 @@ TEST_CASE("troupe node and serve say what is wrong with their cluster "
   CHECK_THAT(no_api.err, Catch::Contains("leaves out api"));
   unsetenv("TROUPE_APPROVAL_KEY");
 }
+
+TEST_CASE("troupe run keeps a card number out of every part of its result "
+          "and out of memory.db",
+          "[cli][memory][hardening]") {
+  const std::string card = "4111 1111 1111 1111";
+  temp_dir d{"cli-card"};
+  auto dir = (d.path / "data").string();
+  auto first = run_process({cli_path(), "run", "--data-dir", dir, "--json",
+                            "Remember that my card is " + card});
+  REQUIRE(first.exit_code == 0);
+  CHECK(first.out.find(card) == std::string::npos);
+  CHECK_THAT(first.out, Catch::Contains("[REDACTED:card]"));
+  auto text = run_process({cli_path(), "run", "--data-dir", dir,
+                           "What do you remember about my card?"});
+  REQUIRE(text.exit_code == 0);
+  CHECK(text.out.find(card) == std::string::npos);
+  CHECK_THAT(text.out, Catch::Contains("Recalled:\n  - my card is "
+                                       "[REDACTED:card]"));
+  auto json = run_process({cli_path(), "run", "--data-dir", dir, "--json",
+                           "What do you remember about my card?"});
+  REQUIRE(json.exit_code == 0);
+  CHECK(json.out.find(card) == std::string::npos);
+  auto j = nlohmann::json::parse(json.out);
+  REQUIRE_FALSE(j["memories"].empty());
+  CHECK_THAT(j["memories"][0]["text"].get<std::string>(),
+             Catch::Contains("[REDACTED:card]"));
+  std::string bytes;
+  for (auto file : {"memory.db", "memory.db-wal"}) {
+    std::ifstream in{d.path / "data" / file, std::ios::binary};
+    bytes.append(std::istreambuf_iterator<char>{in}, {});
+  }
+  CHECK_FALSE(bytes.empty());
+  CHECK(bytes.find(card) == std::string::npos);
+  CHECK(bytes.find("[REDACTED:card]") != std::string::npos);
+}
+
+TEST_CASE("a config file nested too deep is a clear error, exit code 2",
+          "[cli][config][hardening]") {
+  temp_dir d{"cli-deep"};
+  auto file = d.path / "deep.json";
+  std::ofstream{file} << "{\"memory\": " << std::string(200'000, '[')
+                      << std::string(200'000, ']') << "}";
+  auto res = run_process(
+    {cli_path(), "run", "--config", file.string(), "What is 1 + 1?"});
+  CHECK(res.exit_code == 2);
+  CHECK_THAT(res.err, Catch::Contains("nests deeper than 64 levels"));
+  CHECK(std::count(res.err.begin(), res.err.end(), '\n') == 1);
+  auto env = run_process({"/usr/bin/env",
+                          "TROUPE_TOOLS_OVERRIDES=" + std::string(100, '{'),
+                          cli_path(), "run", "What is 1 + 1?"});
+  CHECK(env.exit_code == 2);
+  CHECK_THAT(env.err, Catch::Contains("TROUPE_TOOLS_OVERRIDES"));
+}
+
+TEST_CASE("a node listening beyond loopback without TLS needs "
+          "cluster.insecure",
+          "[cli][node][hardening]") {
+  setenv("TROUPE_APPROVAL_KEY", std::string(64, 'e').c_str(), 1);
+  auto refused = run_process(
+    {cli_path(), "node", "--roles", "tools", "--listen", "0.0.0.0:0"});
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.err, Catch::Contains("cluster.insecure") &&
+                            Catch::Contains("0.0.0.0:0"));
+  temp_dir d{"cli-insecure"};
+  auto cfg = (d.path / "node.json").string();
+  std::ofstream{cfg} << R"({"cluster": {"insecure": true}})";
+  child_process node{{cli_path(), "node", "--config", cfg, "--roles", "tools",
+                      "--listen", "0.0.0.0:0"}};
+  CHECK(node.wait_for_line("serving tools on", 20s));
+  CHECK(node.stop(SIGTERM, 20s));
+  unsetenv("TROUPE_APPROVAL_KEY");
+}

@@ -234,7 +234,7 @@ TEST_CASE("the API refuses bad requests with a stable code and a message",
   CHECK(error_code(huge) == "payload_too_large");
 
   CHECK(d.call("GET", "/v2/anything")->status == 404);
-  CHECK(d.call("GET", "/v1/tasks/abc")->status == 404);
+  CHECK(d.call("GET", "/v1/tasks/abc")->status == 400);
   CHECK(d.call("GET", "/v1/tasks/999")->status == 404);
   auto wrong_method = d.call("PUT", "/v1/tasks");
   CHECK(wrong_method->status == 405);
@@ -254,6 +254,158 @@ TEST_CASE("the API refuses bad requests with a stable code and a message",
   auto events = d.follow(hostile);
   REQUIRE(!events.empty());
   CHECK(json::parse(events.back().second)["status"] == "rejected");
+}
+
+TEST_CASE("hostile bodies get a specific 400 and the daemon serves on",
+          "[daemon][serve][hardening]") {
+  daemon_proc d;
+  auto message = [](const std::optional<http_response>& res) {
+    REQUIRE(res);
+    return json::parse(res->body)["error"]["message"].get<std::string>();
+  };
+  // The crash of the issue: ~200 KB of nesting from any API key.
+  auto deep = d.call("POST", "/v1/tasks",
+                     R"({"input": )" + std::string(200'000, '[') + "1" +
+                       std::string(200'000, ']') + "}");
+  REQUIRE(deep);
+  CHECK(deep->status == 400);
+  CHECK(error_code(deep) == "invalid_json");
+  CHECK_THAT(message(deep), Catch::Contains("nests deeper than 64 levels"));
+  auto unclosed = d.call("POST", "/v1/memory/search",
+                         std::string(200'000, '{'));
+  REQUIRE(unclosed);
+  CHECK(unclosed->status == 400);
+  auto twice = d.call("POST", "/v1/tasks", R"({"input": "a", "input": "b"})");
+  CHECK(twice->status == 400);
+  CHECK(message(twice) == "request body has the key \"input\" twice");
+  auto utf8 = d.call("POST", "/v1/tasks", "{\"input\": \"caf\xc3\x28\"}");
+  CHECK(utf8->status == 400);
+  CHECK_THAT(message(utf8), Catch::StartsWith("request body at /input is not "
+                                              "valid JSON") &&
+                              Catch::Contains("UTF-8"));
+  for (auto field : {"agent", "session"}) {
+    for (auto bad : {std::string(65, 'a'), std::string(100'000, 'a'),
+                     std::string{"../../etc/passwd"}, std::string{"a\nb"},
+                     std::string{"a\x01"}, std::string{}}) {
+      auto res = d.call("POST", "/v1/tasks",
+                        json{{"input", "hi"}, {field, bad}}.dump());
+      REQUIRE(res);
+      CHECK(res->status == 400);
+      CHECK_THAT(message(res),
+                 Catch::StartsWith(std::string{"'"} + field + "' must be"));
+    }
+  }
+  for (auto id : {"0", "18446744073709551616", "99999999999999999999999",
+                  "-1", "1e3", "0x10"}) {
+    auto res = d.call("GET", std::string{"/v1/tasks/"} + id);
+    REQUIRE(res);
+    CHECK(res->status == 400);
+    CHECK_THAT(message(res), Catch::Contains("task id"));
+  }
+  CHECK(d.call("GET", "/v1/tasks/18446744073709551615")->status == 404);
+  // Alive and serving.
+  auto id = d.submit("What is 2 + 3?");
+  auto events = d.follow(id);
+  REQUIRE_FALSE(events.empty());
+  CHECK(json::parse(events.back().second)["status"] == "completed");
+}
+
+TEST_CASE("no raw card number leaves the daemon, and none reaches its disk",
+          "[daemon][serve][hardening]") {
+  const std::string card = "4111 1111 1111 1111";
+  daemon_proc d;
+  auto first = d.submit("Remember that my card is " + card);
+  auto stored_events = d.follow(first);
+  auto second = d.submit("What do you remember about my card?");
+  auto events = d.follow(second);
+  REQUIRE(events.size() >= 1);
+  auto result = json::parse(events.back().second);
+  CHECK(result["status"] == "completed");
+  // The memory was recalled, masked.
+  auto memories = result["result"]["memories"];
+  REQUIRE(memories.is_array());
+  REQUIRE_FALSE(memories.empty());
+  CHECK_THAT(memories[0]["text"].get<std::string>(),
+             Catch::Contains("[REDACTED:card]"));
+  auto everything = [&](uint64_t id) {
+    std::string all;
+    for (auto& [kind, data] : d.follow(id))
+      all += data;
+    all += d.call("GET", "/v1/tasks/" + std::to_string(id))->body;
+    return all;
+  };
+  for (auto id : {first, second}) {
+    auto all = everything(id);
+    CHECK(all.find(card) == std::string::npos);
+    CHECK(all.find("4111111111111111") == std::string::npos);
+  }
+  for (auto& [kind, data] : stored_events)
+    CHECK(data.find(card) == std::string::npos);
+  auto search = d.call("POST", "/v1/memory/search",
+                       json{{"query", "card"}}.dump());
+  REQUIRE(search);
+  CHECK(search->status == 200);
+  CHECK(search->body.find(card) == std::string::npos);
+  CHECK_THAT(search->body, Catch::Contains("[REDACTED:card]"));
+  auto direct = d.call("POST", "/v1/memory",
+                       json{{"text", "my other card is 5555 5555 5555 4444"}}.dump());
+  REQUIRE(direct);
+  CHECK(direct->status == 201);
+  CHECK(direct->body.find("5555 5555 5555 4444") == std::string::npos);
+  CHECK(d.proc->stop(SIGTERM, 20s));
+  // Neither the memory store nor the task journal holds it.
+  for (auto file : {"memory.db", "memory.db-wal", "tasks.db", "tasks.db-wal"}) {
+    auto path = d.dir.path / "data" / file;
+    if (!std::filesystem::exists(path))
+      continue;
+    std::ifstream in{path, std::ios::binary};
+    std::string bytes{std::istreambuf_iterator<char>{in}, {}};
+    INFO(file);
+    CHECK(bytes.find(card) == std::string::npos);
+    CHECK(bytes.find("5555 5555 5555 4444") == std::string::npos);
+  }
+}
+
+TEST_CASE("with memory.redact_on_store off the text is kept, and still "
+          "masked on the way out",
+          "[daemon][serve][hardening]") {
+  const std::string card = "4111 1111 1111 1111";
+  daemon_proc d{{{"memory", {{"redact_on_store", false}}}}};
+  d.follow(d.submit("Remember that my card is " + card));
+  auto search = d.call("POST", "/v1/memory/search",
+                       json{{"query", "card"}}.dump());
+  REQUIRE(search);
+  CHECK(search->status == 200);
+  CHECK(search->body.find(card) == std::string::npos);
+  CHECK_THAT(search->body, Catch::Contains("[REDACTED:card]"));
+  auto events = d.follow(d.submit("What do you remember about my card?"));
+  auto result = json::parse(events.back().second);
+  CHECK(result.dump().find(card) == std::string::npos);
+  CHECK_THAT(result["result"]["memories"][0]["text"].get<std::string>(),
+             Catch::Contains("[REDACTED:card]"));
+  CHECK(d.proc->stop(SIGTERM, 20s));
+  std::ifstream in{d.dir.path / "data" / "memory.db", std::ios::binary};
+  std::string bytes{std::istreambuf_iterator<char>{in}, {}};
+  std::ifstream wal{d.dir.path / "data" / "memory.db-wal", std::ios::binary};
+  bytes.append(std::istreambuf_iterator<char>{wal}, {});
+  CHECK(bytes.find(card) != std::string::npos);
+}
+
+TEST_CASE("/metrics can require a bearer token", "[daemon][serve][hardening]") {
+  setenv("TEST_METRICS_TOKEN", "metrics-token-0123456789", 1);
+  daemon_proc d{{{"serve", {{"metrics_token_env", "TEST_METRICS_TOKEN"}}}}};
+  auto open = d.call("GET", "/metrics", {}, nullptr);
+  REQUIRE(open);
+  CHECK(open->status == 401);
+  CHECK(open->headers["www-authenticate"] == "Bearer");
+  // An API key is not the metrics token.
+  CHECK(d.call("GET", "/metrics", {}, admin_key)->status == 401);
+  auto ok = d.call("GET", "/metrics", {}, "metrics-token-0123456789");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  CHECK_THAT(ok->body, Catch::Contains("agent_active_tasks"));
+  CHECK(d.call("GET", "/health", {}, nullptr)->status == 200);
+  unsetenv("TEST_METRICS_TOKEN");
 }
 
 TEST_CASE("an Idempotency-Key returns the first task, once per request",

@@ -42,7 +42,8 @@ TEST_CASE("the default roles' permission matrix over every tool",
     {"write_file", {true, false, false, false}},
     {"list_files", {true, false, false, false}},
     {"http_get", {true, false, false, false}},
-    {"shell", {true, true, false, false}},
+    // Any command in the sandbox: its own permission, admin only.
+    {"shell", {true, false, false, false}},
     {"memory_store", {true, false, false, false}},
     {"memory_recall", {true, true, true, false}},
   };
@@ -61,6 +62,10 @@ TEST_CASE("the default roles' permission matrix over every tool",
   REQUIRE(why);
   CHECK(*why ==
         "principal 'ulf' (role 'user') lacks the permission access_files");
+  auto shell = policy.tool_denial("ulf", "shell", {"execute_tools", "run_shell"});
+  REQUIRE(shell);
+  CHECK(*shell ==
+        "principal 'ulf' (role 'user') lacks the permission run_shell");
 }
 
 TEST_CASE("per-role tool lists allow and deny by name",

@@ -31,7 +31,7 @@ TEST_CASE("builtin_tools lists every built-in tool with its permission",
                    {"write_file", v{"access_files"}},
                    {"list_files", v{"access_files"}},
                    {"http_get", v{"network_access"}},
-                   {"shell", v{"execute_tools"}},
+                   {"shell", v{"execute_tools", "run_shell"}},
                  });
   auto res =
     reg.invoke({"c1", "write_file", R"({"path":"a","content":"b"})"}, {});

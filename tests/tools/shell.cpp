@@ -107,7 +107,8 @@ TEST_CASE("shell validates its config", "[tools][shell]") {
   cfg.bwrap = "";
   CHECK_FALSE(validate(cfg));
   auto e = shell_tool(f.cfg);
-  CHECK(e.spec.permissions == std::vector<std::string>{"execute_tools"});
+  CHECK(e.spec.permissions ==
+        std::vector<std::string>{"execute_tools", "run_shell"});
   CHECK_FALSE(e.spec.idempotent);
   CHECK(e.mode == run_mode::blocking);
   CHECK(json::parse(e.spec.parameters)["additionalProperties"] == false);

@@ -118,6 +118,16 @@ std::string error_code(const std::optional<http_response>& res) {
   return j["error"]["code"].get<std::string>();
 }
 
+/// A memory search for "card" answers with `card` masked.
+void search_is_masked(const daemon_proc& d, const std::string& card) {
+  auto search =
+    d.call("POST", "/v1/memory/search", json{{"query", "card"}}.dump());
+  REQUIRE(search);
+  CHECK(search->status == 200);
+  CHECK(search->body.find(card) == std::string::npos);
+  CHECK_THAT(search->body, Catch::Contains("[REDACTED:card]"));
+}
+
 } // namespace
 
 TEST_CASE("troupe serve runs a task from POST to its result",
@@ -341,12 +351,7 @@ TEST_CASE("no raw card number leaves the daemon, and none reaches its disk",
   }
   for (auto& [kind, data] : stored_events)
     CHECK(data.find(card) == std::string::npos);
-  auto search = d.call("POST", "/v1/memory/search",
-                       json{{"query", "card"}}.dump());
-  REQUIRE(search);
-  CHECK(search->status == 200);
-  CHECK(search->body.find(card) == std::string::npos);
-  CHECK_THAT(search->body, Catch::Contains("[REDACTED:card]"));
+  search_is_masked(d, card);
   auto direct = d.call("POST", "/v1/memory",
                        json{{"text", "my other card is 5555 5555 5555 4444"}}.dump());
   REQUIRE(direct);
@@ -372,12 +377,7 @@ TEST_CASE("with memory.redact_on_store off the text is kept, and still "
   const std::string card = "4111 1111 1111 1111";
   daemon_proc d{{{"memory", {{"redact_on_store", false}}}}};
   d.follow(d.submit("Remember that my card is " + card));
-  auto search = d.call("POST", "/v1/memory/search",
-                       json{{"query", "card"}}.dump());
-  REQUIRE(search);
-  CHECK(search->status == 200);
-  CHECK(search->body.find(card) == std::string::npos);
-  CHECK_THAT(search->body, Catch::Contains("[REDACTED:card]"));
+  search_is_masked(d, card);
   auto events = d.follow(d.submit("What do you remember about my card?"));
   auto result = json::parse(events.back().second);
   CHECK(result.dump().find(card) == std::string::npos);

@@ -79,7 +79,10 @@ void publish_view(self_ptr self) {
     xs.push_back(std::move(s));
   }
   // Addresses not reached yet (a seed that is down).
-  for (auto& [where, d] : st.dials) {
+  for (auto& dial : st.dials) {
+    // Not a structured binding: clang 14 cannot capture one.
+    auto& where = dial.first;
+    auto& d = dial.second;
     bool named = std::any_of(st.peers.begin(), st.peers.end(), [&](auto& kv) {
       return kv.second.info.where == where;
     });

@@ -92,9 +92,9 @@ struct server::impl {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, server::impl* srv)
-    : stream_(std::move(socket)),
+    : ioc_(srv->ioc),
+      stream_(std::move(socket)),
       read_timer_(stream_.get_executor()),
-      ioc_(srv->ioc),
       srv_(srv),
       life_(srv->life) {
     beast::error_code ec;
@@ -335,11 +335,13 @@ private:
     srv_->sessions.erase(shared_from_this());
   }
 
+  /// Keeps the I/O context alive as long as a socket of it is. Declared
+  /// first, so destroyed last: the socket and timer need its services in
+  /// their destructors (UBSan caught a timer outliving them).
+  std::shared_ptr<net::io_context> ioc_;
   beast::tcp_stream stream_;
   net::steady_timer read_timer_;
   bool timed_out_ = false;
-  /// Keeps the I/O context alive as long as a socket of it is.
-  std::shared_ptr<net::io_context> ioc_;
   server::impl* srv_;
   std::shared_ptr<lifeline> life_;
   beast::flat_buffer buffer_;

@@ -123,18 +123,21 @@ struct hop_result {
 result<hop_result> fetch_once(const http_get_config& cfg, const target& t,
                               const context& ctx,
                               clock_type::time_point deadline) {
-  handles h;
-  if (h.multi == nullptr || h.easy == nullptr)
-    return failure{errc::tool_failed, "cannot create a curl handle"};
+  // Declared before the handles: removing the easy handle (~handles) may
+  // still call the progress callback and write the error buffer, so both
+  // must outlive it (ASan found the callback reading a dead `tr`).
   transfer tr;
   tr.ctx = &ctx;
   tr.max_bytes = cfg.max_bytes;
+  char errbuf[CURL_ERROR_SIZE] = {};
+  handles h;
+  if (h.multi == nullptr || h.easy == nullptr)
+    return failure{errc::tool_failed, "cannot create a curl handle"};
   auto left = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
              deadline - clock_type::now())
       .count();
   };
-  char errbuf[CURL_ERROR_SIZE] = {};
   auto* e = h.easy;
   curl_easy_setopt(e, CURLOPT_URL, t.url.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

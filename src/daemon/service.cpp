@@ -20,6 +20,11 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+/// Rows the journal gives back: written by this service, holding values of
+/// up to 64 levels (tool outputs, arguments) inside a few of their own.
+const parse_limits journal_rows{.max_depth = 128, .max_bytes = size_t{1} << 30,
+                                .unique_keys = false};
+
 /// Longest Idempotency-Key accepted.
 constexpr size_t max_idempotency_key = 255;
 
@@ -113,7 +118,7 @@ service::recovery service::recover() {
     std::vector<step_record> done;
     std::vector<std::string> unsafe;
     for (auto& text : t.steps) {
-      auto j = parse_json(text, "a journal step").value_or(json{});
+      auto j = parse_json(text, "a journal step", journal_rows).value_or(json{});
       if (!j.is_object())
         continue;
       if (!j.value("started", false)) {
@@ -277,7 +282,9 @@ std::optional<json> service::json_body(const http::request& req,
          "the body must be application/json, got '" + std::string{type} + "'");
     return std::nullopt;
   }
-  auto parsed = parse_object(req.body, "request body");
+  auto parsed = parse_object(req.body, "request body",
+                             {.max_depth = serve_.max_json_depth,
+                              .max_bytes = serve_.max_body_bytes});
   if (!parsed) {
     fail(rep, 400, "invalid_json", parsed.error().message);
     return std::nullopt;
@@ -640,9 +647,9 @@ void service::get_task(uint64_t id, const std::string& principal,
     return not_found();
   std::vector<json> steps;
   for (auto& s : t->steps)
-    steps.push_back(parse_json(s, "a journal step").value_or(json{}));
+    steps.push_back(parse_json(s, "a journal step", journal_rows).value_or(json{}));
   auto result = t->result.empty() ? json(nullptr)
-                                  : parse_json(t->result, "a journal result").value_or(json{});
+                                  : parse_json(t->result, "a journal result", journal_rows).value_or(json{});
   reply(rep, json_response(200, task_json(*t, steps, result,
                                           t->status != "queued")));
 }
@@ -675,12 +682,12 @@ void service::stream_task(uint64_t id, const std::string& principal,
   std::vector<json> steps;
   for (auto& s : t->steps) {
     stream->send("step", s);
-    steps.push_back(parse_json(s, "a journal step").value_or(json{}));
+    steps.push_back(parse_json(s, "a journal step", journal_rows).value_or(json{}));
   }
   if (t->status != "queued")
     stream->send("result",
                  dump(task_json(*t, steps,
-                                parse_json(t->result, "a journal result").value_or(json{}), true)));
+                                parse_json(t->result, "a journal result", journal_rows).value_or(json{}), true)));
   stream->close();
 }
 

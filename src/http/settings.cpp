@@ -14,6 +14,8 @@ const keys<serve_config>& serve_keys() {
                "threads of the HTTP server")
       .integer("max_body_bytes", &s::max_body_bytes, 1, 1 << 30,
                "largest request body, in bytes (413 beyond)")
+      .integer("max_json_depth", &s::max_json_depth, 1, 512,
+               "deepest nesting of a JSON body (400 beyond)")
       .integer("max_connections", &s::max_connections, 1, 1000000,
                "most open connections (503 beyond)")
       .millis("io_timeout_ms", &s::io_timeout, 1, 3600000,

@@ -18,6 +18,8 @@ struct serve_config {
   uint32_t io_threads = 1;
   /// Largest request body, in bytes (413 beyond).
   size_t max_body_bytes = 1 << 20;
+  /// Deepest nesting of a JSON body (400 beyond).
+  size_t max_json_depth = 64;
   /// Most open connections (503 beyond).
   size_t max_connections = 20000;
   /// A request must arrive within this time (408 beyond); bounds writes.

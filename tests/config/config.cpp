@@ -153,6 +153,23 @@ TEST_CASE("config JSON errors name the key", "[core][config]") {
   CHECK(ok->max_steps == 3);
   CHECK(ok->timeouts.role == std::chrono::milliseconds{250});
   CHECK_FALSE(load_file(engine_config{}, "/no/such/file.json"));
+  // Bounded: nesting, size, a key given twice.
+  std::string at = "/memory";
+  for (int i = 0; i < 62; ++i)
+    at += "/0";
+  CHECK(error(R"({"memory": )" + std::string(100'000, '[')) ==
+        "config at " + at + " nests deeper than 64 levels");
+  CHECK_THAT(error(std::string(17 << 20, ' ') + "{}"),
+             Catch::StartsWith("config is 17825794 bytes, more than the "
+                               "limit of 16777216"));
+  CHECK(error(R"({"max_steps": 3, "max_steps": 4})") ==
+        "config has the key \"max_steps\" twice");
+  auto env = apply_environment(
+    engine_config{}, {{"TROUPE_MEMORY_CAPACITY", std::string(100'000, '[')}});
+  REQUIRE_FALSE(env);
+  CHECK_THAT(env.error().message,
+             Catch::StartsWith("TROUPE_MEMORY_CAPACITY at /0/0/") &&
+               Catch::EndsWith("nests deeper than 64 levels"));
 }
 
 TEST_CASE("the root supervisor's policy comes from config", "[core][config]") {

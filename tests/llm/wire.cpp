@@ -231,3 +231,26 @@ TEST_CASE("error bodies give their message, or an excerpt", "[llm][wire]") {
         "<html><body>502 Bad Gateway</body></html>");
   CHECK(error_message("") == "(empty body)");
 }
+
+TEST_CASE("model answers nested too deep or too large are a provider error",
+          "[llm][hardening]") {
+  auto deep = R"({"choices":)" + std::string(100'000, '[');
+  for (auto f : {wire_format::openai, wire_format::anthropic}) {
+    auto r = parse_response(f, deep);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::provider_failed);
+    CHECK_THAT(r.error().message, Catch::Contains("nests deeper than 64"));
+    auto big = parse_response(f, std::string(17 << 20, ' ') + "{}");
+    REQUIRE_FALSE(big);
+    CHECK_THAT(big.error().message, Catch::Contains("more than the limit"));
+    stream_assembler s{f};
+    auto ev = s.on_event(sse_event{f == wire_format::anthropic
+                                     ? "content_block_delta"
+                                     : "",
+                                   R"({"a":)" + std::string(100'000, '[')});
+    REQUIRE_FALSE(ev);
+    CHECK_THAT(ev.error().message, Catch::Contains("nests deeper than 64"));
+  }
+  // An error body too deep to read is quoted, not walked.
+  CHECK_FALSE(error_message(std::string(100'000, '[')).empty());
+}

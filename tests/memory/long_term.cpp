@@ -197,6 +197,14 @@ TEST_CASE("a bad import line is named and nothing is imported",
   auto j = s->import_jsonl(junk);
   REQUIRE_FALSE(j);
   CHECK(j.error().message.rfind("line 1: the record is not valid JSON: ", 0) == 0);
+  std::stringstream deep{R"({"namespace":"u/a","text":"ok"})"
+                         "\n" + std::string(100'000, '[') + "\n"};
+  auto d2 = s->import_jsonl(deep);
+  REQUIRE_FALSE(d2);
+  CHECK_THAT(d2.error().message,
+             Catch::StartsWith("line 2: the record at /0/0/") &&
+               Catch::EndsWith("nests deeper than 64 levels"));
+  CHECK(s->stats()->memories == 0);
 }
 
 TEST_CASE("hostile query strings are only words", "[memory][long_term]") {

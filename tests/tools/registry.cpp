@@ -77,3 +77,28 @@ TEST_CASE("a call cancelled before it runs does not run at all", "[tools]") {
   CHECK(late.error().code == errc::cancelled);
   CHECK(runs == 1);
 }
+
+TEST_CASE("arguments nested too deep or too large are refused before any "
+          "check walks them",
+          "[tools][hardening]") {
+  tools::registry reg;
+  REQUIRE(reg.add(echo("echo")));
+  auto deep = reg.prepare({"c1", "echo",
+                           R"({"a":)" + std::string(100'000, '[') + "}"});
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == errc::invalid_arguments);
+  // The object is level 1; the 64th array would be level 65.
+  std::string at = "/a";
+  for (int i = 0; i < 62; ++i)
+    at += "/0";
+  CHECK(deep.error().message ==
+        "arguments of 'echo' at " + at + " nests deeper than 64 levels");
+  auto large = reg.prepare(
+    {"c1", "echo", R"({"a":")" + std::string(17 << 20, 'x') + "\"}"});
+  REQUIRE_FALSE(large);
+  CHECK_THAT(large.error().message,
+             Catch::Contains("more than the limit of 16777216"));
+  auto twice = reg.prepare({"c1", "echo", R"({"a":1,"a":2})"});
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().message == "arguments of 'echo' has the key \"a\" twice");
+}

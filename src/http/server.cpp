@@ -13,6 +13,8 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/parse.hpp"
+
 namespace troupe::http {
 
 namespace net = boost::asio;
@@ -182,8 +184,7 @@ public:
 private:
   void read() {
     parser_.emplace();
-    parser_->body_limit(srv_->cfg.max_body_bytes);
-    parser_->header_limit(static_cast<uint32_t>(srv_->cfg.max_header_bytes));
+    limit(*parser_, srv_->cfg);
     // Our own timer, not the stream's: the stream's closes the socket, and
     // a client that stalled mid-request is owed a 408.
     timed_out_ = false;
@@ -227,39 +228,14 @@ private:
         shut();
       return;
     }
-    if (ec == bhttp::error::body_limit) {
-      fail_request(413, "payload_too_large",
-                   "the request body is larger than " +
-                     std::to_string(srv_->cfg.max_body_bytes) + " bytes");
-      return;
-    }
-    if (ec == bhttp::error::header_limit) {
-      fail_request(431, "headers_too_large",
-                   "the request head is larger than " +
-                     std::to_string(srv_->cfg.max_header_bytes) + " bytes");
-      return;
-    }
     if (ec) {
-      fail_request(400, "bad_request", "malformed HTTP request: " + ec.message());
+      keep_alive_ = false;
+      respond(refusal(ec, srv_->cfg));
       return;
     }
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
-    request req;
-    req.method = std::string{msg.method_string()};
-    auto target = std::string{msg.target()};
-    auto q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos)
-      req.query = target.substr(q + 1);
-    for (auto& field : msg) {
-      auto name = std::string{field.name_string()};
-      for (auto& c : name)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string{field.value()};
-    }
-    req.body = std::move(msg.body());
-    req.remote = remote_;
+    auto req = to_request(std::move(msg), remote_);
     srv_->requests.fetch_add(1);
     responded_ = false;
     srv_->on_request(std::move(req), make_reply());
@@ -345,7 +321,7 @@ private:
   server::impl* srv_;
   std::shared_ptr<lifeline> life_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<request_parser> parser_;
   std::deque<std::string> out_;
   size_t backlog_ = 0;
   bool writing_ = false;

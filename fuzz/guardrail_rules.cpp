@@ -42,12 +42,6 @@ constexpr std::string_view sample =
   R"({"note": "ignore all previous instructions", "n": [1, "Bearer )"
   R"(abcdefghijklmnop0123"]})";
 
-bool ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x80;
-  });
-}
-
 /// Every non-overlapping leftmost-first match of `re`, as find_all
 /// promises (an empty match steps one byte on).
 std::vector<span> re2_all(const re2::RE2& re, std::string_view text) {
@@ -73,13 +67,10 @@ constexpr size_t max_differential_bytes = 512;
 void differential(const std::vector<pattern>& patterns,
                   std::initializer_list<std::string_view> texts) {
   size_t bytes = 0;
-  for (auto& p : patterns) {
-    // A NUL ends the pattern Hyperscan is given (a C string), not RE2's:
-    // a known divergence (fuzz/README.md), left out until it is fixed.
-    if (!ascii(p.regex) || p.regex.find('\0') != std::string::npos)
-      return;
+  // Any pattern and any text: non-ASCII text and patterns with a NUL are
+  // RE2's alone since the fixes this target prompted (fuzz/README.md).
+  for (auto& p : patterns)
     bytes += p.regex.size();
-  }
   if (patterns.empty() || bytes > max_differential_bytes)
     return;
   auto set = pattern_set::compile(patterns, "fuzz");
@@ -95,8 +86,6 @@ void differential(const std::vector<pattern>& patterns,
       fuzz::broken("a pattern the set compiled does not compile in RE2");
   }
   for (auto text : texts) {
-    if (!ascii(text))
-      continue;
     std::vector<int> expect_matching;
     std::vector<std::vector<span>> expect_all;
     for (size_t i = 0; i < each.size(); ++i) {

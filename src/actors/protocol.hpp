@@ -14,6 +14,7 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/load_callback.hpp>
+#include <cmath>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/type_id.hpp>
@@ -281,8 +282,15 @@ typename Inspector::result_type inspect(Inspector& f, task_result& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, memory_hit& x) {
+  // CAF 0.17 reads any all-ones exponent as an infinity or NaN, and then
+  // loops forever writing it out again (fuzz/peer_message): a score from a
+  // peer must be finite.
   return f(caf::meta::type_name("memory_hit"), x.id, x.text, x.score,
-           x.origin);
+           x.origin, caf::meta::load_callback([&]() -> caf::error {
+             if (!std::isfinite(x.score))
+               x.score = 0;
+             return caf::none;
+           }));
 }
 
 namespace memory {

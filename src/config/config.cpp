@@ -107,7 +107,8 @@ apply_environment(engine_config cfg,
     json value = text;
     if (auto parsed = parse_json(text, name); parsed && !parsed->is_string())
       value = std::move(*parsed);
-    else if (!parsed && (text.front() == '[' || text.front() == '{'))
+    else if (!parsed && !text.empty() &&
+             (text.front() == '[' || text.front() == '{'))
       return config_error(parsed.error().message);
     std::vector<std::vector<std::string>> paths;
     std::vector<std::string> path;

@@ -51,6 +51,16 @@ struct db_deleter {
 
 using db_ptr = std::unique_ptr<hs_database_t, db_deleter>;
 
+/// Hyperscan reads bytes, RE2 reads UTF-8: `.`, negated classes and case
+/// folding agree only on ASCII text, so other text is RE2's alone (the
+/// fuzzer found `x.y` missing "xéy" and `(?i)é` missing "É").
+bool ascii(std::string_view text) noexcept {
+  for (unsigned char c : text)
+    if (c >= 0x80)
+      return false;
+  return true;
+}
+
 } // namespace
 
 struct pattern_set::impl {
@@ -138,7 +148,10 @@ pattern_set::compile(const std::vector<pattern>& patterns,
     // invalid UTF-8, and every default pattern is ASCII.
     hs_expr_info_t* info = nullptr;
     hs_compile_error_t* err = nullptr;
-    bool ok = hs_expression_info(p.regex.c_str(), 0, &info, &err) ==
+    // Hyperscan takes C strings: a pattern with a NUL would be cut there
+    // (`abc\0|evil` read as `abc`, letting "evil" through), so RE2 has it.
+    bool ok = p.regex.find('\0') == std::string::npos &&
+              hs_expression_info(p.regex.c_str(), 0, &info, &err) ==
                 HS_SUCCESS &&
               info->min_width > 0;
     im.width.push_back(ok && info->max_width != UINT_MAX ? info->max_width
@@ -212,7 +225,7 @@ std::vector<int> pattern_set::matching(std::string_view text) const {
     auto* s = text.size() <= UINT_MAX
                 ? scratch.get(im.first.get(), im.first_id)
                 : nullptr;
-    bool scanned = s != nullptr &&
+    bool scanned = s != nullptr && ascii(text) &&
                    hs_scan(im.first.get(), text.data(),
                            static_cast<unsigned>(text.size()), 0, s, on_match,
                            &hits) == HS_SUCCESS;
@@ -274,7 +287,8 @@ pattern_set::find_all(std::string_view text) const {
     pos = m.first + std::max<size_t>(m.second, 1);
     return 0;
   };
-  bool scanned = !im.ends.empty() && text.size() <= UINT_MAX;
+  bool scanned =
+    !im.ends.empty() && text.size() <= UINT_MAX && ascii(text);
   for (auto& [db, id] : im.ends) {
     auto* s = scanned ? scratch.get(db.get(), id) : nullptr;
     scanned = s != nullptr &&

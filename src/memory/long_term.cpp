@@ -600,6 +600,16 @@ result<uint64_t> long_term_store::import_jsonl(std::istream& in) {
     if (!parsed)
       return failure{errc::invalid_input, at + parsed.error().message};
     auto& j = *parsed;
+    // Numbers are read as integers only: nlohmann converts a double out of
+    // range (1e300) with undefined behaviour (fuzz/memory_import).
+    for (auto key : {"created_ms", "expires_ms", "source_task"})
+      if (auto it = j.find(key); it != j.end() &&
+                                 !(it->is_number_integer() &&
+                                   (it->is_number_unsigned() ||
+                                    it->get<int64_t>() >= 0)))
+        return failure{errc::invalid_input,
+                       at + "'" + key + "' must be an integer >= 0, got " +
+                         dump(*it)};
     record r;
     try {
       r.ns = j.at("namespace").get<std::string>();

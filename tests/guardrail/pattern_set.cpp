@@ -127,3 +127,30 @@ TEST_CASE("an empty set and empty text are fine", "[guardrail][patterns]") {
   CHECK(set->matching("").empty());
   CHECK(set->find_all("")[0].empty());
 }
+
+TEST_CASE("non-ASCII text and a NUL in a pattern cannot slip past the fast "
+          "pass",
+          "[guardrail][patterns][hardening]") {
+  // Found by fuzz/guardrail_rules: Hyperscan reads bytes where RE2 reads
+  // UTF-8, and takes patterns as C strings.
+  auto set = must_compile({{"dot", "x.y"},
+                           {"fold", "(?i)é"},
+                           {"anchored", "^.$"},
+                           {"nul", std::string{"abc\0|evil", 9}}});
+  CHECK(set->matching("xéy") == std::vector<int>{0, 1});
+  CHECK(set->matching("É") == std::vector<int>{1, 2});
+  CHECK(set->matching("this is evil") == std::vector<int>{3});
+  for (std::string text : {"xéy", "É", "é", "this is evil", "xay"}) {
+    auto found = set->find_all(text);
+    INFO(text);
+    CHECK(found[0] == re2_all("x.y", text));
+    CHECK(found[1] == re2_all("(?i)é", text));
+    CHECK(found[2] == re2_all("^.$", text));
+  }
+  // The input filter built on it denies what its pattern says.
+  input_filter_config cfg;
+  cfg.deny_patterns = {{"evil", std::string{"abc\0|evil", 9}}};
+  auto filter = input_filter::make(cfg);
+  REQUIRE(filter);
+  CHECK((*filter)->check("so evil").action == troupe::verdict_action::deny);
+}

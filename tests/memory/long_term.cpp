@@ -204,6 +204,12 @@ TEST_CASE("a bad import line is named and nothing is imported",
   CHECK_THAT(d2.error().message,
              Catch::StartsWith("line 2: the record at /0/0/") &&
                Catch::EndsWith("nests deeper than 64 levels"));
+  // Found by fuzz/memory_import: a time that is no integer.
+  std::stringstream huge{R"({"namespace":"u/a","text":"x","created_ms":1e300})"};
+  auto h = s->import_jsonl(huge);
+  REQUIRE_FALSE(h);
+  CHECK(h.error().message ==
+        "line 1: 'created_ms' must be an integer >= 0, got 1e+300");
   CHECK(s->stats()->memories == 0);
 }
 

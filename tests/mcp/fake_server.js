@@ -11,7 +11,8 @@
 //   --ask          after initialized, send the requests
 //                  sampling/createMessage (id "s1") and ping (id 7); the
 //                  `report` tool returns the responses the client sent
-//   --no-read      never read stdin after the handshake (a stuck server)
+//   --no-read      never read stdin after the handshake and the first
+//                  tools/list (a stuck server)
 //   --ignore-eof   keep running when stdin closes
 //   --ignore-term  ignore SIGTERM
 //
@@ -145,17 +146,21 @@ rl.on("line", (line) => {
       } });
     case "notifications/initialized":
       afterInitialized();
-      if (flags["no-read"]) {
-        rl.pause();
-        setInterval(() => {}, 1 << 30); // alive without reading
-      }
       return;
     case "tools/list":
       if (flags.pages && !(msg.params && msg.params.cursor))
         return out({ jsonrpc: "2.0", id: msg.id,
                      result: { tools: tools.slice(0, 2), nextCursor: "page2" } });
-      return out({ jsonrpc: "2.0", id: msg.id,
-                   result: { tools: flags.pages ? tools.slice(2) : tools } });
+      out({ jsonrpc: "2.0", id: msg.id,
+            result: { tools: flags.pages ? tools.slice(2) : tools } });
+      // Stuck once the handshake, tools/list included, is done: pausing
+      // after `initialized` raced the client's tools/list, which then went
+      // unread when it came in a later chunk.
+      if (flags["no-read"]) {
+        rl.pause();
+        setInterval(() => {}, 1 << 30); // alive without reading
+      }
+      return;
     case "tools/call":
       return call(msg);
     case "notifications/cancelled":

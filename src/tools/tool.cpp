@@ -115,12 +115,15 @@ result<prepared_call> registry::prepare(const tool_call& call) const {
   auto e = find(call.name);
   if (e == nullptr)
     return failure{errc::unknown_tool, "unknown tool '" + call.name + "'"};
-  auto parsed = call.arguments.empty()
-                  ? result<json>{json::object()}
-                  : parse_object(call.arguments,
-                                 "arguments of '" + call.name + "'");
+  // The common case builds no error context: the tool's name goes into
+  // the message only when there is one.
+  constexpr std::string_view what = "the arguments";
+  auto parsed = call.arguments.empty() ? result<json>{json::object()}
+                                       : parse_object(call.arguments, what);
   if (!parsed)
-    return failure{errc::invalid_arguments, parsed.error().message};
+    return failure{errc::invalid_arguments,
+                   "arguments of '" + call.name + "'" +
+                     parsed.error().message.substr(what.size())};
   auto& args = *parsed;
   if (e->schema)
     if (auto ok = e->schema->check(args); !ok)

@@ -90,6 +90,15 @@ struct wire {
   }
 
   /// Through initialize and a one-page list of `tools`: ready.
+  /// Started and initialized; its first tools/list (id 2) is in flight.
+  void initialized() {
+    s.start(t0);
+    pump();
+    feed(
+      R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25"}})");
+    written();
+  }
+
   void handshake(json listed = json::array({{{"name", "echo"}}})) {
     s.start(t0);
     pump();
@@ -206,11 +215,7 @@ TEST_CASE("an MCP session follows tools/list pages and makes engine tool "
           "entries of them",
           "[mcp]") {
   wire w;
-  w.s.start(t0);
-  w.pump();
-  w.feed(
-    R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25"}})");
-  w.written();
+  w.initialized();
   w.feed(R"({"jsonrpc":"2.0","id":2,"result":{"nextCursor":"p2","tools":[)"
          R"({"name":"a.b","title":"A B","annotations":{"readOnlyHint":true}},)"
          R"({"description":"no name"}]}})");
@@ -253,11 +258,7 @@ TEST_CASE("a list_changed while listing lists again once done; once ready, "
           "at once",
           "[mcp]") {
   wire w;
-  w.s.start(t0);
-  w.pump();
-  w.feed(
-    R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25"}})");
-  w.written();
+  w.initialized();
   w.feed(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})");
   CHECK(w.written().empty());
   w.feed(R"({"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"old"}]}})");

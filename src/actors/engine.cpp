@@ -237,25 +237,6 @@ make_hooks(std::shared_ptr<role_directory> dir, std::shared_ptr<boot_state> boot
   return hooks;
 }
 
-/// The guardrail's rules: from the rules file, else built in.
-result<std::shared_ptr<guardrail::rules_holder>>
-load_guardrail_rules(const engine_settings& cfg) {
-  guardrail::rule_set rules{cfg.guardrail.deny_patterns,
-                            guardrail::default_output_rules()};
-  if (!cfg.guardrail.rules_file.empty()) {
-    auto loaded = guardrail::load_rules(cfg.guardrail.rules_file);
-    if (!loaded)
-      return loaded.error();
-    rules = std::move(*loaded);
-  }
-  auto compiled = guardrail::compile(rules, cfg.guardrail.max_input_bytes);
-  if (!compiled)
-    return compiled.error();
-  return std::make_shared<guardrail::rules_holder>(
-    std::move(*compiled), cfg.guardrail.rules_file,
-    cfg.guardrail.max_input_bytes);
-}
-
 /// The roles a task reaches before any has started: the settings they
 /// read, the tools in force, and a slot for every role (empty until its
 /// supervisor publishes it). Roles supplied by the embedder are theirs to
@@ -389,7 +370,7 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
     return make_error(ok.error().code, ok.error().message);
   if (auto ok = preflight(cfg); !ok)
     return make_error(ok.error().code, ok.error().message);
-  auto rules = load_guardrail_rules(cfg);
+  auto rules = guardrail::load_configured(cfg.guardrail);
   if (!rules)
     return make_error(rules.error().code, rules.error().message);
   // Tool calls: the guardrail signs what the principal may call, the

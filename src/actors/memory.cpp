@@ -28,11 +28,7 @@ result<std::string> storable(memory_ptr self, const std::string& text) {
   auto& rules = self->state.setup->redact;
   if (!rules)
     return text;
-  auto c = rules->current().output->check(text);
-  if (c.blocked())
-    return failure{errc::rejected,
-                   "the memory was not stored: it contains " + c.blocked_by};
-  return std::move(c.text);
+  return guardrail::storable(rules->current(), text);
 }
 
 const memory_reader_actor& next_reader(memory_ptr self) {

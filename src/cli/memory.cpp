@@ -28,6 +28,7 @@
 #include "cli/render.hpp"
 #include "core/codec.hpp"
 #include "config/config.hpp"
+#include "guardrail/rules.hpp"
 #include "cluster/certs.hpp"
 #include "cluster/network.hpp"
 #include "runtime/runtime.hpp"
@@ -149,7 +150,20 @@ int memory_command(const options& opts) {
         return exit_usage;
       }
     }
-    auto n = s.import_jsonl(from == "-" ? std::cin : file);
+    // As the memory role stores: with memory.redact_on_store (the
+    // default), no card number or key reaches the file.
+    memory::long_term_store::text_filter filter;
+    if (ecfg->memory.redact_on_store) {
+      auto rules = guardrail::load_configured(ecfg->guardrail);
+      if (!rules) {
+        std::cerr << "troupe: " << rules.error().message << "\n";
+        return exit_usage;
+      }
+      filter = [r = (*rules)->current()](const std::string& text) {
+        return guardrail::storable(r, text);
+      };
+    }
+    auto n = s.import_jsonl(from == "-" ? std::cin : file, filter);
     if (!n)
       return fail(n.error());
     std::cout << "imported " << *n << " memories\n";

@@ -1,9 +1,13 @@
 #include "daemon/serve.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <thread>
+
+#include <pthread.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -166,8 +170,29 @@ int serve(serve_options opts) {
                    active);
   std::cout << "troupe: draining " << active << " task(s)" << std::endl;
   svc->begin_drain();
+  // A second SIGTERM or SIGINT ends the drain at once: an operator (or an
+  // orchestrator past its grace period) who will not wait. The watcher
+  // thread is woken by a SIGHUP sent to it alone when the drain ends first.
+  std::atomic<bool> drained{false};
+  std::thread watcher{[&] {
+    for (;;) {
+      auto again = signals.wait();
+      if (drained)
+        return;
+      if (again == SIGHUP)
+        continue;
+      log::get()->warn(R"("event":"drain_cut","signal":{})", again);
+      std::cout << "troupe: signal " << again << " again, stopping now"
+                << std::endl;
+      svc->cut_drain();
+      return;
+    }
+  }};
   bool idle = svc->wait_idle(std::chrono::steady_clock::now() +
                              cfg.serve.drain);
+  drained = true;
+  pthread_kill(watcher.native_handle(), SIGHUP);
+  watcher.join();
   svc->stop_journaling_ends();
   auto left = idle ? 0 : svc->active();
   (*srv)->stop_accepting();

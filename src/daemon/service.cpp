@@ -194,7 +194,17 @@ void service::stop_journaling_ends() {
 
 bool service::wait_idle(clock_type::time_point deadline) {
   std::unique_lock lock{mutex_};
-  return idle_.wait_until(lock, deadline, [&] { return active_ == 0; });
+  idle_.wait_until(lock, deadline,
+                   [&] { return active_ == 0 || drain_cut_; });
+  return active_ == 0;
+}
+
+void service::cut_drain() {
+  {
+    std::lock_guard lock{mutex_};
+    drain_cut_ = true;
+  }
+  idle_.notify_all();
 }
 
 // -- helpers ------------------------------------------------------------------

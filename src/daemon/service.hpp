@@ -70,8 +70,13 @@ public:
   /// Not ready from now on, and new tasks are refused (503).
   void begin_drain();
 
-  /// Waits until no task runs or `deadline`; true if none runs.
+  /// Waits until no task runs, `deadline` or `cut_drain`; true if none
+  /// runs.
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
+
+  /// Ends a `wait_idle` under way (and any later one) at once: a second
+  /// stop signal during the drain.
+  void cut_drain();
 
   /// From now on, tasks that end (cancelled by the engine's shutdown) stay
   /// unfinished in the journal, for the next start.
@@ -168,6 +173,8 @@ private:
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_call_{1};
   std::atomic<bool> draining_{false};
+  /// Guarded by mutex_.
+  bool drain_cut_ = false;
   std::atomic<bool> journal_ends_{true};
 };
 

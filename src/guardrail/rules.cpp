@@ -139,4 +139,28 @@ result<size_t> rules_holder::reload() {
   return current_.count;
 }
 
+result<std::shared_ptr<rules_holder>> load_configured(const settings& cfg) {
+  rule_set rules{cfg.deny_patterns, default_output_rules()};
+  if (!cfg.rules_file.empty()) {
+    auto loaded = load_rules(cfg.rules_file);
+    if (!loaded)
+      return loaded.error();
+    rules = std::move(*loaded);
+  }
+  auto compiled = compile(rules, cfg.max_input_bytes);
+  if (!compiled)
+    return compiled.error();
+  return std::make_shared<rules_holder>(std::move(*compiled), cfg.rules_file,
+                                        cfg.max_input_bytes);
+}
+
+result<std::string> storable(const compiled_rules& rules,
+                             const std::string& text) {
+  auto c = rules.output->check(text);
+  if (c.blocked())
+    return failure{errc::rejected,
+                   "the memory was not stored: it contains " + c.blocked_by};
+  return std::move(c.text);
+}
+
 } // namespace troupe::guardrail

@@ -14,6 +14,7 @@
 #include "core/result.hpp"
 #include "guardrail/input_filter.hpp"
 #include "guardrail/output_filter.hpp"
+#include "guardrail/settings.hpp"
 
 namespace troupe::guardrail {
 
@@ -75,5 +76,15 @@ private:
   std::filesystem::path file_;
   size_t max_input_bytes_;
 };
+
+/// The rules `cfg` puts in force: its rules file, else the built-in output
+/// rules and `deny_patterns`; compiled and held for reloads.
+result<std::shared_ptr<rules_holder>> load_configured(const settings& cfg);
+
+/// `text` as it may be stored (`memory.redact_on_store`): masked by the
+/// output rules that redact, refused (`rejected`) if one that blocks
+/// matches.
+result<std::string> storable(const compiled_rules& rules,
+                             const std::string& text);
 
 } // namespace troupe::guardrail

@@ -587,7 +587,8 @@ result<uint64_t> long_term_store::export_jsonl(std::ostream& out,
   return n;
 }
 
-result<uint64_t> long_term_store::import_jsonl(std::istream& in) {
+result<uint64_t> long_term_store::import_jsonl(std::istream& in,
+                                               const text_filter& filter) {
   std::vector<record> batch;
   std::string line;
   size_t line_no = 0;
@@ -623,6 +624,12 @@ result<uint64_t> long_term_store::import_jsonl(std::istream& in) {
                      at + "needs string 'namespace' and 'text' (and numbers "
                           "for the times, strings for the tags): " +
                        e.what()};
+    }
+    if (filter) {
+      auto text = filter(r.text);
+      if (!text)
+        return failure{text.error().code, at + text.error().message};
+      r.text = std::move(*text);
     }
     if (auto ok = check(r); !ok)
       return failure{ok.error().code, at + ok.error().message};

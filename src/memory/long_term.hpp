@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <memory>
@@ -131,9 +132,15 @@ public:
   result<uint64_t> export_jsonl(std::ostream& out,
                                 std::optional<std::string> ns = {});
 
+  /// What a text becomes before it is stored (`memory.redact_on_store`):
+  /// the text to store, or why it may not be.
+  using text_filter = std::function<result<std::string>(const std::string&)>;
+
   /// Reads JSON lines as written by `export_jsonl` (ids are assigned anew)
-  /// in one transaction: all or nothing. Errors name the line.
-  result<uint64_t> import_jsonl(std::istream& in);
+  /// in one transaction: all or nothing. Each text passes `filter` first,
+  /// if given. Errors name the line.
+  result<uint64_t> import_jsonl(std::istream& in,
+                                const text_filter& filter = {});
 
   const long_term_config& config() const {
     return cfg_;

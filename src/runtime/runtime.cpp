@@ -106,10 +106,15 @@ app::start(const engine_config& cfg, const app_spec& spec,
                   "tools: set cluster.tls (docs/cluster.md), listen on "
                   "127.0.0.1, or set cluster.insecure: true to accept that",
                 exit_usage);
-  if (clustered && cluster::exposed(cfg.cluster))
+  if (clustered && cluster::exposed(cfg.cluster)) {
+    // On stderr whatever the log level: an operator must see it.
+    std::cerr << "troupe: warning: cluster.insecure is set: cluster.listen "
+              << cfg.cluster.listen
+              << " is reachable from other machines without TLS\n";
     log::get()->warn(
       R"("event":"cluster_insecure","listen":{},"why":"cluster.insecure is set: nodes talk without TLS on an address other machines can reach")",
       log::quote(cfg.cluster.listen));
+  }
   std::unique_ptr<app> out{new app};
   out->sys_cfg_ = std::make_unique<caf::actor_system_config>();
   register_types(*out->sys_cfg_);

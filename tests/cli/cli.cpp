@@ -563,6 +563,38 @@ TEST_CASE("troupe node and serve say what is wrong with their cluster "
   unsetenv("TROUPE_APPROVAL_KEY");
 }
 
+TEST_CASE("troupe memory import redacts as the memory role stores",
+          "[cli][memory][hardening]") {
+  const std::string card = "4111 1111 1111 1111";
+  temp_dir d{"cli-import-card"};
+  auto jsonl = d.path / "in.jsonl";
+  std::ofstream{jsonl} << R"({"namespace":"cli/default","text":"my card is )"
+                       << card << "\"}\n";
+  auto import_and_export = [&](const std::string& dir,
+                               std::vector<std::string> extra) {
+    std::vector<std::string> args{cli_path(), "memory", "--data-dir", dir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto in = args;
+    in.insert(in.end(), {"import", jsonl.string()});
+    auto imported = run_process(in);
+    INFO(imported.err);
+    REQUIRE(imported.exit_code == 0);
+    args.push_back("export");
+    auto exported = run_process(args);
+    REQUIRE(exported.exit_code == 0);
+    return exported.out;
+  };
+  // The default: masked before it reaches the file.
+  auto masked = import_and_export((d.path / "a").string(), {});
+  CHECK(masked.find(card) == std::string::npos);
+  CHECK_THAT(masked, Catch::Contains("my card is [REDACTED:card]"));
+  // An operator who opts out stores the text as it is.
+  auto cfg = (d.path / "raw.json").string();
+  std::ofstream{cfg} << R"({"memory": {"redact_on_store": false}})";
+  auto raw = import_and_export((d.path / "b").string(), {"--config", cfg});
+  CHECK_THAT(raw, Catch::Contains("my card is " + card));
+}
+
 TEST_CASE("troupe run keeps a card number out of every part of its result "
           "and out of memory.db",
           "[cli][memory][hardening]") {
@@ -628,8 +660,13 @@ TEST_CASE("a node listening beyond loopback without TLS needs "
   temp_dir d{"cli-insecure"};
   auto cfg = (d.path / "node.json").string();
   std::ofstream{cfg} << R"({"cluster": {"insecure": true}})";
-  child_process node{{cli_path(), "node", "--config", cfg, "--roles", "tools",
-                      "--listen", "0.0.0.0:0"}};
+  // stderr joins stdout, to read the warning (shown at any log level).
+  child_process node{{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", cli_path(),
+                      "node", "--config", cfg, "--roles", "tools", "--listen",
+                      "0.0.0.0:0"}};
+  auto warned = node.wait_for_line("warning: cluster.insecure", 20s);
+  REQUIRE(warned);
+  CHECK_THAT(*warned, Catch::Contains("0.0.0.0:0"));
   CHECK(node.wait_for_line("serving tools on", 20s));
   CHECK(node.stop(SIGTERM, 20s));
   unsetenv("TROUPE_APPROVAL_KEY");

@@ -1,5 +1,7 @@
 #include "memory/long_term.hpp"
 
+#include <limits>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -602,15 +604,26 @@ result<uint64_t> long_term_store::import_jsonl(std::istream& in,
       return failure{errc::invalid_input, at + parsed.error().message};
     auto& j = *parsed;
     // Numbers are read as integers only: nlohmann converts a double out of
-    // range (1e300) with undefined behaviour (fuzz/memory_import).
-    for (auto key : {"created_ms", "expires_ms", "source_task"})
-      if (auto it = j.find(key); it != j.end() &&
-                                 !(it->is_number_integer() &&
-                                   (it->is_number_unsigned() ||
-                                    it->get<int64_t>() >= 0)))
+    // range (1e300) with undefined behaviour, and an unsigned past INT64_MAX
+    // would wrap to a negative time (both fuzz/memory_import).
+    for (auto key : {"created_ms", "expires_ms", "source_task"}) {
+      auto it = j.find(key);
+      if (it == j.end())
+        continue;
+      bool time = key[0] != 's';
+      bool ok = it->is_number_unsigned()
+                  ? !time || it->get<uint64_t>() <=
+                               uint64_t(std::numeric_limits<int64_t>::max())
+                  : it->is_number_integer() && it->get<int64_t>() >= 0;
+      if (!ok)
         return failure{errc::invalid_input,
-                       at + "'" + key + "' must be an integer >= 0, got " +
-                         dump(*it)};
+                       at + "'" + key + "' must be an integer in 0.." +
+                         (time ? std::to_string(
+                                   std::numeric_limits<int64_t>::max())
+                               : std::to_string(
+                                   std::numeric_limits<uint64_t>::max())) +
+                         ", got " + dump(*it)};
+    }
     record r;
     try {
       r.ns = j.at("namespace").get<std::string>();

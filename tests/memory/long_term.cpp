@@ -204,13 +204,28 @@ TEST_CASE("a bad import line is named and nothing is imported",
   CHECK_THAT(d2.error().message,
              Catch::StartsWith("line 2: the record at /0/0/") &&
                Catch::EndsWith("nests deeper than 64 levels"));
+  // The error an import of the one line `line` fails with.
+  auto refusal = [&](const std::string& line) {
+    std::stringstream in{line};
+    auto r = s->import_jsonl(in);
+    REQUIRE_FALSE(r);
+    return r.error().message;
+  };
+  auto time_range = std::string{"line 1: 'created_ms' must be an integer in "
+                                "0..9223372036854775807, got "};
   // Found by fuzz/memory_import: a time that is no integer.
-  std::stringstream huge{R"({"namespace":"u/a","text":"x","created_ms":1e300})"};
-  auto h = s->import_jsonl(huge);
-  REQUIRE_FALSE(h);
-  CHECK(h.error().message ==
-        "line 1: 'created_ms' must be an integer >= 0, got 1e+300");
-  CHECK(s->stats()->memories == 0);
+  CHECK(refusal(R"({"namespace":"u/a","text":"x","created_ms":1e300})") ==
+        time_range + "1e+300");
+  // Found by fuzz/memory_import: a time past INT64_MAX wrapped to a
+  // negative one, which the export then wrote and no import took back.
+  CHECK(refusal(R"({"namespace":"u/a","text":"x",)"
+                R"("created_ms":17672256000005600000})") ==
+        time_range + "17672256000005600000");
+  // The source task is unsigned: all of its range is taken.
+  std::stringstream task{
+    R"({"namespace":"u/a","text":"x","source_task":18446744073709551615})"};
+  CHECK(s->import_jsonl(task));
+  CHECK(s->stats()->memories == 1);
 }
 
 TEST_CASE("hostile query strings are only words", "[memory][long_term]") {

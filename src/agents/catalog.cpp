@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/json.hpp"
+#include "core/names.hpp"
 
 namespace troupe::agents {
 
@@ -59,17 +59,11 @@ resolve(const std::string& name, const agent_config& cfg,
                       : cfg.memory.recall_limit >= 0
                         ? static_cast<uint32_t>(cfg.memory.recall_limit)
                         : defaults.recall_limit;
-  if (!cfg.output_schema.empty()) {
-    auto schema = parse_object(cfg.output_schema, key + ".output_schema");
-    if (!schema)
-      return config_error(schema.error().message);
-    auto compiled =
-      tools::schema_validator::compile(*schema, key + ".output_schema");
-    if (!compiled)
-      return config_error(compiled.error().message);
-    out->output_schema = cfg.output_schema;
-    out->output = std::move(*compiled);
-  }
+  auto output = compile_output_schema(cfg, key);
+  if (!output)
+    return output.error();
+  out->output_schema = cfg.output_schema;
+  out->output = std::move(*output);
   auto chain = chain_of(cfg.provider);
   if (!chain)
     return config_error(key + ".provider: provider '" + cfg.provider +
@@ -98,7 +92,7 @@ catalog::build(const std::map<std::string, agent_config>& configured,
                const engine_defaults& defaults, const chain_fn& chain_of) {
   auto out = std::make_shared<catalog>();
   for (auto& [name, cfg] : configured) {
-    if (!valid_agent_name(name))
+    if (!valid_name(name))
       return config_error("agents." + name +
                           ": an agent's name must be 1-64 characters of "
                           "A-Z a-z 0-9 _ . -");

@@ -1,11 +1,9 @@
 #include "agents/settings.hpp"
 
-#include <cctype>
-
 #include <fnmatch.h>
 
 #include "core/json.hpp"
-#include "tools/schema.hpp"
+#include "core/names.hpp"
 
 namespace troupe::agents {
 
@@ -74,13 +72,18 @@ const keys<agent_config>& agent_keys() {
   return table;
 }
 
-bool valid_agent_name(std::string_view name) {
-  if (name.empty() || name.size() > 64)
-    return false;
-  for (unsigned char c : name)
-    if (!(std::isalnum(c) || c == '_' || c == '.' || c == '-'))
-      return false;
-  return true;
+result<std::shared_ptr<const tools::schema_validator>>
+compile_output_schema(const agent_config& cfg, const std::string& key) {
+  if (cfg.output_schema.empty())
+    return std::shared_ptr<const tools::schema_validator>{};
+  auto what = key + ".output_schema";
+  auto schema = parse_object(cfg.output_schema, what);
+  if (!schema)
+    return config_error(schema.error().message);
+  auto compiled = tools::schema_validator::compile(*schema, what);
+  if (!compiled)
+    return config_error(compiled.error().message);
+  return std::move(*compiled);
 }
 
 result<bool> validate(const agent_config& cfg, const std::string& key,
@@ -91,22 +94,15 @@ result<bool> validate(const agent_config& cfg, const std::string& key,
   if (!provider_known)
     return config_error(key + ".provider: unknown provider '" + cfg.provider +
                         "' (offline, or a name from providers)");
-  if (!cfg.memory.ns.empty() && !valid_agent_name(cfg.memory.ns))
+  if (!cfg.memory.ns.empty() && !valid_name(cfg.memory.ns))
     return config_error(key + ".memory.namespace must be 1-64 characters of "
                               "A-Z a-z 0-9 _ . -, got '" +
                         cfg.memory.ns + "'");
   for (auto& p : cfg.tools)
     if (p.empty() || p == "!")
       return config_error(key + ".tools: an empty pattern");
-  if (!cfg.output_schema.empty()) {
-    auto schema = parse_object(cfg.output_schema, key + ".output_schema");
-    if (!schema)
-      return config_error(schema.error().message);
-    if (auto ok = tools::schema_validator::compile(*schema,
-                                                   key + ".output_schema");
-        !ok)
-      return config_error(ok.error().message);
-  }
+  if (auto compiled = compile_output_schema(cfg, key); !compiled)
+    return compiled.error();
   return true;
 }
 

@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/keys.hpp"
 #include "core/result.hpp"
+#include "tools/schema.hpp"
 
 namespace troupe::agents {
 
@@ -68,15 +70,17 @@ struct agent_config {
 /// The declarations of an agent's keys.
 const keys<agent_config>& agent_keys();
 
-/// True for a name an agent (or a memory namespace) may have: 1-64
-/// characters of A-Z a-z 0-9 _ . - (no path or control characters).
-bool valid_agent_name(std::string_view name);
-
 /// Checks `cfg` at `key` ("agents.<name>") beyond its declarations:
 /// instructions from one place, a known provider (`provider_known`), a
-/// schema that compiles, tool patterns that are not empty. Pure.
+/// valid memory namespace (`valid_name`), a schema that compiles, tool
+/// patterns that are not empty. Pure.
 result<bool> validate(const agent_config& cfg, const std::string& key,
                       bool provider_known);
+
+/// `cfg.output_schema` compiled ("" compiles to null); the error names
+/// `key`'s output_schema.
+result<std::shared_ptr<const tools::schema_validator>>
+compile_output_schema(const agent_config& cfg, const std::string& key);
 
 /// True if `name` matches the glob `pattern` (`*`, `?`, `[…]`).
 bool glob_match(std::string_view pattern, std::string_view name);

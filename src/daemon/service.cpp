@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/codec.hpp"
+#include "core/names.hpp"
 #include "guardrail/access.hpp"
 #include "memory/tools.hpp"
 
@@ -27,12 +28,6 @@ const parse_limits journal_rows{.max_depth = 128, .max_bytes = size_t{1} << 30,
 
 /// Longest Idempotency-Key accepted.
 constexpr size_t max_idempotency_key = 255;
-
-bool valid_name(std::string_view s) {
-  return !s.empty() && s.size() <= 64 &&
-         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
-                             "VWXYZ0123456789_.-") == std::string_view::npos;
-}
 
 /// The token of an `Authorization: Bearer <token>` header ("" if none).
 std::string_view bearer_token(const http::request& req) {

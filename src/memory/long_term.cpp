@@ -606,23 +606,22 @@ result<uint64_t> long_term_store::import_jsonl(std::istream& in,
     // Numbers are read as integers only: nlohmann converts a double out of
     // range (1e300) with undefined behaviour, and an unsigned past INT64_MAX
     // would wrap to a negative time (both fuzz/memory_import).
-    for (auto key : {"created_ms", "expires_ms", "source_task"}) {
+    constexpr auto int64_max = uint64_t(std::numeric_limits<int64_t>::max());
+    constexpr std::pair<const char*, uint64_t> integers[] = {
+      {"created_ms", int64_max},
+      {"expires_ms", int64_max},
+      {"source_task", std::numeric_limits<uint64_t>::max()}};
+    for (auto [key, max] : integers) {
       auto it = j.find(key);
       if (it == j.end())
         continue;
-      bool time = key[0] != 's';
       bool ok = it->is_number_unsigned()
-                  ? !time || it->get<uint64_t>() <=
-                               uint64_t(std::numeric_limits<int64_t>::max())
+                  ? it->get<uint64_t>() <= max
                   : it->is_number_integer() && it->get<int64_t>() >= 0;
       if (!ok)
         return failure{errc::invalid_input,
                        at + "'" + key + "' must be an integer in 0.." +
-                         (time ? std::to_string(
-                                   std::numeric_limits<int64_t>::max())
-                               : std::to_string(
-                                   std::numeric_limits<uint64_t>::max())) +
-                         ", got " + dump(*it)};
+                         std::to_string(max) + ", got " + dump(*it)};
     }
     record r;
     try {

@@ -11,6 +11,7 @@
 #include <caf/actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "agents/catalog.hpp"
 #include "guardrail/rules.hpp"
 #include "tools/tool.hpp"
 #include "actors/settings.hpp"
@@ -25,9 +26,11 @@ struct role_set {
   /// The planner pool ("planner", "planner.1"…): a task keeps to one
   /// instance, so a crash bounces only that instance's queue.
   std::vector<planner_actor> planners;
-  /// The model providers: the primary first, then its fallbacks, named
-  /// "provider", "provider.1", "provider.2"…
+  /// The model providers (`provider_roster`): the primary first, then its
+  /// fallbacks, then those only agents name; "provider", "provider.1"…
   std::vector<provider_actor> providers;
+  /// The primary provider is the embedder's (it may not stream).
+  bool primary_supplied = false;
   guardrail_actor guardrail;
   tool_executor_actor tools;
   memory_actor memory;
@@ -44,6 +47,9 @@ struct role_set {
   /// The tools in force (their specs: what the model is offered, what a
   /// call needs, whether it may run twice).
   std::shared_ptr<const tools::catalog> catalog;
+  /// The agents in force (swapped whole on reload; a task keeps the agent
+  /// it started with).
+  std::shared_ptr<agents::holder> agents;
   /// The guardrail's rules: every string a task hands out passes their
   /// output filter (`scrub`).
   std::shared_ptr<const guardrail::rules_holder> rules;

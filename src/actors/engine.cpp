@@ -241,18 +241,35 @@ make_hooks(std::shared_ptr<role_directory> dir, std::shared_ptr<boot_state> boot
 /// read, the tools in force, and a slot for every role (empty until its
 /// supervisor publishes it). Roles supplied by the embedder are theirs to
 /// supervise; they are in their slots from the start.
+/// The agents of `next` as a catalog over the providers `started` runs
+/// (the roster is fixed at the start).
+result<std::shared_ptr<const agents::catalog>>
+build_agents(const engine_settings& started, const engine_settings& next) {
+  agents::engine_defaults defaults;
+  defaults.max_steps = next.max_steps;
+  defaults.max_tokens = next.budget.max_tokens;
+  defaults.timeout = next.timeouts.task;
+  defaults.recall_limit = next.memory.recall_limit;
+  return agents::catalog::build(
+    next.agents, defaults,
+    [&started](const std::string& name) { return agent_chain(started, name); });
+}
+
 role_set initial_roles(const engine_settings& cfg, const engine_options& opts,
                        std::shared_ptr<tools::catalog> catalog,
-                       std::shared_ptr<const guardrail::rules_holder> rules) {
+                       std::shared_ptr<const guardrail::rules_holder> rules,
+                       std::shared_ptr<agents::holder> agents) {
   role_set initial;
+  initial.agents = std::move(agents);
   initial.timeouts = cfg.timeouts;
   initial.max_steps = cfg.max_steps;
   initial.max_task_tokens = cfg.budget.max_tokens;
   initial.max_parallel_calls = cfg.max_parallel_calls;
   initial.recall_limit = cfg.memory.recall_limit;
   initial.rules = std::move(rules);
-  initial.providers.resize(1 + cfg.provider.fallback.size());
+  initial.providers.resize(provider_roster(cfg).size());
   initial.providers[0] = opts.provider;
+  initial.primary_supplied = static_cast<bool>(opts.provider);
   initial.tools = opts.tools;
   initial.memory = opts.memory;
   if (opts.planner)
@@ -385,8 +402,12 @@ engine::start(caf::actor_system& sys, engine_settings cfg, engine_options opts) 
   eng->rules_ = *rules;
   // Stopped with the engine, after the roles were told to stop.
   eng->mcp_ = std::move(toolset->mcp);
+  auto catalog = build_agents(cfg, cfg);
+  if (!catalog)
+    return make_error(catalog.error().code, catalog.error().message);
+  eng->agents_ = std::make_shared<agents::holder>(std::move(*catalog));
   auto dir = std::make_shared<role_directory>(
-    initial_roles(cfg, opts, toolset->catalog, *rules));
+    initial_roles(cfg, opts, toolset->catalog, *rules, eng->agents_));
   auto store = std::make_shared<memory::short_term_store>(
     cfg.memory.capacity, cfg.memory.max_sessions);
   auto msetup = std::make_shared<memory_setup>();
@@ -466,6 +487,15 @@ std::vector<mcp::server_status> engine::mcp_status() const {
 
 std::map<std::string, uint64_t> engine::mailbox_depths() const {
   return gauges_->snapshot();
+}
+
+result<bool> engine::set_agents(const engine_settings& next) {
+  auto built = build_agents(cfg_, next);
+  if (!built)
+    return built.error();
+  agents_->set(std::move(*built));
+  cfg_.agents = next.agents;
+  return true;
 }
 
 void engine::set_access(guardrail::access_config cfg) {

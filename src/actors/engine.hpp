@@ -11,6 +11,7 @@
 
 #include "actors/protocol.hpp"
 #include "actors/settings.hpp"
+#include "agents/catalog.hpp"
 #include "guardrail/approval.hpp"
 #include "guardrail/rules.hpp"
 #include "mcp/server.hpp"
@@ -187,6 +188,17 @@ public:
   /// with `validate` first). Not thread-safe against itself.
   void set_access(guardrail::access_config cfg);
 
+  /// The agents in force (`agents.<name>`, plus `default`).
+  std::shared_ptr<const agents::catalog> agents() const {
+    return agents_->get();
+  }
+
+  /// Puts the agents of `next` in force for tasks that start from now
+  /// (running ones keep theirs); the engine's budgets in `next` fill in
+  /// what an agent leaves unset. Fails, changing nothing, if an agent is
+  /// invalid or names a provider the engine did not start with.
+  result<bool> set_agents(const engine_settings& next);
+
 private:
   engine() = default;
 
@@ -199,6 +211,7 @@ private:
   std::shared_ptr<role_directory> directory_;
   std::shared_ptr<guardrail::access_holder> access_;
   std::shared_ptr<guardrail::rules_holder> rules_;
+  std::shared_ptr<agents::holder> agents_;
   std::shared_ptr<role_gauges> gauges_;
   caf::actor root_;
   std::shared_ptr<supervision_tree> tree_;

@@ -28,6 +28,8 @@ struct exchange {
   std::chrono::milliseconds timeout{0};
   llm::sse_parser parser;
   llm::stream_assembler assembler{llm::wire_format::openai};
+  /// Where the answer's text goes as it streams (null: nowhere).
+  caf::actor sink;
   /// Set when the stream itself went wrong (bad event, error event).
   std::optional<failure> broken;
 };
@@ -126,6 +128,10 @@ void launch(self_ptr self, uint64_t id) {
   x->secret = st.api_key;
   x->timeout = st.settings.timeout;
   x->assembler = llm::stream_assembler{st.format};
+  // A retry after text went out would send it twice: only the first
+  // attempt streams (a retried call's answer comes whole).
+  if (it->second.attempt == 0)
+    x->sink = it->second.sink;
   llm::http_client::chunk_fn chunk;
   if (st.settings.stream)
     chunk = [x](std::string_view bytes) {
@@ -139,6 +145,9 @@ void launch(self_ptr self, uint64_t id) {
           x->broken = ok.error();
           return false;
         }
+      if (x->sink)
+        if (auto text = x->assembler.take_text(); !text.empty())
+          caf::anon_send(x->sink, token_atom::value, std::move(text));
       return true;
     };
   st.client->start(std::move(req), std::move(chunk),
@@ -184,39 +193,49 @@ http_provider(self_ptr self, std::string role, llm::provider_config settings,
     return "model provider '" + st.role + "' (" + st.settings.kind + ", " +
            st.settings.model + ")";
   };
+  auto complete = [=](const chat_request& req,
+                      caf::actor sink) -> caf::result<chat_response> {
+    if (auto r = inject_fault<chat_response>(self, self->state.faults))
+      return std::move(*r);
+    auto& st = self->state;
+    auto now = clock_type::now();
+    if (st.failures >= st.settings.breaker_failures) {
+      // Open: fail at once, so the task falls back without waiting.
+      // Past the cooldown one call goes through as a probe.
+      if (now < st.open_until || st.probing) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          st.open_until - now);
+        return make_error(
+          errc::provider_failed,
+          describe_role() + " is unavailable: " +
+            std::to_string(st.failures) +
+            " calls failed in a row (circuit open" +
+            (now < st.open_until
+               ? ", next try in " + std::to_string(left.count()) + " ms)"
+               : ", a probe call is under way)"));
+      }
+      st.probing = true;
+    }
+    auto id = st.next_call++;
+    auto& c = st.calls[id];
+    c.promise = self->make_response_promise<chat_response>();
+    c.body = llm::request_body(
+      st.format, req, {st.settings.model, st.settings.max_tokens, st.settings.stream});
+    c.structured = !req.response_schema.empty();
+    c.sink = std::move(sink);
+    if (st.running < st.settings.max_concurrency)
+      launch(self, id);
+    else
+      st.waiting.push_back(id);
+    return c.promise;
+  };
   return {
     [=](complete_atom, const chat_request& req) -> caf::result<chat_response> {
-      if (auto r = inject_fault<chat_response>(self, self->state.faults))
-        return std::move(*r);
-      auto& st = self->state;
-      auto now = clock_type::now();
-      if (st.failures >= st.settings.breaker_failures) {
-        // Open: fail at once, so the task falls back without waiting.
-        // Past the cooldown one call goes through as a probe.
-        if (now < st.open_until || st.probing) {
-          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            st.open_until - now);
-          return make_error(
-            errc::provider_failed,
-            describe_role() + " is unavailable: " +
-              std::to_string(st.failures) +
-              " calls failed in a row (circuit open" +
-              (now < st.open_until
-                 ? ", next try in " + std::to_string(left.count()) + " ms)"
-                 : ", a probe call is under way)"));
-        }
-        st.probing = true;
-      }
-      auto id = st.next_call++;
-      auto& c = st.calls[id];
-      c.promise = self->make_response_promise<chat_response>();
-      c.body = llm::request_body(
-        st.format, req, {st.settings.model, st.settings.max_tokens, st.settings.stream});
-      if (st.running < st.settings.max_concurrency)
-        launch(self, id);
-      else
-        st.waiting.push_back(id);
-      return c.promise;
+      return complete(req, caf::actor{});
+    },
+    [=](complete_atom, const chat_request& req,
+        caf::actor& sink) -> caf::result<chat_response> {
+      return complete(req, std::move(sink));
     },
     [=](http_ok_atom, uint64_t id, chat_response& resp) {
       auto& st = self->state;
@@ -224,6 +243,8 @@ http_provider(self_ptr self, std::string role, llm::provider_config settings,
       st.failures = 0;
       st.probing = false;
       if (auto it = st.calls.find(id); it != st.calls.end()) {
+        if (it->second.structured)
+          llm::unwrap_final_answer(resp);
         it->second.promise.deliver(std::move(resp));
         st.calls.erase(it);
       }

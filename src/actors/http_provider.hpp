@@ -29,7 +29,7 @@ using http_ok_atom = caf::atom_constant<caf::atom("http_ok")>;
 using http_fail_atom = caf::atom_constant<caf::atom("http_fail")>;
 
 /// The provider interface plus the answers of its own HTTP calls.
-using http_provider_actor = provider_actor::extend<
+using http_provider_actor = streaming_provider_actor::extend<
   /// Call N succeeded.
   caf::reacts_to<http_ok_atom, uint64_t, chat_response>,
   /// Call N failed: the error, the wait Retry-After asks for (ms, -1 if
@@ -50,6 +50,11 @@ struct http_provider_state {
   struct call {
     caf::typed_response_promise<chat_response> promise;
     std::string body;
+    /// The request had an output schema: a `final_answer` call is the
+    /// answer (Anthropic's forced tool).
+    bool structured = false;
+    /// Where the answer's text streams to (null: nowhere).
+    caf::actor sink;
     uint32_t attempt = 0;
   };
   std::unordered_map<uint64_t, call> calls;

@@ -58,6 +58,7 @@ using done_atom = caf::atom_constant<caf::atom("done")>;
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using routes_atom = caf::atom_constant<caf::atom("routes")>;
+using token_atom = caf::atom_constant<caf::atom("token")>;
 
 /// The error category under which `errc` values travel in `caf::error`.
 constexpr caf::atom_value error_category = caf::atom("troupe");
@@ -162,18 +163,32 @@ using provider_actor = caf::typed_actor<
   /// Completes a conversation: tool calls or a final answer.
   caf::replies_to<complete_atom, chat_request>::with<chat_response>>;
 
+/// A provider that streams: the engine's own (offline and HTTP). One an
+/// embedder supplies needs only `provider_actor`; its answers then reach
+/// observers whole.
+using streaming_provider_actor = provider_actor::extend<
+  /// Completes a conversation, sending the answer's text to `sink` as it
+  /// comes, piece by piece, before the answer: `(token_atom, delta)`.
+  caf::replies_to<complete_atom, chat_request, caf::actor>::with<
+    chat_response>>;
+
 /// Planner: the next step of a task (tool calls or a final answer).
 using planner_actor = caf::typed_actor<
   /// Decides the next step for the conversation so far.
-  caf::replies_to<plan_atom, plan_request>::with<chat_response>>;
+  caf::replies_to<plan_atom, plan_request>::with<chat_response>,
+  /// The same, the model's text streamed to `sink` as it comes
+  /// (`(token_atom, std::string delta)`, before the answer).
+  caf::replies_to<plan_atom, plan_request, caf::actor>::with<chat_response>>;
 
 /// The task manager: where tasks go.
 using task_actor = caf::typed_actor<
   /// Runs a task to its end and answers with its result.
   caf::replies_to<run_atom, task_request>::with<task_result>,
   /// The same, telling `observer` of each step as it begins,
-  /// `(began_atom, task id, step index, step_record without results)`, and
-  /// as it finishes, `(step_atom, task id, step index, step_record)`.
+  /// `(began_atom, task id, step index, step_record without results)`, as
+  /// it finishes, `(step_atom, task id, step index, step_record)`, and of
+  /// the model's text as it streams, `(token_atom, task id, delta)`
+  /// (filtered as the answer is).
   caf::replies_to<run_atom, task_request, caf::actor>::with<task_result>,
   /// Cancels the running task with this id: true if one was running (it
   /// then ends with status cancelled), false if none.
@@ -188,7 +203,9 @@ using task_runner_actor = caf::typed_actor<
   /// Time to retry the planner request of the current step.
   caf::reacts_to<retry_atom>,
   /// Time to retry tool call N of the current step.
-  caf::reacts_to<retry_atom, uint64_t>>;
+  caf::reacts_to<retry_atom, uint64_t>,
+  /// A piece of the model's text as it streams (from the provider).
+  caf::reacts_to<token_atom, std::string>>;
 
 /// The task manager as it sees itself.
 using task_manager_actor = task_actor::extend<
@@ -232,7 +249,8 @@ typename Inspector::result_type inspect(Inspector& f, tool_list& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, chat_request& x) {
-  return f(caf::meta::type_name("chat_request"), x.messages, x.tools);
+  return f(caf::meta::type_name("chat_request"), x.messages, x.tools, x.model,
+           x.response_schema);
 }
 
 template <class Inspector>
@@ -249,7 +267,7 @@ typename Inspector::result_type inspect(Inspector& f, chat_response& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, task_request& x) {
   return f(caf::meta::type_name("task_request"), x.id, x.session, x.principal,
-           x.text, x.agent, x.resume, x.resumed);
+           x.text, x.agent, x.history, x.resume, x.resumed);
 }
 
 template <class Inspector>
@@ -330,7 +348,7 @@ typename Inspector::result_type inspect(Inspector& f, monitor_stats& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, plan_request& x) {
   return f(caf::meta::type_name("plan_request"), x.task_id, x.session,
-           x.history, x.provider);
+           x.history, x.provider, x.model, x.tools, x.response_schema);
 }
 
 template <class Inspector>

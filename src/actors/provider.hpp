@@ -19,8 +19,8 @@ struct rule_based_state {
 /// Spawns the offline rule-based provider: deterministic, no network, the
 /// default model. It answers through the same interface as HTTP providers.
 /// `role` is its name in the fallback chain ("provider", "provider.1"…).
-provider_actor::behavior_type
-rule_based_provider(provider_actor::stateful_pointer<rule_based_state> self,
+streaming_provider_actor::behavior_type
+rule_based_provider(streaming_provider_actor::stateful_pointer<rule_based_state> self,
                     std::string role, fault_spec faults);
 
 } // namespace troupe

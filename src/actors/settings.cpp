@@ -1,7 +1,10 @@
 #include "actors/settings.hpp"
 
+#include <algorithm>
 #include <set>
 #include <system_error>
+
+#include "core/names.hpp"
 
 namespace troupe {
 
@@ -17,12 +20,47 @@ const char* to_string(restart_strategy x) noexcept {
   return "unknown";
 }
 
+std::vector<std::string> provider_roster(const engine_settings& cfg) {
+  std::vector<std::string> out{""};
+  out.insert(out.end(), cfg.provider.fallback.begin(),
+             cfg.provider.fallback.end());
+  auto held = [&](const std::string& name) {
+    if (name.empty() || (name == "offline" && cfg.provider.kind == "offline"))
+      return true;
+    return std::find(out.begin() + 1, out.end(), name) != out.end();
+  };
+  for (auto& [_, a] : cfg.agents)
+    if (!held(a.provider))
+      out.push_back(a.provider);
+  return out;
+}
+
 llm::provider_config provider_settings(const engine_settings& cfg,
                                        size_t index) {
   if (index == 0)
     return cfg.provider;
-  auto& name = cfg.provider.fallback[index - 1];
+  auto name = provider_roster(cfg).at(index);
   return name == "offline" ? llm::provider_config{} : cfg.providers.at(name);
+}
+
+std::optional<std::vector<uint32_t>>
+agent_chain(const engine_settings& cfg, const std::string& name) {
+  auto chain_size = static_cast<uint32_t>(1 + cfg.provider.fallback.size());
+  std::vector<uint32_t> out;
+  if (!name.empty()) {
+    auto roster = provider_roster(cfg);
+    auto at = std::find(roster.begin() + 1, roster.end(), name);
+    if (name == "offline" && cfg.provider.kind == "offline")
+      out.push_back(0);
+    else if (at != roster.end())
+      out.push_back(static_cast<uint32_t>(at - roster.begin()));
+    else
+      return std::nullopt;
+  }
+  for (uint32_t i = 0; i < chain_size; ++i)
+    if (out.empty() || out[0] != i)
+      out.push_back(i);
+  return out;
 }
 
 bool is_fault_role(std::string_view role) {
@@ -246,6 +284,19 @@ const keys<engine_settings>& engine_keys() {
                 return std::nullopt;
               })
       .section("budget", &e::budget, budget_keys(), "spending limits per task")
+      .custom("agents", named_entries(&e::agents, agents::agent_keys()),
+              [](const e&) {
+                return object_of(
+                  agents::agent_keys().schema(agents::agent_config{}));
+              },
+              "agents by name: instructions, provider and model, tools, "
+              "budgets, memory, output schema",
+              [](const e& in, const std::string& path) -> maybe_failure {
+                for (auto& [name, a] : in.agents)
+                  if (auto f = agents::agent_keys().check(a, path + "." + name))
+                    return f;
+                return std::nullopt;
+              })
       .section("provider", &e::provider, llm::primary_keys(),
                "the primary model provider and its fallbacks")
       .custom("faults", read_faults,
@@ -282,6 +333,16 @@ result<bool> validate(const engine_settings& cfg) {
     if (name != "offline" && !cfg.providers.count(name))
       return config_error("provider.fallback: unknown provider '" + name +
                           "' (offline, or a name from providers)");
+  for (auto& [name, a] : cfg.agents) {
+    if (!valid_name(name))
+      return config_error("agents." + name +
+                          ": an agent's name must be 1-64 characters of "
+                          "A-Z a-z 0-9 _ . -");
+    auto known = a.provider.empty() || a.provider == "offline" ||
+                 cfg.providers.count(a.provider) > 0;
+    if (auto ok = agents::validate(a, "agents." + name, known); !ok)
+      return ok;
+  }
   for (auto& [role, f] : cfg.faults) {
     if (!is_fault_role(role))
       return config_error("faults: unknown role '" + role + "'");
@@ -303,6 +364,12 @@ result<bool> preflight(const engine_settings& cfg) {
   for (auto& [name, p] : cfg.providers)
     if (auto ok = llm::preflight(p, "providers." + name); !ok)
       return ok;
+  for (auto& [name, a] : cfg.agents)
+    if (!a.instructions_file.empty() &&
+        !std::filesystem::is_regular_file(a.instructions_file, ec))
+      return config_error("agents." + name + ".instructions_file: '" +
+                          a.instructions_file.string() +
+                          "' is not a readable file");
   return true;
 }
 

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agents/settings.hpp"
 #include "core/faults.hpp"
 #include "core/keys.hpp"
 #include "core/result.hpp"
@@ -127,6 +128,9 @@ struct engine_settings {
   llm::primary_provider provider;
   /// Spending limits per task.
   budget_config budget;
+  /// Agents by name (key `agents.<name>`); `default` is the engine's own
+  /// behaviour unless configured.
+  std::map<std::string, agents::agent_config> agents;
   /// Injected faults by role name (memory, guardrail, planner, provider,
   /// provider.1…, tools); empty in production.
   std::map<std::string, fault_spec> faults;
@@ -147,12 +151,24 @@ const keys<engine_settings>& engine_keys();
 std::optional<memory::long_term_config>
 long_term_of(const engine_settings& cfg);
 
-/// The settings of the provider at `index` of `cfg`'s chain: the primary
-/// (0), then `provider.fallback` in order ("offline" is the rule-based
-/// provider, any other name one of `providers`). Requires a `cfg` that
-/// passed `validate` and an index within the chain.
+/// The providers an engine runs, by index: "" for the primary (0), then
+/// `provider.fallback` in order, then each provider an agent names that
+/// the chain does not hold ("offline" is the rule-based provider, any
+/// other name one of `providers`). An agent's provider reaches the primary
+/// by its own name only if it is a fallback too: the primary has none.
+std::vector<std::string> provider_roster(const engine_settings& cfg);
+
+/// The settings of the provider at `index` of `provider_roster(cfg)`.
+/// Requires a `cfg` that passed `validate` and an index within the roster.
 llm::provider_config provider_settings(const engine_settings& cfg,
                                        size_t index);
+
+/// The provider chain (indices into `provider_roster(cfg)`) of an agent
+/// whose `provider` is `name`: "" is the engine's chain (primary, then
+/// fallbacks); a name is that provider, then the engine's chain without
+/// it. Nothing if the roster has no such provider.
+std::optional<std::vector<uint32_t>>
+agent_chain(const engine_settings& cfg, const std::string& name);
 
 /// Checks every key and what holds between keys; the error names the key
 /// and the bad value. Pure: reads neither the environment nor the disk.

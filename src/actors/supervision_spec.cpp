@@ -101,12 +101,12 @@ supervision_spec plan_supervision(const engine_settings& cfg,
   if (!supplied.memory)
     root.children.push_back(role("memory", role_kind::memory, pol.root));
   root.children.push_back(role("guardrail", role_kind::guardrail, pol.root));
-  // The providers: the primary (unless the embedder supplied one) and the
-  // fallbacks, in chain order. A planner on other nodes uses their
-  // providers.
+  // The providers: the primary (unless the embedder supplied one), the
+  // fallbacks in chain order, then those only agents name. A planner on
+  // other nodes uses their providers.
   auto providers = supervisor_node("providers", pol.providers, pol.root);
-  for (size_t i = 0; !supplied.planner && i <= cfg.provider.fallback.size();
-       ++i) {
+  auto roster = provider_roster(cfg).size();
+  for (size_t i = 0; !supplied.planner && i < roster; ++i) {
     if (i == 0 && supplied.provider)
       continue;
     auto kind = provider_settings(cfg, i).kind == "offline"

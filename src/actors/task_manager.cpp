@@ -37,8 +37,13 @@ task_manager_role(task_manager_actor::stateful_pointer<task_manager_state> self,
     if (req.id == 0)
       req.id = st.next_id++;
     auto roles = st.directory->snapshot();
-    auto deadline = std::chrono::steady_clock::now() + roles->timeouts.task;
-    auto runner = self->spawn(task_runner_role, std::move(roles), st.directory);
+    // The agent as of now: a reload later does not change a running task.
+    auto agent = roles->agents ? roles->agents->get()->find(req.agent)
+                               : nullptr;
+    auto deadline = std::chrono::steady_clock::now() +
+                    (agent ? agent->timeout : roles->timeouts.task);
+    auto runner = self->spawn(task_runner_role, std::move(roles), st.directory,
+                              std::move(agent));
     self->monitor(runner);
     st.running.emplace(runner.id(), running_task{req.id, deadline, runner});
     if (!st.ticking) {

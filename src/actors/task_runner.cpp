@@ -161,7 +161,7 @@ void send_call(runner_ptr self, size_t i) {
   auto& call = st.calls[i];
   auto step_index = st.result.steps.size() - 1;
   tool_invocation inv{call, st.request.id, st.request.session,
-                      st.request.principal, st.request.agent};
+                      st.request.principal, st.agent->memory_ns};
   // The same for every attempt of this call: an executor that ran it
   // already answers with that result instead of running it again.
   inv.idempotency_key = st.roles->engine_id + "/" +
@@ -191,6 +191,18 @@ void send_call(runner_ptr self, size_t i) {
            "tool '" + name + "' could not run: " + describe(err),
            code_of(err));
   };
+  // The agent's tools only: a call to any other (the model named a tool it
+  // was not offered) is refused, and the model sees why.
+  if (!st.agent->allows(call.name)) {
+    auto why = "'" + call.name + "' is not one of agent '" + st.agent->name +
+               "''s tools";
+    tool_result denied{call.id, call.name, false,
+                       error_json({errc::forbidden, "tool call refused: " + why})};
+    emit(self, event_kind::tool_error, call.name + ": refused: " + why);
+    st.result.notes.push_back("tool call '" + call.name + "' refused: " + why);
+    store_result(self, step_index, i, std::move(denied));
+    return;
+  }
   auto target = caf::actor_cast<tool_executor_actor>(call_target(self, i));
   // Memory tools: the memory role checks the principal's permissions.
   if (memory::is_memory_tool(call.name)) {
@@ -299,6 +311,41 @@ void check_answer(runner_ptr self, std::string answer) {
       });
 }
 
+/// An agent with an output schema: the answer must be JSON that matches
+/// it. On a miss the model is told why and asked once more; a second miss
+/// fails the task with `invalid_output`.
+void check_structured(runner_ptr self, std::string answer) {
+  auto& st = self->state;
+  auto parsed = parse_json(answer, "the answer");
+  result<bool> ok = parsed ? st.agent->output->check(*parsed)
+                           : result<bool>{parsed.error()};
+  if (ok) {
+    check_answer(self, std::move(answer));
+    return;
+  }
+  auto why = ok.error().message;
+  if (st.repaired_output) {
+    finish(self, task_status::failed,
+           "the answer does not match agent '" + st.agent->name +
+             "''s output schema, also when asked again: " + why,
+           errc::invalid_output);
+    return;
+  }
+  st.repaired_output = true;
+  auto note = "answer did not match the output schema (" + why +
+              "); asked the model once more";
+  emit(self, event_kind::retried, note);
+  st.result.notes.push_back(std::move(note));
+  st.history.push_back(chat_message{
+    chat_role::user,
+    "Your answer does not match the required JSON Schema: " + why +
+      ". Answer again with only a JSON value that matches this schema: " +
+      st.agent->output_schema,
+    {},
+    {}});
+  next_step(self);
+}
+
 /// A provider is down or failed (or the planner's retries ran out): move to
 /// the next provider of the fallback chain, if there is one. Returns false
 /// if not.
@@ -307,11 +354,11 @@ bool fall_back(runner_ptr self, const caf::error& err) {
   auto who = crashed_role(err);
   bool provider_down = provider_index(who).has_value() ||
                        code_of(err) == errc::provider_failed;
-  if (st.provider + 1 >= st.roles->providers.size() ||
+  if (st.chain_pos + 1 >= st.agent->chain.size() ||
       (!provider_down && st.planner_retries < 3))
     return false;
   auto from = provider_name(st.provider);
-  ++st.provider;
+  st.provider = st.agent->chain[++st.chain_pos];
   st.planner_retries = 0;
   auto note = "model provider '" + from + "' " +
               (code_of(err) == errc::provider_failed ? "failed" : "is down") +
@@ -323,21 +370,46 @@ bool fall_back(runner_ptr self, const caf::error& err) {
   return true;
 }
 
+/// Passes streamed text on to the observer.
+void send_tokens(runner_ptr self, std::string text) {
+  auto& st = self->state;
+  if (!text.empty() && st.observer)
+    caf::anon_send(st.observer, token_atom::value, st.request.id,
+                   std::move(text));
+}
+
+/// One model answer is complete: what the stream filter held back goes.
+void flush_tokens(runner_ptr self) {
+  if (auto& f = self->state.stream)
+    send_tokens(self, f->flush());
+}
+
 void next_step(runner_ptr self) {
   auto& st = self->state;
   st.waiting_for = "the planner (model)";
-  self
-    ->request(st.roles->planner_for(st.request.id), caf::infinite,
-              plan_atom::value,
-              plan_request{st.request.id, st.request.session, st.history,
-                           st.provider})
-    .then(
+  auto& agent = *st.agent;
+  // The agent's model is for its own provider; a fallback keeps its own.
+  plan_request req{st.request.id, st.request.session, st.history, st.provider,
+                   st.chain_pos == 0 ? agent.model : std::string{},
+                   agent.all_tools ? std::vector<std::string>{} : agent.tools,
+                   agent.output_schema};
+  auto& planner = st.roles->planner_for(st.request.id);
+  st.streamed = false;
+  // With an observer the model's text streams through this runner; without
+  // one nothing is streamed.
+  auto asked =
+    st.observer
+      ? self->request(planner, caf::infinite, plan_atom::value, std::move(req),
+                      caf::actor_cast<caf::actor>(self))
+      : self->request(planner, caf::infinite, plan_atom::value, std::move(req));
+  std::move(asked).then(
       [=](chat_response& resp) {
+        flush_tokens(self);
         auto& usage = self->state.result.usage;
         usage.prompt += resp.usage.prompt;
         usage.completion += resp.usage.completion;
         self->state.result.provider = provider_name(self->state.provider);
-        auto budget = self->state.roles->max_task_tokens;
+        auto budget = self->state.agent->max_tokens;
         if (budget > 0 && usage.prompt + usage.completion > budget) {
           finish(self, task_status::failed,
                  "the task spent " +
@@ -358,16 +430,25 @@ void next_step(runner_ptr self) {
           finish(self, task_status::failed,
                  "planning failed: " + step.error().message, step.error().code);
         } else if (step->tool_calls.empty()) {
+          auto& st = self->state;
+          // A provider that does not stream: the answer goes out whole.
+          if (st.stream && !st.streamed) {
+            send_tokens(self, st.stream->feed(step->content));
+            flush_tokens(self);
+          }
           self->state.history.push_back(
             chat_message{chat_role::assistant, step->content, {}, {}});
-          check_answer(self, std::move(step->content));
+          if (self->state.agent->output)
+            check_structured(self, std::move(step->content));
+          else
+            check_answer(self, std::move(step->content));
         } else if (self->state.result.steps.size() >=
-                   self->state.roles->max_steps) {
+                   self->state.agent->max_steps) {
           // The limit counts steps that run tools: the answer after the
           // last allowed step is still welcome.
           finish(self, task_status::failed,
                  "no final answer after " +
-                   std::to_string(self->state.roles->max_steps) + " tool steps",
+                   std::to_string(self->state.agent->max_steps) + " tool steps",
                  errc::step_limit);
         } else {
           run_calls(self, std::move(step->tool_calls));
@@ -375,6 +456,9 @@ void next_step(runner_ptr self) {
       },
       [=](caf::error& err) {
         auto& st = self->state;
+        // Text held back from an answer that never came does not go out.
+        if (st.stream)
+          st.stream->flush();
         if ((code_of(err) == errc::role_down ||
              code_of(err) == errc::provider_failed) &&
             fall_back(self, err))
@@ -441,7 +525,7 @@ void start_planning(runner_ptr self) {
 
 void recall_then_plan(runner_ptr self) {
   auto& st = self->state;
-  if (st.roles->recall_limit == 0) {
+  if (st.agent->recall_limit == 0 || st.roles->recall_limit == 0) {
     start_planning(self);
     return;
   }
@@ -449,8 +533,8 @@ void recall_then_plan(runner_ptr self) {
   self
     ->request(st.roles->memory, caf::infinite, recall_atom::value,
               recall_query{st.request.session, st.history.back().content,
-                           st.roles->recall_limit, st.request.principal,
-                           st.request.agent})
+                           st.agent->recall_limit, st.request.principal,
+                           st.agent->memory_ns})
     .then(
       [=](std::vector<memory_hit>& hits) {
         // Memories stored before redaction was on (or with it off) are
@@ -461,9 +545,11 @@ void recall_then_plan(runner_ptr self) {
           std::string ctx = "Relevant memories:";
           for (auto& h : hits)
             ctx += "\n- " + h.text;
-          auto& hist = self->state.history;
-          hist.insert(hist.begin(),
-                      chat_message{chat_role::system, std::move(ctx), {}, {}});
+          // After the agent's instructions, before the user's turn.
+          auto& st = self->state;
+          st.history.insert(st.history.begin() + st.context_end,
+                            chat_message{chat_role::system, std::move(ctx), {}, {}});
+          ++st.context_end;
           // The result says which memories the model was given.
           self->state.result.memories = std::move(hits);
         }
@@ -482,9 +568,11 @@ void recall_then_plan(runner_ptr self) {
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
                  std::shared_ptr<const role_set> roles,
-                 std::shared_ptr<const role_directory> directory) {
+                 std::shared_ptr<const role_directory> directory,
+                 std::shared_ptr<const agents::agent> agent) {
   self->state.roles = std::move(roles);
   self->state.directory = std::move(directory);
+  self->state.agent = std::move(agent);
   // Every accepted task ends in exactly one terminal state, even if the
   // runner itself fails or is told to stop.
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
@@ -506,10 +594,23 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
         caf::actor& observer) -> caf::result<task_result> {
       auto& st = self->state;
       st.observer = std::move(observer);
+      if (st.observer)
+        st.stream.emplace(st.roles->rules
+                            ? st.roles->rules->current().output
+                            : nullptr);
       st.promise = self->make_response_promise<task_result>();
       st.result.id = req.id;
       st.request = std::move(req);
       emit(self, event_kind::task_accepted);
+      if (!st.agent) {
+        auto known = st.roles->agents ? st.roles->agents->get() : nullptr;
+        finish(self, task_status::failed,
+               known ? agents::unknown_agent(st.request.agent, *known)
+                     : "unknown agent '" + st.request.agent + "'",
+               errc::invalid_input);
+        return st.promise;
+      }
+      st.provider = st.agent->chain.empty() ? 0 : st.agent->chain[0];
       self
         ->request(st.roles->guardrail, caf::infinite, check_input_atom::value,
                   st.request)
@@ -521,6 +622,16 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
                      errc::rejected);
               return;
             }
+            // The agent's instructions are the system prompt: the
+            // leading system message (Anthropic's `system`).
+            if (!st.agent->instructions.empty())
+              st.history.push_back(chat_message{
+                chat_role::system, st.agent->instructions, {}, {}});
+            st.context_end = st.history.size();
+            // A thread's earlier turns, then this one.
+            for (auto& m : st.request.history)
+              st.history.push_back(std::move(m));
+            st.request.history.clear();
             st.history.push_back(chat_message{chat_role::user,
                                               v.action == verdict_action::redact
                                                 ? std::move(v.text)
@@ -544,10 +655,19 @@ task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
       next_step(self);
     },
     [=](retry_atom, uint64_t i) { retry_call(self, static_cast<size_t>(i)); },
+    [=](token_atom, std::string& piece) {
+      auto& st = self->state;
+      if (st.stream && st.promise.pending()) {
+        st.streamed = true;
+        send_tokens(self, st.stream->feed(piece));
+      }
+    },
     [=](deadline_atom) {
       finish(self, task_status::failed,
              "the task's deadline of " +
-               std::to_string(self->state.roles->timeouts.task.count()) +
+               std::to_string(self->state.agent
+                                ? self->state.agent->timeout.count()
+                                : self->state.roles->timeouts.task.count()) +
                " ms passed while waiting for " + self->state.waiting_for,
              errc::timeout);
     },

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "actors/directory.hpp"
 #include "actors/protocol.hpp"
 #include "actors/settings.hpp"
+#include "guardrail/stream_filter.hpp"
 
 namespace troupe {
 
@@ -23,8 +25,25 @@ struct task_runner_state {
   std::shared_ptr<const role_directory> directory;
   /// Planner requests retried so far (a crashed planner bounces its queue).
   uint32_t planner_retries = 0;
-  /// Position in the provider fallback chain (0: the primary).
+  /// The agent the task runs as (its prompt, tools, budgets, chain); null
+  /// if the task named an unknown one.
+  std::shared_ptr<const agents::agent> agent;
+  /// Position in the agent's provider chain, and the provider there (an
+  /// index into the engine's providers).
+  uint32_t chain_pos = 0;
   uint32_t provider = 0;
+  /// Where the user's turn starts in `history` (after the agent's
+  /// instructions and recalled memories).
+  size_t context_end = 0;
+  /// The model's text on its way to the observer, filtered as the answer
+  /// is (set when there is an observer).
+  std::optional<guardrail::stream_filter> stream;
+  /// Text of the current model call streamed in (if none, the answer goes
+  /// to the observer whole).
+  bool streamed = false;
+  /// The model was asked once more for an answer that matches the output
+  /// schema.
+  bool repaired_output = false;
   /// The tool calls of the current step, and per call how often a retry
   /// waited for the crashed role's successor (0: not retried).
   std::vector<tool_call> calls;
@@ -57,6 +76,7 @@ struct task_runner_state {
 task_runner_actor::behavior_type
 task_runner_role(task_runner_actor::stateful_pointer<task_runner_state> self,
                  std::shared_ptr<const role_set> roles,
-                 std::shared_ptr<const role_directory> directory);
+                 std::shared_ptr<const role_directory> directory,
+                 std::shared_ptr<const agents::agent> agent);
 
 } // namespace troupe

@@ -86,8 +86,9 @@ Options (put "--" before a task that starts with "-"):
   --workspace DIR      root the file tool is confined to (default: .)
   --data-dir DIR       where long-term memory lives (default:
                        $XDG_DATA_HOME/troupe, else ~/.local/share/troupe)
-  --agent NAME         run, memory: the agent whose memory to use (default:
-                       default); memories belong to "cli/<agent>"
+  --agent NAME         run: the agent to run as (one of agents.<name> in the
+                       config, or default); memory: the namespace
+                       "cli/<agent>" to use (default: default)
   --namespace NS       memory: a namespace, "<principal>/<agent>"
   --tools HOST:PORT[,HOST:PORT…]
                        run: join the cluster of these nodes and run the

@@ -17,6 +17,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/all.hpp>
 #include <caf/scoped_actor.hpp>
@@ -63,6 +64,14 @@ int run_command(const options& opts) {
             std::cin.gcount() > 0))
       text.append(buf, static_cast<size_t>(std::cin.gcount()));
   }
+  if (opts.agent != agents::default_agent && !ecfg.agents.count(opts.agent)) {
+    std::string known{agents::default_agent};
+    for (auto& [name, _] : ecfg.agents)
+      if (name != agents::default_agent)
+        known += ", " + name;
+    return usage_error("unknown agent '" + opts.agent + "' (agents: " + known +
+                       ")");
+  }
   runtime::app_spec spec;
   spec.key_unclustered = true;
   spec.key_missing = "--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
@@ -79,15 +88,52 @@ int run_command(const options& opts) {
   auto* eng = &app.engine();
   task_request req{0, opts.session, "cli", std::move(text), opts.agent};
   // The runner answers by its task deadline; the margin covers the hops.
-  auto deadline = ecfg.timeouts.task + std::chrono::seconds{5};
+  auto agent = eng->agents()->find(opts.agent);
+  auto deadline = (agent ? agent->timeout : ecfg.timeouts.task) +
+                  std::chrono::seconds{5};
   std::optional<task_result> result;
   caf::error err;
+  // Text prints as the model streams it (not with --json): the observer
+  // writes each piece as it comes; what it wrote is compared with the
+  // answer at the end.
+  auto streamed = std::make_shared<std::string>();
+  caf::actor printer;
+  if (!opts.json)
+    printer = sys.spawn([streamed](caf::event_based_actor*) -> caf::behavior {
+      return {
+        [streamed](token_atom, uint64_t, const std::string& delta) {
+          *streamed += delta;
+          std::cout << delta << std::flush;
+        },
+        [](began_atom, uint64_t, uint64_t, const step_record&) {},
+        [](step_atom, uint64_t, uint64_t, const step_record&) {},
+      };
+    });
   {
     caf::scoped_actor self{sys};
-    self->request(eng->tasks(), deadline, run_atom::value, std::move(req))
-      .receive([&](task_result& r) { result = std::move(r); },
-               [&](caf::error& e) { err = std::move(e); });
+    auto asked = printer ? self->request(eng->tasks(), deadline, run_atom::value,
+                                         std::move(req), printer)
+                         : self->request(eng->tasks(), deadline,
+                                         run_atom::value, std::move(req));
+    std::move(asked).receive([&](task_result& r) { result = std::move(r); },
+                             [&](caf::error& e) { err = std::move(e); });
   }
+  if (printer) {
+    // Every piece was sent before the result: stop the printer after them.
+    caf::scoped_actor self{sys};
+    self->send_exit(printer, caf::exit_reason::user_shutdown);
+    self->wait_for(printer);
+  }
+  // What was printed already (the answer as it streamed) is not printed
+  // again; anything else printed means a fresh line before the rest.
+  auto text_of = [&](const task_result& r) {
+    auto text = to_text(r);
+    if (streamed->empty())
+      return text;
+    if (text.compare(0, streamed->size(), *streamed) == 0)
+      return text.substr(streamed->size());
+    return "\n" + text;
+  };
   auto gave_up = eng->gave_up();
   auto tree = eng->supervision();
   if (!result) {
@@ -101,8 +147,10 @@ int run_command(const options& opts) {
     std::cout << out.dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
   } else if (result->status == task_status::completed) {
-    std::cout << to_text(*result);
+    std::cout << text_of(*result);
   } else {
+    if (!streamed->empty())
+      std::cout << "\n";
     std::cerr << "troupe: task " << to_string(result->status) << " ("
               << result->error_code << "): " << result->answer << "\n";
   }

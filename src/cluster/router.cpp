@@ -342,6 +342,13 @@ planner_router(planner_ptr self, std::shared_ptr<cluster::cluster_view> view,
                                    std::move(req));
       return rp;
     },
+    [=](plan_atom, plan_request& req,
+        caf::actor& sink) -> caf::result<chat_response> {
+      auto rp = self->make_response_promise<chat_response>();
+      forward<chat_response, true>(self, rp, 2, plan_atom::value,
+                                   std::move(req), std::move(sink));
+      return rp;
+    },
     [=](tick_atom) { sweep(self); },
     [=](routes_atom, std::vector<member_info>& xs) {
       set_routes<planner_actor>(self, xs, [](auto&) {});

@@ -6,12 +6,13 @@ namespace troupe {
 
 namespace {
 
-constexpr std::array<std::string_view, 19> names = {
+constexpr std::array<std::string_view, 21> names = {
   "unspecified",       "invalid_input",       "rejected",  "unknown_tool",
   "invalid_arguments", "tool_failed",         "timeout",   "role_down",
   "step_limit",        "path_escape",         "too_large", "provider_failed",
   "invalid_config",    "not_found",           "cancelled", "forbidden",
   "budget_exceeded",   "sandbox_unavailable", "overloaded",
+  "invalid_output",    "thread_busy",
 };
 
 } // namespace

@@ -49,6 +49,11 @@ enum class errc : uint8_t {
   sandbox_unavailable,
   /// No capacity left to take the work (a queue is full); try again later.
   overloaded,
+  /// The model's final answer did not match the agent's output schema,
+  /// also after it was asked once more.
+  invalid_output,
+  /// The conversation thread has a run going; one writer at a time.
+  thread_busy,
 };
 
 /// Returns the name of `x`, e.g. `"unknown_tool"`.

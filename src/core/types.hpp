@@ -106,6 +106,12 @@ private:
 struct chat_request {
   std::vector<chat_message> messages;
   tool_list tools;
+  /// The model over the provider's configured one ("" keeps it).
+  std::string model = {};
+  /// A JSON Schema (as text) the final answer must match ("" for free
+  /// text): OpenAI's `response_format: json_schema`, Anthropic's forced
+  /// `final_answer` tool.
+  std::string response_schema = {};
 };
 
 /// A provider's answer: either tool calls (run them, then ask again) or final
@@ -186,9 +192,11 @@ struct task_request {
   std::string principal;
   /// The request in natural language.
   std::string text;
-  /// Which of the principal's agents runs it; with the principal it names
-  /// the long-term memory namespace ("<principal>/<agent>").
+  /// The agent that runs it (`agents.<name>`, or "default").
   std::string agent = "default";
+  /// The conversation before this turn (a thread's earlier turns): the
+  /// model sees it after the agent's instructions, before `text`.
+  std::vector<chat_message> history = {};
   /// Steps it already finished before an interruption (a restarted daemon
   /// resumes it from there: their tool calls do not run again).
   std::vector<step_record> resume = {};
@@ -311,8 +319,15 @@ struct plan_request {
   uint64_t task_id = 0;
   std::string session;
   std::vector<chat_message> history;
-  /// Which provider of the fallback chain to ask (0: the primary).
+  /// Which of the engine's providers to ask (0: the primary; see
+  /// `provider_roster`).
   uint32_t provider = 0;
+  /// The agent's model for this provider ("" keeps the provider's).
+  std::string model = {};
+  /// The agent's tool patterns (agents::tool_allowed); empty: every tool.
+  std::vector<std::string> tools = {};
+  /// The agent's output schema ("" for free text).
+  std::string response_schema = {};
 };
 
 } // namespace troupe

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agents/catalog.hpp"
 #include "cluster/nodes.hpp"
 #include "core/types.hpp"
 
@@ -32,6 +33,9 @@ public:
   /// Step `index` of task `id` began: its calls (no results yet).
   virtual void on_step_started(uint64_t id, uint64_t index,
                                const step_record& step) {
+  }
+  /// A piece of task `id`'s model text as it streams (filtered).
+  virtual void on_token(uint64_t id, std::string delta) {
   }
   /// Step `index` of task `id` finished.
   virtual void on_step(uint64_t id, uint64_t index, const step_record& step) = 0;
@@ -79,6 +83,9 @@ public:
 
   /// The tools offered to the model.
   virtual std::vector<tool_spec> tools() const = 0;
+
+  /// The agents in force.
+  virtual std::shared_ptr<const agents::catalog> agents() const = 0;
 
   /// The nodes of the cluster, this one first (empty: not clustered).
   virtual std::vector<cluster::peer_status> peers() const = 0;

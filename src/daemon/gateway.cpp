@@ -69,6 +69,9 @@ caf::behavior task_client(caf::event_based_actor* self, task_actor tasks,
     [=](step_atom, uint64_t task_id, uint64_t index, const step_record& step) {
       events->on_step(task_id, index, step);
     },
+    [=](token_atom, uint64_t task_id, std::string& delta) {
+      events->on_token(task_id, std::move(delta));
+    },
   };
 }
 
@@ -153,6 +156,10 @@ public:
           },
           [=](caf::error&) { done(base); });
     });
+  }
+
+  std::shared_ptr<const agents::catalog> agents() const override {
+    return eng_.agents();
   }
 
   std::string not_ready() const override {

@@ -154,6 +154,15 @@ int serve(serve_options opts) {
                 << next.error().message << std::endl;
       continue;
     }
+    // Agents first: they may name a provider the engine did not start
+    // with, and then nothing changes.
+    if (auto ok = eng->set_agents(*next); !ok) {
+      log::get()->error(R"("event":"reload_failed","error":{})",
+                        json(ok.error().message).dump());
+      std::cout << "troupe: reload failed, the old config stays: "
+                << ok.error().message << std::endl;
+      continue;
+    }
     svc->reconfigure(*next);
     eng->set_access(next->access);
     if (!next->log_level.empty())

@@ -394,7 +394,18 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     if (events) {
       if (req.method != "GET")
         return method_not_allowed("GET");
-      return stream_task(*id, *principal, std::move(rep));
+      // A client that reconnects says what it saw last.
+      uint64_t after = 0;
+      if (auto last = req.header("last-event-id"); !last.empty()) {
+        auto parsed = parse_id(last);
+        if (!parsed)
+          return fail(rep, 400, "invalid_input",
+                      "Last-Event-ID must be an event id this stream sent "
+                      "(a number), got '" +
+                        cut(last, 40) + "'");
+        after = *parsed;
+      }
+      return stream_task(*id, *principal, after, std::move(rep));
     }
     if (req.method == "GET")
       return get_task(*id, *principal, std::move(rep));
@@ -468,6 +479,9 @@ void service::submit(const http::request& req, const std::string& principal,
   if (!valid_name(t.agent))
     return fail(rep, 400, "invalid_input",
                 "'agent' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+  if (auto known = backend_->agents(); known && !known->find(t.agent))
+    return fail(rep, 400, "unknown_agent",
+                agents::unknown_agent(t.agent, *known));
   if (!valid_name(t.session))
     return fail(rep, 400, "invalid_input",
                 "'session' must be 1-64 characters of A-Z a-z 0-9 _ . -");
@@ -546,6 +560,16 @@ void service::on_step_started(uint64_t id, uint64_t index,
   j["index"] = index;
   j["started"] = true;
   auto text = dump(j);
+  {
+    std::lock_guard guard{mutex_};
+    if (auto it = tasks_.find(id); it != tasks_.end() && !it->second.finished)
+      for (auto& call : step.calls)
+        publish(it->second, "tool_call",
+                dump(json{{"step", index},
+                          {"id", call.id},
+                          {"name", call.name},
+                          {"arguments", call.arguments}}));
+  }
   auto self = shared_from_this();
   journal_->step(id, index, std::move(text), [self, id, j = std::move(j)] {
     std::lock_guard guard{self->mutex_};
@@ -555,23 +579,65 @@ void service::on_step_started(uint64_t id, uint64_t index,
   });
 }
 
-void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
-  auto j = to_json(step);
-  j["index"] = index;
-  auto text = dump(j);
-  journal_->step(id, index, text);
-  std::lock_guard guard{mutex_};
-  auto it = tasks_.find(id);
-  if (it == tasks_.end())
-    return;
-  it->second.steps.push_back(std::move(j));
-  it->second.under_way = nullptr;
-  auto& ws = it->second.watchers;
+uint64_t service::publish(live_task& live, std::string_view name,
+                          std::string_view data, uint64_t id) {
+  // Ids grow within a task and past a restart: a microsecond clock, or
+  // one more than the last.
+  if (id == 0)
+    id = std::max<uint64_t>(live.last_event + 1,
+                            static_cast<uint64_t>(now_ms()) * 1000);
+  live.last_event = id;
+  auto text = http::sse_format(name, data, std::to_string(id));
+  auto& ws = live.watchers;
   for (auto& w : ws)
-    w->send("step", text);
+    w->send_raw(text);
   ws.erase(std::remove_if(ws.begin(), ws.end(),
                           [](auto& w) { return w->closed(); }),
            ws.end());
+  live.recent.emplace_back(id, std::move(text));
+  if (live.recent.size() > event_buffer)
+    live.recent.pop_front();
+  return id;
+}
+
+void service::on_token(uint64_t id, std::string delta) {
+  std::lock_guard guard{mutex_};
+  auto it = tasks_.find(id);
+  if (it == tasks_.end() || it->second.finished)
+    return;
+  publish(it->second, "token", dump(json{{"delta", std::move(delta)}}));
+}
+
+void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
+  auto j = to_json(step);
+  j["index"] = index;
+  std::string text;
+  {
+    std::lock_guard guard{mutex_};
+    auto it = tasks_.find(id);
+    if (it != tasks_.end()) {
+      auto& live = it->second;
+      for (auto& r : step.results)
+        publish(live, "tool_result",
+                dump(json{{"step", index},
+                          {"id", r.call_id},
+                          {"name", r.name},
+                          {"ok", r.ok},
+                          {"output", r.output}}));
+      // The step's event id goes to the journal with it: a client that
+      // reconnects after the buffer gets the steps it missed.
+      auto event = std::max<uint64_t>(live.last_event + 1,
+                                      static_cast<uint64_t>(now_ms()) * 1000);
+      j["event_id"] = event;
+      text = dump(j);
+      publish(live, "step", text, event);
+      live.steps.push_back(j);
+      live.under_way = nullptr;
+    } else {
+      text = dump(j);
+    }
+  }
+  journal_->step(id, index, std::move(text));
 }
 
 void service::on_result(const task_result& r) {
@@ -583,6 +649,10 @@ void service::on_result(const task_result& r) {
     std::lock_guard guard{mutex_};
     auto it = tasks_.find(r.id);
     if (it != tasks_.end()) {
+      // The result's event id, journaled with it.
+      result["event_id"] =
+        std::max<uint64_t>(it->second.last_event + 1,
+                           static_cast<uint64_t>(now_ms()) * 1000);
       agent = it->second.meta.agent;
       seconds = std::chrono::duration<double>(clock_type::now() -
                                               it->second.started)
@@ -604,10 +674,10 @@ void service::on_result(const task_result& r) {
     live.meta.updated_ms = now_ms();
     live.result = result;
     auto text = dump(task_json(live.meta, live.steps, live.result, true));
-    for (auto& w : live.watchers) {
-      w->send("result", text);
+    auto event = result.value("event_id", uint64_t{0});
+    self->publish(live, "result", text, std::max(event, live.last_event + 1));
+    for (auto& w : live.watchers)
       w->close();
-    }
     live.watchers.clear();
     self->finished_order_.push_back(id);
     --self->active_;
@@ -660,22 +730,26 @@ void service::get_task(uint64_t id, const std::string& principal,
 }
 
 void service::stream_task(uint64_t id, const std::string& principal,
-                          std::shared_ptr<http::reply> rep) {
+                          uint64_t after, std::shared_ptr<http::reply> rep) {
+  auto event_of = [](const json& j) { return j.value("event_id", uint64_t{0}); };
   std::unique_lock lock{mutex_};
   auto it = tasks_.find(id);
   if (it != tasks_.end() && it->second.meta.principal == principal) {
     auto& live = it->second;
     metrics_->response(200);
     auto stream = rep->open_stream();
+    // Steps older than the buffer, then the buffer: each event once.
+    auto oldest = live.recent.empty() ? UINT64_MAX : live.recent.front().first;
     for (auto& s : live.steps)
-      stream->send("step", dump(s));
-    if (live.finished) {
-      stream->send("result",
-                   dump(task_json(live.meta, live.steps, live.result, true)));
+      if (auto e = event_of(s); e > after && e < oldest)
+        stream->send("step", dump(s), std::to_string(e));
+    for (auto& [e, text] : live.recent)
+      if (e > after)
+        stream->send_raw(text);
+    if (live.finished)
       stream->close();
-    } else {
+    else
       live.watchers.push_back(std::move(stream));
-    }
     return;
   }
   lock.unlock();
@@ -686,13 +760,18 @@ void service::stream_task(uint64_t id, const std::string& principal,
   auto stream = rep->open_stream();
   std::vector<json> steps;
   for (auto& s : t->steps) {
-    stream->send("step", s);
-    steps.push_back(parse_json(s, "a journal step", journal_rows).value_or(json{}));
+    auto j = parse_json(s, "a journal step", journal_rows).value_or(json{});
+    if (auto e = event_of(j); after == 0 || e > after)
+      stream->send("step", s, e > 0 ? std::to_string(e) : std::string{});
+    steps.push_back(std::move(j));
   }
-  if (t->status != "queued")
-    stream->send("result",
-                 dump(task_json(*t, steps,
-                                parse_json(t->result, "a journal result", journal_rows).value_or(json{}), true)));
+  if (t->status != "queued") {
+    auto result =
+      parse_json(t->result, "a journal result", journal_rows).value_or(json{});
+    if (auto e = event_of(result); after == 0 || e > after)
+      stream->send("result", dump(task_json(*t, steps, result, true)),
+                   e > 0 ? std::to_string(e) : std::string{});
+  }
   stream->close();
 }
 

@@ -93,7 +93,12 @@ public:
   void on_step_started(uint64_t id, uint64_t index,
                        const step_record& step) override;
   void on_step(uint64_t id, uint64_t index, const step_record& step) override;
+  void on_token(uint64_t id, std::string delta) override;
   void on_result(const task_result& result) override;
+
+  /// Events a live task keeps for clients that reconnect (`Last-Event-ID`);
+  /// older ones are replayed from its steps (tokens are not).
+  static constexpr size_t event_buffer = 4096;
 
 
 private:
@@ -109,7 +114,18 @@ private:
     bool finished = false;
     std::chrono::steady_clock::time_point started;
     std::vector<std::shared_ptr<http::event_stream>> watchers;
+    /// The id of the last event sent (ids only grow, across restarts too:
+    /// see `next_event_id`).
+    uint64_t last_event = 0;
+    /// The latest events as sent (id, SSE text), oldest first.
+    std::deque<std::pair<uint64_t, std::string>> recent;
   };
+
+  /// Sends event `name` with `data` to `live`'s watchers under id `id`
+  /// (0: the next), keeps it in `live.recent`, and returns the id. Under
+  /// `mutex_`.
+  uint64_t publish(live_task& live, std::string_view name,
+                   std::string_view data, uint64_t id = 0);
 
   struct bucket {
     double tokens = 0;
@@ -135,7 +151,9 @@ private:
               std::shared_ptr<http::reply> rep);
   void get_task(uint64_t id, const std::string& principal,
                 std::shared_ptr<http::reply> rep);
-  void stream_task(uint64_t id, const std::string& principal,
+  /// The task's events after `after` (0: from the start): from its live
+  /// buffer, else its steps and result; then live ones if it runs.
+  void stream_task(uint64_t id, const std::string& principal, uint64_t after,
                    std::shared_ptr<http::reply> rep);
   void cancel_task(uint64_t id, const std::string& principal,
                    std::shared_ptr<http::reply> rep);

@@ -334,6 +334,32 @@ private:
   char scratch_[256];
 };
 
+std::string sse_format(std::string_view event, std::string_view data,
+                       std::string_view id) {
+  std::string text;
+  text.reserve(event.size() + data.size() + id.size() + 24);
+  if (!id.empty())
+    text.append("id: ").append(id).append("\n");
+  if (!event.empty())
+    text.append("event: ").append(event).append("\n");
+  size_t pos = 0;
+  while (pos <= data.size()) {
+    auto nl = data.find('\n', pos);
+    auto line = data.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
+    text.append("data: ").append(line).append("\n");
+    if (nl == std::string_view::npos)
+      break;
+    pos = nl + 1;
+  }
+  text += "\n";
+  return text;
+}
+
+bool event_stream::send(std::string_view event, std::string_view data,
+                        std::string_view id) {
+  return send_raw(sse_format(event, data, id));
+}
+
 namespace {
 
 class stream_impl : public event_stream {
@@ -342,26 +368,6 @@ public:
 
   ~stream_impl() override {
     close();
-  }
-
-  bool send(std::string_view event, std::string_view data) override {
-    if (closed())
-      return false;
-    std::string text;
-    if (!event.empty())
-      text.append("event: ").append(event).append("\n");
-    size_t pos = 0;
-    while (pos <= data.size()) {
-      auto nl = data.find('\n', pos);
-      auto line = data.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-      text.append("data: ").append(line).append("\n");
-      if (nl == std::string_view::npos)
-        break;
-      pos = nl + 1;
-    }
-    text += "\n";
-    session_->stream_event(std::move(text));
-    return true;
   }
 
   bool send_raw(std::string_view bytes) override {

@@ -49,13 +49,20 @@ struct response {
 
 /// An open event stream (`text/event-stream`). Thread-safe; sends after the
 /// client went away are dropped.
+/// One server-sent event as it goes on the wire: `id:` (if not empty),
+/// `event:` (if not empty), a `data:` line per line of `data`, a blank
+/// line.
+std::string sse_format(std::string_view event, std::string_view data,
+                       std::string_view id = {});
+
 class event_stream {
 public:
   virtual ~event_stream() = default;
 
-  /// Queues one event (`event:` and `data:` lines; `data` may span lines).
-  /// False if the stream is closed.
-  virtual bool send(std::string_view event, std::string_view data) = 0;
+  /// Queues one event (`id:` if given, `event:` and `data:` lines; `data`
+  /// may span lines). False if the stream is closed.
+  bool send(std::string_view event, std::string_view data,
+            std::string_view id = {});
 
   /// Queues bytes as they are (e.g. half an event, for tests of clients
   /// that must cope with a stream cut short). False if closed.

@@ -415,4 +415,19 @@ chat_response rule_based_complete(const chat_request& req) {
   }
 }
 
+std::vector<std::string> stream_pieces(std::string_view text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    auto end = start;
+    while (end < text.size() && (text[end] == ' ' || text[end] == '\n'))
+      ++end;
+    while (end < text.size() && text[end] != ' ' && text[end] != '\n')
+      ++end;
+    out.emplace_back(text.substr(start, end - start));
+    start = end;
+  }
+  return out;
+}
+
 } // namespace troupe::llm

@@ -14,6 +14,10 @@
 
 namespace troupe::llm {
 
+/// `text` in the pieces a streaming model sends: each word with the
+/// whitespace before it (the pieces joined are `text`).
+std::vector<std::string> stream_pieces(std::string_view text);
+
 /// Answers `req` without a network: if no tool results follow the last user
 /// message, returns one tool call per recognised clause (ids `call_<n>`, `n`
 /// the clause's 1-based position); otherwise composes the final answer from

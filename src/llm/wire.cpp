@@ -198,8 +198,20 @@ const char* to_string(wire_format x) noexcept {
 
 std::string request_body(wire_format f, const chat_request& req,
                          const model_settings& s) {
-  json body{{"model", s.model}, {"stream", s.stream}};
+  json body{{"model", req.model.empty() ? s.model : req.model},
+            {"stream", s.stream}};
+  // The agent's output schema, parsed (validated when the agent was
+  // configured).
+  json schema = req.response_schema.empty()
+                  ? json{}
+                  : parse_json(req.response_schema, "the output schema")
+                      .value_or(json::object());
   if (f == wire_format::openai) {
+    if (!schema.is_null())
+      body["response_format"] = {
+        {"type", "json_schema"},
+        {"json_schema",
+         {{"name", "answer"}, {"schema", schema}, {"strict", false}}}};
     body["messages"] = openai_messages(req);
     if (s.stream)
       body["stream_options"] = {{"include_usage", true}};
@@ -225,6 +237,17 @@ std::string request_body(wire_format f, const chat_request& req,
                          {"description", t.description},
                          {"input_schema", object_or_empty(t.parameters)}});
       body["tools"] = std::move(tools);
+    }
+    if (!schema.is_null()) {
+      // Anthropic has no response format: the answer is the input of a
+      // tool the model must call last, its schema the output's.
+      body["tools"].push_back(
+        {{"name", final_answer_tool},
+         {"description",
+          "Give your final answer: call this once you have it, with the "
+          "answer as the input."},
+         {"input_schema", schema.is_object() ? schema : json::object()}});
+      body["tool_choice"] = {{"type", "any"}};
     }
   }
   return dump(body);
@@ -361,6 +384,15 @@ result<chat_response> stream_assembler::finish() {
     out.tool_calls.push_back({call.id, call.name, std::move(*args)});
   }
   return out;
+}
+
+void unwrap_final_answer(chat_response& x) {
+  for (auto& c : x.tool_calls)
+    if (c.name == final_answer_tool) {
+      x.content = std::move(c.arguments);
+      x.tool_calls.clear();
+      return;
+    }
 }
 
 } // namespace troupe::llm

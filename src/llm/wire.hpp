@@ -31,7 +31,17 @@ struct model_settings {
   bool stream = true;
 };
 
-/// The JSON body of a request.
+/// The tool an Anthropic model is made to call with its final answer when
+/// the request has a `response_schema`.
+inline constexpr const char* final_answer_tool = "final_answer";
+
+/// An answer that calls `final_answer_tool` becomes final text (the
+/// call's input; the calls beside it are dropped).
+void unwrap_final_answer(chat_response& x);
+
+/// The JSON body of a request: `req.model` over `s.model`; a
+/// `req.response_schema` as OpenAI's `response_format` or Anthropic's
+/// forced `final_answer` tool.
 std::string request_body(wire_format f, const chat_request& req,
                          const model_settings& s);
 
@@ -62,6 +72,13 @@ public:
   /// a tool call's arguments are not a JSON object.
   result<chat_response> finish();
 
+  /// The answer text that came since the last call (to stream it on).
+  std::string take_text() {
+    auto out = content_.substr(std::min(taken_, content_.size()));
+    taken_ = content_.size();
+    return out;
+  }
+
 private:
   struct partial_call {
     std::string id;
@@ -74,6 +91,7 @@ private:
 
   wire_format format_;
   bool done_ = false;
+  size_t taken_ = 0;
   std::string content_;
   /// By the index the stream gives them.
   std::map<uint64_t, partial_call> calls_;

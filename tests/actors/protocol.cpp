@@ -44,13 +44,15 @@ TEST_CASE("conversation messages round-trip", "[actors][protocol]") {
   auto s = round_trip(sys, tool_spec{"t", "d", R"({"type":"object"})", true});
   CHECK((s.name == "t" && s.description == "d" &&
          s.parameters == R"({"type":"object"})" && s.idempotent));
-  auto req = round_trip(sys, chat_request{{m, m}, {s}});
-  CHECK((req.messages.size() == 2 && req.tools.size() == 1));
+  auto req = round_trip(sys, chat_request{{m, m}, {s}, "m-1", R"({"type":"object"})"});
+  CHECK((req.messages.size() == 2 && req.tools.size() == 1 &&
+         req.model == "m-1" && req.response_schema == R"({"type":"object"})"));
   auto resp = round_trip(sys, chat_response{"done", {sample_call()}});
   CHECK((resp.content == "done" && resp.tool_calls.size() == 1));
-  auto p = round_trip(sys, plan_request{7, "s", {m}, 2});
+  auto p = round_trip(sys, plan_request{7, "s", {m}, 2, "m-2", {"calc*", "!x"}, "{}"});
   CHECK((p.task_id == 7 && p.session == "s" && p.history.size() == 1 &&
-         p.provider == 2));
+         p.provider == 2 && p.model == "m-2" && p.tools.size() == 2 &&
+         p.tools[1] == "!x" && p.response_schema == "{}"));
 }
 
 TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
@@ -58,9 +60,11 @@ TEST_CASE("task and tool messages round-trip", "[actors][protocol]") {
   auto& sys = fx.sys();
   auto t = round_trip(
     sys, task_request{42, "sess", "alice", "What is 1+1?", "helper",
+                      {chat_message{chat_role::user, "Hi", {}, {}}},
                       {step_record{{sample_call()}, {}}}, true});
   CHECK((t.id == 42 && t.session == "sess" && t.principal == "alice" &&
          t.text == "What is 1+1?" && t.agent == "helper" &&
+         t.history.size() == 1 && t.history[0].content == "Hi" &&
          t.resume.size() == 1 && t.resumed));
   auto inv =
     round_trip(sys, tool_invocation{sample_call(), 3, "s", "bob", "helper"});

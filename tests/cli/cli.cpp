@@ -370,11 +370,28 @@ TEST_CASE("a fact remembered by one troupe run is recalled by the next",
   CHECK(second.out.find("the launch is on Friday") != std::string::npos);
   CHECK(second.out.find("Recalled:\n  - the launch is on Friday (long-term)") !=
         std::string::npos);
-  // Another agent has its own memory.
-  auto other = run_process({cli_path(), "run", "--data-dir", dir, "--agent",
-                            "scout", "What do you remember about the launch?"});
+  // Another agent has its own memory; an agent that shares the default
+  // one's namespace sees it.
+  auto agents = (d.path / "agents.json").string();
+  std::ofstream{agents} << R"({"agents": {"scout": {},
+                                "twin": {"memory": {"namespace": "default"}}}})";
+  auto other = run_process({cli_path(), "run", "--config", agents, "--data-dir",
+                            dir, "--agent", "scout",
+                            "What do you remember about the launch?"});
   REQUIRE(other.exit_code == 0);
   CHECK(other.out.find("Friday") == std::string::npos);
+  auto twin = run_process({cli_path(), "run", "--config", agents, "--data-dir",
+                           dir, "--agent", "twin",
+                           "What do you remember about the launch?"});
+  REQUIRE(twin.exit_code == 0);
+  CHECK(twin.out.find("Friday") != std::string::npos);
+  // An agent the config does not have: a usage error naming those it has.
+  auto unknown = run_process({cli_path(), "run", "--config", agents, "--data-dir",
+                              dir, "--agent", "nobody", "hi"});
+  CHECK(unknown.exit_code == 2);
+  CHECK_THAT(unknown.err, Catch::Contains(
+                            "unknown agent 'nobody' (agents: default, scout, "
+                            "twin)"));
   // The default data directory is $XDG_DATA_HOME/troupe.
   temp_dir xdg{"cli-xdg"};
   auto with_xdg = run_process(

@@ -33,6 +33,9 @@ public:
   std::vector<tool_spec> tools() const override {
     return {};
   }
+  std::shared_ptr<const agents::catalog> agents() const override {
+    return nullptr;
+  }
   std::vector<cluster::peer_status> peers() const override {
     return nodes;
   }

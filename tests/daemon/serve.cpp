@@ -147,15 +147,46 @@ TEST_CASE("troupe serve runs a task from POST to its result",
   auto id = json::parse(posted->body)["id"].get<uint64_t>();
   CHECK(posted->headers["location"] == "/v1/tasks/" + std::to_string(id));
 
-  auto events = d.follow(id);
-  REQUIRE(events.size() == 2);
-  CHECK(events[0].first == "step");
-  CHECK(json::parse(events[0].second)["calls"][0]["name"] == "calculator");
-  CHECK(events[1].first == "result");
-  auto result = json::parse(events[1].second);
+  auto stream = d.call("GET", "/v1/tasks/" + std::to_string(id) + "/events");
+  REQUIRE(stream);
+  auto events = parse_sse(stream->body);
+  // tool_call, tool_result, step, then the answer's tokens, then result;
+  // every event with an id, each larger than the one before.
+  std::vector<std::string> names;
+  for (auto& e : events)
+    if (names.empty() || names.back() != e.event)
+      names.push_back(e.event);
+  CHECK(names == std::vector<std::string>{"tool_call", "tool_result", "step",
+                                          "token", "result"});
+  for (size_t i = 1; i < events.size(); ++i)
+    CHECK(std::stoull(events[i].id) > std::stoull(events[i - 1].id));
+  auto step_at = std::find_if(events.begin(), events.end(),
+                              [](auto& e) { return e.event == "step"; });
+  REQUIRE(step_at != events.end());
+  CHECK(json::parse(step_at->data)["calls"][0]["name"] == "calculator");
+  auto result = json::parse(events.back().data);
   CHECK(result["status"] == "completed");
-  CHECK(result["result"]["answer"].get<std::string>().find("395") !=
-        std::string::npos);
+  auto answer = result["result"]["answer"].get<std::string>();
+  CHECK(answer.find("395") != std::string::npos);
+  std::string streamed;
+  for (auto& e : events)
+    if (e.event == "token")
+      streamed += json::parse(e.data)["delta"].get<std::string>();
+  CHECK(streamed == answer);
+  // A client that reconnects after the step gets what followed, once.
+  auto resumed = d.call("GET", "/v1/tasks/" + std::to_string(id) + "/events",
+                        {}, admin_key, {{"Last-Event-ID", step_at->id}});
+  REQUIRE(resumed);
+  auto rest = parse_sse(resumed->body);
+  REQUIRE(rest.size() ==
+          static_cast<size_t>(events.end() - step_at - 1));
+  for (size_t i = 0; i < rest.size(); ++i) {
+    CHECK(rest[i].id == (step_at + 1 + i)->id);
+    CHECK(rest[i].data == (step_at + 1 + i)->data);
+  }
+  auto bad_last = d.call("GET", "/v1/tasks/" + std::to_string(id) + "/events",
+                         {}, admin_key, {{"Last-Event-ID", "yesterday"}});
+  CHECK(bad_last->status == 400);
 
   auto got = d.call("GET", "/v1/tasks/" + std::to_string(id));
   REQUIRE(got);
@@ -238,6 +269,11 @@ TEST_CASE("the API refuses bad requests with a stable code and a message",
   CHECK(missing->status == 400);
   auto bad_agent = d.call("POST", "/v1/tasks", R"({"input": "x", "agent": "../etc"})");
   CHECK(bad_agent->status == 400);
+  auto no_agent = d.call("POST", "/v1/tasks", R"({"input": "x", "agent": "nobody"})");
+  CHECK(no_agent->status == 400);
+  CHECK(error_code(no_agent) == "unknown_agent");
+  CHECK(json::parse(no_agent->body)["error"]["message"] ==
+        "unknown agent 'nobody' (agents: default)");
   auto huge = d.call("POST", "/v1/tasks",
                      json{{"input", std::string(5000, 'x')}}.dump());
   CHECK(huge->status == 413);
@@ -504,6 +540,36 @@ TEST_CASE("SIGHUP reloads a good config and keeps the old one on a bad one",
   auto notes = json::parse(events.back().second)["result"]["notes"].dump();
   CHECK(notes.find("role 'user' may not use the tool 'calculator'") !=
         std::string::npos);
+}
+
+TEST_CASE("SIGHUP puts new agents in force; one on a provider the daemon "
+          "did not start with is refused",
+          "[daemon][serve]") {
+  daemon_proc d;
+  auto scout = json{{"input", "What is 2 + 2?"}, {"agent", "scout"}}.dump();
+  CHECK(d.call("POST", "/v1/tasks", scout)->status == 400);
+  auto next = d.config;
+  next["agents"] = {{"scout", {{"instructions", "Look around first."}}}};
+  d.write_config(next.dump());
+  d.proc->signal(SIGHUP);
+  REQUIRE(d.proc->wait_for_line("reloaded", 10s));
+  auto accepted = d.call("POST", "/v1/tasks", scout);
+  REQUIRE(accepted->status == 202);
+  auto events = d.follow(json::parse(accepted->body)["id"].get<uint64_t>());
+  REQUIRE(!events.empty());
+  CHECK(json::parse(events.back().second)["status"] == "completed");
+  auto later = next;
+  later["providers"] = {{"later", {{"kind", "openai"},
+                                   {"base_url", "http://127.0.0.1:9/v1"},
+                                   {"api_key_env", "HOME"}}}};
+  later["agents"]["scout"]["provider"] = "later";
+  d.write_config(later.dump());
+  d.proc->signal(SIGHUP);
+  auto refused = d.proc->wait_for_line("reload failed", 10s);
+  REQUIRE(refused);
+  CHECK(refused->find("provider 'later' was not configured when the engine "
+                      "started") != std::string::npos);
+  CHECK(d.call("POST", "/v1/tasks", scout)->status == 202);
 }
 
 TEST_CASE("SIGTERM drains: not ready, no new tasks, the rest journaled",

@@ -254,3 +254,63 @@ TEST_CASE("model answers nested too deep or too large are a provider error",
   // An error body too deep to read is quoted, not walked.
   CHECK_FALSE(error_message(std::string(100'000, '[')).empty());
 }
+
+TEST_CASE("an agent's model and output schema go on the wire",
+          "[llm][wire][agents]") {
+  auto req = conversation();
+  req.model = "agent-model";
+  req.response_schema = R"({"type":"object","required":["city"]})";
+  auto schema = json::parse(req.response_schema);
+  auto openai = json::parse(request_body(wire_format::openai, req, {"m", 100, false}));
+  CHECK(openai["model"] == "agent-model");
+  CHECK(openai["response_format"] ==
+        json{{"type", "json_schema"},
+             {"json_schema",
+              {{"name", "answer"}, {"schema", schema}, {"strict", false}}}});
+  auto anthropic =
+    json::parse(request_body(wire_format::anthropic, req, {"m", 100, false}));
+  CHECK(anthropic["model"] == "agent-model");
+  CHECK(!anthropic.contains("response_format"));
+  CHECK(anthropic["tool_choice"] == json{{"type", "any"}});
+  REQUIRE(anthropic["tools"].size() == 2);
+  CHECK(anthropic["tools"][1]["name"] == final_answer_tool);
+  CHECK(anthropic["tools"][1]["input_schema"] == schema);
+  // Without them: the provider's model, no format, no forced tool.
+  auto plain = conversation();
+  auto body = json::parse(request_body(wire_format::anthropic, plain, {"m", 100, false}));
+  CHECK(body["model"] == "m");
+  CHECK(!body.contains("tool_choice"));
+  CHECK(body["tools"].size() == 1);
+  CHECK(!json::parse(request_body(wire_format::openai, plain, {"m", 100, false}))
+           .contains("response_format"));
+}
+
+TEST_CASE("a final_answer call is the answer", "[llm][wire][agents]") {
+  chat_response r;
+  r.content = "Here it is.";
+  r.tool_calls = {{"c1", "calculator", "{}"},
+                  {"c2", final_answer_tool, R"({"city":"Rome"})"}};
+  unwrap_final_answer(r);
+  CHECK(r.content == R"({"city":"Rome"})");
+  CHECK(r.tool_calls.empty());
+  chat_response other;
+  other.tool_calls = {{"c1", "calculator", "{}"}};
+  unwrap_final_answer(other);
+  CHECK(other.tool_calls.size() == 1);
+  CHECK(other.content.empty());
+}
+
+TEST_CASE("a stream's text can be taken as it comes", "[llm][wire]") {
+  stream_assembler a{wire_format::openai};
+  auto delta = [](const std::string& text) {
+    return json{{"choices", json::array({{{"index", 0},
+                                          {"delta", {{"content", text}}}}})}}
+      .dump();
+  };
+  REQUIRE(a.on_event({"", delta("Hel")}));
+  CHECK(a.take_text() == "Hel");
+  CHECK(a.take_text().empty());
+  REQUIRE(a.on_event({"", delta("lo")}));
+  REQUIRE(a.on_event({"", delta(" there")}));
+  CHECK(a.take_text() == "lo there");
+}

@@ -100,9 +100,8 @@ http_call(uint16_t port, const std::string& method, const std::string& path,
   return parse_response(raw_exchange(port, req, deadline));
 }
 
-std::vector<std::pair<std::string, std::string>>
-parse_events(const std::string& body) {
-  std::vector<std::pair<std::string, std::string>> out;
+std::vector<sse_event> parse_sse(const std::string& body) {
+  std::vector<sse_event> out;
   size_t pos = 0;
   while (pos < body.size()) {
     auto end = body.find("\n\n", pos);
@@ -110,22 +109,31 @@ parse_events(const std::string& body) {
       break;
     auto block = body.substr(pos, end - pos);
     pos = end + 2;
-    std::string event;
-    std::string data;
+    sse_event e;
     size_t lp = 0;
     while (lp <= block.size()) {
       auto nl = block.find('\n', lp);
       auto line = block.substr(lp, nl == std::string::npos ? nl : nl - lp);
       if (line.rfind("event: ", 0) == 0)
-        event = line.substr(7);
+        e.event = line.substr(7);
+      else if (line.rfind("id: ", 0) == 0)
+        e.id = line.substr(4);
       else if (line.rfind("data: ", 0) == 0)
-        data += (data.empty() ? "" : "\n") + line.substr(6);
+        e.data += (e.data.empty() ? "" : "\n") + line.substr(6);
       if (nl == std::string::npos)
         break;
       lp = nl + 1;
     }
-    out.emplace_back(event, data);
+    out.push_back(std::move(e));
   }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>>
+parse_events(const std::string& body) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& e : parse_sse(body))
+    out.emplace_back(std::move(e.event), std::move(e.data));
   return out;
 }
 

@@ -41,6 +41,16 @@ http_call(uint16_t port, const std::string& method, const std::string& path,
 std::vector<std::pair<std::string, std::string>>
 parse_events(const std::string& body);
 
+/// One server-sent event with its id ("" if none).
+struct sse_event {
+  std::string id;
+  std::string event;
+  std::string data;
+};
+
+/// The events of a text/event-stream body, with their ids, in order.
+std::vector<sse_event> parse_sse(const std::string& body);
+
 /// A port that was free a moment ago (for servers that need one given).
 uint16_t free_port();
 

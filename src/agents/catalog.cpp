@@ -59,6 +59,7 @@ resolve(const std::string& name, const agent_config& cfg,
                       : cfg.memory.recall_limit >= 0
                         ? static_cast<uint32_t>(cfg.memory.recall_limit)
                         : defaults.recall_limit;
+  out->history_tokens = cfg.history_tokens;
   auto output = compile_output_schema(cfg, key);
   if (!output)
     return output.error();

@@ -43,6 +43,8 @@ struct agent {
   /// The long-term namespace under the principal.
   std::string memory_ns;
   uint32_t recall_limit = 3;
+  /// The budget of a thread's earlier turns, in estimated tokens.
+  uint64_t history_tokens = 16000;
   /// The answer's JSON Schema as text ("" for free text), and compiled.
   std::string output_schema;
   std::shared_ptr<const tools::schema_validator> output;

@@ -51,6 +51,9 @@ const keys<agent_config>& agent_keys() {
       .millis("timeout_ms", &a::timeout, 0, day_ms,
               "one task end to end (0: timeouts.task_ms)")
       .section("memory", &a::memory, memory_keys(), "what it remembers")
+      .integer("history_tokens", &a::history_tokens, 0, int64_t{1} << 30,
+               "most tokens of a thread's earlier turns a run gives the "
+               "model; the oldest whole turns beyond it are left out")
       .custom(
         "output_schema",
         [](const json& v, a& out, const std::string& path) -> maybe_failure {

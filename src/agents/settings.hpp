@@ -62,6 +62,9 @@ struct agent_config {
   /// One task end to end; 0: the engine's `timeouts.task_ms`.
   std::chrono::milliseconds timeout{0};
   memory_policy memory;
+  /// Most tokens (estimated) of a thread's earlier turns a run gives the
+  /// model; the oldest whole turns beyond it are left out.
+  uint64_t history_tokens = 16000;
   /// A JSON Schema (as JSON text) the final answer must match; "" for
   /// free text.
   std::string output_schema;

@@ -37,13 +37,23 @@ struct finish_op {
   std::string status;
   std::string result;
   std::function<void()> done;
+  /// A run's thread and the turn it appends ("" and none for a task).
+  std::string thread = {};
+  std::vector<std::string> messages = {};
+};
+
+struct thread_op {
+  journaled_thread thread;
+  /// Remove `thread.id` instead of creating it.
+  bool remove = false;
+  std::function<void(result<bool>)> done;
 };
 
 struct flush_op {
   std::function<void()> done;
 };
 
-using op = std::variant<accept_op, step_op, finish_op, flush_op>;
+using op = std::variant<accept_op, step_op, finish_op, thread_op, flush_op>;
 
 constexpr const char* schema = R"(
   CREATE TABLE IF NOT EXISTS tasks(
@@ -67,7 +77,30 @@ constexpr const char* schema = R"(
     idx INTEGER NOT NULL,
     record TEXT NOT NULL,
     PRIMARY KEY(task_id, idx)) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS threads(
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS thread_messages(
+    thread_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY(thread_id, seq)) WITHOUT ROWID;
 )";
+
+/// Journals from before threads: their tasks get the thread column.
+void migrate(SQLite::Database& db) {
+  SQLite::Statement cols{db, "PRAGMA table_info(tasks)"};
+  while (cols.executeStep())
+    if (cols.getColumn(1).getString() == "thread")
+      return;
+  db.exec("ALTER TABLE tasks ADD COLUMN thread TEXT NOT NULL DEFAULT ''");
+  db.exec("CREATE INDEX IF NOT EXISTS tasks_thread ON tasks(thread) "
+          "WHERE thread <> ''");
+}
 
 std::unique_ptr<SQLite::Database> connect(const std::filesystem::path& file,
                                           bool durable) {
@@ -93,12 +126,13 @@ journaled_task read_task(SQLite::Statement& q) {
   t.result = q.getColumn(8).getString();
   t.created_ms = q.getColumn(9).getInt64();
   t.updated_ms = q.getColumn(10).getInt64();
+  t.thread = q.getColumn(11).getString();
   return t;
 }
 
 constexpr const char* task_columns =
   "SELECT id, principal, agent, session, input, idem_key, request_hash, "
-  "status, result, created_ms, updated_ms FROM tasks ";
+  "status, result, created_ms, updated_ms, thread FROM tasks ";
 
 } // namespace
 
@@ -137,6 +171,73 @@ struct journal::impl {
     }
   }
 
+  /// Appends `messages` to thread `thread` (if it still exists).
+  void append_turn(const std::string& thread,
+                   const std::vector<std::string>& messages) {
+    SQLite::Statement next{*writer,
+                           "SELECT COALESCE(MAX(seq), 0) FROM thread_messages "
+                           "WHERE thread_id = ?"};
+    next.bind(1, thread);
+    next.executeStep();
+    auto seq = next.getColumn(0).getInt64();
+    SQLite::Statement exists{*writer, "SELECT 1 FROM threads WHERE id = ?"};
+    exists.bind(1, thread);
+    if (!exists.executeStep())
+      return;
+    SQLite::Statement ins{*writer,
+                          "INSERT INTO thread_messages(thread_id, seq, message) "
+                          "VALUES(?, ?, ?)"};
+    for (auto& m : messages) {
+      ins.bind(1, thread);
+      ins.bind(2, ++seq);
+      ins.bind(3, m);
+      ins.exec();
+      ins.reset();
+    }
+    SQLite::Statement touch{*writer,
+                            "UPDATE threads SET updated_ms = ? WHERE id = ?"};
+    touch.bind(1, now_ms());
+    touch.bind(2, thread);
+    touch.exec();
+  }
+
+  /// Creates or removes a thread, through a savepoint (a duplicate id
+  /// fails alone).
+  result<bool> apply(const thread_op& t) {
+    auto& th = t.thread;
+    writer->exec("SAVEPOINT thread");
+    try {
+      if (t.remove) {
+        SQLite::Statement del{*writer, "DELETE FROM threads WHERE id = ?"};
+        del.bind(1, th.id);
+        del.exec();
+        SQLite::Statement msgs{*writer,
+                               "DELETE FROM thread_messages WHERE thread_id = ?"};
+        msgs.bind(1, th.id);
+        msgs.exec();
+      } else {
+        SQLite::Statement ins{*writer,
+                              "INSERT INTO threads(id, principal, agent, "
+                              "metadata, created_ms, updated_ms) "
+                              "VALUES(?, ?, ?, ?, ?, ?)"};
+        ins.bind(1, th.id);
+        ins.bind(2, th.principal);
+        ins.bind(3, th.agent);
+        ins.bind(4, th.metadata);
+        ins.bind(5, th.created_ms);
+        ins.bind(6, th.created_ms);
+        ins.exec();
+      }
+      writer->exec("RELEASE thread");
+      return true;
+    } catch (const SQLite::Exception& e) {
+      writer->exec("ROLLBACK TO thread");
+      writer->exec("RELEASE thread");
+      return failure{errc::unspecified,
+                     std::string{"the journal refused the thread: "} + e.what()};
+    }
+  }
+
   /// One transaction for the batch; an accept that fails (duplicate
   /// Idempotency-Key) fails alone, through a savepoint.
   void commit(std::deque<op>& batch) {
@@ -147,8 +248,8 @@ struct journal::impl {
       SQLite::Statement ins{
         *writer,
         "INSERT INTO tasks(id, principal, agent, session, input, idem_key, "
-        "request_hash, status, created_ms, updated_ms) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)"};
+        "request_hash, status, created_ms, updated_ms, thread) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"};
       SQLite::Statement step{
         *writer,
         "INSERT OR REPLACE INTO steps(task_id, idx, record) VALUES(?, ?, ?)"};
@@ -174,6 +275,7 @@ struct journal::impl {
             ins.bind(7, t.request_hash);
             ins.bind(8, t.created_ms);
             ins.bind(9, t.created_ms);
+            ins.bind(10, t.thread);
             ins.exec();
             ins.reset();
             writer->exec("RELEASE accept");
@@ -206,8 +308,14 @@ struct journal::impl {
           fin.bind(4, static_cast<int64_t>(f->id));
           fin.exec();
           fin.reset();
+          if (!f->thread.empty() && !f->messages.empty())
+            append_turn(f->thread, f->messages);
           if (f->done)
             after.push_back(std::move(f->done));
+        } else if (auto* t = std::get_if<thread_op>(&o)) {
+          auto ok = apply(*t);
+          if (t->done)
+            after.push_back([done = std::move(t->done), ok] { done(ok); });
         } else if (auto* fl = std::get_if<flush_op>(&o)) {
           after.push_back(std::move(fl->done));
         }
@@ -228,6 +336,10 @@ struct journal::impl {
           after.push_back(std::move(f->done));
         else if (auto* s = std::get_if<step_op>(&o); s && s->done)
           after.push_back(std::move(s->done));
+        else if (auto* t = std::get_if<thread_op>(&o); t && t->done)
+          after.push_back([done = std::move(t->done), error] {
+            done(failure{errc::unspecified, error});
+          });
         else if (auto* fl = std::get_if<flush_op>(&o))
           after.push_back(std::move(fl->done));
       }
@@ -248,6 +360,7 @@ journal::open(const std::filesystem::path& file, bool durable) {
       std::filesystem::create_directories(file.parent_path());
     im->writer = connect(file, durable);
     im->writer->exec(schema);
+    migrate(*im->writer);
     im->reader = connect(file, durable);
   } catch (const std::exception& e) {
     return failure{errc::invalid_config, "cannot open the task journal '" +
@@ -281,6 +394,58 @@ void journal::finish(uint64_t id, std::string status, std::string result,
                      std::function<void()> done) {
   impl_->push(finish_op{id, std::move(status), std::move(result),
                         std::move(done)});
+}
+
+void journal::finish_turn(uint64_t id, std::string status, std::string result,
+                          std::string thread, std::vector<std::string> messages,
+                          std::function<void()> done) {
+  impl_->push(finish_op{id, std::move(status), std::move(result),
+                        std::move(done), std::move(thread),
+                        std::move(messages)});
+}
+
+void journal::create_thread(journaled_thread thread,
+                            std::function<void(result<bool>)> done) {
+  impl_->push(thread_op{std::move(thread), false, std::move(done)});
+}
+
+void journal::delete_thread(std::string id, std::function<void()> done) {
+  journaled_thread t;
+  t.id = std::move(id);
+  std::function<void(result<bool>)> wrapped;
+  if (done)
+    wrapped = [done = std::move(done)](result<bool>) { done(); };
+  impl_->push(thread_op{std::move(t), true, std::move(wrapped)});
+}
+
+std::optional<journaled_thread>
+journal::get_thread(const std::string& id) const {
+  std::lock_guard guard{impl_->read_mutex};
+  auto& db = *impl_->reader;
+  SQLite::Statement q{db, "SELECT id, principal, agent, metadata, created_ms, "
+                          "updated_ms FROM threads WHERE id = ?"};
+  q.bind(1, id);
+  if (!q.executeStep())
+    return std::nullopt;
+  journaled_thread t;
+  t.id = q.getColumn(0).getString();
+  t.principal = q.getColumn(1).getString();
+  t.agent = q.getColumn(2).getString();
+  t.metadata = q.getColumn(3).getString();
+  t.created_ms = q.getColumn(4).getInt64();
+  t.updated_ms = q.getColumn(5).getInt64();
+  SQLite::Statement m{db, "SELECT message FROM thread_messages "
+                          "WHERE thread_id = ? ORDER BY seq"};
+  m.bind(1, id);
+  while (m.executeStep())
+    t.messages.push_back(m.getColumn(0).getString());
+  SQLite::Statement r{db, "SELECT id, status FROM tasks WHERE thread = ? "
+                          "ORDER BY id"};
+  r.bind(1, id);
+  while (r.executeStep())
+    t.runs.emplace_back(static_cast<uint64_t>(r.getColumn(0).getInt64()),
+                        r.getColumn(1).getString());
+  return t;
 }
 
 void journal::flush() {

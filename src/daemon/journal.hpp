@@ -36,6 +36,24 @@ struct journaled_task {
   int64_t updated_ms = 0;
   /// Finished steps, JSON text each, in order.
   std::vector<std::string> steps;
+  /// The conversation thread it is a run of ("" for none).
+  std::string thread;
+};
+
+/// A conversation thread as the journal holds it.
+struct journaled_thread {
+  std::string id;
+  std::string principal;
+  std::string agent;
+  /// The client's metadata, a JSON object as text.
+  std::string metadata = "{}";
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+  /// Its messages in order, JSON text each (`role`, `content`,
+  /// `tool_calls`, `tool_call_id`, and the `run` that added it).
+  std::vector<std::string> messages;
+  /// Its runs, oldest first: task id and status.
+  std::vector<std::pair<uint64_t, std::string>> runs;
 };
 
 class journal {
@@ -64,6 +82,25 @@ public:
   /// `done` (optional) runs after the commit.
   void finish(uint64_t id, std::string status, std::string result,
               std::function<void()> done = {});
+
+  /// Journals the end of run `id` of thread `thread` and appends its turn
+  /// (`messages`, JSON text each) to the thread in the same transaction:
+  /// a turn is in the thread exactly when its run ended. `done` (optional)
+  /// runs after the commit.
+  void finish_turn(uint64_t id, std::string status, std::string result,
+                   std::string thread, std::vector<std::string> messages,
+                   std::function<void()> done = {});
+
+  /// Journals a new thread; `done` runs after the commit, with true or the
+  /// error.
+  void create_thread(journaled_thread thread,
+                     std::function<void(result<bool>)> done);
+
+  /// Removes thread `id` and its messages (its runs stay, as tasks).
+  void delete_thread(std::string id, std::function<void()> done = {});
+
+  /// A thread with its messages and runs, if the journal has it.
+  std::optional<journaled_thread> get_thread(const std::string& id) const;
 
   /// Waits until everything queued so far is committed.
   void flush();

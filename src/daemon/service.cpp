@@ -12,6 +12,8 @@
 
 #include "core/codec.hpp"
 #include "core/names.hpp"
+#include "daemon/history.hpp"
+#include "guardrail/approval.hpp"
 #include "guardrail/access.hpp"
 #include "memory/tools.hpp"
 
@@ -144,7 +146,11 @@ service::recovery service::recover() {
       continue;
     }
     t.steps.clear();
-    start(std::move(t), std::move(done), true);
+    if (t.thread.empty())
+      start(std::move(t), std::move(done), true);
+    else
+      // Runs of one thread, one after the other, in the order accepted.
+      begin_run({std::move(t), std::move(done), true});
     ++out.resumed;
   }
   journal_->flush();
@@ -369,6 +375,8 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
       return fail(rep, 503, "not_ready", "the engine is starting");
     return reply(rep, json_response(200, {{"tools", to_json(backend_->tools())}}));
   }
+  if (path == "/v1/threads" || path.rfind("/v1/threads/", 0) == 0)
+    return threads_route(req, *principal, std::move(rep));
   if (path == "/v1/memory" || path == "/v1/memory/search") {
     if (req.method != "POST")
       return method_not_allowed("POST");
@@ -536,6 +544,8 @@ void service::start(journaled_task meta, std::vector<step_record> done,
   req.agent = meta.agent;
   req.session = meta.session;
   req.text = meta.input;
+  if (!meta.thread.empty())
+    req.history = thread_history(meta.thread, meta.agent);
   {
     std::lock_guard guard{mutex_};
     auto& live = tasks_[meta.id];
@@ -644,6 +654,8 @@ void service::on_result(const task_result& r) {
   // The steps went out (and to the journal) as they finished.
   auto result = outcome_json(r);
   std::string agent;
+  std::string thread;
+  std::vector<std::string> turn;
   double seconds = 0;
   {
     std::lock_guard guard{mutex_};
@@ -654,6 +666,12 @@ void service::on_result(const task_result& r) {
         std::max<uint64_t>(it->second.last_event + 1,
                            static_cast<uint64_t>(now_ms()) * 1000);
       agent = it->second.meta.agent;
+      thread = it->second.meta.thread;
+      // A run that completed adds its turn to the thread (one that failed
+      // adds nothing: the next run starts from the turns before it).
+      if (!thread.empty() && r.status == task_status::completed)
+        for (auto& m : turn_of(it->second.meta.input, r))
+          turn.push_back(dump(message_json(m, r.id)));
       seconds = std::chrono::duration<double>(clock_type::now() -
                                               it->second.started)
                   .count();
@@ -686,10 +704,18 @@ void service::on_result(const task_result& r) {
     if (self->active_ == 0)
       self->idle_.notify_all();
   };
-  if (journal_ends_)
+  auto then = [self, publish, thread, id = r.id] {
+    publish();
+    if (!thread.empty())
+      self->end_run(thread, id);
+  };
+  if (!journal_ends_)
+    publish();
+  else if (thread.empty())
     journal_->finish(r.id, status, dump(result), publish);
   else
-    publish();
+    journal_->finish_turn(r.id, status, dump(result), thread, std::move(turn),
+                          then);
 }
 
 void service::evict_finished() {
@@ -864,6 +890,297 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
   if (!backend_)
     return render({});
   backend_->counters(render);
+}
+
+// -- threads ------------------------------------------------------------------
+
+namespace {
+
+/// Most bytes of a thread's metadata (a JSON object).
+constexpr size_t max_metadata_bytes = 16 * 1024;
+
+json thread_json(const journaled_thread& t) {
+  json messages = json::array();
+  for (auto& m : t.messages)
+    messages.push_back(parse_json(m, "a thread message", journal_rows)
+                         .value_or(json{}));
+  json runs = json::array();
+  for (auto& [id, status] : t.runs)
+    runs.push_back({{"id", id},
+                    {"status", status == "queued" ? "running" : status}});
+  return {{"id", t.id},
+          {"agent", t.agent},
+          {"metadata", parse_json(t.metadata, "thread metadata", journal_rows)
+                         .value_or(json::object())},
+          {"created_ms", t.created_ms},
+          {"updated_ms", t.updated_ms},
+          {"messages", std::move(messages)},
+          {"runs", std::move(runs)}};
+}
+
+} // namespace
+
+void service::threads_route(const http::request& req,
+                            const std::string& principal,
+                            std::shared_ptr<http::reply> rep) {
+  auto method_not_allowed = [&](const char* allow) {
+    auto res = http::error_response(405, "method_not_allowed",
+                                    req.method + " is not allowed on " +
+                                      req.path);
+    res.headers.emplace_back("Allow", allow);
+    reply(rep, std::move(res));
+  };
+  if (req.path == "/v1/threads") {
+    if (req.method != "POST")
+      return method_not_allowed("POST");
+    return create_thread(req, principal, std::move(rep));
+  }
+  std::string_view rest{req.path};
+  rest.remove_prefix(std::string_view{"/v1/threads/"}.size());
+  bool runs = false;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    if (rest.substr(slash) != "/runs")
+      return fail(rep, 404, "not_found", "no such endpoint: " + req.path);
+    runs = true;
+    rest = rest.substr(0, slash);
+  }
+  std::string id{rest};
+  // A principal sees only its own threads: another's is "not found" too.
+  auto thread = valid_name(id) ? journal_->get_thread(id) : std::nullopt;
+  if (!thread || thread->principal != principal)
+    return fail(rep, 404, "not_found", "no thread '" + cut(id, 64) + "'");
+  if (runs) {
+    if (req.method != "POST")
+      return method_not_allowed("POST");
+    return run_thread(req, principal, *thread, std::move(rep));
+  }
+  if (req.method == "GET") {
+    auto body = thread_json(*thread);
+    // Runs still in flight: running, or queued behind the one running.
+    std::lock_guard guard{mutex_};
+    if (auto it = threads_.find(id); it != threads_.end())
+      for (auto& run : body["runs"])
+        for (auto& w : it->second.waiting)
+          if (run["id"] == w.meta.id)
+            run["status"] = "queued";
+    return reply(rep, json_response(200, body));
+  }
+  if (req.method == "DELETE") {
+    {
+      std::lock_guard guard{mutex_};
+      if (auto it = threads_.find(id);
+          it != threads_.end() && it->second.running != 0)
+        return fail(rep, 409, "thread_busy",
+                    "thread '" + id + "' has a run going (task " +
+                      std::to_string(it->second.running) +
+                      "); delete it once the run ends");
+    }
+    auto self = shared_from_this();
+    journal_->delete_thread(id, [self, rep] {
+      self->reply(rep, http::response{204, "application/json", {}, {}});
+    });
+    return;
+  }
+  method_not_allowed("GET, DELETE");
+}
+
+void service::create_thread(const http::request& req,
+                            const std::string& principal,
+                            std::shared_ptr<http::reply> rep) {
+  if (!backend_)
+    return fail(rep, 503, "not_ready", "the engine is starting");
+  auto body = json_body(req, rep);
+  if (!body)
+    return;
+  journaled_thread t;
+  t.principal = principal;
+  t.agent = std::string{agents::default_agent};
+  for (auto& [key, value] : body->items()) {
+    if (key == "agent") {
+      if (!value.is_string() || !valid_name(value.get<std::string>()))
+        return fail(rep, 400, "invalid_input",
+                    "'agent' must be 1-64 characters of A-Z a-z 0-9 _ . -");
+      t.agent = value.get<std::string>();
+    } else if (key == "metadata") {
+      if (!value.is_object())
+        return fail(rep, 400, "invalid_input",
+                    "'metadata' must be a JSON object, got " +
+                      cut(dump(value), 40));
+      t.metadata = dump(value);
+      if (t.metadata.size() > max_metadata_bytes)
+        return fail(rep, 400, "invalid_input",
+                    "'metadata' is " + std::to_string(t.metadata.size()) +
+                      " bytes as JSON, over the limit of " +
+                      std::to_string(max_metadata_bytes));
+    } else {
+      return fail(rep, 400, "invalid_input",
+                  "unknown field '" + key + "' (fields: agent, metadata)");
+    }
+  }
+  if (auto known = backend_->agents(); known && !known->find(t.agent))
+    return fail(rep, 400, "unknown_agent",
+                agents::unknown_agent(t.agent, *known));
+  t.id = "th_" + guardrail::approval_key::random().hex().substr(0, 24);
+  t.created_ms = now_ms();
+  t.updated_ms = t.created_ms;
+  auto self = shared_from_this();
+  journal_->create_thread(t, [self, t, rep](result<bool> ok) {
+    if (!ok)
+      return self->fail(rep, 503, "journal_unavailable", ok.error().message);
+    auto res = json_response(201, thread_json(t));
+    res.headers.emplace_back("Location", "/v1/threads/" + t.id);
+    self->reply(rep, std::move(res));
+  });
+}
+
+void service::run_thread(const http::request& req, const std::string& principal,
+                         const journaled_thread& thread,
+                         std::shared_ptr<http::reply> rep) {
+  if (draining_)
+    return fail(rep, 503, "draining",
+                "the daemon is shutting down and takes no new runs");
+  if (!backend_)
+    return fail(rep, 503, "not_ready", "the engine is starting");
+  auto body = json_body(req, rep);
+  if (!body)
+    return;
+  bool queue = req.query == "wait=true" ||
+               req.query.find("wait=true&") == 0 ||
+               req.query.find("&wait=true") != std::string::npos;
+  journaled_task t;
+  t.principal = principal;
+  t.agent = thread.agent;
+  // The thread is the run's short-term memory session.
+  t.session = thread.id;
+  t.thread = thread.id;
+  for (auto& [key, value] : body->items()) {
+    if (key == "input") {
+      if (!value.is_string())
+        return fail(rep, 400, "invalid_input",
+                    "'input' must be a string, got " + cut(dump(value), 40));
+      t.input = value.get<std::string>();
+    } else if (key == "busy") {
+      if (value != "reject" && value != "queue")
+        return fail(rep, 400, "invalid_input",
+                    "'busy' must be \"reject\" or \"queue\", got " +
+                      cut(dump(value), 40));
+      queue = queue || value == "queue";
+    } else {
+      return fail(rep, 400, "invalid_input",
+                  "unknown field '" + key + "' (fields: input, busy)");
+    }
+  }
+  if (!body->contains("input"))
+    return fail(rep, 400, "invalid_input", "'input' is required");
+  if (auto known = backend_->agents(); known && !known->find(t.agent))
+    return fail(rep, 400, "unknown_agent",
+                "the thread's agent is gone: " +
+                  agents::unknown_agent(t.agent, *known));
+  t.request_hash = guardrail::api_key_digest(dump(*body));
+  {
+    // One writer per conversation: refused (or queued) here, before the
+    // journal, so two requests at once cannot both start.
+    std::lock_guard guard{mutex_};
+    auto& runs = threads_[thread.id];
+    if (runs.running != 0 && !queue)
+      return fail(rep, 409, "thread_busy",
+                  "thread '" + thread.id + "' has a run going (task " +
+                    std::to_string(runs.running) +
+                    "): one run at a time; send \"busy\": \"queue\" (or "
+                    "?wait=true) to run after it");
+    t.id = next_id_.fetch_add(1);
+    if (runs.running == 0)
+      runs.running = t.id;
+    else
+      runs.waiting.push_back({t, {}, false});
+  }
+  t.created_ms = now_ms();
+  auto self = shared_from_this();
+  journal_->accept(t, [self, t, rep](result<bool> ok) mutable {
+    bool now = false;
+    {
+      std::lock_guard guard{self->mutex_};
+      auto& runs = self->threads_[t.thread];
+      now = runs.running == t.id;
+      if (!ok) {
+        // Not journaled: it never was a run.
+        if (now)
+          runs.running = 0;
+        std::erase_if(runs.waiting,
+                      [&](auto& w) { return w.meta.id == t.id; });
+      } else {
+        for (auto& w : runs.waiting)
+          if (w.meta.id == t.id)
+            w.meta = t;
+      }
+    }
+    if (!ok) {
+      self->end_run(t.thread, 0);
+      return self->fail(rep, 503, "journal_unavailable", ok.error().message);
+    }
+    auto id = t.id;
+    auto thread = t.thread;
+    if (now)
+      self->start(std::move(t));
+    auto res = json_response(202, {{"id", id},
+                                   {"thread", thread},
+                                   {"status", now ? "running" : "queued"}});
+    res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
+    self->reply(rep, std::move(res));
+  });
+}
+
+bool service::begin_run(waiting_run run) {
+  {
+    std::lock_guard guard{mutex_};
+    auto& runs = threads_[run.meta.thread];
+    if (runs.running != 0) {
+      runs.waiting.push_back(std::move(run));
+      return false;
+    }
+    runs.running = run.meta.id;
+  }
+  start(std::move(run.meta), std::move(run.done), run.resumed);
+  return true;
+}
+
+void service::end_run(const std::string& thread, uint64_t id) {
+  std::optional<waiting_run> next;
+  {
+    std::lock_guard guard{mutex_};
+    auto it = threads_.find(thread);
+    if (it == threads_.end())
+      return;
+    auto& runs = it->second;
+    if (id != 0 && runs.running == id)
+      runs.running = 0;
+    if (runs.running == 0 && !runs.waiting.empty()) {
+      next = std::move(runs.waiting.front());
+      runs.waiting.pop_front();
+      runs.running = next->meta.id;
+    }
+    if (runs.running == 0 && runs.waiting.empty())
+      threads_.erase(it);
+  }
+  if (next)
+    start(std::move(next->meta), std::move(next->done), next->resumed);
+}
+
+std::vector<chat_message> service::thread_history(const std::string& thread,
+                                                  const std::string& agent) {
+  auto t = journal_->get_thread(thread);
+  if (!t)
+    return {};
+  std::vector<chat_message> all;
+  for (auto& text : t->messages)
+    if (auto j = parse_json(text, "a thread message", journal_rows))
+      if (auto m = message_from_json(*j))
+        all.push_back(std::move(*m));
+  uint64_t budget = 16000;
+  if (auto known = backend_ ? backend_->agents() : nullptr)
+    if (auto a = known->find(agent))
+      budget = a->history_tokens;
+  return within_budget(all, budget, nullptr);
 }
 
 } // namespace troupe::daemon

@@ -159,6 +159,39 @@ private:
                    std::shared_ptr<http::reply> rep);
   void memory(const http::request& req, const std::string& principal,
               bool search, std::shared_ptr<http::reply> rep);
+
+  // -- threads (threads.cpp)
+
+  /// A run waiting for its thread's run before it.
+  struct waiting_run {
+    journaled_task meta;
+    std::vector<step_record> done;
+    bool resumed = false;
+  };
+
+  /// The runs of one thread: one at a time.
+  struct thread_runs {
+    /// The task running now (0: none).
+    uint64_t running = 0;
+    std::deque<waiting_run> waiting;
+  };
+
+  /// /v1/threads, /v1/threads/{id}, /v1/threads/{id}/runs.
+  void threads_route(const http::request& req, const std::string& principal,
+                     std::shared_ptr<http::reply> rep);
+  void create_thread(const http::request& req, const std::string& principal,
+                     std::shared_ptr<http::reply> rep);
+  void run_thread(const http::request& req, const std::string& principal,
+                  const journaled_thread& thread,
+                  std::shared_ptr<http::reply> rep);
+  /// Starts `run` now, or after the run of its thread under way. Returns
+  /// true if it started.
+  bool begin_run(waiting_run run);
+  /// Run `id` of `thread` ended: the next waiting one starts.
+  void end_run(const std::string& thread, uint64_t id);
+  /// The earlier turns of `thread` a run of agent `agent` gives the model.
+  std::vector<chat_message> thread_history(const std::string& thread,
+                                           const std::string& agent);
   void serve_metrics(std::shared_ptr<http::reply> rep);
 
   /// What /metrics requires as a bearer token (empty: nothing).
@@ -188,6 +221,8 @@ private:
   std::deque<uint64_t> finished_order_;
   size_t active_ = 0;
   std::unordered_map<std::string, bucket> buckets_;
+  /// Threads with a run going or waiting (guarded by mutex_).
+  std::unordered_map<std::string, thread_runs> threads_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_call_{1};
   std::atomic<bool> draining_{false};

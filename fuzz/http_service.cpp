@@ -124,6 +124,22 @@ public:
     return {};
   }
 
+  std::shared_ptr<const agents::catalog> agents() const override {
+    // The default agent and one more, resolved once.
+    static const auto known = [] {
+      std::map<std::string, agents::agent_config> configured;
+      configured["helper"].instructions = "You help.";
+      auto built = agents::catalog::build(
+        configured, {}, [](const std::string&) {
+          return std::optional<std::vector<uint32_t>>{{0}};
+        });
+      if (!built)
+        fuzz::broken("the fuzz target's agents do not build");
+      return *built;
+    }();
+    return known;
+  }
+
   /// Takes the tasks still running, and which of them were cancelled.
   std::vector<std::pair<uint64_t, bool>> take_running() {
     std::lock_guard guard{mutex_};
@@ -167,21 +183,33 @@ void check_response(const http::response& res) {
     fuzz::broken("an application/json response whose body is not JSON");
 }
 
-/// An event stream that checks each event's data is a JSON object.
+/// An event stream that checks each event: a known name (or none, for a
+/// chat completion's chunks) and data that is a JSON object (or [DONE]).
 class fake_stream : public http::event_stream {
 public:
-  bool send(std::string_view event, std::string_view data) override {
+  bool send_raw(std::string_view text) override {
     if (closed_)
       return false;
-    if (event != "step" && event != "result")
-      fuzz::broken("a task stream event other than step or result");
-    if (!parse_object(data, "event data"))
+    if (text.size() < 2 || text.substr(text.size() - 2) != "\n\n")
+      fuzz::broken("an event that does not end with a blank line");
+    std::string_view event;
+    std::string data;
+    for (size_t pos = 0; pos < text.size() - 1;) {
+      auto nl = text.find('\n', pos);
+      auto line = text.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (line.starts_with("event: "))
+        event = line.substr(7);
+      else if (line.starts_with("data: "))
+        data += line.substr(6);
+    }
+    static const std::set<std::string_view> names = {
+      "", "step", "result", "token", "tool_call", "tool_result"};
+    if (!names.count(event))
+      fuzz::broken("a task stream event of an unknown kind");
+    if (data != "[DONE]" && !parse_object(data, "event data"))
       fuzz::broken("a task stream event whose data is not a JSON object");
     return true;
-  }
-
-  bool send_raw(std::string_view) override {
-    return !closed_;
   }
 
   void close() override {

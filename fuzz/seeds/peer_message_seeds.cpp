@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
   task_request task{
     42,        "s1",
     "alice",   "What is 17 * 23 + 4?",
-    "default", {step_record{{sample_call()}, {sample_result()}}},
+    "default", {user, asked, answered},
+    {step_record{{sample_call()}, {sample_result()}}},
     true};
   tool_invocation inv{sample_call(),
                       42,
@@ -127,7 +128,8 @@ int main(int argc, char** argv) {
   put("forbidden",
       make_error(errc::forbidden, "principal 'bob' lacks run_shell"));
   put("completed", done);
-  put("conversation", chat_request{{user, asked, answered}, tool_list{{calc}}});
+  put("conversation", chat_request{{user, asked, answered}, tool_list{{calc}},
+                                   "agent-model", R"({"type":"object"})"});
   put("two",
       std::vector<memory_hit>{{1, "the launch is on Friday", 1.5, "long_term"},
                               {2, "lunch at noon", 0.25, "session"}});

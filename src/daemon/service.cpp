@@ -13,6 +13,7 @@
 #include "core/codec.hpp"
 #include "core/names.hpp"
 #include "daemon/history.hpp"
+#include "daemon/openai_compat.hpp"
 #include "guardrail/approval.hpp"
 #include "guardrail/access.hpp"
 #include "memory/tools.hpp"
@@ -375,6 +376,19 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
       return fail(rep, 503, "not_ready", "the engine is starting");
     return reply(rep, json_response(200, {{"tools", to_json(backend_->tools())}}));
   }
+  if (path == "/v1/chat/completions") {
+    if (req.method != "POST")
+      return method_not_allowed("POST");
+    return chat_completions(req, *principal, std::move(rep));
+  }
+  if (path == "/v1/models") {
+    if (req.method != "GET")
+      return method_not_allowed("GET");
+    auto known = backend_ ? backend_->agents() : nullptr;
+    if (!known)
+      return fail(rep, 503, "not_ready", "the engine is starting");
+    return reply(rep, json_response(200, models_json(*known)));
+  }
   if (path == "/v1/threads" || path.rfind("/v1/threads/", 0) == 0)
     return threads_route(req, *principal, std::move(rep));
   if (path == "/v1/memory" || path == "/v1/memory/search") {
@@ -535,7 +549,8 @@ void service::submit(const http::request& req, const std::string& principal,
 }
 
 void service::start(journaled_task meta, std::vector<step_record> done,
-                    bool resumed) {
+                    bool resumed, std::vector<chat_message> history,
+                    std::optional<task_hooks> hooks) {
   task_request req;
   req.resumed = resumed;
   req.resume = std::move(done);
@@ -546,10 +561,16 @@ void service::start(journaled_task meta, std::vector<step_record> done,
   req.text = meta.input;
   if (!meta.thread.empty())
     req.history = thread_history(meta.thread, meta.agent);
+  else
+    req.history = std::move(history);
   {
     std::lock_guard guard{mutex_};
     auto& live = tasks_[meta.id];
     live.meta = std::move(meta);
+    if (hooks) {
+      live.journaled = false;
+      live.hooks = std::move(*hooks);
+    }
     for (size_t i = 0; i < req.resume.size(); ++i) {
       auto j = to_json(req.resume[i]);
       j["index"] = i;
@@ -579,6 +600,11 @@ void service::on_step_started(uint64_t id, uint64_t index,
                           {"id", call.id},
                           {"name", call.name},
                           {"arguments", call.arguments}}));
+  }
+  {
+    std::lock_guard guard{mutex_};
+    if (auto it = tasks_.find(id); it != tasks_.end() && !it->second.journaled)
+      return;
   }
   auto self = shared_from_this();
   journal_->step(id, index, std::move(text), [self, id, j = std::move(j)] {
@@ -615,6 +641,8 @@ void service::on_token(uint64_t id, std::string delta) {
   auto it = tasks_.find(id);
   if (it == tasks_.end() || it->second.finished)
     return;
+  if (it->second.hooks.token)
+    it->second.hooks.token(delta);
   publish(it->second, "token", dump(json{{"delta", std::move(delta)}}));
 }
 
@@ -622,11 +650,13 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
   auto j = to_json(step);
   j["index"] = index;
   std::string text;
+  bool journaled = true;
   {
     std::lock_guard guard{mutex_};
     auto it = tasks_.find(id);
     if (it != tasks_.end()) {
       auto& live = it->second;
+      journaled = live.journaled;
       for (auto& r : step.results)
         publish(live, "tool_result",
                 dump(json{{"step", index},
@@ -647,7 +677,8 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
       text = dump(j);
     }
   }
-  journal_->step(id, index, std::move(text));
+  if (journaled)
+    journal_->step(id, index, std::move(text));
 }
 
 void service::on_result(const task_result& r) {
@@ -656,6 +687,8 @@ void service::on_result(const task_result& r) {
   std::string agent;
   std::string thread;
   std::vector<std::string> turn;
+  std::function<void(const task_result&)> end_hook;
+  bool journaled = true;
   double seconds = 0;
   {
     std::lock_guard guard{mutex_};
@@ -667,6 +700,9 @@ void service::on_result(const task_result& r) {
                            static_cast<uint64_t>(now_ms()) * 1000);
       agent = it->second.meta.agent;
       thread = it->second.meta.thread;
+      journaled = it->second.journaled;
+      end_hook = std::move(it->second.hooks.end);
+      it->second.hooks = {};
       // A run that completed adds its turn to the thread (one that failed
       // adds nothing: the next run starts from the turns before it).
       if (!thread.empty() && r.status == task_status::completed)
@@ -709,7 +745,11 @@ void service::on_result(const task_result& r) {
     if (!thread.empty())
       self->end_run(thread, id);
   };
-  if (!journal_ends_)
+  if (end_hook) {
+    // The caller waiting on it (not journaled): told with the result.
+    publish();
+    end_hook(r);
+  } else if (!journal_ends_ || !journaled)
     publish();
   else if (thread.empty())
     journal_->finish(r.id, status, dump(result), publish);
@@ -1181,6 +1221,86 @@ std::vector<chat_message> service::thread_history(const std::string& thread,
     if (auto a = known->find(agent))
       budget = a->history_tokens;
   return within_budget(all, budget, nullptr);
+}
+
+// -- OpenAI-compatible chat completions ----------------------------------------
+
+void service::chat_completions(const http::request& req,
+                               const std::string& principal,
+                               std::shared_ptr<http::reply> rep) {
+  if (draining_)
+    return fail(rep, 503, "draining",
+                "the daemon is shutting down and takes no new tasks");
+  if (!backend_)
+    return fail(rep, 503, "not_ready", "the engine is starting");
+  auto body = json_body(req, rep);
+  if (!body)
+    return;
+  auto parsed = parse_completion_request(*body);
+  if (!parsed)
+    return fail(rep, 400, "invalid_input", parsed.error().message);
+  auto& creq = *parsed;
+  if (!valid_name(creq.model))
+    return fail(rep, 404, "model_not_found",
+                "'model' must name an agent (1-64 characters of A-Z a-z 0-9 "
+                "_ . -)");
+  if (auto known = backend_->agents(); known && !known->find(creq.model))
+    return fail(rep, 404, "model_not_found",
+                agents::unknown_agent(creq.model, *known));
+  journaled_task t;
+  t.principal = principal;
+  t.agent = creq.model;
+  t.session = "completions";
+  t.input = std::move(creq.input);
+  t.id = next_id_.fetch_add(1);
+  t.created_ms = now_ms();
+  auto id = "chatcmpl-" + std::to_string(t.id);
+  auto created = t.created_ms / 1000;
+  auto model = creq.model;
+  task_hooks hooks;
+  if (!creq.stream) {
+    auto self = shared_from_this();
+    hooks.end = [self, rep, id, created, model](const task_result& r) {
+      if (r.status == task_status::completed)
+        return self->reply(rep, json_response(200, completion_json(
+                                                     id, created, model, r)));
+      auto status = r.status == task_status::rejected ? 400
+                                                      : status_for(r.error_code);
+      self->fail(rep, status, r.error_code.empty() ? "failed" : r.error_code,
+                 r.answer);
+    };
+  } else {
+    metrics_->response(200);
+    std::shared_ptr<http::event_stream> stream = rep->open_stream();
+    auto chunk = [=](json delta, json finish) {
+      return http::sse_format({}, dump(chunk_json(id, created, model,
+                                                  std::move(delta),
+                                                  std::move(finish))));
+    };
+    stream->send_raw(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+    hooks.token = [stream, chunk](const std::string& delta) {
+      stream->send_raw(chunk({{"content", delta}}, nullptr));
+    };
+    hooks.end = [stream, chunk, id, created, model,
+                 usage = creq.include_usage](const task_result& r) {
+      if (r.status == task_status::completed) {
+        stream->send_raw(chunk(json::object(), "stop"));
+        if (usage)
+          stream->send_raw(http::sse_format(
+            {}, dump(usage_chunk(id, created, model, r.usage))));
+      } else {
+        // The error as OpenAI streams one: the client raises it.
+        stream->send_raw(http::sse_format(
+          {}, dump(json{{"error",
+                         {{"message", r.answer},
+                          {"type", "troupe_error"},
+                          {"code", r.error_code}}}})));
+      }
+      stream->send_raw(http::sse_format({}, "[DONE]"));
+      stream->close();
+    };
+  }
+  start(std::move(t), {}, false, std::move(creq.history), std::move(hooks));
 }
 
 } // namespace troupe::daemon

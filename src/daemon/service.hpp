@@ -104,8 +104,19 @@ public:
 private:
   service(const engine_config& cfg, std::unique_ptr<journal> j);
 
+  /// What a caller that waits on a task hears (the chat completions): its
+  /// text as it streams, and its end. Called under `mutex_`; must not block.
+  struct task_hooks {
+    std::function<void(const std::string& delta)> token;
+    std::function<void(const task_result&)> end;
+  };
+
   struct live_task {
     journaled_task meta;
+    /// False for a task the journal does not hold (a chat completion: the
+    /// client holds the conversation, and is gone after a restart).
+    bool journaled = true;
+    task_hooks hooks;
     std::vector<json> steps;
     /// The step under way (its calls), once journaled; null between steps.
     json under_way;
@@ -201,7 +212,11 @@ private:
   /// Registers an accepted task and starts it (after `done` steps, if it
   /// is resumed).
   void start(journaled_task meta, std::vector<step_record> done = {},
-             bool resumed = false);
+             bool resumed = false, std::vector<chat_message> history = {},
+             std::optional<task_hooks> hooks = std::nullopt);
+  /// POST /v1/chat/completions and GET /v1/models.
+  void chat_completions(const http::request& req, const std::string& principal,
+                        std::shared_ptr<http::reply> rep);
   /// JSON of a task (live or journaled).
   static json task_json(const journaled_task& meta,
                         const std::vector<json>& steps, const json& result,

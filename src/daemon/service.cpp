@@ -306,6 +306,53 @@ std::optional<json> service::json_body(const http::request& req,
 
 // -- routing ------------------------------------------------------------------
 
+const std::vector<service::route>& service::routes() {
+  static const std::vector<route> table = {
+    {"GET", "/health"},
+    {"HEAD", "/health"},
+    {"GET", "/ready"},
+    {"HEAD", "/ready"},
+    {"GET", "/metrics"},
+    {"GET", "/openapi.json"},
+    {"POST", "/v1/tasks"},
+    {"GET", "/v1/tasks/{id}"},
+    {"DELETE", "/v1/tasks/{id}"},
+    {"GET", "/v1/tasks/{id}/events"},
+    {"GET", "/v1/tools"},
+    {"GET", "/v1/cluster"},
+    {"POST", "/v1/memory"},
+    {"POST", "/v1/memory/search"},
+    {"POST", "/v1/chat/completions"},
+    {"GET", "/v1/models"},
+    {"POST", "/v1/threads"},
+    {"GET", "/v1/threads/{id}"},
+    {"DELETE", "/v1/threads/{id}"},
+    {"POST", "/v1/threads/{id}/runs"},
+  };
+  return table;
+}
+
+namespace {
+
+/// True if `path` fits `pattern` segment by segment ("{…}": any one
+/// non-empty segment).
+bool fits(std::string_view pattern, std::string_view path) {
+  while (!pattern.empty() && !path.empty()) {
+    auto ps = pattern.find('/', 1);
+    auto qs = path.find('/', 1);
+    auto p = pattern.substr(0, ps);
+    auto q = path.substr(0, qs);
+    bool any = p.size() > 2 && p[1] == '{' && p.back() == '}';
+    if (any ? q.size() < 2 : p != q)
+      return false;
+    pattern = ps == std::string_view::npos ? "" : pattern.substr(ps);
+    path = qs == std::string_view::npos ? "" : path.substr(qs);
+  }
+  return pattern.empty() && path.empty();
+}
+
+} // namespace
+
 void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
   auto& path = req.path;
   auto method_not_allowed = [&](const char* allow) {
@@ -338,11 +385,32 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     }
     return serve_metrics(std::move(rep));
   }
+  if (path == "/openapi.json") {
+    if (req.method != "GET")
+      return method_not_allowed("GET");
+    http::response res{200, "application/json", std::string{openapi()}, {}};
+    return reply(rep, std::move(res));
+  }
   if (path.rfind("/v1/", 0) != 0)
     return fail(rep, 404, "not_found", "no such endpoint: " + path);
   auto principal = authenticate(req, rep);
   if (!principal || !admit(*principal, rep))
     return;
+  // The route table decides what exists: 404 off it, 405 (with the
+  // methods there are) for a known path.
+  std::string allow;
+  bool known = false;
+  for (auto& r : routes())
+    if (fits(r.pattern, path)) {
+      if (r.method == req.method)
+        known = true;
+      allow += (allow.empty() ? "" : ", ") + r.method;
+    }
+  if (!known) {
+    if (allow.empty())
+      return fail(rep, 404, "not_found", "no such endpoint: " + path);
+    return method_not_allowed(allow.c_str());
+  }
   if (path == "/v1/tasks") {
     if (req.method != "POST")
       return method_not_allowed("POST");

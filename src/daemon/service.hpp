@@ -64,6 +64,19 @@ public:
     metrics_token_ = std::move(token);
   }
 
+  /// A route the daemon answers: a method and a path pattern ("{id}"
+  /// stands for one segment), as the OpenAPI document lists them.
+  struct route {
+    std::string method;
+    std::string pattern;
+  };
+
+  /// Every route; anything else is 404 (or 405 on a known path).
+  static const std::vector<route>& routes();
+
+  /// The OpenAPI 3.1 document of the API (docs/openapi.json, built in).
+  static std::string_view openapi();
+
   /// The HTTP handler.
   void handle(http::request req, std::shared_ptr<http::reply> rep);
 

@@ -91,15 +91,19 @@ constexpr const char* schema = R"(
     PRIMARY KEY(thread_id, seq)) WITHOUT ROWID;
 )";
 
-/// Journals from before threads: their tasks get the thread column.
+/// Journals from before threads: their tasks get the thread column. The
+/// index is a whole one: SQLite uses a partial index only where the query
+/// implies its condition, and `thread = ?` does not.
 void migrate(SQLite::Database& db) {
-  SQLite::Statement cols{db, "PRAGMA table_info(tasks)"};
-  while (cols.executeStep())
-    if (cols.getColumn(1).getString() == "thread")
-      return;
-  db.exec("ALTER TABLE tasks ADD COLUMN thread TEXT NOT NULL DEFAULT ''");
-  db.exec("CREATE INDEX IF NOT EXISTS tasks_thread ON tasks(thread) "
-          "WHERE thread <> ''");
+  bool has_thread = false;
+  {
+    SQLite::Statement cols{db, "PRAGMA table_info(tasks)"};
+    while (cols.executeStep())
+      has_thread = has_thread || cols.getColumn(1).getString() == "thread";
+  }
+  if (!has_thread)
+    db.exec("ALTER TABLE tasks ADD COLUMN thread TEXT NOT NULL DEFAULT ''");
+  db.exec("CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks(thread, id)");
 }
 
 std::unique_ptr<SQLite::Database> connect(const std::filesystem::path& file,

@@ -25,6 +25,8 @@ int main_impl(int argc, char** argv) {
     return usage_error(ok.error().message);
   if (opts.command == "run")
     return run_command(opts);
+  if (opts.command == "chat")
+    return chat_command(opts);
   if (opts.command == "tools")
     return tools_command(opts);
   if (opts.command == "memory")

@@ -46,7 +46,11 @@ const std::string_view usage_text =
 
 Usage:
   troupe run [options] "<task>"     run one task and print its answer
-                                    ("-" reads the task from stdin)
+                                    ("-" reads the task from stdin;
+                                    --thread ID: one turn of a thread)
+  troupe chat [--agent A] [--thread ID]
+                                    a conversation in the terminal: a
+                                    prompt, streamed answers, /exit
   troupe tools [list] [--json]      list the tools the model can call (built-in,
                                     MCP servers', memory's) with their schemas
   troupe tools call NAME [JSON]     call one tool as the command line would
@@ -90,6 +94,9 @@ Options (put "--" before a task that starts with "-"):
                        config, or default); memory: the namespace
                        "cli/<agent>" to use (default: default)
   --namespace NS       memory: a namespace, "<principal>/<agent>"
+  --thread ID          run, chat: the conversation thread (in the data
+                       directory's tasks.db, principal "cli") to go on
+                       with, created if it is not there
   --tools HOST:PORT[,HOST:PORT…]
                        run: join the cluster of these nodes and run the
                        tools on the nodes that offer them (--seeds with
@@ -174,6 +181,10 @@ std::optional<std::string> parse(int argc, char** argv, options& opts) {
       opts.data_dir = dir;
     } else if (a == "--agent") {
       err = value(opts.agent);
+    } else if (a == "--thread") {
+      std::string t;
+      err = value(t);
+      opts.thread = t;
     } else if (a == "--namespace") {
       std::string ns;
       err = value(ns);

@@ -52,6 +52,8 @@ struct options {
   std::vector<std::string> faults;
   std::optional<std::string> data_dir;
   std::string agent = "default";
+  /// run, chat: the conversation thread to go on with (or start).
+  std::optional<std::string> thread;
   std::optional<std::string> ns;
   std::optional<uint32_t> limit;
 };
@@ -98,6 +100,7 @@ int access_command(const options& opts);
 int memory_command(const options& opts);
 int node_command(const options& opts);
 int cluster_command(const options& opts);
+int chat_command(const options& opts);
 int serve_command(const options& opts);
 
 } // namespace troupe::cli

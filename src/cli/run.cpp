@@ -26,6 +26,7 @@
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
 #include "cluster/node.hpp"
+#include "cli/conversation.hpp"
 #include "cli/render.hpp"
 #include "core/codec.hpp"
 #include "config/config.hpp"
@@ -41,6 +42,27 @@
 
 
 namespace troupe::cli {
+
+std::variant<std::unique_ptr<runtime::app>, int>
+start_for_tasks(const engine_config& ecfg, const options& opts) {
+  if (opts.agent != agents::default_agent && !ecfg.agents.count(opts.agent)) {
+    std::string known{agents::default_agent};
+    for (auto& [name, _] : ecfg.agents)
+      if (name != agents::default_agent)
+        known += ", " + name;
+    return usage_error("unknown agent '" + opts.agent + "' (agents: " + known +
+                       ")");
+  }
+  runtime::app_spec spec;
+  spec.key_unclustered = true;
+  spec.key_missing = "--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
+                     "digits, the same on every node): tool nodes run only "
+                     "calls the guardrail signed with it (see troupe --help)";
+  // Tasks: wait (bounded) for a node offering each missing role.
+  spec.wait = runtime::route_wait::required;
+  spec.node_failed_exit = exit_usage;
+  return runtime::app::start(ecfg, spec);
+}
 
 /// `troupe run`: one task, its answer on stdout.
 int run_command(const options& opts) {
@@ -64,68 +86,41 @@ int run_command(const options& opts) {
             std::cin.gcount() > 0))
       text.append(buf, static_cast<size_t>(std::cin.gcount()));
   }
-  if (opts.agent != agents::default_agent && !ecfg.agents.count(opts.agent)) {
-    std::string known{agents::default_agent};
-    for (auto& [name, _] : ecfg.agents)
-      if (name != agents::default_agent)
-        known += ", " + name;
-    return usage_error("unknown agent '" + opts.agent + "' (agents: " + known +
-                       ")");
-  }
-  runtime::app_spec spec;
-  spec.key_unclustered = true;
-  spec.key_missing = "--tools and --seeds need TROUPE_APPROVAL_KEY (64 hex "
-                     "digits, the same on every node): tool nodes run only "
-                     "calls the guardrail signed with it (see troupe --help)";
-  // One task: wait (bounded) for a node offering each missing role.
-  spec.wait = runtime::route_wait::required;
-  spec.node_failed_exit = exit_usage;
-  auto started = runtime::app::start(ecfg, spec);
+  auto started = start_for_tasks(ecfg, opts);
   if (auto code = std::get_if<int>(&started))
     return *code;
   auto& app = *std::get<std::unique_ptr<runtime::app>>(started);
   auto& sys = app.system();
   auto* eng = &app.engine();
-  task_request req{0, opts.session, "cli", std::move(text), opts.agent};
+  // A thread: its earlier turns go first, and this one is appended.
+  std::unique_ptr<cli_thread> thread;
+  auto agent_name = opts.agent;
+  if (opts.thread) {
+    auto t = cli_thread::open(ecfg.data_dir, *opts.thread,
+                              opts.agent == "default" ? "" : opts.agent);
+    if (!t)
+      return usage_error(t.error().message);
+    thread = std::move(*t);
+    agent_name = thread->agent();
+  }
+  auto agent = eng->agents()->find(agent_name);
+  if (!agent)
+    return usage_error(agents::unknown_agent(agent_name, *eng->agents()));
+  auto input = text;
+  task_request req{0, thread ? thread->id() : opts.session, "cli",
+                   std::move(text), agent_name};
+  if (thread)
+    req.history = thread->history(agent->history_tokens);
   // The runner answers by its task deadline; the margin covers the hops.
-  auto agent = eng->agents()->find(opts.agent);
-  auto deadline = (agent ? agent->timeout : ecfg.timeouts.task) +
-                  std::chrono::seconds{5};
-  std::optional<task_result> result;
-  caf::error err;
-  // Text prints as the model streams it (not with --json): the observer
-  // writes each piece as it comes; what it wrote is compared with the
-  // answer at the end.
-  auto streamed = std::make_shared<std::string>();
-  caf::actor printer;
-  if (!opts.json)
-    printer = sys.spawn([streamed](caf::event_based_actor*) -> caf::behavior {
-      return {
-        [streamed](token_atom, uint64_t, const std::string& delta) {
-          *streamed += delta;
-          std::cout << delta << std::flush;
-        },
-        [](began_atom, uint64_t, uint64_t, const step_record&) {},
-        [](step_atom, uint64_t, uint64_t, const step_record&) {},
-      };
-    });
-  {
-    caf::scoped_actor self{sys};
-    auto asked = printer ? self->request(eng->tasks(), deadline, run_atom::value,
-                                         std::move(req), printer)
-                         : self->request(eng->tasks(), deadline,
-                                         run_atom::value, std::move(req));
-    std::move(asked).receive([&](task_result& r) { result = std::move(r); },
-                             [&](caf::error& e) { err = std::move(e); });
-  }
-  if (printer) {
-    // Every piece was sent before the result: stop the printer after them.
-    caf::scoped_actor self{sys};
-    self->send_exit(printer, caf::exit_reason::user_shutdown);
-    self->wait_for(printer);
-  }
-  // What was printed already (the answer as it streamed) is not printed
-  // again; anything else printed means a fresh line before the rest.
+  auto deadline = agent->timeout + std::chrono::seconds{5};
+  // Text prints as the model streams it (not with --json); what was
+  // printed is not printed again.
+  auto ran = run_streamed(sys, *eng, std::move(req), deadline, !opts.json);
+  auto& result = ran.result;
+  auto& err = ran.error;
+  if (thread && result && result->status == task_status::completed)
+    thread->append(input, *result);
+  auto streamed = std::make_shared<std::string>(std::move(ran.printed));
   auto text_of = [&](const task_result& r) {
     auto text = to_text(r);
     if (streamed->empty())

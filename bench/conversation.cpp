@@ -148,7 +148,10 @@ int main(int argc, char** argv) {
                                     : request(port, "GET",
                                               "/v1/tasks/" + run + "/events");
           if (events.find("\"status\":\"completed\"") == std::string::npos) {
-            ++failed;
+            if (failed++ == 0)
+              std::fprintf(stderr, "a turn failed: %s\n%s\n",
+                           posted.substr(0, 300).c_str(),
+                           events.substr(0, 300).c_str());
             break;
           }
           mine.push_back(std::chrono::duration<double, std::milli>(

@@ -808,10 +808,12 @@ void service::on_result(const task_result& r) {
     if (self->active_ == 0)
       self->idle_.notify_all();
   };
+  // The thread is free before the result goes out: a client that starts
+  // the next turn as soon as it has the result is not told thread_busy.
   auto then = [self, publish, thread, id = r.id] {
-    publish();
     if (!thread.empty())
       self->end_run(thread, id);
+    publish();
   };
   if (end_hook) {
     // The caller waiting on it (not journaled): told with the result.

@@ -176,6 +176,17 @@ TEST_CASE("one run per thread: thread_busy, or queued behind the one running",
   (void)second;
 }
 
+TEST_CASE("the next turn may start as soon as the last one's result is out",
+          "[daemon][threads]") {
+  daemon_proc d;
+  auto thread = new_thread(d);
+  // Each run is posted the moment the one before has ended: never busy.
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(turn(d, thread, "What is " + std::to_string(i) + " + 1?") ==
+            "completed");
+  CHECK(get_thread(d, thread)["messages"].size() == 80);
+}
+
 TEST_CASE("a thread survives kill -9 between turns and during a run",
           "[daemon][threads]") {
   model_server srv;

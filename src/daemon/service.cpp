@@ -537,13 +537,23 @@ json service::task_json(const journaled_task& meta,
   return out;
 }
 
+bool service::taking_work(const std::shared_ptr<http::reply>& rep) {
+  if (draining_) {
+    fail(rep, 503, "draining",
+         "the daemon is shutting down and takes no new tasks");
+    return false;
+  }
+  if (!backend_) {
+    fail(rep, 503, "not_ready", "the engine is starting");
+    return false;
+  }
+  return true;
+}
+
 void service::submit(const http::request& req, const std::string& principal,
                      std::shared_ptr<http::reply> rep) {
-  if (draining_)
-    return fail(rep, 503, "draining",
-                "the daemon is shutting down and takes no new tasks");
-  if (!backend_)
-    return fail(rep, 503, "not_ready", "the engine is starting");
+  if (!taking_work(rep))
+    return;
   auto body = json_body(req, rep);
   if (!body)
     return;
@@ -711,7 +721,12 @@ void service::on_token(uint64_t id, std::string delta) {
     return;
   if (it->second.hooks.token)
     it->second.hooks.token(delta);
-  publish(it->second, "token", dump(json{{"delta", std::move(delta)}}));
+  // The hottest event: its data built as one JSON string, not an object.
+  std::string data = "{\"delta\":";
+  data += json(std::move(delta)).dump(-1, ' ', false,
+                                      json::error_handler_t::replace);
+  data += '}';
+  publish(it->second, "token", data);
 }
 
 void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
@@ -1146,11 +1161,8 @@ void service::create_thread(const http::request& req,
 void service::run_thread(const http::request& req, const std::string& principal,
                          const journaled_thread& thread,
                          std::shared_ptr<http::reply> rep) {
-  if (draining_)
-    return fail(rep, 503, "draining",
-                "the daemon is shutting down and takes no new runs");
-  if (!backend_)
-    return fail(rep, 503, "not_ready", "the engine is starting");
+  if (!taking_work(rep))
+    return;
   auto body = json_body(req, rep);
   if (!body)
     return;
@@ -1298,11 +1310,8 @@ std::vector<chat_message> service::thread_history(const std::string& thread,
 void service::chat_completions(const http::request& req,
                                const std::string& principal,
                                std::shared_ptr<http::reply> rep) {
-  if (draining_)
-    return fail(rep, 503, "draining",
-                "the daemon is shutting down and takes no new tasks");
-  if (!backend_)
-    return fail(rep, 503, "not_ready", "the engine is starting");
+  if (!taking_work(rep))
+    return;
   auto body = json_body(req, rep);
   if (!body)
     return;

@@ -167,6 +167,9 @@ private:
   /// False (and 429 answered) if the principal is over its rate.
   bool admit(const std::string& principal,
              const std::shared_ptr<http::reply>& rep);
+  /// False (and 503 answered) while draining or before the engine is
+  /// attached: no new task, run or completion then.
+  bool taking_work(const std::shared_ptr<http::reply>& rep);
   /// The request's JSON object body, or nothing (then it has answered).
   std::optional<json> json_body(const http::request& req,
                                 const std::shared_ptr<http::reply>& rep);

@@ -467,7 +467,7 @@ TEST_CASE("SIGHUP puts new agents in force; one on a provider the daemon "
   REQUIRE(!events.empty());
   CHECK(json::parse(events.back().second)["status"] == "completed");
   auto later = next;
-  later["providers"] = {{"later", {{"kind", "openai"},
+  later["providers"] = {{"later", {{"kind", "openai"}, {"model", "m"},
                                    {"base_url", "http://127.0.0.1:9/v1"},
                                    {"api_key_env", "HOME"}}}};
   later["agents"]["scout"]["provider"] = "later";
@@ -475,6 +475,7 @@ TEST_CASE("SIGHUP puts new agents in force; one on a provider the daemon "
   d.proc->signal(SIGHUP);
   auto refused = d.proc->wait_for_line("reload failed", 10s);
   REQUIRE(refused);
+  INFO(*refused);
   CHECK(refused->find("provider 'later' was not configured when the engine "
                       "started") != std::string::npos);
   CHECK(d.call("POST", "/v1/tasks", scout)->status == 202);

@@ -99,7 +99,9 @@ TEST_CASE("a tool node serves its MCP servers' tools to other nodes",
     return std::any_of(specs.begin(), specs.end(),
                        [&](auto& s) { return s.name == name; });
   };
-  REQUIRE(test::wait_until([&] { return has("ev__echo"); }, 10s));
+  // Node.js starting the MCP server, then its list crossing the cluster:
+  // seconds under the sanitizers with the suite running beside it.
+  REQUIRE(test::wait_until([&] { return has("ev__echo"); }, 30s));
   CHECK(has("ev__echo"));
   CHECK(has("calculator"));
   tool_invocation inv{{"c1", "ev__echo", R"({"message":"over the wire"})"},

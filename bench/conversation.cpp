@@ -9,9 +9,6 @@
 ///
 /// Usage: conversation [--quick]. One JSON line.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/http.hpp"
 #include "support/output.hpp"
 #include "support/process.hpp"
 #include "support/stats.hpp"
@@ -43,33 +41,13 @@ constexpr const char* api_key = "bench-key-0123456789";
 /// One request on a fresh connection; the whole response (to the close).
 std::string request(uint16_t port, const std::string& method,
                     const std::string& path, const std::string& body = {}) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return {};
-  }
   auto bytes = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
                "Authorization: Bearer " + api_key + "\r\n" +
                "Connection: close\r\n";
   if (!body.empty())
     bytes += "Content-Type: application/json\r\nContent-Length: " +
              std::to_string(body.size()) + "\r\n";
-  bytes += "\r\n" + body;
-  if (write(fd, bytes.data(), bytes.size()) < 0) {
-    close(fd);
-    return {};
-  }
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
+  return troupe::bench::http_exchange(port, bytes + "\r\n" + body);
 }
 
 /// The value of `"key":"…"` or `"key":123` in `text`, as a string.

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "support/http.hpp"
 #include "support/output.hpp"
 #include "support/process.hpp"
 #include "support/timing.hpp"
@@ -144,30 +145,6 @@ int connect_local(uint16_t port) {
   return fd;
 }
 
-/// A blocking one-shot request; returns the response.
-std::string request(uint16_t port, const std::string& bytes) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return {};
-  }
-  if (write(fd, bytes.data(), bytes.size()) < 0) {
-    close(fd);
-    return {};
-  }
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
@@ -205,7 +182,7 @@ int main(int argc, char** argv) {
   {
     daemon_proc d{dir / "b", R"("log_level": "off", "faults": {"planner": {"mode": "stall", "rate": 1}})"};
     auto body = std::string{R"({"input": "What is 1 + 1?"})"};
-    auto posted = request(d.port, "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+    auto posted = troupe::bench::http_exchange(d.port, "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                                     std::string{api_key} +
                                     "\r\nContent-Type: application/json\r\nContent-Length: " +
                                     std::to_string(body.size()) +
@@ -270,7 +247,7 @@ int main(int argc, char** argv) {
     auto secs = troupe::bench::seconds_since(t0);
     auto after = d.rss();
     // Are they still held? The daemon's own gauge says.
-    auto metrics = request(d.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto metrics = troupe::bench::http_exchange(d.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     long held = -1;
     if (auto v = word_after(metrics, "\ntroupe_http_event_streams_open"))
       held = std::stol(*v);

@@ -2,6 +2,16 @@
 
 namespace troupe::daemon {
 
+bool role_from_name(std::string_view name, chat_role& out) {
+  for (auto r : {chat_role::system, chat_role::user, chat_role::assistant,
+                 chat_role::tool})
+    if (name == to_string(r)) {
+      out = r;
+      return true;
+    }
+  return false;
+}
+
 json message_json(const chat_message& m, uint64_t run) {
   json out{{"role", to_string(m.role)}, {"content", m.content}, {"run", run}};
   if (!m.tool_calls.empty()) {
@@ -23,16 +33,7 @@ result<chat_message> message_from_json(const json& j) {
   if (!j.is_object())
     return bad("is not an object");
   chat_message m;
-  auto role = j.value("role", std::string{});
-  if (role == "system")
-    m.role = chat_role::system;
-  else if (role == "user")
-    m.role = chat_role::user;
-  else if (role == "assistant")
-    m.role = chat_role::assistant;
-  else if (role == "tool")
-    m.role = chat_role::tool;
-  else
+  if (!role_from_name(j.value("role", std::string{}), m.role))
     return bad("has no valid role");
   if (auto c = j.find("content"); c != j.end() && c->is_string())
     m.content = c->get<std::string>();

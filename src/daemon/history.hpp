@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/json.hpp"
@@ -15,6 +16,10 @@
 #include "core/types.hpp"
 
 namespace troupe::daemon {
+
+/// The role named `name` ("system", "user", "assistant", "tool");
+/// false for any other name.
+bool role_from_name(std::string_view name, chat_role& out);
 
 /// `m` as JSON: role, content, tool_calls (id, name, arguments),
 /// tool_call_id, and the run (task id) that added it.

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "daemon/history.hpp"
+
 namespace troupe::daemon {
 
 namespace {
@@ -42,15 +44,8 @@ result<chat_message> message_of(const json& m, size_t i) {
                        "assistant or tool)");
   auto name = role->get<std::string>();
   chat_message out;
-  if (name == "system" || name == "developer")
-    out.role = chat_role::system;
-  else if (name == "user")
-    out.role = chat_role::user;
-  else if (name == "assistant")
-    out.role = chat_role::assistant;
-  else if (name == "tool")
-    out.role = chat_role::tool;
-  else
+  // A developer message is OpenAI's newer name for a system message.
+  if (!role_from_name(name == "developer" ? "system" : name, out.role))
     return bad(where + ".role must be system, developer, user, assistant or "
                        "tool, got '" +
                name.substr(0, 40) + "'");

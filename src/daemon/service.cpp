@@ -353,27 +353,43 @@ bool fits(std::string_view pattern, std::string_view path) {
 
 } // namespace
 
+bool service::routed(const http::request& req,
+                     const std::shared_ptr<http::reply>& rep) {
+  // The route table decides what exists: 404 off it, 405 (with the
+  // methods there are) for a known path.
+  std::string allow;
+  bool known = false;
+  for (auto& r : routes())
+    if (fits(r.pattern, req.path)) {
+      known = known || r.method == req.method;
+      allow += (allow.empty() ? "" : ", ") + r.method;
+    }
+  if (known)
+    return true;
+  if (allow.empty()) {
+    fail(rep, 404, "not_found", "no such endpoint: " + req.path);
+    return false;
+  }
+  auto res = http::error_response(405, "method_not_allowed",
+                                  req.method + " is not allowed on " +
+                                    req.path);
+  res.headers.emplace_back("Allow", allow);
+  reply(rep, std::move(res));
+  return false;
+}
+
 void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
   auto& path = req.path;
-  auto method_not_allowed = [&](const char* allow) {
-    auto res = http::error_response(405, "method_not_allowed",
-                                    req.method + " is not allowed on " + path);
-    res.headers.emplace_back("Allow", allow);
-    reply(rep, std::move(res));
-  };
-  if (path == "/health") {
-    if (req.method != "GET" && req.method != "HEAD")
-      return method_not_allowed("GET, HEAD");
+  // /v1/ needs a key first (so an unknown /v1/ path is 401 without one);
+  // the probes, metrics and the document are open.
+  bool api = path.rfind("/v1/", 0) == 0;
+  if (!api && !routed(req, rep))
+    return;
+  if (path == "/health")
     return reply(rep, json_response(200, {{"status", "ok"}}));
-  }
-  if (path == "/ready") {
-    if (req.method != "GET" && req.method != "HEAD")
-      return method_not_allowed("GET, HEAD");
+  if (path == "/ready")
     return serve_ready(std::move(rep));
-  }
   if (path == "/metrics") {
-    if (req.method != "GET")
-      return method_not_allowed("GET");
     if (!metrics_token_.empty() &&
         !same_secret(bearer_token(req), metrics_token_)) {
       auto res = http::error_response(
@@ -386,39 +402,15 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     return serve_metrics(std::move(rep));
   }
   if (path == "/openapi.json") {
-    if (req.method != "GET")
-      return method_not_allowed("GET");
     http::response res{200, "application/json", std::string{openapi()}, {}};
     return reply(rep, std::move(res));
   }
-  if (path.rfind("/v1/", 0) != 0)
-    return fail(rep, 404, "not_found", "no such endpoint: " + path);
   auto principal = authenticate(req, rep);
-  if (!principal || !admit(*principal, rep))
+  if (!principal || !admit(*principal, rep) || !routed(req, rep))
     return;
-  // The route table decides what exists: 404 off it, 405 (with the
-  // methods there are) for a known path.
-  std::string allow;
-  bool known = false;
-  for (auto& r : routes())
-    if (fits(r.pattern, path)) {
-      if (r.method == req.method)
-        known = true;
-      allow += (allow.empty() ? "" : ", ") + r.method;
-    }
-  if (!known) {
-    if (allow.empty())
-      return fail(rep, 404, "not_found", "no such endpoint: " + path);
-    return method_not_allowed(allow.c_str());
-  }
-  if (path == "/v1/tasks") {
-    if (req.method != "POST")
-      return method_not_allowed("POST");
+  if (path == "/v1/tasks")
     return submit(req, *principal, std::move(rep));
-  }
   if (path == "/v1/cluster") {
-    if (req.method != "GET")
-      return method_not_allowed("GET");
     if (!backend_)
       return fail(rep, 503, "not_ready", "the engine is starting");
     json nodes = json::array();
@@ -438,20 +430,13 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     return reply(rep, json_response(200, {{"nodes", nodes}}));
   }
   if (path == "/v1/tools") {
-    if (req.method != "GET")
-      return method_not_allowed("GET");
     if (!backend_)
       return fail(rep, 503, "not_ready", "the engine is starting");
     return reply(rep, json_response(200, {{"tools", to_json(backend_->tools())}}));
   }
-  if (path == "/v1/chat/completions") {
-    if (req.method != "POST")
-      return method_not_allowed("POST");
+  if (path == "/v1/chat/completions")
     return chat_completions(req, *principal, std::move(rep));
-  }
   if (path == "/v1/models") {
-    if (req.method != "GET")
-      return method_not_allowed("GET");
     auto known = backend_ ? backend_->agents() : nullptr;
     if (!known)
       return fail(rep, 503, "not_ready", "the engine is starting");
@@ -459,19 +444,15 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
   }
   if (path == "/v1/threads" || path.rfind("/v1/threads/", 0) == 0)
     return threads_route(req, *principal, std::move(rep));
-  if (path == "/v1/memory" || path == "/v1/memory/search") {
-    if (req.method != "POST")
-      return method_not_allowed("POST");
+  if (path == "/v1/memory" || path == "/v1/memory/search")
     return memory(req, *principal, path == "/v1/memory/search", std::move(rep));
-  }
   constexpr std::string_view prefix = "/v1/tasks/";
   if (path.rfind(prefix, 0) == 0) {
     std::string_view rest{path};
     rest.remove_prefix(prefix.size());
+    // The table let only /v1/tasks/{id} and /v1/tasks/{id}/events by.
     bool events = false;
     if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-      if (rest.substr(slash) != "/events")
-        return fail(rep, 404, "not_found", "no such endpoint: " + path);
       events = true;
       rest = rest.substr(0, slash);
     }
@@ -482,8 +463,6 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
                   "18446744073709551615, got '" +
                     cut(rest, 40) + "'");
     if (events) {
-      if (req.method != "GET")
-        return method_not_allowed("GET");
       // A client that reconnects says what it saw last.
       uint64_t after = 0;
       if (auto last = req.header("last-event-id"); !last.empty()) {
@@ -499,9 +478,7 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
     }
     if (req.method == "GET")
       return get_task(*id, *principal, std::move(rep));
-    if (req.method == "DELETE")
-      return cancel_task(*id, *principal, std::move(rep));
-    return method_not_allowed("GET, DELETE");
+    return cancel_task(*id, *principal, std::move(rep));
   }
   fail(rep, 404, "not_found", "no such endpoint: " + path);
 }
@@ -1048,24 +1025,13 @@ json thread_json(const journaled_thread& t) {
 void service::threads_route(const http::request& req,
                             const std::string& principal,
                             std::shared_ptr<http::reply> rep) {
-  auto method_not_allowed = [&](const char* allow) {
-    auto res = http::error_response(405, "method_not_allowed",
-                                    req.method + " is not allowed on " +
-                                      req.path);
-    res.headers.emplace_back("Allow", allow);
-    reply(rep, std::move(res));
-  };
-  if (req.path == "/v1/threads") {
-    if (req.method != "POST")
-      return method_not_allowed("POST");
+  // The route table let only its methods and paths by.
+  if (req.path == "/v1/threads")
     return create_thread(req, principal, std::move(rep));
-  }
   std::string_view rest{req.path};
   rest.remove_prefix(std::string_view{"/v1/threads/"}.size());
   bool runs = false;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    if (rest.substr(slash) != "/runs")
-      return fail(rep, 404, "not_found", "no such endpoint: " + req.path);
     runs = true;
     rest = rest.substr(0, slash);
   }
@@ -1074,11 +1040,8 @@ void service::threads_route(const http::request& req,
   auto thread = valid_name(id) ? journal_->get_thread(id) : std::nullopt;
   if (!thread || thread->principal != principal)
     return fail(rep, 404, "not_found", "no thread '" + cut(id, 64) + "'");
-  if (runs) {
-    if (req.method != "POST")
-      return method_not_allowed("POST");
+  if (runs)
     return run_thread(req, principal, *thread, std::move(rep));
-  }
   if (req.method == "GET") {
     auto body = thread_json(*thread);
     // Runs still in flight: running, or queued behind the one running.
@@ -1090,23 +1053,20 @@ void service::threads_route(const http::request& req,
             run["status"] = "queued";
     return reply(rep, json_response(200, body));
   }
-  if (req.method == "DELETE") {
-    {
-      std::lock_guard guard{mutex_};
-      if (auto it = threads_.find(id);
-          it != threads_.end() && it->second.running != 0)
-        return fail(rep, 409, "thread_busy",
-                    "thread '" + id + "' has a run going (task " +
-                      std::to_string(it->second.running) +
-                      "); delete it once the run ends");
-    }
-    auto self = shared_from_this();
-    journal_->delete_thread(id, [self, rep] {
-      self->reply(rep, http::response{204, "application/json", {}, {}});
-    });
-    return;
+  // DELETE.
+  {
+    std::lock_guard guard{mutex_};
+    if (auto it = threads_.find(id);
+        it != threads_.end() && it->second.running != 0)
+      return fail(rep, 409, "thread_busy",
+                  "thread '" + id + "' has a run going (task " +
+                    std::to_string(it->second.running) +
+                    "); delete it once the run ends");
   }
-  method_not_allowed("GET, DELETE");
+  auto self = shared_from_this();
+  journal_->delete_thread(id, [self, rep] {
+    self->reply(rep, http::response{204, "application/json", {}, {}});
+  });
 }
 
 void service::create_thread(const http::request& req,

@@ -170,6 +170,10 @@ private:
   /// False (and 503 answered) while draining or before the engine is
   /// attached: no new task, run or completion then.
   bool taking_work(const std::shared_ptr<http::reply>& rep);
+  /// True if the request's method and path are in `routes()`; else it
+  /// has answered 404, or 405 with the methods the path has.
+  bool routed(const http::request& req,
+              const std::shared_ptr<http::reply>& rep);
   /// The request's JSON object body, or nothing (then it has answered).
   std::optional<json> json_body(const http::request& req,
                                 const std::shared_ptr<http::reply>& rep);

@@ -30,17 +30,7 @@ const std::string secret = "sk-test-7f3a9c2e1b5d4f6a8e0c";
 
 engine_config model_config(const test::model_server& srv,
                            const std::string& kind, bool stream = true) {
-  setenv(key_var, secret.c_str(), 1);
-  auto cfg = test::test_config();
-  cfg.provider.kind = kind;
-  cfg.provider.model = "test-model";
-  cfg.provider.base_url = srv.base_url();
-  cfg.provider.api_key_env = key_var;
-  cfg.provider.stream = stream;
-  cfg.provider.retry_base = 5ms;
-  cfg.provider.retry_max = 2s;
-  cfg.provider.timeout = 5s;
-  return cfg;
+  return test::on_model_server(srv, kind, stream, key_var, secret);
 }
 
 task_result run(test::system_fixture& fx, const engine& eng,

@@ -23,16 +23,7 @@ constexpr const char* key_var = "MODEL_TEST_KEY";
 /// An engine whose primary provider is the model server (whole answers).
 engine_config model_config(const test::model_server& srv,
                            const std::string& kind) {
-  setenv(key_var, "sk-agents-test", 1);
-  auto cfg = test::test_config();
-  cfg.provider.kind = kind;
-  cfg.provider.model = "test-model";
-  cfg.provider.base_url = srv.base_url();
-  cfg.provider.api_key_env = key_var;
-  cfg.provider.stream = false;
-  cfg.provider.retry_base = 5ms;
-  cfg.provider.timeout = 5s;
-  return cfg;
+  return test::on_model_server(srv, kind, false, key_var, "sk-agents-test");
 }
 
 agents::agent_config agent_from(const std::string& text) {

@@ -1,6 +1,9 @@
 #include "support/model_server.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+
+#include "support/actors.hpp"
 
 namespace troupe::test {
 
@@ -55,6 +58,22 @@ std::string event(const std::string& name, const json& j) {
 }
 
 } // namespace
+
+engine_config on_model_server(const model_server& srv, const std::string& kind,
+                              bool stream, const char* key_var,
+                              const std::string& secret) {
+  setenv(key_var, secret.c_str(), 1);
+  auto cfg = test_config();
+  cfg.provider.kind = kind;
+  cfg.provider.model = "test-model";
+  cfg.provider.base_url = srv.base_url();
+  cfg.provider.api_key_env = key_var;
+  cfg.provider.stream = stream;
+  cfg.provider.retry_base = std::chrono::milliseconds{5};
+  cfg.provider.retry_max = std::chrono::seconds{2};
+  cfg.provider.timeout = std::chrono::seconds{5};
+  return cfg;
+}
 
 json normal_answer(const std::string& format, const json& body) {
   auto& messages = body["messages"];

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "http/server.hpp"
 
 namespace troupe::test {
@@ -73,6 +74,13 @@ private:
   size_t most_waiting_ = 0;
   std::unique_ptr<http::server> server_;
 };
+
+/// An engine config whose primary provider of `kind` ("openai",
+/// "anthropic") is `srv`, with the API key `secret` in the environment
+/// variable `key_var`, short retry waits and a 5 s call timeout.
+engine_config on_model_server(const model_server& srv, const std::string& kind,
+                              bool stream, const char* key_var,
+                              const std::string& secret);
 
 /// The "normal" answer for `format` ("openai"/"anthropic") to `body`:
 /// a calculator call for the user's question, or the tool's result.

@@ -519,6 +519,22 @@ monitor_actor engine::monitor() const {
   return directory_->snapshot()->monitor;
 }
 
+planner_actor engine::planner(uint64_t task_id) const {
+  return directory_->snapshot()->planner_for(task_id);
+}
+
+plan_request tool_free_request(const agents::agent& a, uint64_t task_id,
+                               std::vector<chat_message> messages) {
+  plan_request req;
+  req.task_id = task_id;
+  req.history = std::move(messages);
+  req.provider = a.chain.empty() ? 0 : a.chain[0];
+  req.model = a.model;
+  // No positive pattern: no tool matches.
+  req.tools = {"!*"};
+  return req;
+}
+
 memory_actor engine::memory() const {
   return directory_->snapshot()->memory;
 }

@@ -101,6 +101,12 @@ setup_tools(caf::actor_system& sys, const engine_settings& cfg,
             engine_options& opts,
             std::shared_ptr<guardrail::approval_verifier> verifier);
 
+/// A plan request that asks agent `a`'s model (its first provider, its
+/// model) to complete `messages` as they are, offered no tools: one model
+/// call for the engine's own needs, such as a thread's summary.
+plan_request tool_free_request(const agents::agent& a, uint64_t task_id,
+                               std::vector<chat_message> messages);
+
 /// One running engine inside a caller's actor system: every role spawned
 /// under a root supervisor, which restarts a role that fails; callers reach
 /// roles through the accessors, which always return the current handle.
@@ -131,6 +137,10 @@ public:
 
   /// The guardrail role.
   guardrail_actor guardrail() const;
+
+  /// The planner instance serving task `task_id` (for a model call of the
+  /// engine's own: see `tool_free_request`).
+  planner_actor planner(uint64_t task_id) const;
 
   /// Every supervised child of the tree, parents before their children:
   /// its supervisor, state, restart count and last exit reason.

@@ -60,6 +60,7 @@ resolve(const std::string& name, const agent_config& cfg,
                         ? static_cast<uint32_t>(cfg.memory.recall_limit)
                         : defaults.recall_limit;
   out->history_tokens = cfg.history_tokens;
+  out->summarize_history = cfg.summarize_history;
   auto output = compile_output_schema(cfg, key);
   if (!output)
     return output.error();

@@ -45,6 +45,8 @@ struct agent {
   uint32_t recall_limit = 3;
   /// The budget of a thread's earlier turns, in estimated tokens.
   uint64_t history_tokens = 16000;
+  /// The turns past the budget are summarized (else dropped).
+  bool summarize_history = false;
   /// The answer's JSON Schema as text ("" for free text), and compiled.
   std::string output_schema;
   std::shared_ptr<const tools::schema_validator> output;

@@ -55,6 +55,23 @@ const keys<agent_config>& agent_keys() {
                "most tokens of a thread's earlier turns a run gives the "
                "model; the oldest whole turns beyond it are left out")
       .custom(
+        "history",
+        [](const json& v, a& out, const std::string& path) -> maybe_failure {
+          if (v == "drop" || v == "summarize") {
+            out.summarize_history = v == "summarize";
+            return std::nullopt;
+          }
+          return config_error(path + " must be \"drop\" or \"summarize\", got " +
+                              dump(v));
+        },
+        [](const a& d) {
+          return json{{"enum", {"drop", "summarize"}},
+                      {"default", d.summarize_history ? "summarize" : "drop"}};
+        },
+        "what happens to the turns past history_tokens: drop (left out) or "
+        "summarize (the agent's model summarizes them, and the summary "
+        "goes first)")
+      .custom(
         "output_schema",
         [](const json& v, a& out, const std::string& path) -> maybe_failure {
           if (v.is_null()) {

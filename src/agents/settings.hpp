@@ -65,6 +65,10 @@ struct agent_config {
   /// Most tokens (estimated) of a thread's earlier turns a run gives the
   /// model; the oldest whole turns beyond it are left out.
   uint64_t history_tokens = 16000;
+  /// `history: "summarize"`: the turns left out are summarized by the
+  /// agent's model, and the summary goes first instead (`"drop"`, the
+  /// default: they are left out).
+  bool summarize_history = false;
   /// A JSON Schema (as JSON text) the final answer must match; "" for
   /// free text.
   std::string output_schema;

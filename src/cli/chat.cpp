@@ -45,7 +45,7 @@ int chat_command(const options& opts) {
     if (line.empty())
       continue;
     task_request req{0, t.id(), "cli", line, t.agent()};
-    req.history = t.history(agent->history_tokens);
+    req.history = t.history(app.system(), app.engine(), *agent);
     auto ran = run_streamed(app.system(), app.engine(), std::move(req),
                             agent->timeout + std::chrono::seconds{5}, true);
     if (!ran.result) {

@@ -98,8 +98,41 @@ cli_thread::open(const std::filesystem::path& data_dir, const std::string& id,
   return out;
 }
 
-std::vector<chat_message> cli_thread::history(uint64_t budget) const {
-  return daemon::within_budget(messages_, budget, nullptr);
+std::vector<chat_message> cli_thread::history(caf::actor_system& sys,
+                                              const engine& eng,
+                                              const agents::agent& agent) {
+  auto& t = thread_;
+  auto plan = daemon::plan_history(messages_, t.summary, t.summarized,
+                                   agent.history_tokens,
+                                   agent.summarize_history);
+  if (plan.to_summarize.empty())
+    return daemon::with_summary(agent.summarize_history ? t.summary : "",
+                                std::move(plan.kept));
+  auto req = tool_free_request(
+    agent, 0,
+    daemon::summary_request(t.summary, plan.to_summarize, agent.history_tokens));
+  std::optional<std::string> summary;
+  caf::scoped_actor self{sys};
+  self->request(eng.planner(0), agent.timeout, plan_atom::value, std::move(req))
+    .receive(
+      [&](chat_response& r) {
+        if (r.tool_calls.empty() && !r.content.empty())
+          summary = eng.rules()->current().output->scrub(r.content);
+        else
+          std::cerr << "troupe: the summary of the thread's earlier turns "
+                       "came back empty; they are left out\n";
+      },
+      [&](caf::error& e) {
+        std::cerr << "troupe: could not summarize the thread's earlier turns ("
+                  << describe(e) << "); they are left out\n";
+      });
+  if (!summary)
+    return daemon::with_summary(t.summary, std::move(plan.kept));
+  t.summary = *summary;
+  t.summarized += plan.to_summarize.size();
+  journal_->set_summary(t.id, t.summary, t.summarized);
+  journal_->flush();
+  return daemon::with_summary(t.summary, std::move(plan.kept));
 }
 
 void cli_thread::append(const std::string& input, const task_result& r) {

@@ -62,8 +62,12 @@ public:
     return thread_.agent;
   }
 
-  /// The earlier turns within `budget` estimated tokens.
-  std::vector<chat_message> history(uint64_t budget) const;
+  /// The earlier turns a run of `agent` gets: within its history budget,
+  /// the turns past it summarized by its model on `eng` first (kept in
+  /// the journal; `history: "summarize"`) or left out. A summary that
+  /// fails is reported on stderr and the run goes on without those turns.
+  std::vector<chat_message> history(caf::actor_system& sys, const engine& eng,
+                                    const agents::agent& agent);
 
   /// Appends the turn of a completed task (committed when this returns).
   void append(const std::string& input, const task_result& r);

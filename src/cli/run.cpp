@@ -110,7 +110,7 @@ int run_command(const options& opts) {
   task_request req{0, thread ? thread->id() : opts.session, "cli",
                    std::move(text), agent_name};
   if (thread)
-    req.history = thread->history(agent->history_tokens);
+    req.history = thread->history(sys, *eng, *agent);
   // The runner answers by its task deadline; the margin covers the hops.
   auto deadline = agent->timeout + std::chrono::seconds{5};
   // Text prints as the model streams it (not with --json); what was

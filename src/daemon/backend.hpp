@@ -13,6 +13,7 @@
 
 #include "agents/catalog.hpp"
 #include "cluster/nodes.hpp"
+#include "core/result.hpp"
 #include "core/types.hpp"
 
 namespace troupe {
@@ -73,6 +74,17 @@ public:
   /// the memory role checks its permissions.
   virtual void memory_call(tool_invocation inv,
                            std::function<void(tool_result)> done) = 0;
+
+  /// Asks agent `agent`'s model (its first provider) to complete
+  /// `messages` offered no tools, as task `task_id` (the run it is for);
+  /// `done` gets the text, through the output filter, or why not. For the
+  /// engine's own needs: a thread's summary.
+  /// (A backend without models, such as a test's, says so.)
+  virtual void complete(const std::string& /*agent*/, uint64_t /*task_id*/,
+                        std::vector<chat_message> /*messages*/,
+                        std::function<void(result<std::string>)> done) {
+    done(failure{errc::provider_failed, "no model behind this backend"});
+  }
 
   /// The monitor's counters.
   virtual void counters(std::function<void(engine_counters)> done) = 0;

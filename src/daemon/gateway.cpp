@@ -125,6 +125,32 @@ public:
     });
   }
 
+  void complete(const std::string& agent, uint64_t task_id,
+                std::vector<chat_message> messages,
+                std::function<void(result<std::string>)> done) override {
+    auto known = eng_.agents();
+    auto a = known->find(agent);
+    if (!a)
+      return done(failure{errc::invalid_input, agents::unknown_agent(agent, *known)});
+    auto planner = eng_.planner(task_id);
+    auto filter = eng_.rules()->current().output;
+    auto req = tool_free_request(*a, task_id, std::move(messages));
+    auto timeout = a->timeout;
+    sys_.spawn([=](caf::event_based_actor* self) {
+      self->request(planner, timeout, plan_atom::value, req)
+        .then(
+          [=](chat_response& r) {
+            if (!r.tool_calls.empty() || r.content.empty())
+              return done(failure{errc::provider_failed,
+                                  "the model answered with no text"});
+            done(filter->scrub(r.content));
+          },
+          [=](caf::error& err) {
+            done(failure{code_of(err), filter->scrub(describe(err))});
+          });
+    });
+  }
+
   void counters(std::function<void(engine_counters)> done) override {
     auto monitor = eng_.monitor();
     engine_counters base;

@@ -1,5 +1,7 @@
 #include "daemon/history.hpp"
 
+#include <algorithm>
+
 namespace troupe::daemon {
 
 bool role_from_name(std::string_view name, chat_role& out) {
@@ -95,6 +97,84 @@ std::vector<chat_message> within_budget(const std::vector<chat_message>& history
     *dropped = keep_from;
   return {history.begin() + static_cast<std::ptrdiff_t>(keep_from),
           history.end()};
+}
+
+history_plan plan_history(const std::vector<chat_message>& all,
+                          const std::string& summary, uint64_t summarized,
+                          uint64_t budget, bool summarize) {
+  history_plan out;
+  if (!summarize) {
+    out.kept = within_budget(all, budget, nullptr);
+    return out;
+  }
+  // The summary covers a prefix; what follows it competes for the rest
+  // of the budget.
+  auto from = std::min<size_t>(summarized, all.size());
+  std::vector<chat_message> rest{all.begin() + static_cast<std::ptrdiff_t>(from),
+                                 all.end()};
+  uint64_t cost = summary.empty() ? 0 : estimated_tokens(summary_message(summary));
+  size_t dropped = 0;
+  out.kept = within_budget(rest, budget > cost ? budget - cost : 0, &dropped);
+  out.to_summarize.assign(rest.begin(),
+                          rest.begin() + static_cast<std::ptrdiff_t>(dropped));
+  return out;
+}
+
+std::vector<chat_message> summary_request(const std::string& summary,
+                                          const std::vector<chat_message>& dropped,
+                                          uint64_t budget) {
+  std::string transcript;
+  if (!summary.empty())
+    transcript += "Summary of what came before:\n" + summary + "\n\n";
+  transcript += "The conversation after that:\n";
+  for (auto& m : dropped) {
+    switch (m.role) {
+      case chat_role::user:
+        transcript += "User: " + m.content + "\n";
+        break;
+      case chat_role::assistant:
+        if (!m.content.empty())
+          transcript += "Assistant: " + m.content + "\n";
+        for (auto& c : m.tool_calls)
+          transcript += "Assistant called " + c.name + "(" + c.arguments + ")\n";
+        break;
+      case chat_role::tool:
+        transcript += "Tool result: " + m.content + "\n";
+        break;
+      case chat_role::system:
+        transcript += "Note: " + m.content + "\n";
+        break;
+    }
+  }
+  // A summary that fills the budget would leave no room for the turns.
+  auto words = std::max<uint64_t>(50, budget / 4 * 3 / 4);
+  return {
+    {chat_role::system,
+     "You summarize conversations between a user and an assistant. Write "
+     "one summary of everything below: the facts, names, numbers, "
+     "decisions, tool results and open questions the assistant needs to go "
+     "on with the conversation. At most " +
+       std::to_string(words) +
+       " words. Answer with the summary alone, no preamble.",
+     {},
+     {}},
+    {chat_role::user, std::move(transcript), {}, {}}};
+}
+
+chat_message summary_message(const std::string& summary) {
+  return {chat_role::system,
+          "Summary of the earlier conversation (its turns are not shown):\n" +
+            summary,
+          {},
+          {}};
+}
+
+std::vector<chat_message> with_summary(const std::string& summary,
+                                       std::vector<chat_message> kept) {
+  if (summary.empty())
+    return kept;
+  kept.insert(kept.begin(), summary_message(summary));
+  return kept;
 }
 
 } // namespace troupe::daemon

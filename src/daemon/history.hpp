@@ -43,4 +43,40 @@ uint64_t estimated_tokens(const chat_message& m);
 std::vector<chat_message> within_budget(const std::vector<chat_message>& history,
                                         uint64_t budget, size_t* dropped);
 
+/// What a run of a thread gets, from its messages, the summary kept so
+/// far (of its first `summarized` messages), and the agent's budget and
+/// policy.
+struct history_plan {
+  /// The latest whole turns that fit (with the summary's cost taken
+  /// from the budget).
+  std::vector<chat_message> kept;
+  /// Messages past the summary that no longer fit: with `summarize`, the
+  /// run summarizes them (`summary_request`) first; else they are left
+  /// out.
+  std::vector<chat_message> to_summarize;
+};
+
+/// The history of a run within `budget`; with `summarize`, the summary
+/// (`summary`, of the first `summarized` messages) takes its place in the
+/// budget and the turns that do not fit are to be summarized; without,
+/// the oldest turns are left out and the summary is not used.
+history_plan plan_history(const std::vector<chat_message>& all,
+                          const std::string& summary, uint64_t summarized,
+                          uint64_t budget, bool summarize);
+
+/// The messages that ask a model for the new summary: the summary so far
+/// (if any) and `dropped`, as a transcript, with the instructions to
+/// summarize within about `budget` tokens.
+std::vector<chat_message> summary_request(const std::string& summary,
+                                          const std::vector<chat_message>& dropped,
+                                          uint64_t budget);
+
+/// The summary as the message that leads a run's history.
+chat_message summary_message(const std::string& summary);
+
+/// A run's history: the summary's message first, if there is a summary,
+/// then `kept`.
+std::vector<chat_message> with_summary(const std::string& summary,
+                                       std::vector<chat_message> kept);
+
 } // namespace troupe::daemon

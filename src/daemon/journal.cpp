@@ -44,8 +44,8 @@ struct finish_op {
 
 struct thread_op {
   journaled_thread thread;
-  /// Remove `thread.id` instead of creating it.
-  bool remove = false;
+  /// Create `thread`, remove `thread.id`, or keep its summary.
+  enum kind { create, remove, summarize } what = create;
   std::function<void(result<bool>)> done;
 };
 
@@ -83,7 +83,9 @@ constexpr const char* schema = R"(
     agent TEXT NOT NULL,
     metadata TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL) WITHOUT ROWID;
+    updated_ms INTEGER NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    summarized INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS thread_messages(
     thread_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -91,18 +93,28 @@ constexpr const char* schema = R"(
     PRIMARY KEY(thread_id, seq)) WITHOUT ROWID;
 )";
 
-/// Journals from before threads: their tasks get the thread column. The
+/// True if `table` has column `column`.
+bool has_column(SQLite::Database& db, const std::string& table,
+                const std::string& column) {
+  SQLite::Statement cols{db, "PRAGMA table_info(" + table + ")"};
+  while (cols.executeStep())
+    if (cols.getColumn(1).getString() == column)
+      return true;
+  return false;
+}
+
+/// Journals from before threads: their tasks get the thread column; and
+/// from before summaries: their threads get the summary columns. The
 /// index is a whole one: SQLite uses a partial index only where the query
 /// implies its condition, and `thread = ?` does not.
 void migrate(SQLite::Database& db) {
-  bool has_thread = false;
-  {
-    SQLite::Statement cols{db, "PRAGMA table_info(tasks)"};
-    while (cols.executeStep())
-      has_thread = has_thread || cols.getColumn(1).getString() == "thread";
-  }
-  if (!has_thread)
+  if (!has_column(db, "tasks", "thread"))
     db.exec("ALTER TABLE tasks ADD COLUMN thread TEXT NOT NULL DEFAULT ''");
+  if (!has_column(db, "threads", "summary")) {
+    db.exec("ALTER TABLE threads ADD COLUMN summary TEXT NOT NULL DEFAULT ''");
+    db.exec("ALTER TABLE threads ADD COLUMN summarized INTEGER NOT NULL "
+            "DEFAULT 0");
+  }
   db.exec("CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks(thread, id)");
 }
 
@@ -211,7 +223,14 @@ struct journal::impl {
     auto& th = t.thread;
     writer->exec("SAVEPOINT thread");
     try {
-      if (t.remove) {
+      if (t.what == thread_op::summarize) {
+        SQLite::Statement up{*writer, "UPDATE threads SET summary = ?, "
+                                      "summarized = ? WHERE id = ?"};
+        up.bind(1, th.summary);
+        up.bind(2, static_cast<int64_t>(th.summarized));
+        up.bind(3, th.id);
+        up.exec();
+      } else if (t.what == thread_op::remove) {
         SQLite::Statement del{*writer, "DELETE FROM threads WHERE id = ?"};
         del.bind(1, th.id);
         del.exec();
@@ -410,7 +429,19 @@ void journal::finish_turn(uint64_t id, std::string status, std::string result,
 
 void journal::create_thread(journaled_thread thread,
                             std::function<void(result<bool>)> done) {
-  impl_->push(thread_op{std::move(thread), false, std::move(done)});
+  impl_->push(thread_op{std::move(thread), thread_op::create, std::move(done)});
+}
+
+void journal::set_summary(std::string id, std::string summary,
+                          uint64_t summarized, std::function<void()> done) {
+  journaled_thread t;
+  t.id = std::move(id);
+  t.summary = std::move(summary);
+  t.summarized = summarized;
+  std::function<void(result<bool>)> wrapped;
+  if (done)
+    wrapped = [done = std::move(done)](result<bool>) { done(); };
+  impl_->push(thread_op{std::move(t), thread_op::summarize, std::move(wrapped)});
 }
 
 void journal::delete_thread(std::string id, std::function<void()> done) {
@@ -419,7 +450,7 @@ void journal::delete_thread(std::string id, std::function<void()> done) {
   std::function<void(result<bool>)> wrapped;
   if (done)
     wrapped = [done = std::move(done)](result<bool>) { done(); };
-  impl_->push(thread_op{std::move(t), true, std::move(wrapped)});
+  impl_->push(thread_op{std::move(t), thread_op::remove, std::move(wrapped)});
 }
 
 std::optional<journaled_thread>
@@ -427,7 +458,8 @@ journal::get_thread(const std::string& id) const {
   std::lock_guard guard{impl_->read_mutex};
   auto& db = *impl_->reader;
   SQLite::Statement q{db, "SELECT id, principal, agent, metadata, created_ms, "
-                          "updated_ms FROM threads WHERE id = ?"};
+                          "updated_ms, summary, summarized FROM threads "
+                          "WHERE id = ?"};
   q.bind(1, id);
   if (!q.executeStep())
     return std::nullopt;
@@ -438,6 +470,8 @@ journal::get_thread(const std::string& id) const {
   t.metadata = q.getColumn(3).getString();
   t.created_ms = q.getColumn(4).getInt64();
   t.updated_ms = q.getColumn(5).getInt64();
+  t.summary = q.getColumn(6).getString();
+  t.summarized = static_cast<uint64_t>(q.getColumn(7).getInt64());
   SQLite::Statement m{db, "SELECT message FROM thread_messages "
                           "WHERE thread_id = ? ORDER BY seq"};
   m.bind(1, id);

@@ -54,6 +54,10 @@ struct journaled_thread {
   std::vector<std::string> messages;
   /// Its runs, oldest first: task id and status.
   std::vector<std::pair<uint64_t, std::string>> runs;
+  /// With `history: "summarize"`: the summary of its first `summarized`
+  /// messages ("" and 0: none yet).
+  std::string summary = {};
+  uint64_t summarized = 0;
 };
 
 class journal {
@@ -95,6 +99,11 @@ public:
   /// error.
   void create_thread(journaled_thread thread,
                      std::function<void(result<bool>)> done);
+
+  /// Keeps `summary` as the summary of thread `id`'s first `summarized`
+  /// messages; `done` (optional) runs after the commit.
+  void set_summary(std::string id, std::string summary, uint64_t summarized,
+                   std::function<void()> done = {});
 
   /// Removes thread `id` and its messages (its runs stay, as tasks).
   void delete_thread(std::string id, std::function<void()> done = {});

@@ -10,7 +10,10 @@
 
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include "core/codec.hpp"
+#include "core/log.hpp"
 #include "core/names.hpp"
 #include "daemon/history.hpp"
 #include "daemon/openai_compat.hpp"
@@ -614,11 +617,10 @@ void service::start(journaled_task meta, std::vector<step_record> done,
   req.agent = meta.agent;
   req.session = meta.session;
   req.text = meta.input;
-  if (!meta.thread.empty())
-    req.history = thread_history(meta.thread, meta.agent);
-  else
-    req.history = std::move(history);
+  auto thread = meta.thread.empty() ? std::nullopt : std::optional{meta};
   {
+    // Live from here on: its events can be followed, it can be cancelled,
+    // and a drain waits for it.
     std::lock_guard guard{mutex_};
     auto& live = tasks_[meta.id];
     live.meta = std::move(meta);
@@ -631,9 +633,37 @@ void service::start(journaled_task meta, std::vector<step_record> done,
       j["index"] = i;
       live.steps.push_back(std::move(j));
     }
+    live.preparing = thread.has_value();
+    if (auto p = pending_watchers_.find(live.meta.id);
+        p != pending_watchers_.end()) {
+      for (auto& w : p->second)
+        live.watchers.push_back(std::move(w));
+      pending_watchers_.erase(p);
+    }
     live.started = clock_type::now();
     ++active_;
     metrics_->set_active(active_);
+  }
+  if (!thread) {
+    req.history = std::move(history);
+    return launch(std::move(req));
+  }
+  auto self = shared_from_this();
+  thread_history(*thread, [self, req = std::move(req)](
+                            std::vector<chat_message> history) mutable {
+    req.history = std::move(history);
+    self->launch(std::move(req));
+  });
+}
+
+void service::launch(task_request req) {
+  {
+    std::lock_guard guard{mutex_};
+    auto it = tasks_.find(req.id);
+    // Cancelled while it was being prepared: it has ended already.
+    if (it == tasks_.end() || it->second.cancel_requested)
+      return;
+    it->second.preparing = false;
   }
   backend_->run(std::move(req));
 }
@@ -880,6 +910,14 @@ void service::stream_task(uint64_t id, const std::string& principal,
       live.watchers.push_back(std::move(stream));
     return;
   }
+  // A run queued behind its thread's: its events come once it starts.
+  for (auto& [thread, runs] : threads_)
+    for (auto& w : runs.waiting)
+      if (w.meta.id == id && w.meta.principal == principal) {
+        metrics_->response(200);
+        pending_watchers_[id].push_back(rep->open_stream());
+        return;
+      }
   lock.unlock();
   auto t = journal_->get(id);
   if (!t || t->principal != principal)
@@ -905,6 +943,7 @@ void service::stream_task(uint64_t id, const std::string& principal,
 
 void service::cancel_task(uint64_t id, const std::string& principal,
                           std::shared_ptr<http::reply> rep) {
+  bool preparing = false;
   {
     std::lock_guard guard{mutex_};
     auto it = tasks_.find(id);
@@ -919,6 +958,21 @@ void service::cancel_task(uint64_t id, const std::string& principal,
       return fail(rep, 409, "already_finished",
                   "task " + std::to_string(id) +
                     " already ended: " + it->second.meta.status);
+    if (it->second.preparing && !it->second.cancel_requested) {
+      // Not with the engine yet (its history is being made): it ends now,
+      // and never starts.
+      it->second.cancel_requested = true;
+      preparing = true;
+    }
+  }
+  if (preparing) {
+    reply(rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));
+    task_result r;
+    r.id = id;
+    r.status = task_status::cancelled;
+    r.answer = "cancelled before it started";
+    r.error_code = to_string(errc::cancelled);
+    return on_result(r);
   }
   auto self = shared_from_this();
   backend_->cancel(id, [self, id, rep](bool found) {
@@ -1010,14 +1064,19 @@ json thread_json(const journaled_thread& t) {
   for (auto& [id, status] : t.runs)
     runs.push_back({{"id", id},
                     {"status", status == "queued" ? "running" : status}});
-  return {{"id", t.id},
-          {"agent", t.agent},
-          {"metadata", parse_json(t.metadata, "thread metadata", journal_rows)
-                         .value_or(json::object())},
-          {"created_ms", t.created_ms},
-          {"updated_ms", t.updated_ms},
-          {"messages", std::move(messages)},
-          {"runs", std::move(runs)}};
+  json out{{"id", t.id},
+           {"agent", t.agent},
+           {"metadata", parse_json(t.metadata, "thread metadata", journal_rows)
+                          .value_or(json::object())},
+           {"created_ms", t.created_ms},
+           {"updated_ms", t.updated_ms},
+           {"messages", std::move(messages)},
+           {"runs", std::move(runs)}};
+  // `history: "summarize"`: what the model gets instead of the first
+  // `covers` messages.
+  if (!t.summary.empty())
+    out["summary"] = {{"text", t.summary}, {"covers", t.summarized}};
+  return out;
 }
 
 } // namespace
@@ -1129,6 +1188,7 @@ void service::run_thread(const http::request& req, const std::string& principal,
   bool queue = req.query == "wait=true" ||
                req.query.find("wait=true&") == 0 ||
                req.query.find("&wait=true") != std::string::npos;
+  bool stream = false;
   journaled_task t;
   t.principal = principal;
   t.agent = thread.agent;
@@ -1141,6 +1201,11 @@ void service::run_thread(const http::request& req, const std::string& principal,
         return fail(rep, 400, "invalid_input",
                     "'input' must be a string, got " + cut(dump(value), 40));
       t.input = value.get<std::string>();
+    } else if (key == "stream") {
+      if (!value.is_boolean())
+        return fail(rep, 400, "invalid_input",
+                    "'stream' must be true or false, got " + cut(dump(value), 40));
+      stream = value.get<bool>();
     } else if (key == "busy") {
       if (value != "reject" && value != "queue")
         return fail(rep, 400, "invalid_input",
@@ -1149,7 +1214,7 @@ void service::run_thread(const http::request& req, const std::string& principal,
       queue = queue || value == "queue";
     } else {
       return fail(rep, 400, "invalid_input",
-                  "unknown field '" + key + "' (fields: input, busy)");
+                  "unknown field '" + key + "' (fields: input, busy, stream)");
     }
   }
   if (!body->contains("input"))
@@ -1178,7 +1243,7 @@ void service::run_thread(const http::request& req, const std::string& principal,
   }
   t.created_ms = now_ms();
   auto self = shared_from_this();
-  journal_->accept(t, [self, t, rep](result<bool> ok) mutable {
+  journal_->accept(t, [self, t, rep, stream](result<bool> ok) mutable {
     bool now = false;
     {
       std::lock_guard guard{self->mutex_};
@@ -1201,12 +1266,26 @@ void service::run_thread(const http::request& req, const std::string& principal,
       return self->fail(rep, 503, "journal_unavailable", ok.error().message);
     }
     auto id = t.id;
-    auto thread = t.thread;
+    json accepted{{"id", id},
+                  {"thread", t.thread},
+                  {"status", now ? "running" : "queued"}};
+    if (stream) {
+      // The run's events on this response: `run` (as the 202 would say),
+      // then the rest, as on GET /v1/tasks/{id}/events.
+      self->metrics_->response(200);
+      std::shared_ptr<http::event_stream> events = rep->open_stream();
+      // Its id is below every event of the task's (a microsecond clock):
+      // Last-Event-ID with it on /v1/tasks/{id}/events gives them all.
+      events->send("run", dump(accepted),
+                   std::to_string(static_cast<uint64_t>(now_ms()) * 1000 - 1));
+      std::lock_guard guard{self->mutex_};
+      self->pending_watchers_[id].push_back(std::move(events));
+    }
     if (now)
       self->start(std::move(t));
-    auto res = json_response(202, {{"id", id},
-                                   {"thread", thread},
-                                   {"status", now ? "running" : "queued"}});
+    if (stream)
+      return;
+    auto res = json_response(202, accepted);
     res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
     self->reply(rep, std::move(res));
   });
@@ -1248,21 +1327,53 @@ void service::end_run(const std::string& thread, uint64_t id) {
     start(std::move(next->meta), std::move(next->done), next->resumed);
 }
 
-std::vector<chat_message> service::thread_history(const std::string& thread,
-                                                  const std::string& agent) {
-  auto t = journal_->get_thread(thread);
+void service::thread_history(
+  const journaled_task& meta,
+  std::function<void(std::vector<chat_message>)> then) {
+  auto t = journal_->get_thread(meta.thread);
   if (!t)
-    return {};
+    return then({});
   std::vector<chat_message> all;
   for (auto& text : t->messages)
     if (auto j = parse_json(text, "a thread message", journal_rows))
       if (auto m = message_from_json(*j))
         all.push_back(std::move(*m));
   uint64_t budget = 16000;
+  bool summarize = false;
   if (auto known = backend_ ? backend_->agents() : nullptr)
-    if (auto a = known->find(agent))
+    if (auto a = known->find(meta.agent)) {
       budget = a->history_tokens;
-  return within_budget(all, budget, nullptr);
+      summarize = a->summarize_history;
+    }
+  auto plan = plan_history(all, t->summary, t->summarized, budget, summarize);
+  if (plan.to_summarize.empty())
+    return then(with_summary(summarize ? t->summary : "", std::move(plan.kept)));
+  // The turns past the budget are summarized by the agent's model, with
+  // the summary so far, before the run starts (the thread is this run's
+  // alone meanwhile); the summary is kept so that the next run starts from
+  // it. Should the model fail, the run goes on without them, and the next
+  // one tries again.
+  auto covered = t->summarized + plan.to_summarize.size();
+  auto request = summary_request(t->summary, plan.to_summarize, budget);
+  auto self = shared_from_this();
+  backend_->complete(
+    meta.agent, meta.id, std::move(request),
+    [self, thread = meta.thread, id = meta.id, old = t->summary, covered,
+     kept = std::move(plan.kept), then = std::move(then)](
+      result<std::string> summary) mutable {
+      if (!summary) {
+        log::get()->warn(R"("event":"summary_failed","thread":"{}","task":{},"reason":{})",
+                         thread, id, log::quote(summary.error().message));
+        return then(with_summary(old, std::move(kept)));
+      }
+      auto text = *summary;
+      self->journal_->set_summary(
+        thread, std::move(*summary), covered,
+        [then = std::move(then), text = std::move(text),
+         kept = std::move(kept)]() mutable {
+          then(with_summary(text, std::move(kept)));
+        });
+    });
 }
 
 // -- OpenAI-compatible chat completions ----------------------------------------

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -136,6 +137,10 @@ private:
     /// The result (answer, error_code, notes, …) once finished.
     json result;
     bool finished = false;
+    /// Accepted, not yet with the engine: its history is being made (a
+    /// thread's summary); a cancel meanwhile ends it before it runs.
+    bool preparing = false;
+    bool cancel_requested = false;
     std::chrono::steady_clock::time_point started;
     std::vector<std::shared_ptr<http::event_stream>> watchers;
     /// The id of the last event sent (ids only grow, across restarts too:
@@ -200,6 +205,12 @@ private:
     bool resumed = false;
   };
 
+  /// Event streams of runs not started yet (queued behind their thread's
+  /// run, or asked for with `"stream": true`): they become the run's
+  /// watchers when it starts. Under `mutex_`.
+  std::map<uint64_t, std::vector<std::shared_ptr<http::event_stream>>>
+    pending_watchers_;
+
   /// The runs of one thread: one at a time.
   struct thread_runs {
     /// The task running now (0: none).
@@ -220,9 +231,11 @@ private:
   bool begin_run(waiting_run run);
   /// Run `id` of `thread` ended: the next waiting one starts.
   void end_run(const std::string& thread, uint64_t id);
-  /// The earlier turns of `thread` a run of agent `agent` gives the model.
-  std::vector<chat_message> thread_history(const std::string& thread,
-                                           const std::string& agent);
+  /// Hands `then` the earlier turns of `meta.thread` that run `meta` of
+  /// its agent gives the model: within the agent's history budget, the
+  /// turns past it summarized first (`history: "summarize"`) or left out.
+  void thread_history(const journaled_task& meta,
+                      std::function<void(std::vector<chat_message>)> then);
   void serve_metrics(std::shared_ptr<http::reply> rep);
 
   /// What /metrics requires as a bearer token (empty: nothing).
@@ -234,6 +247,9 @@ private:
   void start(journaled_task meta, std::vector<step_record> done = {},
              bool resumed = false, std::vector<chat_message> history = {},
              std::optional<task_hooks> hooks = std::nullopt);
+  /// `start`, once the history is there: hands `req` to the engine (or
+  /// ends it, if it was cancelled meanwhile).
+  void launch(task_request req);
   /// POST /v1/chat/completions and GET /v1/models.
   void chat_completions(const http::request& req, const std::string& principal,
                         std::shared_ptr<http::reply> rep);

@@ -9,7 +9,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "daemon/journal.hpp"
+#include "support/model_server.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
 
@@ -50,12 +55,17 @@ struct terminal {
   }
 };
 
-size_t messages_of(const std::filesystem::path& data, const std::string& id) {
+daemon::journaled_thread thread_of(const std::filesystem::path& data,
+                                   const std::string& id) {
   auto j = daemon::journal::open(data / "tasks.db", false);
   REQUIRE(j);
   auto t = (*j)->get_thread(id);
   REQUIRE(t);
-  return t->messages.size();
+  return *t;
+}
+
+size_t messages_of(const std::filesystem::path& data, const std::string& id) {
+  return thread_of(data, id).messages.size();
 }
 
 } // namespace
@@ -95,4 +105,52 @@ TEST_CASE("troupe chat talks in a terminal and keeps the thread",
                           "--thread", "../x", "hi"});
   CHECK(bad.exit_code == 2);
   CHECK(bad.err.find("--thread must be") != std::string::npos);
+}
+
+TEST_CASE("troupe run --thread summarizes the turns past the budget with "
+          "history: summarize",
+          "[cli][chat]") {
+  using nlohmann::json;
+  model_server srv;
+  srv.script([](size_t, const json& body) {
+    model_server::plan p;
+    if (!body.contains("tools")) {
+      p.normal = false;
+      p.body = text_answer("SUMMARY-CLI");
+    }
+    return p;
+  });
+  temp_dir d{"cli-summary"};
+  auto data = d.path / "data";
+  auto config = d.path / "troupe.json";
+  std::ofstream{config} << json{
+    {"provider", provider_json(srv)},
+    {"agents",
+     {{"brief", {{"history_tokens", 300}, {"history", "summarize"}}}}}};
+  auto ask = [&](const std::string& text) {
+    return run_process({cli_path(), "run", "--config", config.string(),
+                        "--data-dir", data.string(), "--agent", "brief",
+                        "--thread", "long", text});
+  };
+  REQUIRE(ask("What is 1 + 1? " + std::string(2000, 'x')).exit_code == 0);
+  auto second = ask("What is 2 + 2?");
+  CHECK(second.exit_code == 0);
+  CHECK(second.out.find("The answer is 4.") != std::string::npos);
+  auto t = thread_of(data, "long");
+  CHECK(t.summary == "SUMMARY-CLI");
+  CHECK(t.summarized == 4);
+  REQUIRE(ask("What is 3 + 3?").exit_code == 0);
+  auto seen = srv.requests();
+  // Turn 1: two requests; turn 2: the summary, then two; turn 3: two.
+  REQUIRE(seen.size() == 7);
+  CHECK_FALSE(seen[2].body.contains("tools"));
+  for (size_t i : {3, 5}) {
+    INFO("request " << i);
+    auto first = seen[i].body["messages"][0];
+    CHECK(first["role"] == "system");
+    CHECK(first["content"].get<std::string>().find("SUMMARY-CLI") !=
+          std::string::npos);
+    CHECK(seen[i].body.dump().find(std::string(2000, 'x')) == std::string::npos);
+  }
+  CHECK(messages_of(data, "long") == 12);
 }

@@ -2,6 +2,7 @@
 
 #include "daemon/journal.hpp"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
@@ -115,4 +116,38 @@ TEST_CASE("a journal that cannot be opened says where and why",
   REQUIRE_FALSE(j);
   CHECK(j.error().message.find("cannot open the task journal '" +
                                file.string() + "'") == 0);
+}
+
+TEST_CASE("a thread's summary is journaled, also in a journal from before "
+          "summaries",
+          "[daemon][journal]") {
+  test::temp_dir dir;
+  auto file = dir.path / "tasks.db";
+  {
+    // The threads table as it was before summaries.
+    SQLite::Database db{file.string(),
+                        SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE};
+    db.exec("CREATE TABLE threads(id TEXT PRIMARY KEY, principal TEXT NOT "
+            "NULL, agent TEXT NOT NULL, metadata TEXT NOT NULL, created_ms "
+            "INTEGER NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID");
+    db.exec("INSERT INTO threads VALUES('th_old', 'alice', 'default', '{}', "
+            "1, 1)");
+  }
+  {
+    auto j = journal::open(file, true);
+    REQUIRE(j);
+    auto old = (*j)->get_thread("th_old");
+    REQUIRE(old);
+    CHECK(old->summary.empty());
+    CHECK(old->summarized == 0);
+    (*j)->set_summary("th_old", "They said hello.", 4);
+    (*j)->set_summary("th_gone", "Nobody's.", 2);
+  }
+  auto j = journal::open(file, true);
+  REQUIRE(j);
+  auto t = (*j)->get_thread("th_old");
+  REQUIRE(t);
+  CHECK(t->summary == "They said hello.");
+  CHECK(t->summarized == 4);
+  CHECK_FALSE((*j)->get_thread("th_gone"));
 }

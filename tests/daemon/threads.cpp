@@ -2,6 +2,8 @@
 // thread's earlier turns (within the agent's history budget, whole turns
 // only), one run at a time, durable across kill -9, each principal's own.
 
+#include <future>
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -18,14 +20,7 @@ namespace {
 
 /// A daemon whose provider is the model server (whole answers).
 json on_model(const model_server& srv, json extra = json::object()) {
-  json cfg{{"provider",
-            {{"kind", "openai"},
-             {"model", "m"},
-             {"base_url", srv.base_url()},
-             {"api_key_env", ""},
-             {"stream", false},
-             {"max_retries", 0},
-             {"fallback", json::array()}}}};
+  json cfg{{"provider", provider_json(srv)}};
   cfg.merge_patch(extra);
   return cfg;
 }
@@ -138,6 +133,136 @@ TEST_CASE("the history budget leaves out the oldest turns whole",
   CHECK(get_thread(d, thread)["messages"].size() == 12);
 }
 
+namespace {
+
+/// True if `body` is a summary request: no tools, the summarizer's
+/// instructions first.
+bool asks_for_summary(const json& body) {
+  return !body.contains("tools") && body["messages"].size() == 2 &&
+         body["messages"][0]["content"].get<std::string>().rfind(
+           "You summarize", 0) == 0;
+}
+
+/// Agent "brief": a small history budget, summarized past it.
+const json summarizing{
+  {"agents", {{"brief", {{"history_tokens", 300}, {"history", "summarize"}}}}}};
+
+/// Turn 1 of a thread of "brief", over the budget by itself.
+const std::string long_one = "What is 1 + 1? " + std::string(2000, 'x');
+
+} // namespace
+
+TEST_CASE("history: summarize gives the model a summary of the turns past "
+          "the budget",
+          "[daemon][threads]") {
+  model_server srv;
+  size_t summaries = 0;
+  srv.script([&](size_t, const json& body) {
+    plan p;
+    if (asks_for_summary(body)) {
+      p.normal = false;
+      p.body = text_answer("SUMMARY-" + std::to_string(++summaries));
+    }
+    return p;
+  });
+  daemon_proc d{on_model(srv, summarizing)};
+  auto thread = new_thread(d, {{"agent", "brief"}});
+  CHECK(turn(d, thread, long_one) == "completed");
+  CHECK(turn(d, thread, "What is 2 + 2?") == "completed");
+  CHECK(turn(d, thread, "What is 3 + 3?") == "completed");
+  auto seen = srv.requests();
+  // Run 1: two requests; run 2: the summary of turn 1, then two; run 3:
+  // two (turn 2 still fits beside the summary).
+  REQUIRE(seen.size() == 7);
+  REQUIRE(asks_for_summary(seen[2].body));
+  auto transcript = seen[2].body["messages"][1]["content"].get<std::string>();
+  CHECK_THAT(transcript, Catch::Contains("User: " + long_one));
+  CHECK_THAT(transcript, Catch::Contains("Assistant called calculator("));
+  CHECK_THAT(transcript, Catch::Contains("Assistant: The answer is 2."));
+  // Run 2 sees the summary instead of turn 1; run 3 the summary and turn 2.
+  for (size_t i : {3, 5}) {
+    INFO("request " << i);
+    auto& first = seen[i].body["messages"][0];
+    CHECK(first["role"] == "system");
+    CHECK_THAT(first["content"].get<std::string>(),
+               Catch::EndsWith("\nSUMMARY-1"));
+  }
+  CHECK(user_turns(seen[3].body) == std::vector<std::string>{"What is 2 + 2?"});
+  CHECK(user_turns(seen[5].body) ==
+        std::vector<std::string>{"What is 2 + 2?", "What is 3 + 3?"});
+  // Past the summary, turn 1 reaches the model no more.
+  for (size_t i = 3; i < seen.size(); ++i)
+    CHECK(seen[i].body.dump().find(std::string(2000, 'x')) == std::string::npos);
+  // The thread keeps every turn, and the summary of its first 4 messages.
+  auto t = get_thread(d, thread);
+  CHECK(t["messages"].size() == 12);
+  CHECK(t["summary"] == json{{"text", "SUMMARY-1"}, {"covers", 4}});
+}
+
+TEST_CASE("history: summarize goes on without the old turns when the "
+          "summary fails, and tries again next run",
+          "[daemon][threads]") {
+  model_server srv;
+  size_t asked = 0;
+  srv.script([&](size_t, const json& body) {
+    plan p;
+    if (asks_for_summary(body)) {
+      p.normal = false;
+      if (++asked == 1) {
+        p.status = 500;
+        p.body = R"({"error":{"message":"down"}})";
+      } else {
+        p.body = text_answer("SUMMARY-OK");
+      }
+    }
+    return p;
+  });
+  daemon_proc d{on_model(srv, summarizing)};
+  auto thread = new_thread(d, {{"agent", "brief"}});
+  CHECK(turn(d, thread, long_one) == "completed");
+  // The summary fails: run 2 goes on with what fits, and no summary.
+  CHECK(turn(d, thread, "What is 2 + 2?") == "completed");
+  CHECK_FALSE(get_thread(d, thread).contains("summary"));
+  auto seen = srv.requests();
+  REQUIRE(seen.size() == 5);
+  CHECK(asks_for_summary(seen[2].body));
+  CHECK(seen[3].body["messages"][0]["role"] == "user");
+  CHECK(user_turns(seen[3].body) == std::vector<std::string>{"What is 2 + 2?"});
+  // Run 3 asks again, for turn 1 (turn 2 still fits).
+  CHECK(turn(d, thread, "What is 3 + 3?") == "completed");
+  seen = srv.requests();
+  REQUIRE(seen.size() == 8);
+  CHECK(asks_for_summary(seen[5].body));
+  CHECK(get_thread(d, thread)["summary"] ==
+        json{{"text", "SUMMARY-OK"}, {"covers", 4}});
+}
+
+TEST_CASE("a run cancelled while its summary is being made ends at once",
+          "[daemon][threads]") {
+  model_server srv;
+  // The summary never comes.
+  srv.script([&](size_t, const json& body) {
+    plan p;
+    if (asks_for_summary(body))
+      p.delay = -1ms;
+    return p;
+  });
+  daemon_proc d{on_model(srv, summarizing)};
+  auto thread = new_thread(d, {{"agent", "brief"}});
+  CHECK(turn(d, thread, long_one) == "completed");
+  auto id = run(d, thread, "What is 2 + 2?");
+  REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+  auto cancel = d.call("DELETE", "/v1/tasks/" + std::to_string(id));
+  REQUIRE(cancel);
+  CHECK(cancel->status == 202);
+  auto events = d.follow(id);
+  REQUIRE(!events.empty());
+  CHECK(json::parse(events.back().second)["status"] == "cancelled");
+  // It never reached the model, and added nothing.
+  CHECK(srv.requests().size() == 3);
+  CHECK(get_thread(d, thread)["messages"].size() == 4);
+}
+
 TEST_CASE("one run per thread: thread_busy, or queued behind the one running",
           "[daemon][threads]") {
   daemon_proc d{{{"faults", {{"planner", {{"mode", "stall"}, {"rate", 1}}}}}}};
@@ -174,6 +299,89 @@ TEST_CASE("one run per thread: thread_busy, or queued behind the one running",
   // A cancelled run adds nothing to the conversation.
   CHECK(get_thread(d, thread)["messages"].empty());
   (void)second;
+}
+
+TEST_CASE("a run with stream: true answers with its events; a queued "
+          "run's events come once it starts",
+          "[daemon][threads]") {
+  SECTION("a run that starts at once") {
+    daemon_proc d;
+    auto thread = new_thread(d);
+    auto res = d.call("POST", "/v1/threads/" + thread + "/runs",
+                      json{{"input", "What is 2 + 2?"}, {"stream", true}}.dump());
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    CHECK(res->headers["content-type"].rfind("text/event-stream", 0) == 0);
+    auto events = parse_sse(res->body);
+    REQUIRE(events.size() >= 3);
+    CHECK(events.front().event == "run");
+    auto accepted = json::parse(events.front().data);
+    CHECK(accepted["thread"] == thread);
+    CHECK(accepted["status"] == "running");
+    CHECK(events.back().event == "result");
+    auto result = json::parse(events.back().data);
+    CHECK(result["id"] == accepted["id"]);
+    CHECK(result["status"] == "completed");
+    std::string text;
+    uint64_t last = 0;
+    for (auto& e : events) {
+      auto id = std::stoull(e.id);
+      CHECK(id > last);
+      last = id;
+      if (e.event == "token")
+        text += json::parse(e.data)["delta"].get<std::string>();
+    }
+    CHECK(text == result["result"]["answer"]);
+    CHECK(get_thread(d, thread)["messages"].size() == 4);
+    auto bad = d.call("POST", "/v1/threads/" + thread + "/runs",
+                      json{{"input", "hi"}, {"stream", "yes"}}.dump());
+    CHECK(bad->status == 400);
+    CHECK_THAT(bad->body, Catch::Contains("'stream' must be true or false"));
+  }
+  SECTION("a run queued behind another") {
+    daemon_proc d{{{"faults", {{"planner", {{"mode", "stall"}, {"rate", 1}}}}}}};
+    auto thread = new_thread(d);
+    auto first = run(d, thread, "What is 1 + 1?");
+    auto streamed = std::async(std::launch::async, [&] {
+      return d.call("POST", "/v1/threads/" + thread + "/runs",
+                    json{{"input", "What is 2 + 2?"},
+                         {"busy", "queue"},
+                         {"stream", true}}
+                      .dump());
+    });
+    // The queued run is there: GET /v1/tasks/{id}/events waits for it too.
+    uint64_t second = 0;
+    REQUIRE(wait_until([&] {
+      auto runs = get_thread(d, thread)["runs"];
+      if (runs.size() < 2)
+        return false;
+      second = runs[1]["id"].get<uint64_t>();
+      return true;
+    }));
+    CHECK(get_thread(d, thread)["runs"][1]["status"] == "queued");
+    auto followed = std::async(std::launch::async, [&] { return d.follow(second); });
+    // The first ends; the second starts (and stalls); cancelled, it ends.
+    REQUIRE(d.call("DELETE", "/v1/tasks/" + std::to_string(first))->status == 202);
+    REQUIRE(wait_until([&] {
+      return get_thread(d, thread)["runs"][1]["status"] == "running";
+    }));
+    auto cancel = d.call("DELETE", "/v1/tasks/" + std::to_string(second));
+    REQUIRE(cancel->status == 202);
+    auto res = streamed.get();
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    auto events = parse_sse(res->body);
+    REQUIRE(events.size() >= 2);
+    CHECK(events.front().event == "run");
+    CHECK(json::parse(events.front().data)["status"] == "queued");
+    CHECK(json::parse(events.front().data)["id"] == second);
+    CHECK(events.back().event == "result");
+    CHECK(json::parse(events.back().data)["status"] == "cancelled");
+    auto other = followed.get();
+    REQUIRE(!other.empty());
+    CHECK(other.back().first == "result");
+    CHECK(json::parse(other.back().second)["status"] == "cancelled");
+  }
 }
 
 TEST_CASE("the next turn may start as soon as the last one's result is out",

@@ -75,6 +75,31 @@ engine_config on_model_server(const model_server& srv, const std::string& kind,
   return cfg;
 }
 
+json provider_json(const model_server& srv) {
+  return {{"kind", "openai"},
+          {"model", "m"},
+          {"base_url", srv.base_url()},
+          {"api_key_env", ""},
+          {"stream", false},
+          {"max_retries", 0},
+          {"fallback", json::array()}};
+}
+
+std::string text_answer(const std::string& text) {
+  return json{{"id", "chatcmpl-t"},
+              {"object", "chat.completion"},
+              {"created", 0},
+              {"model", "m"},
+              {"choices",
+               {{{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", text}}},
+                 {"finish_reason", "stop"}}}},
+              {"usage",
+               {{"prompt_tokens", 9}, {"completion_tokens", 3},
+                {"total_tokens", 12}}}}
+    .dump();
+}
+
 json normal_answer(const std::string& format, const json& body) {
   auto& messages = body["messages"];
   if (format == "openai") {

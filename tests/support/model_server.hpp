@@ -87,6 +87,13 @@ engine_config on_model_server(const model_server& srv, const std::string& kind,
 nlohmann::json normal_answer(const std::string& format,
                              const nlohmann::json& body);
 
+/// A daemon's `provider` setting (JSON) for `srv`: OpenAI format, whole
+/// answers, no key, no retries, no fallback.
+nlohmann::json provider_json(const model_server& srv);
+
+/// An OpenAI Chat Completions response body answering `text`.
+std::string text_answer(const std::string& text);
+
 /// The SSE bytes that stream `answer` (as `normal_answer` gives it).
 std::string as_stream(const std::string& format, const nlohmann::json& answer);
 

@@ -6,6 +6,10 @@
 /// - `submit`: POST /v1/tasks with wrk (Lua script), the journal on and
 ///   durable (every acknowledgement after an fsync'd group commit): accepted
 ///   tasks/s. The accepted tasks run meanwhile (offline planner).
+/// - `submit_postgres`: the same with the journal in PostgreSQL (a server
+///   the bench starts: initdb in a temporary directory, a free port, as
+///   user postgres when run as root; fsync and synchronous_commit on, as
+///   a production server has them), if PostgreSQL is installed.
 /// - `sse`: 10,000 concurrent GET /v1/tasks/{id}/events streams on a task
 ///   that never ends (its planner stalls): how many are held open, the
 ///   daemon's resident memory per stream, and the time to open them all.
@@ -133,6 +137,79 @@ wrk_figures parse_wrk(const std::string& out) {
   return f;
 }
 
+/// A throwaway PostgreSQL server, stopped and removed when it goes; `dsn`
+/// is "" if it could not start (the reason went to stderr).
+struct pg_server {
+  fs::path dir;
+  std::string dsn;
+  std::string bin;
+
+  explicit pg_server(fs::path d) : dir(std::move(d)) {
+    for (auto& v : {"17", "16", "15"})
+      if (fs::exists(std::string{"/usr/lib/postgresql/"} + v + "/bin/initdb")) {
+        bin = std::string{"/usr/lib/postgresql/"} + v + "/bin/";
+        break;
+      }
+    if (bin.empty()) {
+      std::fprintf(stderr, "no PostgreSQL server installed: submit_postgres skipped\n");
+      return;
+    }
+    fs::create_directories(dir);
+    auto as = std::string{geteuid() == 0 ? "runuser -u postgres -- " : ""};
+    if (geteuid() == 0)
+      run("chown postgres " + dir.string());
+    // A free port: bind to 0 and let go.
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    auto port = std::to_string(ntohs(addr.sin_port));
+    close(fd);
+    auto out = run(as + bin + "initdb -D " + dir.string() + "/data -U troupe -A trust -E UTF8 --locale=C 2>&1 && " +
+                   as + bin + "pg_ctl -D " + dir.string() + "/data -l " + dir.string() +
+                   "/log -w -o '-p " + port + " -c listen_addresses=127.0.0.1 -k " + dir.string() +
+                   " -c max_connections=100' start 2>&1; echo exit=$?");
+    if (out.find("exit=0") == std::string::npos) {
+      std::fprintf(stderr, "PostgreSQL did not start: %s\n", out.c_str());
+      return;
+    }
+    dsn = "postgresql://troupe@127.0.0.1:" + port + "/postgres";
+  }
+
+  ~pg_server() {
+    if (bin.empty())
+      return;
+    auto as = std::string{geteuid() == 0 ? "runuser -u postgres -- " : ""};
+    run(as + bin + "pg_ctl -D " + dir.string() + "/data -m immediate stop >/dev/null 2>&1");
+  }
+};
+
+/// `submit` against the daemon `d`: accepted tasks/s with `journal`
+/// named in the figure.
+void submit_scenario(const daemon_proc& d, const fs::path& dir,
+                     const char* scenario, const char* duration) {
+  auto url = "http://127.0.0.1:" + std::to_string(d.port);
+  std::ofstream{dir / "post.lua"}
+    << "wrk.method = \"POST\"\n"
+       "wrk.body = '{\"input\": \"What is 17 * 23 + 4?\"}'\n"
+       "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+       "wrk.headers[\"Authorization\"] = \"Bearer " << api_key << "\"\n";
+  auto submit = parse_wrk(run(std::string{"wrk -t1 -c64 -d"} + duration +
+                              " --latency -s " + (dir / "post.lua").string() +
+                              " " + url + "/v1/tasks 2>&1"));
+  print_figure("{\"scenario\":\"%s\",\"connections\":64,\"journal\":\"durable\","
+               "\"accepted\":%llu,\"accepted_per_s\":%.0f,\"p50_ms\":%.3f,"
+               "\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
+               scenario,
+               static_cast<unsigned long long>(submit.requests - submit.non_2xx),
+               submit.rps * (submit.requests ? static_cast<double>(submit.requests - submit.non_2xx) / static_cast<double>(submit.requests) : 0),
+               submit.p50_ms, submit.p99_ms,
+               static_cast<unsigned long long>(submit.non_2xx));
+}
+
 int connect_local(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0)
@@ -163,21 +240,15 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(health.requests), health.rps,
                  health.p50_ms, health.p99_ms,
                  static_cast<unsigned long long>(health.non_2xx));
-    std::ofstream{dir / "post.lua"}
-      << "wrk.method = \"POST\"\n"
-         "wrk.body = '{\"input\": \"What is 17 * 23 + 4?\"}'\n"
-         "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
-         "wrk.headers[\"Authorization\"] = \"Bearer " << api_key << "\"\n";
-    auto submit = parse_wrk(run(std::string{"wrk -t1 -c64 -d"} + duration +
-                                " --latency -s " + (dir / "post.lua").string() +
-                                " " + url + "/v1/tasks 2>&1"));
-    print_figure("{\"scenario\":\"submit\",\"connections\":64,\"journal\":\"durable\","
-                 "\"accepted\":%llu,\"accepted_per_s\":%.0f,\"p50_ms\":%.3f,"
-                 "\"p99_ms\":%.3f,\"non_2xx\":%llu}\n",
-                 static_cast<unsigned long long>(submit.requests - submit.non_2xx),
-                 submit.rps * (submit.requests ? static_cast<double>(submit.requests - submit.non_2xx) / static_cast<double>(submit.requests) : 0),
-                 submit.p50_ms, submit.p99_ms,
-                 static_cast<unsigned long long>(submit.non_2xx));
+    submit_scenario(d, dir, "submit", duration);
+  }
+  {
+    pg_server pg{dir / "pg"};
+    if (!pg.dsn.empty()) {
+      daemon_proc d{dir / "p", R"("log_level": "off", "store": {"backend": "postgres", "postgres": {"dsn": ")" +
+                                 pg.dsn + R"("}})"};
+      submit_scenario(d, dir, "submit_postgres", duration);
+    }
   }
   {
     daemon_proc d{dir / "b", R"("log_level": "off", "faults": {"planner": {"mode": "stall", "rate": 1}})"};

@@ -42,6 +42,7 @@
 
 #include "actors/protocol.hpp"
 #include "config/config.hpp"
+#include "store/sqlite_journal.hpp"
 #include "daemon/backend.hpp"
 #include "daemon/service.hpp"
 #include "guardrail/access.hpp"
@@ -150,7 +151,7 @@ double daemon_deltas_per_s(size_t n, const fs::path& dir) {
   cfg.access.principals["bench"] = "admin";
   cfg.access.api_keys[guardrail::api_key_digest(api_key)] = "bench";
   cfg.serve.rate_limit = 0;
-  auto jrnl = daemon::journal::open(dir / "tasks.db", false);
+  auto jrnl = store::open_sqlite_journal(dir / "tasks.db", false);
   if (!jrnl)
     std::exit(1);
   auto svc = daemon::service::make(cfg, std::move(*jrnl));

@@ -27,6 +27,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "daemon/service.hpp"
+#include "store/sqlite_journal.hpp"
 #include "guardrail/access.hpp"
 #include "support.hpp"
 
@@ -297,7 +298,7 @@ std::filesystem::path journal_file() {
 void open_world() {
   for (auto suffix : {"", "-wal", "-shm"})
     std::filesystem::remove(journal_file().string() + suffix);
-  auto j = daemon::journal::open(journal_file(), false);
+  auto j = store::open_sqlite_journal(journal_file(), false);
   if (!j) {
     std::fprintf(stderr, "fuzz: %s\n", j.error().message.c_str());
     std::abort();

@@ -9,6 +9,7 @@
 
 #include "core/names.hpp"
 #include "daemon/history.hpp"
+#include "store/sqlite_journal.hpp"
 
 namespace troupe::cli {
 
@@ -57,7 +58,7 @@ cli_thread::open(const std::filesystem::path& data_dir, const std::string& id,
     return failure{errc::invalid_input,
                    "--thread must be 1-64 characters of A-Z a-z 0-9 _ . -, "
                    "got '" + id + "'"};
-  auto j = daemon::journal::open(data_dir / "tasks.db", true);
+  auto j = store::open_sqlite_journal(data_dir / "tasks.db", true);
   if (!j)
     return j.error();
   auto out = std::unique_ptr<cli_thread>{new cli_thread};
@@ -72,11 +73,11 @@ cli_thread::open(const std::filesystem::path& data_dir, const std::string& id,
                        "''s, not '" + agent + "'"};
     out->thread_ = std::move(*t);
   } else {
-    daemon::journaled_thread fresh;
+    store::journaled_thread fresh;
     fresh.id = id;
     fresh.principal = "cli";
     fresh.agent = agent.empty() ? "default" : agent;
-    fresh.created_ms = daemon::now_ms();
+    fresh.created_ms = store::now_ms();
     std::mutex m;
     std::condition_variable cv;
     std::optional<result<bool>> made;

@@ -21,7 +21,7 @@
 #include "runtime/runtime.hpp"
 #include "core/result.hpp"
 #include "core/types.hpp"
-#include "daemon/journal.hpp"
+#include "store/journal.hpp"
 
 namespace troupe::cli {
 
@@ -73,8 +73,8 @@ public:
   void append(const std::string& input, const task_result& r);
 
 private:
-  std::unique_ptr<daemon::journal> journal_;
-  daemon::journaled_thread thread_;
+  std::unique_ptr<store::journal> journal_;
+  store::journaled_thread thread_;
   std::vector<chat_message> messages_;
 };
 

@@ -18,7 +18,9 @@ const keys<engine_config>& config_keys() {
       .section("cluster", &engine_config::cluster, cluster::settings_keys(),
                "this node in a cluster")
       .section("serve", &engine_config::serve, http::serve_keys(),
-               "the daemon, troupe serve");
+               "the daemon, troupe serve")
+      .section("store", &engine_config::store, store::settings_keys(),
+               "where the durable state lives (the task journal, threads)");
   return table;
 }
 
@@ -37,6 +39,8 @@ result<bool> validate(const engine_config& cfg) {
                         "critical or off, got '" +
                         cfg.log_level + "'");
   if (auto ok = http::validate(cfg.serve); !ok)
+    return ok;
+  if (auto ok = store::validate(cfg.store); !ok)
     return ok;
   if (auto ok = cluster::validate(cfg.cluster); !ok)
     return ok;

@@ -15,6 +15,7 @@
 #include "core/keys.hpp"
 #include "core/result.hpp"
 #include "http/settings.hpp"
+#include "store/settings.hpp"
 
 namespace troupe {
 
@@ -26,6 +27,8 @@ struct engine_config : engine_settings {
   cluster::settings cluster;
   /// The daemon's settings.
   serve_config serve;
+  /// Where the durable state lives.
+  store::settings store;
   /// trace|debug|info|warn|error|critical|off; empty: the command line's
   /// (default error). `--log-level` wins over the file.
   std::string log_level;

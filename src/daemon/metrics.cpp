@@ -109,6 +109,37 @@ struct metrics::families {
       .Register(*registry)
       .Add({});
 
+  prometheus::Family<prometheus::Gauge>& pool_connections =
+    prometheus::BuildGauge()
+      .Name("troupe_store_pool_connections")
+      .Help("The store's PostgreSQL connections, by state: open, in_use")
+      .Register(*registry);
+  prometheus::Gauge& pool_waiting =
+    prometheus::BuildGauge()
+      .Name("troupe_store_pool_waiting")
+      .Help("Store queries waiting for a connection")
+      .Register(*registry)
+      .Add({});
+  prometheus::Gauge& pool_up =
+    prometheus::BuildGauge()
+      .Name("troupe_store_up")
+      .Help("1 while the store's PostgreSQL server is reachable, else 0")
+      .Register(*registry)
+      .Add({});
+  prometheus::Family<prometheus::Counter>& pool_events =
+    prometheus::BuildCounter()
+      .Name("troupe_store_pool_events_total")
+      .Help("The store pool's jobs, by kind: run, failed_fast (the server "
+            "was unreachable), reconnect")
+      .Register(*registry);
+  prometheus::Histogram& pool_latency =
+    prometheus::BuildHistogram()
+      .Name("troupe_store_query_seconds")
+      .Help("Store jobs (queries and transactions) from queued to done")
+      .Register(*registry)
+      .Add({}, store::latency_bounds());
+  store::pg_pool_stats last_pool;
+
   std::mutex mutex;
   /// Values of the engine's counters at the last scrape (the metrics count
   /// the difference).
@@ -227,7 +258,8 @@ void metrics::task_ended(const task_result& r, const std::string& agent,
 }
 
 std::string metrics::render(const engine_counters& c, backend* b,
-                            uint64_t commits, const http::server* srv) {
+                            uint64_t commits, const http::server* srv,
+                            const store::pg_pool_stats* pool) {
   auto& f = *f_;
   {
     std::lock_guard guard{f.mutex};
@@ -303,6 +335,28 @@ std::string metrics::render(const engine_counters& c, backend* b,
     if (commits > f.last_commits)
       f.journal_commits.Increment(static_cast<double>(commits - f.last_commits));
     f.last_commits = commits;
+    if (pool) {
+      auto& last = f.last_pool;
+      f.pool_connections.Add({{"state", "open"}}).Set(pool->open);
+      f.pool_connections.Add({{"state", "in_use"}}).Set(pool->in_use);
+      f.pool_waiting.Set(static_cast<double>(pool->waiting));
+      f.pool_up.Set(pool->up ? 1 : 0);
+      auto add = [&](const char* kind, uint64_t now, uint64_t before) {
+        f.pool_events.Add({{"kind", kind}})
+          .Increment(static_cast<double>(now > before ? now - before : 0));
+      };
+      add("run", pool->jobs, last.jobs);
+      add("failed_fast", pool->failed_fast, last.failed_fast);
+      add("reconnect", pool->reconnects, last.reconnects);
+      if (last.latency_counts.size() != pool->latency_counts.size())
+        last.latency_counts.assign(pool->latency_counts.size(), 0);
+      std::vector<double> delta;
+      for (size_t i = 0; i < pool->latency_counts.size(); ++i)
+        delta.push_back(static_cast<double>(pool->latency_counts[i] -
+                                            last.latency_counts[i]));
+      f.pool_latency.ObserveMultiple(delta, pool->latency_sum - last.latency_sum);
+      last = *pool;
+    }
   }
   f.memory_bytes.Set(static_cast<double>(rss_bytes()));
   if (srv) {

@@ -10,6 +10,7 @@
 #include "core/types.hpp"
 #include "daemon/backend.hpp"
 #include "http/server.hpp"
+#include "store/pg.hpp"
 
 namespace troupe::daemon {
 
@@ -32,9 +33,11 @@ public:
 
   /// Brings the engine's counters (`c`), the cluster's peers and routes (if
   /// `b`), the journal's commit count and the server's connections (if
-  /// `srv`) up to date, and renders every metric in the text format.
+  /// `srv`) and the store's pool (if `pool`) up to date, and renders
+  /// every metric in the text format.
   std::string render(const engine_counters& c, backend* b, uint64_t commits,
-                     const http::server* srv);
+                     const http::server* srv,
+                     const store::pg_pool_stats* pool = nullptr);
 
 private:
   struct families;

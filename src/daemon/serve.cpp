@@ -19,6 +19,7 @@
 #include "cluster/network.hpp"
 #include "core/log.hpp"
 #include "daemon/service.hpp"
+#include "store/store.hpp"
 #include "runtime/runtime.hpp"
 
 #include <spdlog/spdlog.h>
@@ -67,13 +68,15 @@ int serve(serve_options opts) {
     log::set_level(cfg.log_level);
   // Only the wait below sees these: block them before any thread starts.
   runtime::stop_signals signals{SIGINT, SIGTERM, SIGHUP};
-  auto jfile = cfg.data_dir / "tasks.db";
-  auto jrnl = journal::open(jfile, cfg.serve.durable);
-  if (!jrnl) {
-    std::cerr << "troupe: " << jrnl.error().message << "\n";
-    return exit_failed;
+  auto opened = store::open_store(cfg.store, cfg.data_dir, cfg.serve.durable,
+                                  [](const char* v) { return std::getenv(v); });
+  if (!opened) {
+    std::cerr << "troupe: " << opened.error().message << "\n";
+    return opened.error().code == errc::invalid_config ? exit_usage
+                                                       : exit_failed;
   }
-  auto svc = service::make(cfg, std::move(*jrnl));
+  auto svc = service::make(cfg, std::move(opened->journal));
+  svc->set_store_pool(opened->pool);
   if (auto& var = cfg.serve.metrics_token_env; !var.empty()) {
     // Read once: a reload does not change it (restart to rotate it).
     auto* token = std::getenv(var.c_str());

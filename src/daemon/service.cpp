@@ -494,6 +494,9 @@ void service::serve_ready(std::shared_ptr<http::reply> rep) {
     why = "the engine is starting";
   else
     why = backend_->not_ready();
+  if (why.empty() && store_pool_)
+    if (auto st = store_pool_->stats(); !st.up)
+      why = "the store is unreachable: " + st.reason;
   if (why.empty())
     return reply(rep, json_response(200, {{"ready", true}}));
   reply(rep, json_response(503, {{"ready", false}, {"reason", why}}));
@@ -1037,8 +1040,11 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
   auto self = shared_from_this();
   auto render = [self, rep](engine_counters c) {
     auto& m = *self->metrics_;
+    std::optional<store::pg_pool_stats> pool;
+    if (self->store_pool_)
+      pool = self->store_pool_->stats();
     auto text = m.render(c, self->backend_.get(), self->journal_->commits(),
-                         self->server_);
+                         self->server_, pool ? &*pool : nullptr);
     m.response(200);
     rep->send({200, "text/plain; version=0.0.4; charset=utf-8",
                std::move(text), {}});

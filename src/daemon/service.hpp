@@ -18,10 +18,16 @@
 #include "config/config.hpp"
 #include "core/json.hpp"
 #include "daemon/backend.hpp"
-#include "daemon/journal.hpp"
+#include "store/journal.hpp"
+#include "store/pg.hpp"
 #include "http/server.hpp"
 
 namespace troupe::daemon {
+
+using store::journal;
+using store::journaled_task;
+using store::journaled_thread;
+using store::now_ms;
 
 class metrics;
 
@@ -52,6 +58,12 @@ public:
   /// Disconnects the engine (before it stops): tasks still waiting on it
   /// are let go, unfinished.
   void detach();
+
+  /// The PostgreSQL pool under the journal (null: SQLite): /ready is 503
+  /// while it cannot reach the server, /metrics shows it.
+  void set_store_pool(std::shared_ptr<store::pg_pool> pool) {
+    store_pool_ = std::move(pool);
+  }
 
   /// Flushes and closes the journal (its thread ends); the service takes
   /// no calls after this.
@@ -241,6 +253,8 @@ private:
   /// What /metrics requires as a bearer token (empty: nothing).
   std::string metrics_token_;
   void serve_ready(std::shared_ptr<http::reply> rep);
+  /// The store's PostgreSQL pool (null with SQLite).
+  std::shared_ptr<store::pg_pool> store_pool_;
 
   /// Registers an accepted task and starts it (after `done` steps, if it
   /// is resumed).

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/journal.hpp"
+#include "store/sqlite_journal.hpp"
 #include "support/model_server.hpp"
 #include "support/subprocess.hpp"
 #include "support/temp_dir.hpp"
@@ -55,9 +55,9 @@ struct terminal {
   }
 };
 
-daemon::journaled_thread thread_of(const std::filesystem::path& data,
+store::journaled_thread thread_of(const std::filesystem::path& data,
                                    const std::string& id) {
-  auto j = daemon::journal::open(data / "tasks.db", false);
+  auto j = store::open_sqlite_journal(data / "tasks.db", false);
   REQUIRE(j);
   auto t = (*j)->get_thread(id);
   REQUIRE(t);

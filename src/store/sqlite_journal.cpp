@@ -1,59 +1,13 @@
-#include "daemon/journal.hpp"
+#include "store/sqlite_journal.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
-#include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
-#include <thread>
-#include <variant>
 
-namespace troupe::daemon {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
+namespace troupe::store {
 
 namespace {
-
-struct accept_op {
-  journaled_task task;
-  std::function<void(result<bool>)> done;
-};
-
-struct step_op {
-  uint64_t id;
-  uint64_t index;
-  std::string record;
-  std::function<void()> done;
-};
-
-struct finish_op {
-  uint64_t id;
-  std::string status;
-  std::string result;
-  std::function<void()> done;
-  /// A run's thread and the turn it appends ("" and none for a task).
-  std::string thread = {};
-  std::vector<std::string> messages = {};
-};
-
-struct thread_op {
-  journaled_thread thread;
-  /// Create `thread`, remove `thread.id`, or keep its summary.
-  enum kind { create, remove, summarize } what = create;
-  std::function<void(result<bool>)> done;
-};
-
-struct flush_op {
-  std::function<void()> done;
-};
-
-using op = std::variant<accept_op, step_op, finish_op, thread_op, flush_op>;
 
 constexpr const char* schema = R"(
   CREATE TABLE IF NOT EXISTS tasks(
@@ -150,42 +104,23 @@ constexpr const char* task_columns =
   "SELECT id, principal, agent, session, input, idem_key, request_hash, "
   "status, result, created_ms, updated_ms, thread FROM tasks ";
 
-} // namespace
-
-struct journal::impl {
+class sqlite_journal final : public journal {
+public:
   std::filesystem::path file;
   std::unique_ptr<SQLite::Database> writer;
   /// Reads come from any thread: one connection, one at a time.
   mutable std::mutex read_mutex;
   std::unique_ptr<SQLite::Database> reader;
-  std::mutex mutex;
-  std::condition_variable wake;
-  std::deque<op> queue;
-  bool stopping = false;
-  std::thread thread;
-  std::atomic<uint64_t> commits{0};
 
-  void push(op o) {
-    {
-      std::lock_guard guard{mutex};
-      queue.push_back(std::move(o));
-    }
-    wake.notify_one();
+  ~sqlite_journal() override {
+    stop_writer();
   }
 
-  void run() {
-    for (;;) {
-      std::deque<op> batch;
-      {
-        std::unique_lock lock{mutex};
-        wake.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (queue.empty() && stopping)
-          return;
-        batch.swap(queue);
-      }
-      commit(batch);
-    }
+  const char* backend() const override {
+    return "sqlite";
   }
+
+  using journal::start_writer;
 
   /// Appends `messages` to thread `thread` (if it still exists).
   void append_turn(const std::string& thread,
@@ -200,9 +135,9 @@ struct journal::impl {
     exists.bind(1, thread);
     if (!exists.executeStep())
       return;
-    SQLite::Statement ins{*writer,
-                          "INSERT INTO thread_messages(thread_id, seq, message) "
-                          "VALUES(?, ?, ?)"};
+    SQLite::Statement ins{
+      *writer, "INSERT INTO thread_messages(thread_id, seq, message) "
+               "VALUES(?, ?, ?)"};
     for (auto& m : messages) {
       ins.bind(1, thread);
       ins.bind(2, ++seq);
@@ -234,8 +169,8 @@ struct journal::impl {
         SQLite::Statement del{*writer, "DELETE FROM threads WHERE id = ?"};
         del.bind(1, th.id);
         del.exec();
-        SQLite::Statement msgs{*writer,
-                               "DELETE FROM thread_messages WHERE thread_id = ?"};
+        SQLite::Statement msgs{
+          *writer, "DELETE FROM thread_messages WHERE thread_id = ?"};
         msgs.bind(1, th.id);
         msgs.exec();
       } else {
@@ -256,16 +191,18 @@ struct journal::impl {
     } catch (const SQLite::Exception& e) {
       writer->exec("ROLLBACK TO thread");
       writer->exec("RELEASE thread");
-      return failure{errc::unspecified,
-                     std::string{"the journal refused the thread: "} + e.what()};
+      return failure{e.getErrorCode() == SQLITE_CONSTRAINT ? errc::invalid_input
+                                                           : errc::unspecified,
+                     std::string{"the journal refused the thread: "} +
+                       e.what()};
     }
   }
 
   /// One transaction for the batch; an accept that fails (duplicate
   /// Idempotency-Key) fails alone, through a savepoint.
-  void commit(std::deque<op>& batch) {
+  std::vector<std::function<void()>>
+  commit(std::deque<journal_op>& batch) override {
     std::vector<std::function<void()>> after;
-    std::string error;
     try {
       SQLite::Transaction tx{*writer};
       SQLite::Statement ins{
@@ -302,7 +239,7 @@ struct journal::impl {
             ins.exec();
             ins.reset();
             writer->exec("RELEASE accept");
-            after.push_back([done = std::move(a->done)] { done(true); });
+            after.push_back(stored(o));
           } catch (const SQLite::Exception& e) {
             // reset() would throw the step's error again.
             ins.tryReset();
@@ -312,9 +249,10 @@ struct journal::impl {
                           ? errc::invalid_input
                           : errc::unspecified;
             auto msg = std::string{"the journal refused the task: "} + e.what();
-            after.push_back([done = std::move(a->done), code, msg] {
-              done(failure{code, msg});
-            });
+            if (a->done)
+              after.push_back([done = std::move(a->done), code, msg] {
+                done(failure{code, msg});
+              });
           }
         } else if (auto* s = std::get_if<step_op>(&o)) {
           step.bind(1, static_cast<int64_t>(s->id));
@@ -322,8 +260,7 @@ struct journal::impl {
           step.bind(3, s->record);
           step.exec();
           step.reset();
-          if (s->done)
-            after.push_back(std::move(s->done));
+          after.push_back(stored(o));
         } else if (auto* f = std::get_if<finish_op>(&o)) {
           fin.bind(1, f->status);
           fin.bind(2, f->result);
@@ -333,228 +270,133 @@ struct journal::impl {
           fin.reset();
           if (!f->thread.empty() && !f->messages.empty())
             append_turn(f->thread, f->messages);
-          if (f->done)
-            after.push_back(std::move(f->done));
+          after.push_back(stored(o));
         } else if (auto* t = std::get_if<thread_op>(&o)) {
           auto ok = apply(*t);
-          if (t->done)
+          if (!ok && t->done)
             after.push_back([done = std::move(t->done), ok] { done(ok); });
-        } else if (auto* fl = std::get_if<flush_op>(&o)) {
-          after.push_back(std::move(fl->done));
+          else
+            after.push_back(stored(o));
+        } else {
+          after.push_back(stored(o));
         }
       }
       tx.commit();
-      commits.fetch_add(1);
     } catch (const std::exception& e) {
       // The disk is full or gone: nothing of the batch is on disk, and
       // every waiting acknowledgement says so.
-      error = std::string{"the task journal could not commit: "} + e.what();
-      after.clear();
-      for (auto& o : batch) {
-        if (auto* a = std::get_if<accept_op>(&o))
-          after.push_back([done = std::move(a->done), error] {
-            done(failure{errc::unspecified, error});
-          });
-        else if (auto* f = std::get_if<finish_op>(&o); f && f->done)
-          after.push_back(std::move(f->done));
-        else if (auto* s = std::get_if<step_op>(&o); s && s->done)
-          after.push_back(std::move(s->done));
-        else if (auto* t = std::get_if<thread_op>(&o); t && t->done)
-          after.push_back([done = std::move(t->done), error] {
-            done(failure{errc::unspecified, error});
-          });
-        else if (auto* fl = std::get_if<flush_op>(&o))
-          after.push_back(std::move(fl->done));
-      }
+      return failed(batch, std::string{"the task journal could not commit: "} +
+                             e.what());
     }
-    for (auto& f : after)
-      f();
+    return after;
+  }
+
+  std::optional<journaled_thread>
+  get_thread(const std::string& id) const override {
+    std::lock_guard guard{read_mutex};
+    auto& db = *reader;
+    SQLite::Statement q{db,
+                        "SELECT id, principal, agent, metadata, created_ms, "
+                        "updated_ms, summary, summarized FROM threads "
+                        "WHERE id = ?"};
+    q.bind(1, id);
+    if (!q.executeStep())
+      return std::nullopt;
+    journaled_thread t;
+    t.id = q.getColumn(0).getString();
+    t.principal = q.getColumn(1).getString();
+    t.agent = q.getColumn(2).getString();
+    t.metadata = q.getColumn(3).getString();
+    t.created_ms = q.getColumn(4).getInt64();
+    t.updated_ms = q.getColumn(5).getInt64();
+    t.summary = q.getColumn(6).getString();
+    t.summarized = static_cast<uint64_t>(q.getColumn(7).getInt64());
+    SQLite::Statement m{db, "SELECT message FROM thread_messages "
+                            "WHERE thread_id = ? ORDER BY seq"};
+    m.bind(1, id);
+    while (m.executeStep())
+      t.messages.push_back(m.getColumn(0).getString());
+    SQLite::Statement r{db, "SELECT id, status FROM tasks WHERE thread = ? "
+                            "ORDER BY id"};
+    r.bind(1, id);
+    while (r.executeStep())
+      t.runs.emplace_back(static_cast<uint64_t>(r.getColumn(0).getInt64()),
+                          r.getColumn(1).getString());
+    return t;
+  }
+
+  std::optional<journaled_task> get(uint64_t id) const override {
+    std::lock_guard guard{read_mutex};
+    auto& db = *reader;
+    SQLite::Statement q{db, std::string{task_columns} + "WHERE id = ?"};
+    q.bind(1, static_cast<int64_t>(id));
+    if (!q.executeStep())
+      return std::nullopt;
+    auto t = read_task(q);
+    SQLite::Statement s{
+      db, "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
+    s.bind(1, static_cast<int64_t>(id));
+    while (s.executeStep())
+      t.steps.push_back(s.getColumn(0).getString());
+    return t;
+  }
+
+  std::optional<journaled_task>
+  find_idempotent(const std::string& principal,
+                  const std::string& key) const override {
+    std::lock_guard guard{read_mutex};
+    SQLite::Statement q{*reader, std::string{task_columns} +
+                                   "WHERE principal = ? AND idem_key = ?"};
+    q.bind(1, principal);
+    q.bind(2, key);
+    if (!q.executeStep())
+      return std::nullopt;
+    return read_task(q);
+  }
+
+  std::vector<journaled_task> unfinished() const override {
+    std::lock_guard guard{read_mutex};
+    SQLite::Statement q{*reader, std::string{task_columns} +
+                                   "WHERE status = 'queued' ORDER BY id"};
+    std::vector<journaled_task> out;
+    while (q.executeStep())
+      out.push_back(read_task(q));
+    for (auto& t : out) {
+      SQLite::Statement s{
+        *reader, "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
+      s.bind(1, static_cast<int64_t>(t.id));
+      while (s.executeStep())
+        t.steps.push_back(s.getColumn(0).getString());
+    }
+    return out;
+  }
+
+  uint64_t max_id() const override {
+    std::lock_guard guard{read_mutex};
+    return static_cast<uint64_t>(
+      reader->execAndGet("SELECT COALESCE(MAX(id), 0) FROM tasks").getInt64());
   }
 };
 
-journal::journal(std::unique_ptr<impl> im) : impl_(std::move(im)) {}
+} // namespace
 
 result<std::unique_ptr<journal>>
-journal::open(const std::filesystem::path& file, bool durable) {
-  auto im = std::make_unique<impl>();
-  im->file = file;
+open_sqlite_journal(const std::filesystem::path& file, bool durable) {
+  auto j = std::make_unique<sqlite_journal>();
+  j->file = file;
   try {
     if (file.has_parent_path())
       std::filesystem::create_directories(file.parent_path());
-    im->writer = connect(file, durable);
-    im->writer->exec(schema);
-    migrate(*im->writer);
-    im->reader = connect(file, durable);
+    j->writer = connect(file, durable);
+    j->writer->exec(schema);
+    migrate(*j->writer);
+    j->reader = connect(file, durable);
   } catch (const std::exception& e) {
     return failure{errc::invalid_config, "cannot open the task journal '" +
                                            file.string() + "': " + e.what()};
   }
-  auto* raw = im.get();
-  im->thread = std::thread{[raw] { raw->run(); }};
-  return std::unique_ptr<journal>{new journal{std::move(im)}};
+  j->start_writer();
+  return std::unique_ptr<journal>{std::move(j)};
 }
 
-journal::~journal() {
-  {
-    std::lock_guard guard{impl_->mutex};
-    impl_->stopping = true;
-  }
-  impl_->wake.notify_one();
-  impl_->thread.join();
-}
-
-void journal::accept(journaled_task task,
-                     std::function<void(result<bool>)> done) {
-  impl_->push(accept_op{std::move(task), std::move(done)});
-}
-
-void journal::step(uint64_t id, uint64_t index, std::string record,
-                   std::function<void()> done) {
-  impl_->push(step_op{id, index, std::move(record), std::move(done)});
-}
-
-void journal::finish(uint64_t id, std::string status, std::string result,
-                     std::function<void()> done) {
-  impl_->push(finish_op{id, std::move(status), std::move(result),
-                        std::move(done)});
-}
-
-void journal::finish_turn(uint64_t id, std::string status, std::string result,
-                          std::string thread, std::vector<std::string> messages,
-                          std::function<void()> done) {
-  impl_->push(finish_op{id, std::move(status), std::move(result),
-                        std::move(done), std::move(thread),
-                        std::move(messages)});
-}
-
-void journal::create_thread(journaled_thread thread,
-                            std::function<void(result<bool>)> done) {
-  impl_->push(thread_op{std::move(thread), thread_op::create, std::move(done)});
-}
-
-void journal::set_summary(std::string id, std::string summary,
-                          uint64_t summarized, std::function<void()> done) {
-  journaled_thread t;
-  t.id = std::move(id);
-  t.summary = std::move(summary);
-  t.summarized = summarized;
-  std::function<void(result<bool>)> wrapped;
-  if (done)
-    wrapped = [done = std::move(done)](result<bool>) { done(); };
-  impl_->push(thread_op{std::move(t), thread_op::summarize, std::move(wrapped)});
-}
-
-void journal::delete_thread(std::string id, std::function<void()> done) {
-  journaled_thread t;
-  t.id = std::move(id);
-  std::function<void(result<bool>)> wrapped;
-  if (done)
-    wrapped = [done = std::move(done)](result<bool>) { done(); };
-  impl_->push(thread_op{std::move(t), thread_op::remove, std::move(wrapped)});
-}
-
-std::optional<journaled_thread>
-journal::get_thread(const std::string& id) const {
-  std::lock_guard guard{impl_->read_mutex};
-  auto& db = *impl_->reader;
-  SQLite::Statement q{db, "SELECT id, principal, agent, metadata, created_ms, "
-                          "updated_ms, summary, summarized FROM threads "
-                          "WHERE id = ?"};
-  q.bind(1, id);
-  if (!q.executeStep())
-    return std::nullopt;
-  journaled_thread t;
-  t.id = q.getColumn(0).getString();
-  t.principal = q.getColumn(1).getString();
-  t.agent = q.getColumn(2).getString();
-  t.metadata = q.getColumn(3).getString();
-  t.created_ms = q.getColumn(4).getInt64();
-  t.updated_ms = q.getColumn(5).getInt64();
-  t.summary = q.getColumn(6).getString();
-  t.summarized = static_cast<uint64_t>(q.getColumn(7).getInt64());
-  SQLite::Statement m{db, "SELECT message FROM thread_messages "
-                          "WHERE thread_id = ? ORDER BY seq"};
-  m.bind(1, id);
-  while (m.executeStep())
-    t.messages.push_back(m.getColumn(0).getString());
-  SQLite::Statement r{db, "SELECT id, status FROM tasks WHERE thread = ? "
-                          "ORDER BY id"};
-  r.bind(1, id);
-  while (r.executeStep())
-    t.runs.emplace_back(static_cast<uint64_t>(r.getColumn(0).getInt64()),
-                        r.getColumn(1).getString());
-  return t;
-}
-
-void journal::flush() {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  impl_->push(flush_op{[&] {
-    std::lock_guard guard{m};
-    done = true;
-    cv.notify_one();
-  }});
-  std::unique_lock lock{m};
-  cv.wait(lock, [&] { return done; });
-}
-
-std::optional<journaled_task> journal::get(uint64_t id) const {
-  std::lock_guard guard{impl_->read_mutex};
-  auto& db = *impl_->reader;
-  SQLite::Statement q{db, std::string{task_columns} + "WHERE id = ?"};
-  q.bind(1, static_cast<int64_t>(id));
-  if (!q.executeStep())
-    return std::nullopt;
-  auto t = read_task(q);
-  SQLite::Statement s{db,
-                      "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
-  s.bind(1, static_cast<int64_t>(id));
-  while (s.executeStep())
-    t.steps.push_back(s.getColumn(0).getString());
-  return t;
-}
-
-std::optional<journaled_task>
-journal::find_idempotent(const std::string& principal,
-                         const std::string& key) const {
-  std::lock_guard guard{impl_->read_mutex};
-  SQLite::Statement q{*impl_->reader,
-                      std::string{task_columns} +
-                        "WHERE principal = ? AND idem_key = ?"};
-  q.bind(1, principal);
-  q.bind(2, key);
-  if (!q.executeStep())
-    return std::nullopt;
-  return read_task(q);
-}
-
-std::vector<journaled_task> journal::unfinished() const {
-  std::lock_guard guard{impl_->read_mutex};
-  SQLite::Statement q{*impl_->reader, std::string{task_columns} +
-                                        "WHERE status = 'queued' ORDER BY id"};
-  std::vector<journaled_task> out;
-  while (q.executeStep())
-    out.push_back(read_task(q));
-  for (auto& t : out) {
-    SQLite::Statement s{
-      *impl_->reader, "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
-    s.bind(1, static_cast<int64_t>(t.id));
-    while (s.executeStep())
-      t.steps.push_back(s.getColumn(0).getString());
-  }
-  return out;
-}
-
-uint64_t journal::max_id() const {
-  std::lock_guard guard{impl_->read_mutex};
-  return static_cast<uint64_t>(
-    impl_->reader->execAndGet("SELECT COALESCE(MAX(id), 0) FROM tasks")
-      .getInt64());
-}
-
-uint64_t journal::commits() const {
-  return impl_->commits.load();
-}
-
-} // namespace troupe::daemon
+} // namespace troupe::store

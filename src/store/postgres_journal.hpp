@@ -1,0 +1,26 @@
+#pragma once
+
+// The journal in a PostgreSQL database, which several replicas may share:
+// each batch of queued writes is one transaction sent as one pipeline (one
+// round trip), reads are pipelined too, and every query runs on the pool's
+// threads. Free text (a task's input, a thread's summary) is stored as
+// BYTEA, since PostgreSQL's TEXT cannot hold a NUL. CAF-free.
+
+#include <memory>
+
+#include "core/result.hpp"
+#include "store/journal.hpp"
+#include "store/pg.hpp"
+
+namespace troupe::store {
+
+/// The journal's schema version this build writes and reads.
+inline constexpr int journal_schema_version = 1;
+
+/// Opens the journal on `pool`'s database: creates its tables (under an
+/// advisory lock, so that replicas starting together do not race) or
+/// checks them, refusing a schema newer than this build's.
+result<std::unique_ptr<journal>>
+open_postgres_journal(std::shared_ptr<pg_pool> pool);
+
+} // namespace troupe::store

@@ -160,7 +160,8 @@ public:
   /// Batches the writer has handled since the journal was opened.
   uint64_t commits() const;
 
-  // -- reads: straight from the store ------------------------------------------
+  // -- reads: straight from the store
+  // ------------------------------------------
 
   /// A task with its steps, if the journal has it.
   virtual std::optional<journaled_task> get(uint64_t id) const = 0;

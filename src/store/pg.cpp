@@ -174,9 +174,8 @@ pg_connection::open(const pg_settings& cfg) {
   if (PQstatus(c) != CONNECTION_OK) {
     auto why = one_line(PQerrorMessage(c));
     PQfinish(c);
-    return failure{errc::role_down,
-                   "cannot connect to PostgreSQL at '" + redacted_dsn(cfg.dsn) +
-                     "': " + why};
+    return failure{errc::role_down, "cannot connect to PostgreSQL at '" +
+                                      redacted_dsn(cfg.dsn) + "': " + why};
   }
   // Notices (e.g. "already exists, skipping") are not the caller's output.
   PQsetNoticeProcessor(
@@ -235,9 +234,8 @@ result<std::vector<pg_rows>> pg_connection::pipeline(
     return out;
   auto lost = [&](const char* what) {
     broken_ = true;
-    return failure{errc::role_down,
-                   std::string{"PostgreSQL: "} + what + ": " +
-                     one_line(PQerrorMessage(c_))};
+    return failure{errc::role_down, std::string{"PostgreSQL: "} + what + ": " +
+                                      one_line(PQerrorMessage(c_))};
   };
   if (PQenterPipelineMode(c_) != 1)
     return lost("cannot start a pipeline");
@@ -359,8 +357,7 @@ void pg_pool::submit(job j) {
   wake_.notify_one();
 }
 
-std::unique_ptr<pg_connection> pg_pool::try_connect(failure& why,
-                                                    bool& probe) {
+std::unique_ptr<pg_connection> pg_pool::try_connect(failure& why, bool& probe) {
   probe = false;
   auto c = pg_connection::open(cfg_);
   if (c)
@@ -453,9 +450,9 @@ void pg_pool::work(std::unique_ptr<pg_connection> conn) {
       std::lock_guard guard{mutex_};
       conn_generation = generation_;
     }
-    auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              q.at)
-                  .count();
+    auto took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - q.at)
+        .count();
     lock.lock();
     ++jobs_;
     latency_sum_ += took;

@@ -137,13 +137,11 @@ public:
                          .text(s->record));
       } else if (auto* f = std::get_if<finish_op>(&o)) {
         // The input is kept only to resume the task: an ended task's goes.
-        q.emplace_back("UPDATE tasks SET status = $1, result = $2, "
-                       "updated_ms = $3, input = '' WHERE id = $4",
-                       pg_params{}
-                         .text(f->status)
-                         .text(f->result)
-                         .integer(now_ms())
-                         .integer(as_int(f->id)));
+        q.emplace_back(
+          "UPDATE tasks SET status = $1, result = $2, "
+          "updated_ms = $3, input = '' WHERE id = $4",
+          pg_params{}.text(f->status).text(f->result).integer(now_ms()).integer(
+            as_int(f->id)));
         if (!f->thread.empty() && !f->messages.empty())
           append_turn(q, f->thread, f->messages);
       } else if (auto* t = std::get_if<thread_op>(&o)) {
@@ -167,8 +165,10 @@ public:
         } else {
           q.emplace_back(
             "UPDATE threads SET summary = $1, summarized = $2 WHERE id = $3",
-            pg_params{}.bytes(th.summary).integer(as_int(th.summarized)).text(
-              th.id));
+            pg_params{}
+              .bytes(th.summary)
+              .integer(as_int(th.summarized))
+              .text(th.id));
         }
       }
     }
@@ -187,9 +187,10 @@ public:
     std::vector<std::function<void()>> after;
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& o = batch[i];
-      bool refused = decides[i] != 0 && (std::holds_alternative<accept_op>(o)
-                                           ? (*rows)[decides[i]].empty()
-                                           : (*rows)[decides[i]].affected() == 0);
+      bool refused =
+        decides[i] != 0 && (std::holds_alternative<accept_op>(o)
+                              ? (*rows)[decides[i]].empty()
+                              : (*rows)[decides[i]].affected() == 0);
       if (!refused) {
         after.push_back(stored(o));
       } else if (auto* a = std::get_if<accept_op>(&o); a && a->done) {
@@ -209,10 +210,11 @@ public:
   }
 
   std::optional<journaled_task> get(uint64_t id) const override {
-    auto rows = read({{std::string{task_columns} + "WHERE id = $1",
-                       pg_params{}.integer(as_int(id))},
-                      {"SELECT record FROM steps WHERE task_id = $1 ORDER BY idx",
-                       pg_params{}.integer(as_int(id))}});
+    auto rows =
+      read({{std::string{task_columns} + "WHERE id = $1",
+             pg_params{}.integer(as_int(id))},
+            {"SELECT record FROM steps WHERE task_id = $1 ORDER BY idx",
+             pg_params{}.integer(as_int(id))}});
     if (!rows || (*rows)[0].empty())
       return std::nullopt;
     auto t = read_task((*rows)[0], 0);
@@ -225,9 +227,9 @@ public:
   std::optional<journaled_task>
   find_idempotent(const std::string& principal,
                   const std::string& key) const override {
-    auto rows = read({{std::string{task_columns} +
-                         "WHERE principal = $1 AND idem_key = $2",
-                       pg_params{}.text(principal).text(key)}});
+    auto rows = read(
+      {{std::string{task_columns} + "WHERE principal = $1 AND idem_key = $2",
+        pg_params{}.text(principal).text(key)}});
     if (!rows || (*rows)[0].empty())
       return std::nullopt;
     return read_task((*rows)[0], 0);
@@ -351,11 +353,12 @@ open_postgres_journal(std::shared_ptr<pg_pool> pool) {
                                          "PostgreSQL: " +
                                            version.error().message};
   if (*version > journal_schema_version)
-    return failure{errc::invalid_config,
-                   "the task journal in PostgreSQL has schema version " +
-                     std::to_string(*version) + ", newer than this troupe's (" +
-                     std::to_string(journal_schema_version) +
-                     "): run a troupe at least as new as the one that wrote it"};
+    return failure{
+      errc::invalid_config,
+      "the task journal in PostgreSQL has schema version " +
+        std::to_string(*version) + ", newer than this troupe's (" +
+        std::to_string(journal_schema_version) +
+        "): run a troupe at least as new as the one that wrote it"};
   auto j = std::make_unique<postgres_journal>(std::move(pool));
   j->start_writer();
   return std::unique_ptr<journal>{std::move(j)};

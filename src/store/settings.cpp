@@ -41,11 +41,10 @@ result<bool> validate(const settings& cfg) {
     return config_error("store.backend must be sqlite or postgres, got '" +
                         cfg.backend + "'");
   if (cfg.postgres.min_connections > cfg.postgres.max_connections)
-    return config_error(
-      "store.postgres.min_connections (" +
-      std::to_string(cfg.postgres.min_connections) +
-      ") must not be above store.postgres.max_connections (" +
-      std::to_string(cfg.postgres.max_connections) + ")");
+    return config_error("store.postgres.min_connections (" +
+                        std::to_string(cfg.postgres.min_connections) +
+                        ") must not be above store.postgres.max_connections (" +
+                        std::to_string(cfg.postgres.max_connections) + ")");
   if (auto f = settings_keys().check(cfg, "store"))
     return *f;
   return true;

@@ -7,7 +7,8 @@ namespace troupe::store {
 
 result<opened_store>
 open_store(const settings& cfg, const std::filesystem::path& data_dir,
-           bool durable, const std::function<const char*(const char*)>& getenv) {
+           bool durable,
+           const std::function<const char*(const char*)>& getenv) {
   opened_store out;
   if (cfg.backend != "postgres") {
     auto j = open_sqlite_journal(data_dir / "tasks.db", durable);

@@ -244,11 +244,11 @@ TEMPLATE_TEST_CASE("threads keep their turns in order, and their runs",
   CHECK(t->principal == "alice");
   CHECK(t->agent == "brief");
   CHECK(t->metadata == R"({"topic":"sums"})");
-  CHECK(t->messages == std::vector<std::string>{
-                         R"({"role":"user","content":"one \"1\" \\"})",
-                         R"({"role":"assistant","content":"1"})",
-                         R"({"role":"user","content":"two"})",
-                         R"({"role":"assistant","content":"2"})"});
+  CHECK(t->messages ==
+        std::vector<std::string>{R"({"role":"user","content":"one \"1\" \\"})",
+                                 R"({"role":"assistant","content":"1"})",
+                                 R"({"role":"user","content":"two"})",
+                                 R"({"role":"assistant","content":"2"})"});
   CHECK(t->runs == std::vector<std::pair<uint64_t, std::string>>{
                      {1, "completed"}, {2, "completed"}, {3, "failed"}});
   CHECK(t->updated_ms >= t->created_ms);

@@ -43,18 +43,20 @@ TEST_CASE("a daemon on PostgreSQL keeps its tasks and threads across kill -9",
   auto events = d.follow(id);
   REQUIRE_FALSE(events.empty());
   CHECK(json::parse(events.back().second)["result"]["answer"] == "6 * 7 = 42.");
-  auto made = d.call("POST", "/v1/threads", json{{"metadata", {{"k", 1}}}}.dump());
+  auto made =
+    d.call("POST", "/v1/threads", json{{"metadata", {{"k", 1}}}}.dump());
   REQUIRE(made->status == 201);
   auto thread = json::parse(made->body)["id"].get<std::string>();
   auto run = d.call("POST", "/v1/threads/" + thread + "/runs",
                     json{{"input", "What is 2 + 2?"}, {"stream", true}}.dump());
   REQUIRE(run->status == 200);
   // The same Idempotency-Key twice: one task.
-  std::vector<std::pair<std::string, std::string>> key{{"Idempotency-Key", "k-1"}};
-  auto first = d.call("POST", "/v1/tasks", json{{"input", "What is 1 + 1?"}}.dump(),
-                      admin_key, key);
-  auto again = d.call("POST", "/v1/tasks", json{{"input", "What is 1 + 1?"}}.dump(),
-                      admin_key, key);
+  std::vector<std::pair<std::string, std::string>> key{
+    {"Idempotency-Key", "k-1"}};
+  auto first = d.call("POST", "/v1/tasks",
+                      json{{"input", "What is 1 + 1?"}}.dump(), admin_key, key);
+  auto again = d.call("POST", "/v1/tasks",
+                      json{{"input", "What is 1 + 1?"}}.dump(), admin_key, key);
   REQUIRE(first->status == 202);
   REQUIRE(again->status == 200);
   CHECK(json::parse(again->body)["id"] == json::parse(first->body)["id"]);
@@ -71,7 +73,8 @@ TEST_CASE("a daemon on PostgreSQL keeps its tasks and threads across kill -9",
   CHECK(body["metadata"] == json{{"k", 1}});
   CHECK(body["messages"].size() == 4);
   // New ids go on after the old ones.
-  CHECK(d.submit("What is 3 + 3?") > json::parse(first->body)["id"].get<uint64_t>());
+  CHECK(d.submit("What is 3 + 3?") >
+        json::parse(first->body)["id"].get<uint64_t>());
 }
 
 TEST_CASE("a daemon whose database goes away is not ready, refuses work with "
@@ -86,7 +89,8 @@ TEST_CASE("a daemon whose database goes away is not ready, refuses work with "
   REQUIRE(ready());
   pg.stop("immediate");
   // The first write finds the server gone; from then on the pool is down.
-  auto refused = d.call("POST", "/v1/tasks", json{{"input", "What is 1 + 1?"}}.dump());
+  auto refused =
+    d.call("POST", "/v1/tasks", json{{"input", "What is 1 + 1?"}}.dump());
   REQUIRE(refused);
   CHECK(refused->status == 503);
   CHECK(error_code(refused) == "journal_unavailable");
@@ -106,7 +110,8 @@ TEST_CASE("a daemon whose database goes away is not ready, refuses work with "
   CHECK(json::parse(events.back().second)["status"] == "completed");
   metrics = d.call("GET", "/metrics", {}, nullptr);
   CHECK(metrics->body.find("troupe_store_up 1") != std::string::npos);
-  CHECK(metrics->body.find("troupe_store_pool_events_total{kind=\"reconnect\"} 1") !=
+  CHECK(metrics->body.find(
+          "troupe_store_pool_events_total{kind=\"reconnect\"} 1") !=
         std::string::npos);
 }
 
@@ -117,8 +122,9 @@ TEST_CASE("a daemon told to use PostgreSQL without a database, or an "
   auto config = dir.path / "troupe.json";
   auto start = [&](json cfg, std::vector<std::string> env = {}) {
     std::ofstream{config} << cfg.dump();
-    std::vector<std::string> args{"/usr/bin/env", "-u", "TROUPE_STORE_DSN", "-u",
-                                  "DATABASE_URL", "-u", "TROUPE_API_KEYS"};
+    std::vector<std::string> args{
+      "/usr/bin/env", "-u", "TROUPE_STORE_DSN", "-u",
+      "DATABASE_URL", "-u", "TROUPE_API_KEYS"};
     args.insert(args.end(), env.begin(), env.end());
     args.insert(args.end(), {cli_path(), "serve", "--config", config.string(),
                              "--data-dir", (dir.path / "data").string()});
@@ -137,5 +143,6 @@ TEST_CASE("a daemon told to use PostgreSQL without a database, or an "
   CHECK_THAT(gone.err, !Catch::Contains("s3cret"));
   auto bad = start({{"store", {{"backend", "oracle"}}}});
   CHECK(bad.exit_code == 2);
-  CHECK_THAT(bad.err, Catch::Contains("store.backend must be sqlite or postgres"));
+  CHECK_THAT(bad.err,
+             Catch::Contains("store.backend must be sqlite or postgres"));
 }

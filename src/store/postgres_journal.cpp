@@ -1,5 +1,8 @@
 #include "store/postgres_journal.hpp"
 
+#include <map>
+#include <set>
+#include <string_view>
 #include <utility>
 
 namespace troupe::store {
@@ -80,6 +83,18 @@ int64_t as_int(uint64_t x) {
   return static_cast<int64_t>(x);
 }
 
+/// `x` as hex digits (for `decode(…, 'hex')` into BYTEA).
+std::string hex(std::string_view x) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * x.size());
+  for (unsigned char c : x) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
 class postgres_journal final : public journal {
 public:
   explicit postgres_journal(std::shared_ptr<pg_pool> pool)
@@ -97,81 +112,128 @@ public:
 
   std::vector<std::function<void()>>
   commit(std::deque<journal_op>& batch) override {
-    // One transaction, one round trip: BEGIN, each op's statements, COMMIT.
-    // Where an op may be refused alone (a duplicate Idempotency-Key, a
-    // thread id taken) its statement does nothing instead of failing, and
-    // its rows say which.
+    // One transaction, one round trip, and one statement per kind of write
+    // whatever the batch's size: BEGIN; every accept in one INSERT, every
+    // step in one upsert, every end in one UPDATE (each over arrays);
+    // then the turns and thread changes, one by one, in queue order;
+    // COMMIT. A task's steps come before its end in the queue, and its
+    // accept was acknowledged before either, so the grouping keeps each
+    // task's order. Where a write may be refused alone (a duplicate
+    // Idempotency-Key, a thread id taken) its statement skips it instead
+    // of failing, and the rows say which.
     statements q;
     q.emplace_back("BEGIN", pg_params{});
-    /// The statement whose rows decide an op's answer (0: none).
+    std::vector<std::string> a_id, a_principal, a_agent, a_session, a_input,
+      a_key, a_hash, a_created, a_thread;
+    /// (task, index) -> the latest record: a later one replaces it.
+    std::map<std::pair<uint64_t, uint64_t>, const std::string*> steps;
+    std::vector<std::string> f_id, f_status, f_result;
+    statements after_bulk;
+    /// The statement (in `after_bulk`) deciding a thread creation.
     std::vector<size_t> decides(batch.size(), 0);
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& o = batch[i];
       if (auto* a = std::get_if<accept_op>(&o)) {
         auto& t = a->task;
-        pg_params p;
-        p.integer(as_int(t.id))
-          .text(t.principal)
-          .text(t.agent)
-          .text(t.session)
-          .bytes(t.input);
-        if (t.idempotency_key.empty())
-          p.null();
-        else
-          p.text(t.idempotency_key);
-        p.text(t.request_hash).integer(t.created_ms).text(t.thread);
-        decides[i] = q.size();
-        q.emplace_back(
-          "INSERT INTO tasks(id, principal, agent, session, input, idem_key, "
-          "request_hash, status, created_ms, updated_ms, thread) "
-          "VALUES($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $8, $9) "
-          "ON CONFLICT DO NOTHING RETURNING id",
-          std::move(p));
+        a_id.push_back(std::to_string(t.id));
+        a_principal.push_back(t.principal);
+        a_agent.push_back(t.agent);
+        a_session.push_back(t.session);
+        a_input.push_back(hex(t.input));
+        a_key.push_back(t.idempotency_key);
+        a_hash.push_back(t.request_hash);
+        a_created.push_back(std::to_string(t.created_ms));
+        a_thread.push_back(t.thread);
       } else if (auto* s = std::get_if<step_op>(&o)) {
-        q.emplace_back("INSERT INTO steps(task_id, idx, record) "
-                       "VALUES($1, $2, $3) ON CONFLICT (task_id, idx) "
-                       "DO UPDATE SET record = EXCLUDED.record",
-                       pg_params{}
-                         .integer(as_int(s->id))
-                         .integer(as_int(s->index))
-                         .text(s->record));
+        steps[{s->id, s->index}] = &s->record;
       } else if (auto* f = std::get_if<finish_op>(&o)) {
-        // The input is kept only to resume the task: an ended task's goes.
-        q.emplace_back(
-          "UPDATE tasks SET status = $1, result = $2, "
-          "updated_ms = $3, input = '' WHERE id = $4",
-          pg_params{}.text(f->status).text(f->result).integer(now_ms()).integer(
-            as_int(f->id)));
+        f_id.push_back(std::to_string(f->id));
+        f_status.push_back(f->status);
+        f_result.push_back(f->result);
         if (!f->thread.empty() && !f->messages.empty())
-          append_turn(q, f->thread, f->messages);
+          append_turn(after_bulk, f->thread, f->messages);
       } else if (auto* t = std::get_if<thread_op>(&o)) {
         auto& th = t->thread;
         if (t->what == thread_op::create) {
-          decides[i] = q.size();
-          q.emplace_back("INSERT INTO threads(id, principal, agent, metadata, "
-                         "created_ms, updated_ms) VALUES($1, $2, $3, $4, $5, "
-                         "$5) ON CONFLICT DO NOTHING",
-                         pg_params{}
-                           .text(th.id)
-                           .text(th.principal)
-                           .text(th.agent)
-                           .text(th.metadata)
-                           .integer(th.created_ms));
-        } else if (t->what == thread_op::remove) {
-          q.emplace_back("DELETE FROM threads WHERE id = $1",
-                         pg_params{}.text(th.id));
-          q.emplace_back("DELETE FROM thread_messages WHERE thread_id = $1",
-                         pg_params{}.text(th.id));
-        } else {
-          q.emplace_back(
-            "UPDATE threads SET summary = $1, summarized = $2 WHERE id = $3",
+          decides[i] = after_bulk.size();
+          after_bulk.emplace_back(
+            "INSERT INTO threads(id, principal, agent, metadata, "
+            "created_ms, updated_ms) VALUES($1, $2, $3, $4, $5, "
+            "$5) ON CONFLICT DO NOTHING",
             pg_params{}
-              .bytes(th.summary)
-              .integer(as_int(th.summarized))
-              .text(th.id));
+              .text(th.id)
+              .text(th.principal)
+              .text(th.agent)
+              .text(th.metadata)
+              .integer(th.created_ms));
+        } else if (t->what == thread_op::remove) {
+          after_bulk.emplace_back("DELETE FROM threads WHERE id = $1",
+                                  pg_params{}.text(th.id));
+          after_bulk.emplace_back(
+            "DELETE FROM thread_messages WHERE thread_id = $1",
+            pg_params{}.text(th.id));
+        } else {
+          after_bulk.emplace_back(
+            "UPDATE threads SET summary = $1, summarized = $2 WHERE id = $3",
+            pg_params{}.bytes(th.summary).integer(as_int(th.summarized)).text(
+              th.id));
         }
       }
     }
+    size_t accepted_at = 0;
+    if (!a_id.empty()) {
+      accepted_at = q.size();
+      q.emplace_back(
+        "INSERT INTO tasks(id, principal, agent, session, input, idem_key, "
+        "request_hash, status, created_ms, updated_ms, thread) "
+        "SELECT id, principal, agent, session, decode(input, 'hex'), "
+        "NULLIF(idem_key, ''), request_hash, 'queued', created_ms, "
+        "created_ms, thread FROM unnest($1::bigint[], $2::text[], "
+        "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+        "$8::bigint[], $9::text[]) AS u(id, principal, agent, session, "
+        "input, idem_key, request_hash, created_ms, thread) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        pg_params{}
+          .text_array(a_id)
+          .text_array(a_principal)
+          .text_array(a_agent)
+          .text_array(a_session)
+          .text_array(a_input)
+          .text_array(a_key)
+          .text_array(a_hash)
+          .text_array(a_created)
+          .text_array(a_thread));
+    }
+    if (!steps.empty()) {
+      std::vector<std::string> s_id, s_idx, s_record;
+      for (auto& [key, record] : steps) {
+        s_id.push_back(std::to_string(key.first));
+        s_idx.push_back(std::to_string(key.second));
+        s_record.push_back(*record);
+      }
+      q.emplace_back("INSERT INTO steps(task_id, idx, record) SELECT * FROM "
+                     "unnest($1::bigint[], $2::bigint[], $3::text[]) "
+                     "ON CONFLICT (task_id, idx) DO UPDATE SET record = "
+                     "EXCLUDED.record",
+                     pg_params{}
+                       .text_array(s_id)
+                       .text_array(s_idx)
+                       .text_array(s_record));
+    }
+    if (!f_id.empty())
+      // The input is kept only to resume the task: an ended task's goes.
+      q.emplace_back("UPDATE tasks SET status = u.status, result = u.result, "
+                     "updated_ms = $4, input = '' FROM unnest($1::bigint[], "
+                     "$2::text[], $3::text[]) AS u(id, status, result) "
+                     "WHERE tasks.id = u.id",
+                     pg_params{}
+                       .text_array(f_id)
+                       .text_array(f_status)
+                       .text_array(f_result)
+                       .integer(now_ms()));
+    auto first_after = q.size();
+    for (auto& s : after_bulk)
+      q.push_back(std::move(s));
     q.emplace_back("COMMIT", pg_params{});
     auto rows = pool_->run<std::vector<pg_rows>>(
       [&](pg_connection& c) -> result<std::vector<pg_rows>> {
@@ -184,26 +246,33 @@ public:
     if (!rows)
       return failed(batch, "the task journal could not commit: " +
                              rows.error().message);
+    std::set<uint64_t> inserted;
+    if (accepted_at != 0) {
+      auto& r = (*rows)[accepted_at];
+      for (size_t i = 0; i < r.size(); ++i)
+        inserted.insert(static_cast<uint64_t>(r.integer(i, 0)));
+    }
     std::vector<std::function<void()>> after;
     for (size_t i = 0; i < batch.size(); ++i) {
       auto& o = batch[i];
-      bool refused =
-        decides[i] != 0 && (std::holds_alternative<accept_op>(o)
-                              ? (*rows)[decides[i]].empty()
-                              : (*rows)[decides[i]].affected() == 0);
-      if (!refused) {
+      if (auto* a = std::get_if<accept_op>(&o);
+          a && !inserted.count(a->task.id)) {
+        if (a->done)
+          after.push_back([done = std::move(a->done)] {
+            done(failure{errc::invalid_input,
+                         "the journal refused the task: its Idempotency-Key "
+                         "or id is taken"});
+          });
+      } else if (auto* t = std::get_if<thread_op>(&o);
+                 t && t->what == thread_op::create &&
+                 (*rows)[first_after + decides[i]].affected() == 0) {
+        if (t->done)
+          after.push_back([done = std::move(t->done)] {
+            done(failure{errc::invalid_input,
+                         "the journal refused the thread: its id is taken"});
+          });
+      } else {
         after.push_back(stored(o));
-      } else if (auto* a = std::get_if<accept_op>(&o); a && a->done) {
-        after.push_back([done = std::move(a->done)] {
-          done(failure{errc::invalid_input,
-                       "the journal refused the task: its Idempotency-Key or "
-                       "id is taken"});
-        });
-      } else if (auto* t = std::get_if<thread_op>(&o); t && t->done) {
-        after.push_back([done = std::move(t->done)] {
-          done(failure{errc::invalid_input,
-                       "the journal refused the thread: its id is taken"});
-        });
       }
     }
     return after;

@@ -1,9 +1,10 @@
 #pragma once
 
-// The journal in a PostgreSQL database, which several replicas may share:
-// each batch of queued writes is one transaction sent as one pipeline (one
-// round trip), reads are pipelined too, and every query runs on the pool's
-// threads. Free text (a task's input, a thread's summary) is stored as
+// The journal in a PostgreSQL database: each batch of queued writes is one
+// transaction sent as one pipeline (one round trip), with one statement per
+// kind of write over arrays (all accepts, all steps, all ends), so a batch
+// costs about the same whatever its size; reads are pipelined too, and
+// every query runs on the pool's threads. Free text (a task's input, a thread's summary) is stored as
 // BYTEA, since PostgreSQL's TEXT cannot hold a NUL. CAF-free.
 
 #include <memory>

@@ -21,6 +21,7 @@
 
 using namespace troupe;
 using namespace troupe::store;
+using namespace std::string_literals;
 
 namespace {
 
@@ -192,14 +193,15 @@ TEMPLATE_TEST_CASE("any text goes in and comes back as it was",
   TestType backend;
   auto j = backend.open();
   auto t = task(1);
-  t.input = std::string{"a NUL \0 here, quotes ' \" \\ and {\"json\"}", 41} +
+  t.input = "a NUL \0 here, quotes ' \" \\ and {\"json\"}"s +
             " and UTF-8: \xc3\xa9\xe2\x82\xac";
+  REQUIRE(t.input.find('\0') == 6);
   REQUIRE(accept_sync(*j, t));
   auto back = j->get(1);
   REQUIRE(back);
   CHECK(back->input == t.input);
   REQUIRE(acked([&](auto done) { j->create_thread(thread("th_text"), done); }));
-  auto summary = std::string{"it's \0 {\"x\"}", 12};
+  auto summary = "it's \0 {\"x\"}"s;
   j->set_summary("th_text", summary, 2);
   j->flush();
   auto th = j->get_thread("th_text");

@@ -97,7 +97,6 @@ service::service(const engine_config& cfg, std::unique_ptr<journal> j)
     access_(std::make_shared<guardrail::access_policy>(cfg.access)),
     journal_(std::move(j)),
     metrics_(std::make_unique<metrics>()) {
-  next_id_ = journal_->max_id() + 1;
 }
 
 service::~service() = default;
@@ -589,7 +588,10 @@ void service::submit(const http::request& req, const std::string& principal,
   if (!t.idempotency_key.empty())
     if (auto prior = journal_->find_idempotent(principal, t.idempotency_key))
       return replayed(*prior, t.request_hash);
-  t.id = next_id_.fetch_add(1);
+  t.id = journal_->next_id();
+  if (t.id == 0)
+    return fail(rep, 503, "journal_unavailable",
+                "the store cannot give a task id now (it is unreachable)");
   t.created_ms = now_ms();
   auto self = shared_from_this();
   journal_->accept(t, [self, t, rep, replayed](result<bool> ok) mutable {
@@ -1230,6 +1232,11 @@ void service::run_thread(const http::request& req, const std::string& principal,
                 "the thread's agent is gone: " +
                   agents::unknown_agent(t.agent, *known));
   t.request_hash = guardrail::api_key_digest(dump(*body));
+  // Taken before the lock: it may ask the store for a block of ids.
+  auto id = journal_->next_id();
+  if (id == 0)
+    return fail(rep, 503, "journal_unavailable",
+                "the store cannot give a task id now (it is unreachable)");
   {
     // One writer per conversation: refused (or queued) here, before the
     // journal, so two requests at once cannot both start.
@@ -1241,7 +1248,7 @@ void service::run_thread(const http::request& req, const std::string& principal,
                     std::to_string(runs.running) +
                     "): one run at a time; send \"busy\": \"queue\" (or "
                     "?wait=true) to run after it");
-    t.id = next_id_.fetch_add(1);
+    t.id = id;
     if (runs.running == 0)
       runs.running = t.id;
     else
@@ -1408,7 +1415,10 @@ void service::chat_completions(const http::request& req,
   t.agent = creq.model;
   t.session = "completions";
   t.input = std::move(creq.input);
-  t.id = next_id_.fetch_add(1);
+  t.id = journal_->next_id();
+  if (t.id == 0)
+    return fail(rep, 503, "journal_unavailable",
+                "the store cannot give a task id now (it is unreachable)");
   t.created_ms = now_ms();
   auto id = "chatcmpl-" + std::to_string(t.id);
   auto created = t.created_ms / 1000;

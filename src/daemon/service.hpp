@@ -288,7 +288,6 @@ private:
   std::unordered_map<std::string, bucket> buckets_;
   /// Threads with a run going or waiting (guarded by mutex_).
   std::unordered_map<std::string, thread_runs> threads_;
-  std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_call_{1};
   std::atomic<bool> draining_{false};
   /// Guarded by mutex_.

@@ -177,6 +177,11 @@ public:
   /// The largest task id ever journaled (0 if none).
   virtual uint64_t max_id() const = 0;
 
+  /// A new task id, above every id the store holds and unique among every
+  /// process sharing the store; 0 if the store cannot give one now (it is
+  /// unreachable). Thread-safe.
+  virtual uint64_t next_id() = 0;
+
   /// A thread with its messages and runs, if the journal has it.
   virtual std::optional<journaled_thread>
   get_thread(const std::string& id) const = 0;

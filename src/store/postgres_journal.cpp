@@ -1,6 +1,7 @@
 #include "store/postgres_journal.hpp"
 
 #include <map>
+#include <mutex>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,7 @@ constexpr const char* schema = R"(
     updated_ms BIGINT NOT NULL,
     summary BYTEA NOT NULL DEFAULT '',
     summarized BIGINT NOT NULL DEFAULT 0);
+  CREATE SEQUENCE IF NOT EXISTS task_id_blocks INCREMENT BY 1024;
   CREATE TABLE IF NOT EXISTS thread_messages(
     thread_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
@@ -106,6 +108,20 @@ public:
 
   const char* backend() const override {
     return "postgres";
+  }
+
+  uint64_t next_id() override {
+    // Ids come in blocks of 1,024 from a sequence every replica shares:
+    // one round trip per block.
+    std::lock_guard guard{id_mutex_};
+    if (next_ == 0 || next_ > block_end_) {
+      auto rows = read({{"SELECT nextval('task_id_blocks')", {}}});
+      if (!rows)
+        return 0;
+      next_ = static_cast<uint64_t>((*rows)[0].integer(0, 0));
+      block_end_ = next_ + id_block - 1;
+    }
+    return next_++;
   }
 
   using journal::start_writer;
@@ -388,6 +404,10 @@ private:
   }
 
   std::shared_ptr<pg_pool> pool_;
+  static constexpr uint64_t id_block = 1024;
+  std::mutex id_mutex_;
+  uint64_t next_ = 0;
+  uint64_t block_end_ = 0;
 };
 
 } // namespace
@@ -399,8 +419,16 @@ open_postgres_journal(std::shared_ptr<pg_pool> pool) {
       return locked.error();
     auto made = c.exec_script(schema);
     result<int64_t> out = int64_t{0};
+    // The id blocks start above every id the tasks table holds (a journal
+    // from before the sequence), and never go back.
+    auto ids = made ? c.exec("SELECT setval('task_id_blocks', GREATEST((SELECT "
+                             "COALESCE(MAX(id), 0) FROM tasks), (SELECT "
+                             "last_value FROM task_id_blocks), 1))")
+                    : result<pg_rows>{made.error()};
     if (!made) {
       out = made.error();
+    } else if (!ids) {
+      out = ids.error();
     } else {
       auto v = c.exec("INSERT INTO troupe_schema VALUES('journal', $1) ON "
                       "CONFLICT DO NOTHING",

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <mutex>
 
 namespace troupe::store {
@@ -118,6 +119,13 @@ public:
 
   const char* backend() const override {
     return "sqlite";
+  }
+
+  /// One process per file: a counter from the largest id at open.
+  std::atomic<uint64_t> next{1};
+
+  uint64_t next_id() override {
+    return next.fetch_add(1);
   }
 
   using journal::start_writer;
@@ -395,6 +403,7 @@ open_sqlite_journal(const std::filesystem::path& file, bool durable) {
     return failure{errc::invalid_config, "cannot open the task journal '" +
                                            file.string() + "': " + e.what()};
   }
+  j->next = j->max_id() + 1;
   j->start_writer();
   return std::unique_ptr<journal>{std::move(j)};
 }

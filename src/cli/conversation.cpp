@@ -9,6 +9,7 @@
 
 #include "core/names.hpp"
 #include "daemon/history.hpp"
+#include "daemon/model_call.hpp"
 #include "store/sqlite_journal.hpp"
 
 namespace troupe::cli {
@@ -109,27 +110,28 @@ std::vector<chat_message> cli_thread::history(caf::actor_system& sys,
   if (plan.to_summarize.empty())
     return daemon::with_summary(agent.summarize_history ? t.summary : "",
                                 std::move(plan.kept));
-  auto req = tool_free_request(
-    agent, 0,
-    daemon::summary_request(t.summary, plan.to_summarize, agent.history_tokens));
-  std::optional<std::string> summary;
-  caf::scoped_actor self{sys};
-  self->request(eng.planner(0), agent.timeout, plan_atom::value, std::move(req))
-    .receive(
-      [&](chat_response& r) {
-        if (r.tool_calls.empty() && !r.content.empty())
-          summary = eng.rules()->current().output->scrub(r.content);
-        else
-          std::cerr << "troupe: the summary of the thread's earlier turns "
-                       "came back empty; they are left out\n";
-      },
-      [&](caf::error& e) {
-        std::cerr << "troupe: could not summarize the thread's earlier turns ("
-                  << describe(e) << "); they are left out\n";
-      });
-  if (!summary)
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<result<std::string>> summary;
+  daemon::tool_free_completion(
+    sys, eng, agent.name, 0,
+    daemon::summary_request(t.summary, plan.to_summarize, agent.history_tokens),
+    [&](result<std::string> r) {
+      std::lock_guard guard{m};
+      summary = std::move(r);
+      cv.notify_one();
+    });
+  {
+    // It answers by the agent's timeout at the latest.
+    std::unique_lock lock{m};
+    cv.wait(lock, [&] { return summary.has_value(); });
+  }
+  if (!*summary) {
+    std::cerr << "troupe: could not summarize the thread's earlier turns ("
+              << summary->error().message << "); they are left out\n";
     return daemon::with_summary(t.summary, std::move(plan.kept));
-  t.summary = *summary;
+  }
+  t.summary = **summary;
   t.summarized += plan.to_summarize.size();
   journal_->set_summary(t.id, t.summary, t.summarized);
   journal_->flush();

@@ -13,6 +13,7 @@
 #include "actors/engine.hpp"
 #include "actors/tool_executor.hpp"
 #include "daemon/backend.hpp"
+#include "daemon/model_call.hpp"
 
 namespace troupe::daemon {
 
@@ -128,27 +129,8 @@ public:
   void complete(const std::string& agent, uint64_t task_id,
                 std::vector<chat_message> messages,
                 std::function<void(result<std::string>)> done) override {
-    auto known = eng_.agents();
-    auto a = known->find(agent);
-    if (!a)
-      return done(failure{errc::invalid_input, agents::unknown_agent(agent, *known)});
-    auto planner = eng_.planner(task_id);
-    auto filter = eng_.rules()->current().output;
-    auto req = tool_free_request(*a, task_id, std::move(messages));
-    auto timeout = a->timeout;
-    sys_.spawn([=](caf::event_based_actor* self) {
-      self->request(planner, timeout, plan_atom::value, req)
-        .then(
-          [=](chat_response& r) {
-            if (!r.tool_calls.empty() || r.content.empty())
-              return done(failure{errc::provider_failed,
-                                  "the model answered with no text"});
-            done(filter->scrub(r.content));
-          },
-          [=](caf::error& err) {
-            done(failure{code_of(err), filter->scrub(describe(err))});
-          });
-    });
+    tool_free_completion(sys_, eng_, agent, task_id, std::move(messages),
+                         std::move(done));
   }
 
   void counters(std::function<void(engine_counters)> done) override {
@@ -229,6 +211,33 @@ public:
 };
 
 } // namespace
+
+void tool_free_completion(caf::actor_system& sys, const engine& eng,
+                          const std::string& agent, uint64_t task_id,
+                          std::vector<chat_message> messages,
+                          std::function<void(result<std::string>)> done) {
+  auto known = eng.agents();
+  auto a = known->find(agent);
+  if (!a)
+    return done(failure{errc::invalid_input, agents::unknown_agent(agent, *known)});
+  auto planner = eng.planner(task_id);
+  auto filter = eng.rules()->current().output;
+  auto req = tool_free_request(*a, task_id, std::move(messages));
+  auto timeout = a->timeout;
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(planner, timeout, plan_atom::value, req)
+      .then(
+        [=](chat_response& r) {
+          if (!r.tool_calls.empty() || r.content.empty())
+            return done(failure{errc::provider_failed,
+                                "the model answered with no text"});
+          done(filter->scrub(r.content));
+        },
+        [=](caf::error& err) {
+          done(failure{code_of(err), filter->scrub(describe(err))});
+        });
+  });
+}
 
 std::unique_ptr<backend> make_backend(caf::actor_system& sys, engine& eng,
                                       std::shared_ptr<backend_events> events,

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "store/hex.hpp"
+
 namespace troupe::store {
 
 namespace {
@@ -62,14 +64,7 @@ std::string redacted_dsn(std::string_view dsn) {
 }
 
 pg_params& pg_params::bytes(std::string_view x) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "\\x";
-  out.reserve(2 + 2 * x.size());
-  for (unsigned char c : x) {
-    out.push_back(hex[c >> 4]);
-    out.push_back(hex[c & 15]);
-  }
-  values_.emplace_back(std::move(out));
+  values_.emplace_back(hex(x, "\\x"));
   return *this;
 }
 

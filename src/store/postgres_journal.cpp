@@ -3,8 +3,9 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <string_view>
 #include <utility>
+
+#include "store/hex.hpp"
 
 namespace troupe::store {
 
@@ -85,17 +86,6 @@ int64_t as_int(uint64_t x) {
   return static_cast<int64_t>(x);
 }
 
-/// `x` as hex digits (for `decode(…, 'hex')` into BYTEA).
-std::string hex(std::string_view x) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * x.size());
-  for (unsigned char c : x) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
 
 class postgres_journal final : public journal {
 public:

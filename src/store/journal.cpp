@@ -54,8 +54,10 @@ void journal::run() {
         return;
       batch.swap(queue_);
     }
+    batch_failed_ = false;
     auto after = commit(batch);
-    commits_.fetch_add(1);
+    if (!batch_failed_)
+      commits_.fetch_add(1);
     for (auto& f : after)
       if (f)
         f();
@@ -80,6 +82,7 @@ std::function<void()> journal::stored(journal_op& op) {
 
 std::vector<std::function<void()>>
 journal::failed(std::deque<journal_op>& batch, const std::string& why) {
+  batch_failed_ = true;
   std::vector<std::function<void()>> out;
   for (auto& op : batch)
     std::visit(

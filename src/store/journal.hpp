@@ -157,7 +157,7 @@ public:
   /// Waits until everything queued so far is committed.
   void flush();
 
-  /// Batches the writer has handled since the journal was opened.
+  /// Batches committed since the journal was opened.
   uint64_t commits() const;
 
   // -- reads: straight from the store
@@ -207,9 +207,9 @@ protected:
   commit(std::deque<journal_op>& batch) = 0;
 
   /// The callbacks that tell every op of `batch` it was not stored because
-  /// of `why`.
-  static std::vector<std::function<void()>>
-  failed(std::deque<journal_op>& batch, const std::string& why);
+  /// of `why` (and the batch is not counted as committed).
+  std::vector<std::function<void()>> failed(std::deque<journal_op>& batch,
+                                            const std::string& why);
 
   /// The callback of an op that was stored.
   static std::function<void()> stored(journal_op& op);
@@ -225,6 +225,8 @@ private:
   bool started_ = false;
   std::thread thread_;
   std::atomic<uint64_t> commits_{0};
+  /// Set by `failed` during a commit (the writer thread's alone).
+  bool batch_failed_ = false;
 };
 
 /// Milliseconds since the Unix epoch.

@@ -337,9 +337,12 @@ TEST_CASE("a PostgreSQL journal refuses a schema newer than its own, and "
   }
   auto j = backend.open();
   backend.server.stop("immediate");
-  // The write is not stored, and says why; reads find nothing.
+  // The write is not stored, and says why; reads find nothing; nothing
+  // counts as committed.
+  auto commits = j->commits();
   auto lost = accept_sync(*j, task(2));
   REQUIRE_FALSE(lost);
+  CHECK(j->commits() == commits);
   CHECK(lost.error().code == errc::role_down);
   CHECK_THAT(lost.error().message, Catch::Contains("could not commit"));
   CHECK_FALSE(j->get(1));

@@ -55,6 +55,20 @@ struct metrics::families {
                                 .Help("Tasks accepted and not yet ended")
                                 .Register(*registry)
                                 .Add({});
+  prometheus::Gauge& followed = prometheus::BuildGauge()
+                                  .Name("troupe_streams_following_elsewhere")
+                                  .Help("Event streams following tasks "
+                                        "another replica runs")
+                                  .Register(*registry)
+                                  .Add({});
+  prometheus::Family<prometheus::Counter>& leases =
+    prometheus::BuildCounter()
+      .Name("troupe_task_leases_total")
+      .Help("Tasks taken over from a replica whose lease expired "
+            "(taken_over) or lost to another replica (fenced)")
+      .Register(*registry);
+  prometheus::Counter& taken_over = leases.Add({{"event", "taken_over"}});
+  prometheus::Counter& fenced = leases.Add({{"event", "fenced"}});
   prometheus::Family<prometheus::Counter>& tools =
     prometheus::BuildCounter()
       .Name("agent_tool_executions_total")
@@ -229,6 +243,18 @@ void metrics::response(int status) {
 
 void metrics::set_active(size_t n) {
   f_->active.Set(static_cast<double>(n));
+}
+
+void metrics::set_followed_elsewhere(size_t n) {
+  f_->followed.Set(static_cast<double>(n));
+}
+
+void metrics::taken_over(size_t n) {
+  f_->taken_over.Increment(static_cast<double>(n));
+}
+
+void metrics::fenced() {
+  f_->fenced.Increment();
 }
 
 void metrics::task_ended(const task_result& r, const std::string& agent,

@@ -26,6 +26,13 @@ public:
   /// Tasks accepted and not yet ended.
   void set_active(size_t n);
 
+  /// Replicas: streams following tasks another replica runs; tasks taken
+  /// over from a replica whose leases expired; tasks this one lost to
+  /// another (fenced).
+  void set_followed_elsewhere(size_t n);
+  void taken_over(size_t n);
+  void fenced();
+
   /// Counts an ended task: by agent and status, its duration, its tokens
   /// and its tool calls.
   void task_ended(const task_result& r, const std::string& agent,

@@ -107,12 +107,52 @@ std::shared_ptr<service> service::make(const engine_config& cfg,
 }
 
 service::recovery service::recover() {
+  // Its own tasks from an earlier life (this replica's name), and any
+  // whose lease expired (a replica that died): taken over, each under a
+  // new fence.
+  auto claimed = journal_->claim(true, SIZE_MAX);
+  if (!claimed)
+    log::get()->error(R"("event":"claim_failed","error":{})",
+                      json(claimed.error().message).dump());
+  auto out = claimed ? take_over(std::move(*claimed)) : recovery{};
+  journal_->flush();
+  journal_->on_fenced([w = weak_from_this()](uint64_t id) {
+    if (auto self = w.lock())
+      self->fenced(id);
+  });
+  // From now on: renew this replica's leases, take over a dead one's
+  // tasks, and follow what other replicas commit.
+  journal_->keep_leases(
+    [w = weak_from_this()](std::vector<journaled_task> tasks) {
+      auto self = w.lock();
+      if (!self)
+        return;
+      if (!tasks.empty()) {
+        self->metrics_->taken_over(tasks.size());
+        auto r = self->take_over(std::move(tasks));
+        log::get()->warn(
+          R"("event":"tasks_taken_over","resumed":{},"failed":{})",
+          r.resumed, r.failed);
+      }
+      // Also a tick: a run waiting on another replica's run of its thread
+      // starts even if that replica's announcement was missed.
+      self->advance_threads({});
+    },
+    [w = weak_from_this()](std::vector<uint64_t> tasks,
+                           std::vector<std::string> threads) {
+      if (auto self = w.lock())
+        self->changed_elsewhere(tasks, threads);
+    });
+  return out;
+}
+
+service::recovery service::take_over(std::vector<journaled_task> tasks) {
   recovery out;
   std::set<std::string, std::less<>> idempotent;
   for (auto& t : backend_->tools())
     if (t.idempotent)
       idempotent.insert(t.name);
-  for (auto& t : journal_->unfinished()) {
+  for (auto& t : tasks) {
     // Rows are in step order; only the last can be a step that began and
     // did not finish.
     std::vector<step_record> done;
@@ -144,20 +184,151 @@ service::recovery service::recover() {
                   {"notes", json::array()},
                   {"remembered", json::array()},
                   {"memories", json::array()}};
-      journal_->finish(t.id, "failed", dump(result));
+      journal_->finish(t.id, "failed", dump(result), {}, t.fence);
       ++out.failed;
       continue;
     }
     t.steps.clear();
-    if (t.thread.empty())
+    if (t.thread.empty()) {
       start(std::move(t), std::move(done), true);
-    else
-      // Runs of one thread, one after the other, in the order accepted.
-      begin_run({std::move(t), std::move(done), true});
+    } else {
+      // Runs of one thread, one after the other, in the order of their
+      // turns (wherever the runs before them are).
+      auto thread = t.thread;
+      {
+        std::lock_guard guard{mutex_};
+        auto& runs = threads_[thread];
+        runs.waiting.push_back({std::move(t), std::move(done), true});
+        std::stable_sort(runs.waiting.begin(), runs.waiting.end(),
+                         [](auto& a, auto& b) {
+                           return a.meta.turn < b.meta.turn;
+                         });
+      }
+      advance(thread);
+    }
     ++out.resumed;
   }
-  journal_->flush();
   return out;
+}
+
+void service::fenced(uint64_t id) {
+  // Another replica took this task over (this one's lease expired: it was
+  // stopped, or cut off from the store): it stops here, unrecorded, and
+  // its followers are told where it went.
+  std::string thread;
+  {
+    std::lock_guard guard{mutex_};
+    auto it = tasks_.find(id);
+    if (it == tasks_.end() || it->second.finished)
+      return;
+    auto& live = it->second;
+    thread = live.meta.thread;
+    publish(live, "moved",
+            dump(json{{"id", id},
+                      {"reason", "another replica took the task over (this "
+                                 "one's lease on it expired); follow it on "
+                                 "any replica"}}));
+    for (auto& w : live.watchers)
+      w->close();
+    live.watchers.clear();
+    tasks_.erase(it);
+    // Its engine run goes on until the cancel lands: what it still writes
+    // or ends with is not this replica's to record.
+    moved_.insert(id);
+    --active_;
+    metrics_->set_active(active_);
+    if (active_ == 0)
+      idle_.notify_all();
+  }
+  log::get()->warn(R"("event":"task_fenced","task":{})", id);
+  metrics_->fenced();
+  if (backend_)
+    backend_->cancel(id, [](bool) {});
+  if (!thread.empty())
+    end_run(thread, id);
+}
+
+void service::changed_elsewhere(const std::vector<uint64_t>& tasks,
+                                const std::vector<std::string>& threads) {
+  // Empty: some announcements may have been missed; look at everything
+  // followed.
+  bool all = tasks.empty() && threads.empty();
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard guard{mutex_};
+    if (all) {
+      for (auto& [id, w] : remote_watchers_)
+        ids.push_back(id);
+    } else {
+      for (auto id : tasks)
+        if (remote_watchers_.count(id))
+          ids.push_back(id);
+    }
+  }
+  for (auto id : ids)
+    follow_remote(id);
+  advance_threads(all ? std::vector<std::string>{} : threads);
+}
+
+void service::follow_remote(uint64_t id) {
+  auto t = journal_->get(id);
+  std::lock_guard guard{mutex_};
+  auto it = remote_watchers_.find(id);
+  if (it == remote_watchers_.end() || !t)
+    return;
+  auto& rw = it->second;
+  auto event_of = [](const json& j) { return j.value("event_id", uint64_t{0}); };
+  std::vector<json> steps;
+  for (auto& s : t->steps) {
+    auto j = parse_json(s, "a journal step", journal_rows).value_or(json{});
+    if (j.is_object() && !j.value("started", false)) {
+      auto e = event_of(j);
+      if (e > rw.last_event) {
+        for (auto& w : rw.streams)
+          w->send("step", s, std::to_string(e));
+        rw.last_event = e;
+      }
+    }
+    steps.push_back(std::move(j));
+  }
+  if (t->status != "queued") {
+    auto result =
+      parse_json(t->result, "a journal result", journal_rows).value_or(json{});
+    auto e = std::max(event_of(result), rw.last_event + 1);
+    for (auto& w : rw.streams) {
+      w->send("result", dump(task_json(*t, steps, result, true)),
+              std::to_string(e));
+      w->close();
+    }
+    remote_watchers_.erase(it);
+  } else {
+    auto& ws = rw.streams;
+    ws.erase(std::remove_if(ws.begin(), ws.end(),
+                            [](auto& w) { return w->closed(); }),
+             ws.end());
+    if (ws.empty())
+      remote_watchers_.erase(it);
+  }
+  count_followers();
+}
+
+void service::count_followers() {
+  size_t n = 0;
+  for (auto& [_, f] : remote_watchers_)
+    n += f.streams.size();
+  metrics_->set_followed_elsewhere(n);
+}
+
+void service::advance_threads(const std::vector<std::string>& threads) {
+  std::vector<std::string> names = threads;
+  if (names.empty()) {
+    std::lock_guard guard{mutex_};
+    for (auto& [name, runs] : threads_)
+      if (runs.running == 0 && !runs.waiting.empty())
+        names.push_back(name);
+  }
+  for (auto& n : names)
+    advance(n);
 }
 
 void service::attach(std::unique_ptr<backend> b) {
@@ -165,10 +336,20 @@ void service::attach(std::unique_ptr<backend> b) {
 }
 
 void service::detach() {
+  // No task is taken over (or started after another replica's run) once
+  // the engine is gone.
+  if (journal_)
+    journal_->stop_leases();
   backend_.reset();
 }
 
 void service::close() {
+  if (journal_) {
+    journal_->stop_leases();
+    journal_->flush();
+    // What is left unfinished is another replica's to take at once.
+    journal_->release();
+  }
   journal_.reset();
 }
 
@@ -190,6 +371,9 @@ size_t service::active() const {
 
 void service::begin_drain() {
   draining_ = true;
+  // Tasks of a dead replica go to one that is not stopping.
+  if (journal_)
+    journal_->set_claiming(false);
 }
 
 void service::stop_journaling_ends() {
@@ -593,6 +777,8 @@ void service::submit(const http::request& req, const std::string& principal,
     return fail(rep, 503, "journal_unavailable",
                 "the store cannot give a task id now (it is unreachable)");
   t.created_ms = now_ms();
+  t.owner = journal_->lease().owner;
+  t.fence = 1;
   auto self = shared_from_this();
   journal_->accept(t, [self, t, rep, replayed](result<bool> ok) mutable {
     if (!ok) {
@@ -645,6 +831,15 @@ void service::start(journaled_task meta, std::vector<step_record> done,
         live.watchers.push_back(std::move(w));
       pending_watchers_.erase(p);
     }
+    // Followed here while another replica ran it, taken over now: its
+    // followers get the rest from this one.
+    if (auto r = remote_watchers_.find(live.meta.id);
+        r != remote_watchers_.end()) {
+      for (auto& w : r->second.streams)
+        live.watchers.push_back(std::move(w));
+      remote_watchers_.erase(r);
+      count_followers();
+    }
     live.started = clock_type::now();
     ++active_;
     metrics_->set_active(active_);
@@ -691,18 +886,25 @@ void service::on_step_started(uint64_t id, uint64_t index,
                           {"name", call.name},
                           {"arguments", call.arguments}}));
   }
+  uint64_t fence = 0;
   {
     std::lock_guard guard{mutex_};
-    if (auto it = tasks_.find(id); it != tasks_.end() && !it->second.journaled)
+    auto it = tasks_.find(id);
+    if ((it != tasks_.end() && !it->second.journaled) || moved_.count(id))
       return;
+    if (it != tasks_.end())
+      fence = it->second.meta.fence;
   }
   auto self = shared_from_this();
-  journal_->step(id, index, std::move(text), [self, id, j = std::move(j)] {
-    std::lock_guard guard{self->mutex_};
-    if (auto it = self->tasks_.find(id);
-        it != self->tasks_.end() && !it->second.finished)
-      it->second.under_way = j;
-  });
+  journal_->step(
+    id, index, std::move(text),
+    [self, id, j = std::move(j)] {
+      std::lock_guard guard{self->mutex_};
+      if (auto it = self->tasks_.find(id);
+          it != self->tasks_.end() && !it->second.finished)
+        it->second.under_way = j;
+    },
+    fence);
 }
 
 uint64_t service::publish(live_task& live, std::string_view name,
@@ -746,12 +948,16 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
   j["index"] = index;
   std::string text;
   bool journaled = true;
+  uint64_t fence = 0;
   {
     std::lock_guard guard{mutex_};
+    if (moved_.count(id))
+      return;
     auto it = tasks_.find(id);
     if (it != tasks_.end()) {
       auto& live = it->second;
       journaled = live.journaled;
+      fence = live.meta.fence;
       for (auto& r : step.results)
         publish(live, "tool_result",
                 dump(json{{"step", index},
@@ -773,7 +979,7 @@ void service::on_step(uint64_t id, uint64_t index, const step_record& step) {
     }
   }
   if (journaled)
-    journal_->step(id, index, std::move(text));
+    journal_->step(id, index, std::move(text), {}, fence);
 }
 
 void service::on_result(const task_result& r) {
@@ -785,10 +991,14 @@ void service::on_result(const task_result& r) {
   std::function<void(const task_result&)> end_hook;
   bool journaled = true;
   double seconds = 0;
+  uint64_t fence = 0;
   {
     std::lock_guard guard{mutex_};
+    if (moved_.erase(r.id))
+      return;
     auto it = tasks_.find(r.id);
     if (it != tasks_.end()) {
+      fence = it->second.meta.fence;
       // The result's event id, journaled with it.
       result["event_id"] =
         std::max<uint64_t>(it->second.last_event + 1,
@@ -849,10 +1059,10 @@ void service::on_result(const task_result& r) {
   } else if (!journal_ends_ || !journaled)
     publish();
   else if (thread.empty())
-    journal_->finish(r.id, status, dump(result), publish);
+    journal_->finish(r.id, status, dump(result), publish, fence);
   else
     journal_->finish_turn(r.id, status, dump(result), thread, std::move(turn),
-                          then);
+                          then, fence);
 }
 
 void service::evict_finished() {
@@ -942,8 +1152,24 @@ void service::stream_task(uint64_t id, const std::string& principal,
     if (auto e = event_of(result); after == 0 || e > after)
       stream->send("result", dump(task_json(*t, steps, result, true)),
                    e > 0 ? std::to_string(e) : std::string{});
+    return stream->close();
   }
-  stream->close();
+  // Running on another replica (or waiting to be taken over): followed
+  // through what it commits, step by step, to its end (its tokens stay
+  // on the replica that runs it).
+  uint64_t last = after;
+  for (auto& j : steps)
+    if (j.is_object() && !j.value("started", false))
+      last = std::max(last, event_of(j));
+  {
+    std::lock_guard guard{mutex_};
+    auto& rw = remote_watchers_[id];
+    rw.last_event = std::max(rw.last_event, last);
+    rw.streams.push_back(std::move(stream));
+    count_followers();
+  }
+  // It may have ended between the read and now.
+  follow_remote(id);
 }
 
 void service::cancel_task(uint64_t id, const std::string& principal,
@@ -1238,8 +1464,9 @@ void service::run_thread(const http::request& req, const std::string& principal,
     return fail(rep, 503, "journal_unavailable",
                 "the store cannot give a task id now (it is unreachable)");
   {
-    // One writer per conversation: refused (or queued) here, before the
-    // journal, so two requests at once cannot both start.
+    // One writer per conversation: refused here at once if this replica
+    // runs one; the journal refuses it if another replica does (or
+    // places it after the runs of the thread that have not ended).
     std::lock_guard guard{mutex_};
     auto& runs = threads_[thread.id];
     if (runs.running != 0 && !queue)
@@ -1248,35 +1475,39 @@ void service::run_thread(const http::request& req, const std::string& principal,
                     std::to_string(runs.running) +
                     "): one run at a time; send \"busy\": \"queue\" (or "
                     "?wait=true) to run after it");
-    t.id = id;
-    if (runs.running == 0)
-      runs.running = t.id;
-    else
-      runs.waiting.push_back({t, {}, false});
   }
+  t.id = id;
+  t.owner = journal_->lease().owner;
+  t.fence = 1;
   t.created_ms = now_ms();
   auto self = shared_from_this();
-  journal_->accept(t, [self, t, rep, stream](result<bool> ok) mutable {
+  journal_->accept_run(t, !queue, [self, t, rep,
+                                   stream](result<run_place> place) mutable {
+    if (!place) {
+      self->advance(t.thread);
+      if (place.error().code == errc::thread_busy)
+        return self->fail(rep, 409, "thread_busy",
+                          "thread '" + t.thread +
+                            "' has a run going (on another replica): one run "
+                            "at a time; send \"busy\": \"queue\" (or "
+                            "?wait=true) to run after it");
+      if (place.error().code == errc::not_found)
+        return self->fail(rep, 404, "not_found", "no thread '" + t.thread + "'");
+      return self->fail(rep, 503, "journal_unavailable",
+                        place.error().message);
+    }
+    t.turn = place->turn;
     bool now = false;
     {
       std::lock_guard guard{self->mutex_};
       auto& runs = self->threads_[t.thread];
-      now = runs.running == t.id;
-      if (!ok) {
-        // Not journaled: it never was a run.
-        if (now)
-          runs.running = 0;
-        std::erase_if(runs.waiting,
-                      [&](auto& w) { return w.meta.id == t.id; });
+      if (place->ahead == 0 && runs.running == 0 && runs.waiting.empty()) {
+        runs.running = t.id;
+        now = true;
       } else {
-        for (auto& w : runs.waiting)
-          if (w.meta.id == t.id)
-            w.meta = t;
+        // Its turn is the thread's latest: last in line.
+        runs.waiting.push_back({t, {}, false});
       }
-    }
-    if (!ok) {
-      self->end_run(t.thread, 0);
-      return self->fail(rep, 503, "journal_unavailable", ok.error().message);
     }
     auto id = t.id;
     json accepted{{"id", id},
@@ -1294,31 +1525,46 @@ void service::run_thread(const http::request& req, const std::string& principal,
       std::lock_guard guard{self->mutex_};
       self->pending_watchers_[id].push_back(std::move(events));
     }
+    auto thread = t.thread;
     if (now)
       self->start(std::move(t));
-    if (stream)
-      return;
-    auto res = json_response(202, accepted);
-    res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
-    self->reply(rep, std::move(res));
+    if (!stream) {
+      auto res = json_response(202, accepted);
+      res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
+      self->reply(rep, std::move(res));
+    }
+    if (!now)
+      // The runs before it may have ended meanwhile.
+      self->advance(thread);
   });
 }
 
-bool service::begin_run(waiting_run run) {
+void service::advance(const std::string& thread) {
+  uint64_t id = 0;
+  uint64_t turn = 0;
   {
     std::lock_guard guard{mutex_};
-    auto& runs = threads_[run.meta.thread];
-    if (runs.running != 0) {
-      runs.waiting.push_back(std::move(run));
-      return false;
+    auto it = threads_.find(thread);
+    if (it == threads_.end())
+      return;
+    auto& runs = it->second;
+    if (runs.running == 0 && runs.waiting.empty()) {
+      threads_.erase(it);
+      return;
     }
-    runs.running = run.meta.id;
+    if (runs.running != 0)
+      return;
+    id = runs.waiting.front().meta.id;
+    turn = runs.waiting.front().meta.turn;
   }
-  start(std::move(run.meta), std::move(run.done), run.resumed);
-  return true;
-}
-
-void service::end_run(const std::string& thread, uint64_t id) {
+  // Every run before it, on any replica, must have ended (a run from
+  // before turns, 0, follows this replica's order alone). If the store
+  // cannot say now, the next lease tick asks again.
+  if (turn != 0) {
+    auto ahead = journal_->runs_ahead(thread, turn);
+    if (!ahead || *ahead > 0)
+      return;
+  }
   std::optional<waiting_run> next;
   {
     std::lock_guard guard{mutex_};
@@ -1326,18 +1572,26 @@ void service::end_run(const std::string& thread, uint64_t id) {
     if (it == threads_.end())
       return;
     auto& runs = it->second;
-    if (id != 0 && runs.running == id)
-      runs.running = 0;
-    if (runs.running == 0 && !runs.waiting.empty()) {
-      next = std::move(runs.waiting.front());
-      runs.waiting.pop_front();
-      runs.running = next->meta.id;
-    }
-    if (runs.running == 0 && runs.waiting.empty())
-      threads_.erase(it);
+    if (runs.running != 0 || runs.waiting.empty() ||
+        runs.waiting.front().meta.id != id)
+      return;
+    next = std::move(runs.waiting.front());
+    runs.waiting.pop_front();
+    runs.running = id;
   }
-  if (next)
-    start(std::move(next->meta), std::move(next->done), next->resumed);
+  start(std::move(next->meta), std::move(next->done), next->resumed);
+}
+
+void service::end_run(const std::string& thread, uint64_t id) {
+  {
+    std::lock_guard guard{mutex_};
+    auto it = threads_.find(thread);
+    if (it == threads_.end())
+      return;
+    if (id != 0 && it->second.running == id)
+      it->second.running = 0;
+  }
+  advance(thread);
 }
 
 void service::thread_history(

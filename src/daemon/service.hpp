@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +29,7 @@ using store::journal;
 using store::journaled_task;
 using store::journaled_thread;
 using store::now_ms;
+using store::run_place;
 
 class metrics;
 
@@ -45,11 +47,14 @@ public:
     size_t failed = 0;
   };
 
-  /// Takes up every task the journal holds unfinished (from a crash or an
-  /// earlier shutdown), once the engine is attached: it resumes after its
-  /// last finished step, unless a step was under way whose calls are not
-  /// all idempotent (they may have run; running them again could do harm)
-  /// — then it ends as failed, saying so.
+  /// Takes up the tasks the journal holds unfinished that are this
+  /// replica's (from a crash or an earlier shutdown, under its name) or
+  /// nobody's (their lease expired: a replica died), once the engine is
+  /// attached; then keeps leases from now on (renewing its own, taking
+  /// over a dead replica's, following other replicas' commits). A task
+  /// resumes after its last finished step, unless a step was under way
+  /// whose calls are not all idempotent (they may have run; running them
+  /// again could do harm) — then it ends as failed, saying so.
   recovery recover();
 
   /// Connects the engine; until then /ready says not ready.
@@ -208,6 +213,33 @@ private:
   void memory(const http::request& req, const std::string& principal,
               bool search, std::shared_ptr<http::reply> rep);
 
+  /// Resumes (or ends, saying why) tasks taken over from the journal.
+  recovery take_over(std::vector<journaled_task> tasks);
+  /// Task `id` was taken over by another replica: it stops here.
+  void fenced(uint64_t id);
+  /// Other replicas committed steps or ends of `tasks`, or ended runs of
+  /// `threads` (both empty: something may have been missed).
+  void changed_elsewhere(const std::vector<uint64_t>& tasks,
+                         const std::vector<std::string>& threads);
+  /// Sends the followers of task `id` (running elsewhere) what is new.
+  void follow_remote(uint64_t id);
+  /// `advance` for each of `threads` (empty: every thread with a run
+  /// waiting).
+  void advance_threads(const std::vector<std::string>& threads);
+
+  /// Followers of tasks another replica runs: what they were sent last.
+  struct remote_followers {
+    uint64_t last_event = 0;
+    std::vector<std::shared_ptr<http::event_stream>> streams;
+  };
+  /// Under `mutex_`.
+  std::map<uint64_t, remote_followers> remote_watchers_;
+  /// Shows how many streams follow tasks elsewhere. Under `mutex_`.
+  void count_followers();
+  /// Tasks taken over by another replica whose engine run has not ended
+  /// here yet: nothing more of theirs is recorded. Under `mutex_`.
+  std::set<uint64_t> moved_;
+
   // -- threads (threads.cpp)
 
   /// A run waiting for its thread's run before it.
@@ -238,10 +270,10 @@ private:
   void run_thread(const http::request& req, const std::string& principal,
                   const journaled_thread& thread,
                   std::shared_ptr<http::reply> rep);
-  /// Starts `run` now, or after the run of its thread under way. Returns
-  /// true if it started.
-  bool begin_run(waiting_run run);
-  /// Run `id` of `thread` ended: the next waiting one starts.
+  /// Starts the first waiting run of `thread` if none runs here and every
+  /// run before it (on any replica) has ended.
+  void advance(const std::string& thread);
+  /// Run `id` of `thread` ended (or left): the next waiting one starts.
   void end_run(const std::string& thread, uint64_t id);
   /// Hands `then` the earlier turns of `meta.thread` that run `meta` of
   /// its agent gives the model: within the agent's history budget, the

@@ -1,5 +1,6 @@
 #include "store/journal.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace troupe::store {
@@ -10,10 +11,11 @@ int64_t now_ms() {
     .count();
 }
 
-journal::journal() = default;
+journal::journal(lease_settings lease) : lease_(std::move(lease)) {}
 
 journal::~journal() {
   // The backend stopped the writer; this is for one that never started.
+  stop_leases();
   stop_writer();
 }
 
@@ -45,14 +47,23 @@ void journal::push(journal_op op) {
 }
 
 void journal::run() {
+  constexpr std::chrono::milliseconds backoff_min{50};
+  constexpr std::chrono::milliseconds backoff_max{2000};
+  auto backoff = backoff_min;
   for (;;) {
     std::deque<journal_op> batch;
     {
       std::unique_lock lock{mutex_};
-      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_)
+      wake_.wait(lock, [&] {
+        return stopping_ || !queue_.empty() || !retry_.empty();
+      });
+      if (queue_.empty() && retry_.empty() && stopping_)
         return;
-      batch.swap(queue_);
+      // What failed before goes first: a task's writes stay in order.
+      batch.swap(retry_);
+      for (auto& op : queue_)
+        batch.push_back(std::move(op));
+      queue_.clear();
     }
     batch_failed_ = false;
     auto after = commit(batch);
@@ -61,6 +72,19 @@ void journal::run() {
     for (auto& f : after)
       if (f)
         f();
+    if (!batch_failed_) {
+      backoff = backoff_min;
+      continue;
+    }
+    std::unique_lock lock{mutex_};
+    if (stopping_) {
+      // Closing while the store is unreachable: what it could not take is
+      // left (the task stays unfinished in the store, for a resumption).
+      retry_.clear();
+      continue;
+    }
+    wake_.wait_for(lock, backoff, [&] { return stopping_; });
+    backoff = std::min(backoff * 2, backoff_max);
   }
 }
 
@@ -68,8 +92,11 @@ std::function<void()> journal::stored(journal_op& op) {
   return std::visit(
     [](auto& o) -> std::function<void()> {
       using T = std::decay_t<decltype(o)>;
-      if constexpr (std::is_same_v<T, accept_op> ||
-                    std::is_same_v<T, thread_op>) {
+      if constexpr (std::is_same_v<T, run_op>) {
+        // Its backend answers it with its place.
+        return {};
+      } else if constexpr (std::is_same_v<T, accept_op> ||
+                           std::is_same_v<T, thread_op>) {
         if (!o.done)
           return {};
         return [done = std::move(o.done)] { done(true); };
@@ -91,16 +118,28 @@ journal::failed(std::deque<journal_op>& batch, const std::string& why) {
         if (!o.done)
           return;
         if constexpr (std::is_same_v<T, accept_op> ||
-                      std::is_same_v<T, thread_op>)
+                      std::is_same_v<T, thread_op> ||
+                      std::is_same_v<T, run_op>)
           out.push_back([done = std::move(o.done), why] {
             done(failure{errc::role_down, why});
           });
-        else
-          // Steps, ends and flushes have nobody to tell but the waiter.
+        else if constexpr (std::is_same_v<T, flush_op>)
           out.push_back(std::move(o.done));
       },
       op);
+  // Steps and ends are tried again (with their callbacks): nobody is
+  // waiting to be told no, and dropping them would lose a finished task.
+  for (auto& op : batch)
+    if (std::holds_alternative<step_op>(op) ||
+        std::holds_alternative<finish_op>(op))
+      retry_.push_back(std::move(op));
   return out;
+}
+
+std::function<void()> journal::fenced(uint64_t id) {
+  if (!on_fenced_)
+    return {};
+  return [this, id] { on_fenced_(id); };
 }
 
 void journal::accept(journaled_task task,
@@ -108,21 +147,98 @@ void journal::accept(journaled_task task,
   push(accept_op{std::move(task), std::move(done)});
 }
 
+void journal::accept_run(journaled_task task, bool exclusive,
+                         std::function<void(result<run_place>)> done) {
+  push(run_op{std::move(task), exclusive, std::move(done)});
+}
+
 void journal::step(uint64_t id, uint64_t index, std::string record,
-                   std::function<void()> done) {
-  push(step_op{id, index, std::move(record), std::move(done)});
+                   std::function<void()> done, uint64_t fence) {
+  push(step_op{id, index, std::move(record), std::move(done), fence});
 }
 
 void journal::finish(uint64_t id, std::string status, std::string result,
-                     std::function<void()> done) {
-  push(finish_op{id, std::move(status), std::move(result), std::move(done)});
+                     std::function<void()> done, uint64_t fence) {
+  push(finish_op{id, std::move(status), std::move(result), std::move(done),
+                 {}, {}, fence});
 }
 
 void journal::finish_turn(uint64_t id, std::string status, std::string result,
                           std::string thread, std::vector<std::string> messages,
-                          std::function<void()> done) {
+                          std::function<void()> done, uint64_t fence) {
   push(finish_op{id, std::move(status), std::move(result), std::move(done),
-                 std::move(thread), std::move(messages)});
+                 std::move(thread), std::move(messages), fence});
+}
+
+// -- leases --------------------------------------------------------------------
+
+void journal::wait_changes(
+  std::chrono::milliseconds timeout,
+  const std::function<void(std::vector<uint64_t>, std::vector<std::string>,
+                           bool)>&) {
+  std::unique_lock lock{lease_mutex_};
+  lease_wake_.wait_for(lock, timeout, [&] { return lease_stopping_; });
+}
+
+void journal::keep_leases(
+  std::function<void(std::vector<journaled_task>)> claimed,
+  std::function<void(std::vector<uint64_t>, std::vector<std::string>)>
+    changed) {
+  std::lock_guard guard{lease_mutex_};
+  if (lease_thread_.joinable())
+    return;
+  claimed_ = std::move(claimed);
+  changed_ = std::move(changed);
+  lease_thread_ = std::thread{[this] { run_leases(); }};
+}
+
+void journal::stop_leases() {
+  {
+    std::lock_guard guard{lease_mutex_};
+    if (!lease_thread_.joinable() || lease_stopping_)
+      return;
+    lease_stopping_ = true;
+  }
+  lease_wake_.notify_all();
+  interrupt_changes();
+  lease_thread_.join();
+}
+
+void journal::run_leases() {
+  using namespace std::chrono;
+  auto lease = milliseconds{std::max<int64_t>(lease_.lease_ms, 30)};
+  auto renew_every = lease / 3;
+  auto claim_every = std::min<milliseconds>(lease / 10, milliseconds{1000});
+  auto now = steady_clock::now();
+  auto next_renew = now + renew_every;
+  auto next_claim = now + claim_every;
+  for (;;) {
+    {
+      std::lock_guard guard{lease_mutex_};
+      if (lease_stopping_)
+        return;
+    }
+    now = steady_clock::now();
+    if (now >= next_renew) {
+      (void)renew();
+      next_renew = now + renew_every;
+    }
+    if (now >= next_claim) {
+      if (claiming_ && claimed_)
+        if (auto got = claim(false, 256); got && !got->empty())
+          claimed_(std::move(*got));
+      next_claim = now + claim_every;
+    }
+    auto until = std::min(next_renew, next_claim);
+    auto wait = duration_cast<milliseconds>(until - steady_clock::now());
+    wait_changes(std::max(wait, milliseconds{1}),
+                 [&](std::vector<uint64_t> tasks,
+                     std::vector<std::string> threads, bool resync) {
+                   if (changed_ && (resync || !tasks.empty() ||
+                                    !threads.empty()))
+                     changed_(std::move(tasks), std::move(threads));
+                 });
+  }
 }
 
 void journal::create_thread(journaled_thread thread,

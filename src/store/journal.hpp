@@ -10,6 +10,7 @@
 // pass one behavioural suite (tests/store/journal.cpp). CAF-free.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -47,6 +48,32 @@ struct journaled_task {
   std::vector<std::string> steps;
   /// The conversation thread it is a run of ("" for none).
   std::string thread;
+  /// Its lease: the replica that runs it, and the fencing token that
+  /// replica writes under (one more at each takeover). A write under an
+  /// older token is refused (see `journal::on_fenced`).
+  std::string owner = {};
+  uint64_t fence = 0;
+  /// A thread's run: its place among the thread's runs (1, 2, …).
+  uint64_t turn = 0;
+};
+
+/// The leases this process takes on the tasks it runs.
+struct lease_settings {
+  /// Its name among the replicas sharing the store (unique to each
+  /// running process; a replica that restarts under the same name takes
+  /// back its own tasks at once instead of after their leases expire).
+  std::string owner = "local";
+  /// How long a lease lasts without renewal: a dead replica's tasks are
+  /// taken over this long after its last renewal.
+  int64_t lease_ms = 10000;
+};
+
+/// Where a thread's new run stands, once journaled.
+struct run_place {
+  /// Its turn (1, 2, …), and how many runs of its thread before it have
+  /// not ended (0: it may start now).
+  uint64_t turn = 0;
+  uint64_t ahead = 0;
 };
 
 /// A conversation thread as the journal holds it.
@@ -76,11 +103,22 @@ struct accept_op {
   std::function<void(result<bool>)> done;
 };
 
+/// A thread's run: journaled with its turn; refused with `thread_busy`
+/// if `exclusive` and a run of its thread has not ended.
+struct run_op {
+  journaled_task task;
+  bool exclusive;
+  std::function<void(result<run_place>)> done;
+};
+
+/// `fence` in the writes below: the lease token the write is made under
+/// (0: none, unchecked — a thread's turn kept by the command line).
 struct step_op {
   uint64_t id;
   uint64_t index;
   std::string record;
   std::function<void()> done;
+  uint64_t fence = 0;
 };
 
 struct finish_op {
@@ -91,6 +129,7 @@ struct finish_op {
   /// A run's thread and the turn it appends ("" and none for a task).
   std::string thread = {};
   std::vector<std::string> messages = {};
+  uint64_t fence = 0;
 };
 
 struct thread_op {
@@ -105,7 +144,7 @@ struct flush_op {
 };
 
 using journal_op =
-  std::variant<accept_op, step_op, finish_op, thread_op, flush_op>;
+  std::variant<accept_op, run_op, step_op, finish_op, thread_op, flush_op>;
 
 class journal {
 public:
@@ -123,15 +162,30 @@ public:
   /// Idempotency-Key or task id).
   void accept(journaled_task task, std::function<void(result<bool>)> done);
 
+  /// Journals a new run of thread `task.thread`, owned by this replica
+  /// under fence 1, with the thread's next turn; `done` gets its place, or
+  /// `thread_busy` if `exclusive` and a run of the thread has not ended
+  /// (on any replica), or the error.
+  void accept_run(journaled_task task, bool exclusive,
+                  std::function<void(result<run_place>)> done);
+
+  /// The writes of a running task, made under the lease token `fence`
+  /// (0: unchecked). One under a token that is no longer the task's (it
+  /// was taken over) is not stored: its `done` never runs and
+  /// `on_fenced` hears of the task instead. A write that could not be
+  /// committed (the store is unreachable) is tried again, with backoff,
+  /// until it is stored or the journal closes: a step or an end is never
+  /// dropped while the process lives.
+
   /// Journals step `index` of task `id` (JSON text; a later record of the
   /// same step replaces it). `done` (optional) runs after the commit.
   void step(uint64_t id, uint64_t index, std::string record,
-            std::function<void()> done = {});
+            std::function<void()> done = {}, uint64_t fence = 0);
 
   /// Journals the end of task `id`: its status and result (JSON text).
   /// `done` (optional) runs after the commit.
   void finish(uint64_t id, std::string status, std::string result,
-              std::function<void()> done = {});
+              std::function<void()> done = {}, uint64_t fence = 0);
 
   /// Journals the end of run `id` of thread `thread` and appends its turn
   /// (`messages`, JSON text each) to the thread in the same transaction:
@@ -139,7 +193,13 @@ public:
   /// runs after the commit.
   void finish_turn(uint64_t id, std::string status, std::string result,
                    std::string thread, std::vector<std::string> messages,
-                   std::function<void()> done = {});
+                   std::function<void()> done = {}, uint64_t fence = 0);
+
+  /// Called on the writer thread with each task a write of which was
+  /// refused because another replica took it over (set before writing).
+  void on_fenced(std::function<void(uint64_t id)> f) {
+    on_fenced_ = std::move(f);
+  }
 
   /// Journals a new thread; `done` runs after the commit, with true or the
   /// error (`invalid_input` for an id taken).
@@ -174,6 +234,47 @@ public:
   /// Tasks that never ended (status queued), oldest first, with steps.
   virtual std::vector<journaled_task> unfinished() const = 0;
 
+  // -- leases: which replica runs which task --------------------------------
+
+  const lease_settings& lease() const {
+    return lease_;
+  }
+
+  /// Takes over (at most `limit`) unfinished tasks whose lease expired —
+  /// and, with `own`, those this replica's name holds from an earlier
+  /// life — oldest first, with their steps: each now has this replica as
+  /// its owner and a fence one higher. Thread-safe; may block.
+  virtual result<std::vector<journaled_task>> claim(bool own,
+                                                    size_t limit) = 0;
+
+  /// Renews the leases of every unfinished task this replica owns; the
+  /// number renewed. Thread-safe; may block.
+  virtual result<uint64_t> renew() = 0;
+
+  /// Lets go of this replica's leases (a clean stop, with tasks left
+  /// unfinished): another replica takes them at once. May block.
+  virtual void release() = 0;
+
+  /// How many runs of `thread` before turn `turn` have not ended.
+  virtual result<uint64_t> runs_ahead(const std::string& thread,
+                                      uint64_t turn) const = 0;
+
+  /// Starts a thread that renews this replica's leases (every third of a
+  /// lease) and, while `claiming`, takes over expired ones (every tenth of
+  /// a lease, 1 s at most), handing them to `claimed`; and, where the
+  /// store tells of changes made by other replicas (PostgreSQL's
+  /// LISTEN/NOTIFY), hands `changed` the tasks whose steps or end were
+  /// written, and the threads whose run ended, as they commit. Stopped
+  /// by the backend's destructor or `stop_leases`.
+  void keep_leases(std::function<void(std::vector<journaled_task>)> claimed,
+                   std::function<void(std::vector<uint64_t> tasks,
+                                      std::vector<std::string> threads)>
+                     changed = {});
+  void set_claiming(bool on) {
+    claiming_ = on;
+  }
+  void stop_leases();
+
   /// The largest task id ever journaled (0 if none).
   virtual uint64_t max_id() const = 0;
 
@@ -190,10 +291,27 @@ public:
   virtual const char* backend() const = 0;
 
 protected:
-  journal();
+  explicit journal(lease_settings lease);
 
   /// Starts the writer thread: the backend calls it once it can commit.
   void start_writer();
+
+  /// Waits up to `timeout` for changes other replicas committed, and
+  /// hands them to `changed` (the tasks and threads it names; `resync`
+  /// when some may have been missed, as after a reconnection). The
+  /// default (SQLite: one process) has none: it only waits.
+  virtual void wait_changes(
+    std::chrono::milliseconds timeout,
+    const std::function<void(std::vector<uint64_t>, std::vector<std::string>,
+                             bool resync)>& changed);
+
+  /// Interrupts a `wait_changes` under way (the lease thread stops).
+  virtual void interrupt_changes() {}
+
+  /// A refused write's task, for `on_fenced` (after the commit).
+  std::function<void()> fenced(uint64_t id);
+
+  lease_settings lease_;
 
   /// Commits what is queued and joins the writer; the backend's destructor
   /// calls it first.
@@ -227,6 +345,19 @@ private:
   std::atomic<uint64_t> commits_{0};
   /// Set by `failed` during a commit (the writer thread's alone).
   bool batch_failed_ = false;
+  /// Steps and ends of a batch that failed: tried again first.
+  std::deque<journal_op> retry_;
+  std::function<void(uint64_t)> on_fenced_;
+
+  void run_leases();
+  std::function<void(std::vector<journaled_task>)> claimed_;
+  std::function<void(std::vector<uint64_t>, std::vector<std::string>)>
+    changed_;
+  std::atomic<bool> claiming_{true};
+  std::mutex lease_mutex_;
+  std::condition_variable lease_wake_;
+  bool lease_stopping_ = false;
+  std::thread lease_thread_;
 };
 
 /// Milliseconds since the Unix epoch.

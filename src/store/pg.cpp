@@ -3,6 +3,10 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include <poll.h>
 #include <cstdlib>
 
 #include "store/hex.hpp"
@@ -184,6 +188,40 @@ pg_connection::~pg_connection() {
 
 bool pg_connection::ok() const {
   return !broken_ && PQstatus(c_) == CONNECTION_OK;
+}
+
+result<std::vector<std::string>>
+pg_connection::notifications(std::chrono::milliseconds timeout, int wake_fd) {
+  std::vector<std::string> out;
+  auto take = [&] {
+    while (PGnotify* n = PQnotifies(c_)) {
+      out.emplace_back(n->extra ? n->extra : "");
+      PQfreemem(n);
+    }
+  };
+  auto gone = [&] {
+    broken_ = true;
+    return failure{errc::role_down, std::string{"the database connection "
+                                                "is gone: "} +
+                                      PQerrorMessage(c_)};
+  };
+  take();
+  if (!out.empty())
+    return out;
+  pollfd fds[2] = {{PQsocket(c_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  if (fds[0].fd < 0)
+    return gone();
+  int n = ::poll(fds, wake_fd >= 0 ? 2 : 1,
+                 static_cast<int>(std::clamp<int64_t>(timeout.count(), 0,
+                                                      INT32_MAX)));
+  if (n < 0 && errno != EINTR)
+    return gone();
+  if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+    if (PQconsumeInput(c_) == 0)
+      return gone();
+    take();
+  }
+  return out;
 }
 
 result<pg_rows> pg_connection::check(::pg_result* r) {

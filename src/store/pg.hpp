@@ -127,6 +127,13 @@ public:
   /// Runs statements without parameters (several, `;`-separated).
   result<bool> exec_script(std::string_view sql);
 
+  /// Waits up to `timeout` for notifications on the channels this
+  /// connection LISTENs to (or until `wake_fd` is readable), and returns
+  /// their payloads; fails with `role_down` when the connection is gone.
+  result<std::vector<std::string>> notifications(std::chrono::milliseconds
+                                                   timeout,
+                                                 int wake_fd = -1);
+
   /// The SQLSTATE of the last failed statement ("" if none).
   const std::string& sqlstate() const {
     return sqlstate_;

@@ -16,12 +16,14 @@
 namespace troupe::store {
 
 /// The journal's schema version this build writes and reads.
-inline constexpr int journal_schema_version = 1;
+/// 2: leases (owner, fence, expiry) and the turns of a thread's runs.
+inline constexpr int journal_schema_version = 2;
 
 /// Opens the journal on `pool`'s database: creates its tables (under an
 /// advisory lock, so that replicas starting together do not race) or
-/// checks them, refusing a schema newer than this build's.
+/// migrates them, refusing a schema newer than this build's; `lease`:
+/// whose leases it takes.
 result<std::unique_ptr<journal>>
-open_postgres_journal(std::shared_ptr<pg_pool> pool);
+open_postgres_journal(std::shared_ptr<pg_pool> pool, lease_settings lease = {});
 
 } // namespace troupe::store

@@ -1,5 +1,11 @@
 #include "store/settings.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
 namespace troupe::store {
 
 namespace {
@@ -32,7 +38,15 @@ const keys<settings>& settings_keys() {
             "sqlite (files in the data directory, one process) or postgres "
             "(a database several replicas share)")
       .section("postgres", &s::postgres, postgres_keys(),
-               "the PostgreSQL database, with backend postgres");
+               "the PostgreSQL database, with backend postgres")
+      .text("replica", &s::replica,
+            "this process's name among the replicas sharing the store (\"\": "
+            "one of its own); a replica restarted under the same name takes "
+            "back its tasks at once")
+      .millis("lease_ms", &s::lease, 300, 3600000,
+              "how long a running task's lease lasts unrenewed: a dead "
+              "replica's tasks are taken over this long after its last "
+              "renewal");
   return table;
 }
 
@@ -45,9 +59,33 @@ result<bool> validate(const settings& cfg) {
                         std::to_string(cfg.postgres.min_connections) +
                         ") must not be above store.postgres.max_connections (" +
                         std::to_string(cfg.postgres.max_connections) + ")");
+  if (cfg.replica.size() > 128 ||
+      std::any_of(cfg.replica.begin(), cfg.replica.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x21 || c == 0x7f;
+      }))
+    return config_error("store.replica must be at most 128 characters, "
+                        "without spaces or control characters");
   if (auto f = settings_keys().check(cfg, "store"))
     return *f;
   return true;
+}
+
+lease_settings lease_of(const settings& cfg) {
+  lease_settings out;
+  out.lease_ms = cfg.lease.count();
+  if (!cfg.replica.empty()) {
+    out.owner = cfg.replica;
+  } else if (cfg.backend == "postgres") {
+    // Unique to this process: two replicas on one host, or one restarted,
+    // never share a name by chance.
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::random_device rd;
+    char tag[9];
+    std::snprintf(tag, sizeof tag, "%08x", rd());
+    out.owner = std::string{host} + "-" + std::to_string(::getpid()) + "-" + tag;
+  }
+  return out;
 }
 
 result<pg_settings>

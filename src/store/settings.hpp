@@ -11,6 +11,7 @@
 
 #include "core/keys.hpp"
 #include "core/result.hpp"
+#include "store/journal.hpp"
 #include "store/pg.hpp"
 
 namespace troupe::store {
@@ -21,7 +22,16 @@ struct settings {
   /// The database and the pool (its `dsn` "" takes TROUPE_STORE_DSN, then
   /// DATABASE_URL, from the environment).
   pg_settings postgres;
+  /// This process's name among the replicas sharing the store ("": with
+  /// SQLite "local", with PostgreSQL one of its own, host-pid-random).
+  std::string replica;
+  /// How long a running task's lease lasts unrenewed: a replica that dies
+  /// has its tasks taken over this long after its last renewal.
+  std::chrono::milliseconds lease{10000};
 };
+
+/// The leases this process takes: `cfg.replica` or a name of its own.
+lease_settings lease_of(const settings& cfg);
 
 const keys<settings>& settings_keys();
 

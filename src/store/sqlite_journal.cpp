@@ -3,7 +3,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <mutex>
 
 namespace troupe::store {
@@ -70,6 +72,17 @@ void migrate(SQLite::Database& db) {
     db.exec("ALTER TABLE threads ADD COLUMN summarized INTEGER NOT NULL "
             "DEFAULT 0");
   }
+  // Leases, and the turns of a thread's runs: a task from before them has
+  // none (expired: the first to claim it takes it).
+  if (!has_column(db, "tasks", "fence")) {
+    db.exec("ALTER TABLE tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''");
+    db.exec("ALTER TABLE tasks ADD COLUMN fence INTEGER NOT NULL DEFAULT 0");
+    db.exec("ALTER TABLE tasks ADD COLUMN lease_until INTEGER NOT NULL "
+            "DEFAULT 0");
+    db.exec("ALTER TABLE tasks ADD COLUMN turn INTEGER NOT NULL DEFAULT 0");
+  }
+  if (!has_column(db, "threads", "runs"))
+    db.exec("ALTER TABLE threads ADD COLUMN runs INTEGER NOT NULL DEFAULT 0");
   db.exec("CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks(thread, id)");
 }
 
@@ -98,22 +111,33 @@ journaled_task read_task(SQLite::Statement& q) {
   t.created_ms = q.getColumn(9).getInt64();
   t.updated_ms = q.getColumn(10).getInt64();
   t.thread = q.getColumn(11).getString();
+  t.owner = q.getColumn(12).getString();
+  t.fence = static_cast<uint64_t>(q.getColumn(13).getInt64());
+  t.turn = static_cast<uint64_t>(q.getColumn(14).getInt64());
   return t;
 }
 
 constexpr const char* task_columns =
   "SELECT id, principal, agent, session, input, idem_key, request_hash, "
-  "status, result, created_ms, updated_ms, thread FROM tasks ";
+  "status, result, created_ms, updated_ms, thread, owner, fence, turn "
+  "FROM tasks ";
 
 class sqlite_journal final : public journal {
 public:
+  explicit sqlite_journal(lease_settings lease) : journal(std::move(lease)) {}
+
   std::filesystem::path file;
+  /// Leases (claims, renewals) on a connection of their own: SQLite's
+  /// busy wait orders them with the writer's transactions.
+  mutable std::mutex lease_mutex;
+  std::unique_ptr<SQLite::Database> leaser;
   std::unique_ptr<SQLite::Database> writer;
   /// Reads come from any thread: one connection, one at a time.
   mutable std::mutex read_mutex;
   std::unique_ptr<SQLite::Database> reader;
 
   ~sqlite_journal() override {
+    stop_leases();
     stop_writer();
   }
 
@@ -213,37 +237,28 @@ public:
     std::vector<std::function<void()>> after;
     try {
       SQLite::Transaction tx{*writer};
-      SQLite::Statement ins{
-        *writer,
-        "INSERT INTO tasks(id, principal, agent, session, input, idem_key, "
-        "request_hash, status, created_ms, updated_ms, thread) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)"};
+      SQLite::Statement ins{*writer, insert_task};
+      // A write under a fence (a lease token) is stored only while the
+      // task's fence is still that one.
       SQLite::Statement step{
         *writer,
-        "INSERT OR REPLACE INTO steps(task_id, idx, record) VALUES(?, ?, ?)"};
+        "INSERT OR REPLACE INTO steps(task_id, idx, record) SELECT ?1, ?2, "
+        "?3 WHERE ?4 = 0 OR EXISTS (SELECT 1 FROM tasks WHERE id = ?1 AND "
+        "fence = ?4)"};
       SQLite::Statement fin{
         // The input is kept only to resume the task: an ended task's goes
         // (with secure_delete, its bytes too).
         *writer, "UPDATE tasks SET status = ?, result = ?, updated_ms = ?, "
-                 "input = '' WHERE id = ?"};
+                 "input = '' WHERE id = ?4 AND (?5 = 0 OR fence = ?5)"};
+      auto lease_until = now_ms() + lease_.lease_ms;
       for (auto& o : batch) {
-        if (auto* a = std::get_if<accept_op>(&o)) {
+        if (auto* r = std::get_if<run_op>(&o)) {
+          after.push_back(accept_run(*r, lease_until));
+        } else if (auto* a = std::get_if<accept_op>(&o)) {
           auto& t = a->task;
           writer->exec("SAVEPOINT accept");
           try {
-            ins.bind(1, static_cast<int64_t>(t.id));
-            ins.bind(2, t.principal);
-            ins.bind(3, t.agent);
-            ins.bind(4, t.session);
-            ins.bind(5, t.input);
-            if (t.idempotency_key.empty())
-              ins.bind(6);
-            else
-              ins.bind(6, t.idempotency_key);
-            ins.bind(7, t.request_hash);
-            ins.bind(8, t.created_ms);
-            ins.bind(9, t.created_ms);
-            ins.bind(10, t.thread);
+            bind_task(ins, t, lease_until, 0);
             ins.exec();
             ins.reset();
             writer->exec("RELEASE accept");
@@ -266,16 +281,22 @@ public:
           step.bind(1, static_cast<int64_t>(s->id));
           step.bind(2, static_cast<int64_t>(s->index));
           step.bind(3, s->record);
-          step.exec();
+          step.bind(4, static_cast<int64_t>(s->fence));
+          auto n = step.exec();
           step.reset();
-          after.push_back(stored(o));
+          after.push_back(n == 0 ? fenced(s->id) : stored(o));
         } else if (auto* f = std::get_if<finish_op>(&o)) {
           fin.bind(1, f->status);
           fin.bind(2, f->result);
           fin.bind(3, now_ms());
           fin.bind(4, static_cast<int64_t>(f->id));
-          fin.exec();
+          fin.bind(5, static_cast<int64_t>(f->fence));
+          auto n = fin.exec();
           fin.reset();
+          if (f->fence != 0 && n == 0) {
+            after.push_back(fenced(f->id));
+            continue;
+          }
           if (!f->thread.empty() && !f->messages.empty())
             append_turn(f->thread, f->messages);
           after.push_back(stored(o));
@@ -297,6 +318,162 @@ public:
                              e.what());
     }
     return after;
+  }
+
+  static constexpr const char* insert_task =
+    "INSERT INTO tasks(id, principal, agent, session, input, idem_key, "
+    "request_hash, status, created_ms, updated_ms, thread, owner, fence, "
+    "lease_until, turn) "
+    "VALUES(?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)";
+
+  /// Binds `t` to `insert_task`: owned by this replica (unless it names
+  /// another) under its fence (1 if none) until `lease_until`.
+  void bind_task(SQLite::Statement& ins, const journaled_task& t,
+                 int64_t lease_until, uint64_t turn) const {
+    ins.bind(1, static_cast<int64_t>(t.id));
+    ins.bind(2, t.principal);
+    ins.bind(3, t.agent);
+    ins.bind(4, t.session);
+    ins.bind(5, t.input);
+    if (t.idempotency_key.empty())
+      ins.bind(6);
+    else
+      ins.bind(6, t.idempotency_key);
+    ins.bind(7, t.request_hash);
+    ins.bind(8, t.created_ms);
+    ins.bind(9, t.created_ms);
+    ins.bind(10, t.thread);
+    ins.bind(11, t.owner.empty() ? lease_.owner : t.owner);
+    ins.bind(12, static_cast<int64_t>(std::max<uint64_t>(t.fence, 1)));
+    ins.bind(13, lease_until);
+    ins.bind(14, static_cast<int64_t>(turn));
+  }
+
+  /// Journals a thread's run with its turn, through a savepoint (a busy
+  /// or missing thread fails it alone); returns its callback.
+  std::function<void()> accept_run(run_op& r, int64_t lease_until) {
+    auto& t = r.task;
+    auto tell = [&r](result<run_place> x) -> std::function<void()> {
+      if (!r.done)
+        return {};
+      return [done = std::move(r.done), x] { done(x); };
+    };
+    writer->exec("SAVEPOINT run");
+    try {
+      SQLite::Statement open{*writer, "SELECT COUNT(*) FROM tasks WHERE "
+                                      "thread = ? AND status = 'queued'"};
+      open.bind(1, t.thread);
+      open.executeStep();
+      run_place place;
+      place.ahead = static_cast<uint64_t>(open.getColumn(0).getInt64());
+      auto refuse = [&](errc code, std::string why) {
+        writer->exec("RELEASE run");
+        return tell(failure{code, std::move(why)});
+      };
+      if (r.exclusive && place.ahead > 0)
+        return refuse(errc::thread_busy,
+                      "thread '" + t.thread + "' has a run going");
+      SQLite::Statement bump{*writer,
+                             "UPDATE threads SET runs = runs + 1 WHERE id = ?"};
+      bump.bind(1, t.thread);
+      if (bump.exec() == 0)
+        return refuse(errc::not_found, "no thread '" + t.thread + "'");
+      SQLite::Statement turn{*writer, "SELECT runs FROM threads WHERE id = ?"};
+      turn.bind(1, t.thread);
+      turn.executeStep();
+      place.turn = static_cast<uint64_t>(turn.getColumn(0).getInt64());
+      SQLite::Statement ins{*writer, insert_task};
+      bind_task(ins, t, lease_until, place.turn);
+      ins.exec();
+      writer->exec("RELEASE run");
+      return tell(place);
+    } catch (const SQLite::Exception& e) {
+      writer->exec("ROLLBACK TO run");
+      writer->exec("RELEASE run");
+      return tell(failure{e.getErrorCode() == SQLITE_CONSTRAINT
+                            ? errc::invalid_input
+                            : errc::unspecified,
+                          std::string{"the journal refused the run: "} +
+                            e.what()});
+    }
+  }
+
+  result<std::vector<journaled_task>> claim(bool own, size_t limit) override {
+    std::lock_guard guard{lease_mutex};
+    auto& db = *leaser;
+    std::vector<journaled_task> out;
+    try {
+      SQLite::Transaction tx{db, SQLite::TransactionBehavior::IMMEDIATE};
+      auto now = now_ms();
+      SQLite::Statement q{
+        db, std::string{task_columns} +
+              "WHERE status = 'queued' AND ((lease_until < ?1 AND owner <> "
+              "?2) OR (?3 AND owner = ?2)) ORDER BY id LIMIT ?4"};
+      q.bind(1, now);
+      q.bind(2, lease_.owner);
+      q.bind(3, own ? 1 : 0);
+      q.bind(4, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+      while (q.executeStep())
+        out.push_back(read_task(q));
+      SQLite::Statement take{db, "UPDATE tasks SET owner = ?, fence = fence "
+                                 "+ 1, lease_until = ? WHERE id = ?"};
+      for (auto& t : out) {
+        take.bind(1, lease_.owner);
+        take.bind(2, now + lease_.lease_ms);
+        take.bind(3, static_cast<int64_t>(t.id));
+        take.exec();
+        take.reset();
+        t.owner = lease_.owner;
+        ++t.fence;
+        SQLite::Statement s{
+          db, "SELECT record FROM steps WHERE task_id = ? ORDER BY idx"};
+        s.bind(1, static_cast<int64_t>(t.id));
+        while (s.executeStep())
+          t.steps.push_back(s.getColumn(0).getString());
+      }
+      tx.commit();
+    } catch (const std::exception& e) {
+      return failure{errc::role_down,
+                     std::string{"the journal could not claim tasks: "} +
+                       e.what()};
+    }
+    return out;
+  }
+
+  /// Sets the lease end of every unfinished task of this replica.
+  result<uint64_t> set_leases(int64_t until) {
+    std::lock_guard guard{lease_mutex};
+    try {
+      SQLite::Statement up{*leaser, "UPDATE tasks SET lease_until = ? WHERE "
+                                    "owner = ? AND status = 'queued'"};
+      up.bind(1, until);
+      up.bind(2, lease_.owner);
+      return static_cast<uint64_t>(up.exec());
+    } catch (const std::exception& e) {
+      return failure{errc::role_down,
+                     std::string{"the journal could not renew leases: "} +
+                       e.what()};
+    }
+  }
+
+  result<uint64_t> renew() override {
+    return set_leases(now_ms() + lease_.lease_ms);
+  }
+
+  void release() override {
+    (void)set_leases(0);
+  }
+
+  result<uint64_t> runs_ahead(const std::string& thread,
+                              uint64_t turn) const override {
+    std::lock_guard guard{read_mutex};
+    SQLite::Statement q{*reader,
+                        "SELECT COUNT(*) FROM tasks WHERE thread = ? AND "
+                        "status = 'queued' AND turn < ?"};
+    q.bind(1, thread);
+    q.bind(2, static_cast<int64_t>(turn));
+    q.executeStep();
+    return static_cast<uint64_t>(q.getColumn(0).getInt64());
   }
 
   std::optional<journaled_thread>
@@ -389,8 +566,9 @@ public:
 } // namespace
 
 result<std::unique_ptr<journal>>
-open_sqlite_journal(const std::filesystem::path& file, bool durable) {
-  auto j = std::make_unique<sqlite_journal>();
+open_sqlite_journal(const std::filesystem::path& file, bool durable,
+                    lease_settings lease) {
+  auto j = std::make_unique<sqlite_journal>(std::move(lease));
   j->file = file;
   try {
     if (file.has_parent_path())
@@ -399,6 +577,7 @@ open_sqlite_journal(const std::filesystem::path& file, bool durable) {
     j->writer->exec(schema);
     migrate(*j->writer);
     j->reader = connect(file, durable);
+    j->leaser = connect(file, durable);
   } catch (const std::exception& e) {
     return failure{errc::invalid_config, "cannot open the task journal '" +
                                            file.string() + "': " + e.what()};

@@ -12,8 +12,10 @@
 namespace troupe::store {
 
 /// Opens (creating, migrating) the journal at `file`; `durable`: every
-/// commit is synced to disk. Errors name the file and SQLite's reason.
+/// commit is synced to disk; `lease`: whose leases it takes. Errors name
+/// the file and SQLite's reason.
 result<std::unique_ptr<journal>>
-open_sqlite_journal(const std::filesystem::path& file, bool durable);
+open_sqlite_journal(const std::filesystem::path& file, bool durable,
+                    lease_settings lease = {});
 
 } // namespace troupe::store

@@ -11,7 +11,7 @@ open_store(const settings& cfg, const std::filesystem::path& data_dir,
            const std::function<const char*(const char*)>& getenv) {
   opened_store out;
   if (cfg.backend != "postgres") {
-    auto j = open_sqlite_journal(data_dir / "tasks.db", durable);
+    auto j = open_sqlite_journal(data_dir / "tasks.db", durable, lease_of(cfg));
     if (!j)
       return j.error();
     out.journal = std::move(*j);
@@ -24,7 +24,7 @@ open_store(const settings& cfg, const std::filesystem::path& data_dir,
   if (!pool)
     return pool.error();
   out.pool = std::shared_ptr<pg_pool>{std::move(*pool)};
-  auto j = open_postgres_journal(out.pool);
+  auto j = open_postgres_journal(out.pool, lease_of(cfg));
   if (!j)
     return j.error();
   out.journal = std::move(*j);

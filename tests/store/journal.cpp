@@ -30,8 +30,8 @@ namespace {
 struct sqlite_backend {
   test::temp_dir dir{"journal"};
 
-  std::unique_ptr<journal> open() {
-    auto j = open_sqlite_journal(dir.path / "tasks.db", false);
+  std::unique_ptr<journal> open(lease_settings lease = {}) {
+    auto j = open_sqlite_journal(dir.path / "tasks.db", false, lease);
     INFO((j ? std::string{} : j.error().message));
     REQUIRE(j);
     return std::move(*j);
@@ -43,7 +43,7 @@ struct postgres_backend {
   test::postgres_server server;
   std::string dsn = server.database();
 
-  std::unique_ptr<journal> open() {
+  std::unique_ptr<journal> open(lease_settings lease = {}) {
     pg_settings cfg;
     cfg.dsn = dsn;
     cfg.min_connections = 1;
@@ -51,7 +51,8 @@ struct postgres_backend {
     auto pool = pg_pool::open(cfg);
     INFO((pool ? std::string{} : pool.error().message));
     REQUIRE(pool);
-    auto j = open_postgres_journal(std::shared_ptr<pg_pool>{std::move(*pool)});
+    auto j =
+      open_postgres_journal(std::shared_ptr<pg_pool>{std::move(*pool)}, lease);
     INFO((j ? std::string{} : j.error().message));
     REQUIRE(j);
     return std::move(*j);
@@ -59,12 +60,12 @@ struct postgres_backend {
 };
 
 /// Waits for a write's acknowledgement.
-template <class Start>
-result<bool> acked(Start start) {
+template <class T = bool, class Start>
+result<T> acked(Start start) {
   std::mutex m;
   std::condition_variable cv;
-  std::optional<result<bool>> out;
-  start([&](result<bool> r) {
+  std::optional<result<T>> out;
+  start([&](result<T> r) {
     std::lock_guard guard{m};
     out = std::move(r);
     cv.notify_one();
@@ -391,4 +392,218 @@ TEST_CASE("replicas sharing a PostgreSQL journal never get the same task id",
   for (int i = 0; i < 2000 && got != 0; ++i)
     got = a->next_id();
   CHECK(got == 0);
+}
+
+// -- leases ---------------------------------------------------------------------
+
+namespace {
+
+lease_settings replica(std::string name, int64_t lease_ms) {
+  return {std::move(name), lease_ms};
+}
+
+/// Records the tasks a journal heard were fenced.
+struct fence_log {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<uint64_t> ids;
+
+  void attach(journal& j) {
+    j.on_fenced([this](uint64_t id) {
+      std::lock_guard guard{m};
+      ids.push_back(id);
+      cv.notify_all();
+    });
+  }
+  std::vector<uint64_t> seen() {
+    std::lock_guard guard{m};
+    return ids;
+  }
+};
+
+/// A run's place, once journaled.
+result<run_place> run_sync(journal& j, journaled_task t, bool exclusive) {
+  return acked<run_place>(
+    [&](auto done) { j.accept_run(std::move(t), exclusive, done); });
+}
+
+} // namespace
+
+TEMPLATE_TEST_CASE("a task's lease: another replica takes it over only once "
+                   "it expired, and the old owner's writes are fenced",
+                   "[store][journal][lease]", sqlite_backend,
+                   postgres_backend) {
+  TestType backend;
+  auto a = backend.open(replica("a", 400));
+  auto b = backend.open(replica("b", 10000));
+  fence_log a_fenced;
+  a_fenced.attach(*a);
+  REQUIRE(accept_sync(*a, task(1)));
+  a->step(1, 0, R"({"calls":[],"index":0})", {}, 1);
+  a->flush();
+  auto held = a->get(1);
+  REQUIRE(held);
+  CHECK(held->owner == "a");
+  CHECK(held->fence == 1);
+  // A's lease holds while renewed; B takes nothing meanwhile.
+  REQUIRE(a->renew());
+  auto none = b->claim(false, 10);
+  REQUIRE(none);
+  CHECK(none->empty());
+  // Unrenewed, it expires: B takes it, with its steps, under fence 2.
+  std::vector<journaled_task> got;
+  REQUIRE(test::wait_until([&] {
+    auto c = b->claim(false, 10);
+    if (c)
+      got = std::move(*c);
+    return !got.empty();
+  }));
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].id == 1);
+  CHECK(got[0].owner == "b");
+  CHECK(got[0].fence == 2);
+  CHECK(got[0].steps.size() == 1);
+  // Taken once: nobody else gets it while B holds it.
+  auto again = b->claim(false, 10);
+  REQUIRE(again);
+  CHECK(again->empty());
+  // A comes back with its old token: its step and its end are refused, and
+  // it hears so; B's are stored.
+  bool a_done = false;
+  a->step(1, 1, R"({"calls":["stale"],"index":1})", [&] { a_done = true; }, 1);
+  a->finish(1, "completed", R"({"answer":"stale"})", [&] { a_done = true; },
+            1);
+  a->flush();
+  CHECK_FALSE(a_done);
+  CHECK(a_fenced.seen() == std::vector<uint64_t>{1, 1});
+  b->step(1, 1, R"({"calls":["fresh"],"index":1})", {}, 2);
+  b->finish(1, "completed", R"({"answer":"fresh"})", {}, 2);
+  b->flush();
+  auto t = b->get(1);
+  REQUIRE(t);
+  CHECK(t->status == "completed");
+  CHECK(t->result == R"({"answer":"fresh"})");
+  REQUIRE(t->steps.size() == 2);
+  CHECK(t->steps[1].find("fresh") != std::string::npos);
+  // A's renewal no longer covers it.
+  auto renewed = a->renew();
+  REQUIRE(renewed);
+  CHECK(*renewed == 0);
+}
+
+TEMPLATE_TEST_CASE("a replica restarted under its name takes back its tasks "
+                   "at once; one that lets go hands them over at once",
+                   "[store][journal][lease]", sqlite_backend,
+                   postgres_backend) {
+  TestType backend;
+  {
+    auto a = backend.open(replica("a", 60000));
+    REQUIRE(accept_sync(*a, task(1)));
+    REQUIRE(accept_sync(*a, task(2)));
+  }
+  auto a = backend.open(replica("a", 60000));
+  auto b = backend.open(replica("b", 60000));
+  // Not expired: B may not take them, but A (its own, from before) may.
+  auto none = b->claim(true, 10);
+  REQUIRE(none);
+  CHECK(none->empty());
+  auto own = a->claim(true, 1);
+  REQUIRE(own);
+  REQUIRE(own->size() == 1);
+  CHECK((*own)[0].id == 1);
+  CHECK((*own)[0].fence == 2);
+  own = a->claim(true, 10);
+  REQUIRE(own);
+  REQUIRE(own->size() == 2);
+  CHECK((*own)[1].fence == 2);
+  // A stops cleanly with them unfinished: B takes them at once.
+  a->release();
+  auto taken = b->claim(false, 10);
+  REQUIRE(taken);
+  REQUIRE(taken->size() == 2);
+  CHECK((*taken)[0].owner == "b");
+  // Task 1 was claimed twice by A (2, 3), task 2 once.
+  CHECK((*taken)[0].fence == 4);
+  CHECK((*taken)[1].fence == 3);
+}
+
+TEMPLATE_TEST_CASE("a thread's runs get turns in order; an exclusive one is "
+                   "refused while a run has not ended",
+                   "[store][journal][lease]", sqlite_backend,
+                   postgres_backend) {
+  TestType backend;
+  auto a = backend.open(replica("a", 60000));
+  auto b = backend.open(replica("b", 60000));
+  REQUIRE(acked([&](auto done) { a->create_thread(thread("th_a"), done); }));
+  auto run = [](uint64_t id) {
+    auto t = task(id);
+    t.thread = "th_a";
+    t.session = "th_a";
+    return t;
+  };
+  auto first = run_sync(*a, run(1), true);
+  REQUIRE(first);
+  CHECK(first->turn == 1);
+  CHECK(first->ahead == 0);
+  // Another replica, while run 1 goes on: refused, or queued after it.
+  auto busy = run_sync(*b, run(2), true);
+  REQUIRE_FALSE(busy);
+  CHECK(busy.error().code == errc::thread_busy);
+  auto second = run_sync(*b, run(3), false);
+  REQUIRE(second);
+  CHECK(second->turn == 2);
+  CHECK(second->ahead == 1);
+  auto ahead = b->runs_ahead("th_a", 2);
+  REQUIRE(ahead);
+  CHECK(*ahead == 1);
+  a->finish_turn(1, "completed", "{}", "th_a", {R"({"role":"user"})"}, {}, 1);
+  a->flush();
+  ahead = b->runs_ahead("th_a", 2);
+  REQUIRE(ahead);
+  CHECK(*ahead == 0);
+  auto t = a->get(3);
+  REQUIRE(t);
+  CHECK(t->turn == 2);
+  CHECK(t->owner == "b");
+  auto gone = run_sync(*a, [&] {
+    auto x = run(4);
+    x.thread = "th_none";
+    return x;
+  }(), false);
+  REQUIRE_FALSE(gone);
+  CHECK(gone.error().code == errc::not_found);
+}
+
+TEST_CASE("a PostgreSQL journal hears what other replicas commit",
+          "[store][journal][lease]") {
+  postgres_backend backend;
+  auto a = backend.open(replica("a", 60000));
+  auto b = backend.open(replica("b", 60000));
+  std::mutex m;
+  std::condition_variable cv;
+  std::set<uint64_t> tasks;
+  std::set<std::string> threads;
+  b->keep_leases([](std::vector<journaled_task>) {},
+                 [&](std::vector<uint64_t> ts, std::vector<std::string> hs) {
+                   std::lock_guard guard{m};
+                   tasks.insert(ts.begin(), ts.end());
+                   threads.insert(hs.begin(), hs.end());
+                   cv.notify_all();
+                 });
+  REQUIRE(acked([&](auto done) { a->create_thread(thread("th_a"), done); }));
+  REQUIRE(accept_sync(*a, task(7)));
+  // B listens once it has (re)connected: what A commits from then on is
+  // announced. Each write is tried until B hears of one.
+  auto heard = [&](auto pred) {
+    std::unique_lock lock{m};
+    return cv.wait_for(lock, std::chrono::milliseconds{200}, pred);
+  };
+  uint64_t index = 0;
+  REQUIRE(test::wait_until([&] {
+    a->step(7, index++, R"({"calls":[]})", {}, 1);
+    return heard([&] { return tasks.count(7) > 0; });
+  }));
+  a->finish_turn(0, "completed", "{}", "th_a", {R"({"role":"user"})"});
+  CHECK(heard([&] { return threads.count("th_a") > 0; }));
+  b->stop_leases();
 }

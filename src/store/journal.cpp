@@ -54,9 +54,8 @@ void journal::run() {
     std::deque<journal_op> batch;
     {
       std::unique_lock lock{mutex_};
-      wake_.wait(lock, [&] {
-        return stopping_ || !queue_.empty() || !retry_.empty();
-      });
+      wake_.wait(
+        lock, [&] { return stopping_ || !queue_.empty() || !retry_.empty(); });
       if (queue_.empty() && retry_.empty() && stopping_)
         return;
       // What failed before goes first: a task's writes stay in order.
@@ -118,8 +117,7 @@ journal::failed(std::deque<journal_op>& batch, const std::string& why) {
         if (!o.done)
           return;
         if constexpr (std::is_same_v<T, accept_op> ||
-                      std::is_same_v<T, thread_op> ||
-                      std::is_same_v<T, run_op>)
+                      std::is_same_v<T, thread_op> || std::is_same_v<T, run_op>)
           out.push_back([done = std::move(o.done), why] {
             done(failure{errc::role_down, why});
           });
@@ -159,8 +157,8 @@ void journal::step(uint64_t id, uint64_t index, std::string record,
 
 void journal::finish(uint64_t id, std::string status, std::string result,
                      std::function<void()> done, uint64_t fence) {
-  push(finish_op{id, std::move(status), std::move(result), std::move(done),
-                 {}, {}, fence});
+  push(finish_op{
+    id, std::move(status), std::move(result), std::move(done), {}, {}, fence});
 }
 
 void journal::finish_turn(uint64_t id, std::string status, std::string result,
@@ -170,7 +168,8 @@ void journal::finish_turn(uint64_t id, std::string status, std::string result,
                  std::move(thread), std::move(messages), fence});
 }
 
-// -- leases --------------------------------------------------------------------
+// -- leases
+// --------------------------------------------------------------------
 
 void journal::wait_changes(
   std::chrono::milliseconds timeout,
@@ -234,8 +233,8 @@ void journal::run_leases() {
     wait_changes(std::max(wait, milliseconds{1}),
                  [&](std::vector<uint64_t> tasks,
                      std::vector<std::string> threads, bool resync) {
-                   if (changed_ && (resync || !tasks.empty() ||
-                                    !threads.empty()))
+                   if (changed_ &&
+                       (resync || !tasks.empty() || !threads.empty()))
                      changed_(std::move(tasks), std::move(threads));
                  });
   }

@@ -244,8 +244,7 @@ public:
   /// and, with `own`, those this replica's name holds from an earlier
   /// life — oldest first, with their steps: each now has this replica as
   /// its owner and a fence one higher. Thread-safe; may block.
-  virtual result<std::vector<journaled_task>> claim(bool own,
-                                                    size_t limit) = 0;
+  virtual result<std::vector<journaled_task>> claim(bool own, size_t limit) = 0;
 
   /// Renews the leases of every unfinished task this replica owns; the
   /// number renewed. Thread-safe; may block.
@@ -351,8 +350,7 @@ private:
 
   void run_leases();
   std::function<void(std::vector<journaled_task>)> claimed_;
-  std::function<void(std::vector<uint64_t>, std::vector<std::string>)>
-    changed_;
+  std::function<void(std::vector<uint64_t>, std::vector<std::string>)> changed_;
   std::atomic<bool> claiming_{true};
   std::mutex lease_mutex_;
   std::condition_variable lease_wake_;

@@ -6,8 +6,8 @@
 #include <cerrno>
 #include <climits>
 
-#include <poll.h>
 #include <cstdlib>
+#include <poll.h>
 
 #include "store/hex.hpp"
 
@@ -211,9 +211,9 @@ pg_connection::notifications(std::chrono::milliseconds timeout, int wake_fd) {
   pollfd fds[2] = {{PQsocket(c_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
   if (fds[0].fd < 0)
     return gone();
-  int n = ::poll(fds, wake_fd >= 0 ? 2 : 1,
-                 static_cast<int>(std::clamp<int64_t>(timeout.count(), 0,
-                                                      INT32_MAX)));
+  int n = ::poll(
+    fds, wake_fd >= 0 ? 2 : 1,
+    static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT32_MAX)));
   if (n < 0 && errno != EINTR)
     return gone();
   if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {

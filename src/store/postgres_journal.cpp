@@ -134,8 +134,8 @@ void parse_change(std::string_view p, std::vector<uint64_t>& tasks,
       } else if (kind == 't') {
         uint64_t id = 0;
         for (char c : item)
-          id = c >= '0' && c <= '9' ? id * 10 + static_cast<uint64_t>(c - '0')
-                                    : 0;
+          id =
+            c >= '0' && c <= '9' ? id * 10 + static_cast<uint64_t>(c - '0') : 0;
         if (id != 0)
           tasks.push_back(id);
       }
@@ -148,7 +148,6 @@ using statements = std::vector<std::pair<std::string, pg_params>>;
 int64_t as_int(uint64_t x) {
   return static_cast<int64_t>(x);
 }
-
 
 class postgres_journal final : public journal {
 public:
@@ -295,8 +294,10 @@ public:
         } else {
           after_bulk.emplace_back(
             "UPDATE threads SET summary = $1, summarized = $2 WHERE id = $3",
-            pg_params{}.bytes(th.summary).integer(as_int(th.summarized)).text(
-              th.id));
+            pg_params{}
+              .bytes(th.summary)
+              .integer(as_int(th.summarized))
+              .text(th.id));
         }
       }
     }
@@ -401,10 +402,9 @@ public:
           th += (th.empty() ? "" : ",") + threads.back();
           threads.pop_back();
         }
-        q.emplace_back("SELECT pg_notify($1, $2)",
-                       pg_params{}
-                         .text(changes_channel)
-                         .text("t:" + payload + ";h:" + th));
+        q.emplace_back(
+          "SELECT pg_notify($1, $2)",
+          pg_params{}.text(changes_channel).text("t:" + payload + ";h:" + th));
       }
     }
     q.emplace_back("COMMIT", pg_params{});
@@ -444,11 +444,11 @@ public:
         auto& row = (*rows)[first_after + decides[i]];
         result<run_place> place = run_place{};
         if (row.is_null(0, 1))
-          place = row.text(0, 3) == "t"
-                    ? failure{errc::thread_busy,
-                              "thread '" + r->task.thread + "' has a run going"}
-                    : failure{errc::not_found,
-                              "no thread '" + r->task.thread + "'"};
+          place =
+            row.text(0, 3) == "t"
+              ? failure{errc::thread_busy,
+                        "thread '" + r->task.thread + "' has a run going"}
+              : failure{errc::not_found, "no thread '" + r->task.thread + "'"};
         else if (row.is_null(0, 2))
           place = failure{errc::invalid_input,
                           "the journal refused the run: its id is taken"};
@@ -578,7 +578,8 @@ public:
       {{"WITH c AS (SELECT id FROM tasks WHERE status = 'queued' AND "
         "((lease_until < " TROUPE_NOW_MS " AND owner <> $1) OR ($2::boolean "
         "AND owner = $1)) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
-        "UPDATE tasks t SET owner = $1, fence = t.fence + 1, lease_until = " TROUPE_NOW_MS
+        "UPDATE tasks t SET owner = $1, fence = t.fence + 1, lease_until "
+        "= " TROUPE_NOW_MS
         " + $4 FROM c WHERE t.id = c.id RETURNING t.id, t.principal, "
         "t.agent, t.session, t.input, t.idem_key, t.request_hash, t.status, "
         "t.result, t.created_ms, t.updated_ms, t.thread, t.owner, t.fence, "
@@ -604,10 +605,9 @@ public:
       ids.push_back(std::to_string(t.id));
     // Its steps, read after the claim committed: a write of the old owner
     // is either in (committed before) or refused (fenced).
-    auto steps =
-      read({{"SELECT task_id, record FROM steps WHERE task_id = "
-             "ANY($1::bigint[]) ORDER BY task_id, idx",
-             pg_params{}.text_array(ids)}});
+    auto steps = read({{"SELECT task_id, record FROM steps WHERE task_id = "
+                        "ANY($1::bigint[]) ORDER BY task_id, idx",
+                        pg_params{}.text_array(ids)}});
     if (!steps)
       // Claimed, but not readable now: they run again once the lease the
       // claim took expires.
@@ -712,8 +712,11 @@ private:
       "ORDINALITY AS m(msg, ord) WHERE EXISTS (SELECT 1 FROM threads WHERE "
       "id = $1) AND ($4 = 0 OR EXISTS (SELECT 1 FROM tasks WHERE id = $3 "
       "AND fence = $4))",
-      pg_params{}.text(thread).text_array(messages).integer(as_int(run)).integer(
-        as_int(fence)));
+      pg_params{}
+        .text(thread)
+        .text_array(messages)
+        .integer(as_int(run))
+        .integer(as_int(fence)));
     q.emplace_back("UPDATE threads SET updated_ms = $1 WHERE id = $2",
                    pg_params{}.integer(now_ms()).text(thread));
   }
@@ -787,7 +790,8 @@ open_postgres_journal(std::shared_ptr<pg_pool> pool, lease_settings lease) {
         std::to_string(*version) + ", newer than this troupe's (" +
         std::to_string(journal_schema_version) +
         "): run a troupe at least as new as the one that wrote it"};
-  auto j = std::make_unique<postgres_journal>(std::move(pool), std::move(lease));
+  auto j =
+    std::make_unique<postgres_journal>(std::move(pool), std::move(lease));
   j->start_writer();
   return std::unique_ptr<journal>{std::move(j)};
 }

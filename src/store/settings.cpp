@@ -83,7 +83,8 @@ lease_settings lease_of(const settings& cfg) {
     std::random_device rd;
     char tag[9];
     std::snprintf(tag, sizeof tag, "%08x", rd());
-    out.owner = std::string{host} + "-" + std::to_string(::getpid()) + "-" + tag;
+    out.owner =
+      std::string{host} + "-" + std::to_string(::getpid()) + "-" + tag;
   }
   return out;
 }

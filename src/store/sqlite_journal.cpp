@@ -390,11 +390,10 @@ public:
     } catch (const SQLite::Exception& e) {
       writer->exec("ROLLBACK TO run");
       writer->exec("RELEASE run");
-      return tell(failure{e.getErrorCode() == SQLITE_CONSTRAINT
-                            ? errc::invalid_input
-                            : errc::unspecified,
-                          std::string{"the journal refused the run: "} +
-                            e.what()});
+      return tell(
+        failure{e.getErrorCode() == SQLITE_CONSTRAINT ? errc::invalid_input
+                                                      : errc::unspecified,
+                std::string{"the journal refused the run: "} + e.what()});
     }
   }
 

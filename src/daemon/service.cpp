@@ -1022,7 +1022,9 @@ void service::on_result(const task_result& r) {
   metrics_->task_ended(r, agent, seconds);
   // Visible once durable: a client never sees an end the journal lacks.
   auto self = shared_from_this();
-  auto publish = [self, id = r.id, status, result] {
+  // One end time, for this replica's view and the journal's.
+  auto ended = now_ms();
+  auto publish = [self, id = r.id, status, result, ended] {
     std::lock_guard guard{self->mutex_};
     auto it = self->tasks_.find(id);
     if (it == self->tasks_.end())
@@ -1030,7 +1032,7 @@ void service::on_result(const task_result& r) {
     auto& live = it->second;
     live.finished = true;
     live.meta.status = status;
-    live.meta.updated_ms = now_ms();
+    live.meta.updated_ms = ended;
     live.result = result;
     auto text = dump(task_json(live.meta, live.steps, live.result, true));
     auto event = result.value("event_id", uint64_t{0});
@@ -1059,10 +1061,10 @@ void service::on_result(const task_result& r) {
   } else if (!journal_ends_ || !journaled)
     publish();
   else if (thread.empty())
-    journal_->finish(r.id, status, dump(result), publish, fence);
+    journal_->finish(r.id, status, dump(result), publish, fence, ended);
   else
     journal_->finish_turn(r.id, status, dump(result), thread, std::move(turn),
-                          then, fence);
+                          then, fence, ended);
 }
 
 void service::evict_finished() {

@@ -156,20 +156,28 @@ void journal::step(uint64_t id, uint64_t index, std::string record,
 }
 
 void journal::finish(uint64_t id, std::string status, std::string result,
-                     std::function<void()> done, uint64_t fence) {
-  push(finish_op{
-    id, std::move(status), std::move(result), std::move(done), {}, {}, fence});
+                     std::function<void()> done, uint64_t fence,
+                     int64_t ended_ms) {
+  push(finish_op{id,
+                 std::move(status),
+                 std::move(result),
+                 std::move(done),
+                 {},
+                 {},
+                 fence,
+                 ended_ms ? ended_ms : now_ms()});
 }
 
 void journal::finish_turn(uint64_t id, std::string status, std::string result,
                           std::string thread, std::vector<std::string> messages,
-                          std::function<void()> done, uint64_t fence) {
+                          std::function<void()> done, uint64_t fence,
+                          int64_t ended_ms) {
   push(finish_op{id, std::move(status), std::move(result), std::move(done),
-                 std::move(thread), std::move(messages), fence});
+                 std::move(thread), std::move(messages), fence,
+                 ended_ms ? ended_ms : now_ms()});
 }
 
-// -- leases
-// --------------------------------------------------------------------
+// -- leases ------------------------------------------------------------------
 
 void journal::wait_changes(
   std::chrono::milliseconds timeout,

@@ -130,6 +130,8 @@ struct finish_op {
   std::string thread = {};
   std::vector<std::string> messages = {};
   uint64_t fence = 0;
+  /// When it ended (ms since the epoch), as the task's `updated_ms`.
+  int64_t ended_ms = 0;
 };
 
 struct thread_op {
@@ -182,10 +184,11 @@ public:
   void step(uint64_t id, uint64_t index, std::string record,
             std::function<void()> done = {}, uint64_t fence = 0);
 
-  /// Journals the end of task `id`: its status and result (JSON text).
-  /// `done` (optional) runs after the commit.
+  /// Journals the end of task `id`: its status and result (JSON text),
+  /// ended at `ended_ms` (0: now). `done` (optional) runs after the commit.
   void finish(uint64_t id, std::string status, std::string result,
-              std::function<void()> done = {}, uint64_t fence = 0);
+              std::function<void()> done = {}, uint64_t fence = 0,
+              int64_t ended_ms = 0);
 
   /// Journals the end of run `id` of thread `thread` and appends its turn
   /// (`messages`, JSON text each) to the thread in the same transaction:
@@ -193,7 +196,8 @@ public:
   /// runs after the commit.
   void finish_turn(uint64_t id, std::string status, std::string result,
                    std::string thread, std::vector<std::string> messages,
-                   std::function<void()> done = {}, uint64_t fence = 0);
+                   std::function<void()> done = {}, uint64_t fence = 0,
+                   int64_t ended_ms = 0);
 
   /// Called on the writer thread with each task a write of which was
   /// refused because another replica took it over (set before writing).

@@ -203,7 +203,7 @@ public:
     /// (task, index) -> the latest record: a later one replaces it.
     std::map<std::pair<uint64_t, uint64_t>, const std::string*> steps;
     std::map<std::pair<uint64_t, uint64_t>, uint64_t> step_fence;
-    std::vector<std::string> f_id, f_status, f_result, f_fence;
+    std::vector<std::string> f_id, f_status, f_result, f_fence, f_ended;
     statements after_bulk;
     /// The statement (in `after_bulk`) deciding a thread creation or a
     /// run's place.
@@ -266,6 +266,7 @@ public:
         f_status.push_back(f->status);
         f_result.push_back(f->result);
         f_fence.push_back(std::to_string(f->fence));
+        f_ended.push_back(std::to_string(f->ended_ms));
         changed_tasks.insert(f->id);
         if (!f->thread.empty())
           changed_threads.insert(f->thread);
@@ -368,15 +369,16 @@ public:
       ends_at = q.size();
       // The input is kept only to resume the task: an ended task's goes.
       q.emplace_back("UPDATE tasks SET status = u.status, result = u.result, "
-                     "updated_ms = $4, input = '' FROM unnest($1::bigint[], "
-                     "$2::text[], $3::text[], $5::bigint[]) AS u(id, status, "
-                     "result, fence) WHERE tasks.id = u.id AND (u.fence = 0 "
+                     "updated_ms = u.ended, input = '' FROM "
+                     "unnest($1::bigint[], $2::text[], $3::text[], "
+                     "$4::bigint[], $5::bigint[]) AS u(id, status, result, "
+                     "ended, fence) WHERE tasks.id = u.id AND (u.fence = 0 "
                      "OR tasks.fence = u.fence) RETURNING tasks.id",
                      pg_params{}
                        .text_array(f_id)
                        .text_array(f_status)
                        .text_array(f_result)
-                       .integer(now_ms())
+                       .text_array(f_ended)
                        .text_array(f_fence));
     }
     auto first_after = q.size();

@@ -288,7 +288,7 @@ public:
         } else if (auto* f = std::get_if<finish_op>(&o)) {
           fin.bind(1, f->status);
           fin.bind(2, f->result);
-          fin.bind(3, now_ms());
+          fin.bind(3, f->ended_ms);
           fin.bind(4, static_cast<int64_t>(f->id));
           fin.bind(5, static_cast<int64_t>(f->fence));
           auto n = fin.exec();

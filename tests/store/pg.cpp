@@ -166,13 +166,18 @@ TEST_CASE("while the server is down jobs fail fast; the pool reconnects by "
   pg.stop("immediate");
   // The broken connection fails its statement; the pool then finds no
   // server: it is down, says why, and fails what comes at once.
-  auto first = ping();
-  REQUIRE_FALSE(first);
-  CHECK(first.error().code == errc::role_down);
-  auto second = ping();
-  REQUIRE_FALSE(second);
-  CHECK(second.error().code == errc::role_down);
-  CHECK_THAT(message_of(second.error()), Catch::Contains("cannot connect"));
+  // (Each connection the pool had open fails once: it may have opened a
+  // second while the first was still starting.)
+  std::string why;
+  for (uint32_t i = 0; i <= settings_for("").max_connections; ++i) {
+    auto r = ping();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == errc::role_down);
+    why = message_of(r.error());
+    if (why.find("cannot connect") != std::string::npos)
+      break;
+  }
+  CHECK_THAT(why, Catch::Contains("cannot connect"));
   CHECK_FALSE(p.stats().up);
   auto before = p.stats().failed_fast;
   auto fast = ping();

@@ -306,7 +306,7 @@ void model_server::handle(http::request req, std::shared_ptr<http::reply> rep) {
     ++waiting_;
     most_waiting_ = std::max(most_waiting_, waiting_);
     if (p.delay.count() < 0) {
-      parked_.push_back(std::move(rep)); // never answered
+      parked_.emplace_back(s, std::move(rep)); // until release()
       return;
     }
     if (p.delay.count() > 0) {
@@ -318,6 +318,16 @@ void model_server::handle(http::request req, std::shared_ptr<http::reply> rep) {
     }
   }
   answer(s, p, std::move(rep));
+}
+
+void model_server::release() {
+  decltype(parked_) parked;
+  {
+    std::lock_guard guard{mutex_};
+    parked.swap(parked_);
+  }
+  for (auto& [s, rep] : parked)
+    answer(s, plan{}, rep);
 }
 
 void model_server::answer(const seen& s, const plan& p,

@@ -33,7 +33,8 @@ public:
     /// Streamed answer as raw bytes (used when not `normal` and status 200
     /// and the request asked for a stream).
     std::string raw_stream;
-    /// Answer after this long (0: at once); never answer if negative.
+    /// Answer after this long (0: at once); if negative, wait for
+    /// `release()`.
     std::chrono::milliseconds delay{0};
   };
 
@@ -57,6 +58,9 @@ public:
   };
   std::vector<seen> requests() const;
 
+  /// Answers the requests parked so far (a negative delay) normally.
+  void release();
+
   /// Requests waiting for their answer right now, and the most at once.
   size_t waiting() const;
   size_t most_waiting() const;
@@ -68,7 +72,7 @@ private:
   mutable std::mutex mutex_;
   script_fn script_;
   std::vector<seen> seen_;
-  std::vector<std::shared_ptr<http::reply>> parked_;
+  std::vector<std::pair<seen, std::shared_ptr<http::reply>>> parked_;
   std::vector<std::thread> delayed_;
   size_t waiting_ = 0;
   size_t most_waiting_ = 0;

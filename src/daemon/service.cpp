@@ -17,8 +17,8 @@
 #include "core/names.hpp"
 #include "daemon/history.hpp"
 #include "daemon/openai_compat.hpp"
-#include "guardrail/approval.hpp"
 #include "guardrail/access.hpp"
+#include "guardrail/approval.hpp"
 #include "memory/tools.hpp"
 
 namespace troupe::daemon {
@@ -29,8 +29,8 @@ using clock_type = std::chrono::steady_clock;
 
 /// Rows the journal gives back: written by this service, holding values of
 /// up to 64 levels (tool outputs, arguments) inside a few of their own.
-const parse_limits journal_rows{.max_depth = 128, .max_bytes = size_t{1} << 30,
-                                .unique_keys = false};
+const parse_limits journal_rows{
+  .max_depth = 128, .max_bytes = size_t{1} << 30, .unique_keys = false};
 
 /// Longest Idempotency-Key accepted.
 constexpr size_t max_idempotency_key = 255;
@@ -79,6 +79,16 @@ std::optional<uint64_t> parse_id(std::string_view s) {
   return out;
 }
 
+/// The result of a task that ends without running (again): `answer` says
+/// why, `code` is its error code.
+json unrun_result(const std::string& answer, std::string_view code) {
+  return {{"answer", answer},
+          {"error_code", code},
+          {"notes", json::array()},
+          {"remembered", json::array()},
+          {"memories", json::array()}};
+}
+
 int status_for(std::string_view code) {
   if (code == "forbidden")
     return 403;
@@ -95,9 +105,7 @@ int status_for(std::string_view code) {
 service::service(const engine_config& cfg, std::unique_ptr<journal> j)
   : serve_(cfg.serve),
     access_(std::make_shared<guardrail::access_policy>(cfg.access)),
-    journal_(std::move(j)),
-    metrics_(std::make_unique<metrics>()) {
-}
+    journal_(std::move(j)), metrics_(std::make_unique<metrics>()) {}
 
 service::~service() = default;
 
@@ -131,17 +139,16 @@ service::recovery service::recover() {
         self->metrics_->taken_over(tasks.size());
         auto r = self->take_over(std::move(tasks));
         log::get()->warn(
-          R"("event":"tasks_taken_over","resumed":{},"failed":{})",
-          r.resumed, r.failed);
+          R"("event":"tasks_taken_over","resumed":{},"failed":{})", r.resumed,
+          r.failed);
       }
       // Also a tick: a run waiting on another replica's run of its thread
       // starts even if that replica's announcement was missed.
       self->advance_threads({});
     },
-    [w = weak_from_this()](std::vector<uint64_t> tasks,
-                           std::vector<std::string> threads) {
+    [w = weak_from_this()](store::changes c) {
       if (auto self = w.lock())
-        self->changed_elsewhere(tasks, threads);
+        self->changed_elsewhere(c);
     });
   return out;
 }
@@ -158,7 +165,8 @@ service::recovery service::take_over(std::vector<journaled_task> tasks) {
     std::vector<step_record> done;
     std::vector<std::string> unsafe;
     for (auto& text : t.steps) {
-      auto j = parse_json(text, "a journal step", journal_rows).value_or(json{});
+      auto j =
+        parse_json(text, "a journal step", journal_rows).value_or(json{});
       if (!j.is_object())
         continue;
       if (!j.value("started", false)) {
@@ -173,18 +181,22 @@ service::recovery service::take_over(std::vector<journaled_task> tasks) {
       std::string names;
       for (auto& n : unsafe)
         names += (names.empty() ? "'" : ", '") + n + "'";
-      json result{{"answer",
-                   "the daemon stopped during step " +
-                     std::to_string(done.size() + 1) + ", whose tool calls " +
-                     names +
-                     " may have run; they are not idempotent, so the task "
-                     "was not resumed (it had " +
-                     std::to_string(done.size()) + " finished step(s))"},
-                  {"error_code", "interrupted"},
-                  {"notes", json::array()},
-                  {"remembered", json::array()},
-                  {"memories", json::array()}};
+      auto result = unrun_result(
+        "the daemon stopped during step " + std::to_string(done.size() + 1) +
+          ", whose tool calls " + names +
+          " may have run; they are not idempotent, so the task was not "
+          "resumed (it had " +
+          std::to_string(done.size()) + " finished step(s))",
+        "interrupted");
       journal_->finish(t.id, "failed", dump(result), {}, t.fence);
+      ++out.failed;
+      continue;
+    }
+    if (t.cancel_requested) {
+      // Asked to cancel while its replica was gone: it ends here.
+      auto result =
+        unrun_result("cancelled before it was resumed", "cancelled");
+      journal_->finish(t.id, "cancelled", dump(result), {}, t.fence);
       ++out.failed;
       continue;
     }
@@ -199,10 +211,9 @@ service::recovery service::take_over(std::vector<journaled_task> tasks) {
         std::lock_guard guard{mutex_};
         auto& runs = threads_[thread];
         runs.waiting.push_back({std::move(t), std::move(done), true});
-        std::stable_sort(runs.waiting.begin(), runs.waiting.end(),
-                         [](auto& a, auto& b) {
-                           return a.meta.turn < b.meta.turn;
-                         });
+        std::stable_sort(
+          runs.waiting.begin(), runs.waiting.end(),
+          [](auto& a, auto& b) { return a.meta.turn < b.meta.turn; });
       }
       advance(thread);
     }
@@ -248,26 +259,34 @@ void service::fenced(uint64_t id) {
     end_run(thread, id);
 }
 
-void service::changed_elsewhere(const std::vector<uint64_t>& tasks,
-                                const std::vector<std::string>& threads) {
-  // Empty: some announcements may have been missed; look at everything
-  // followed.
-  bool all = tasks.empty() && threads.empty();
+void service::changed_elsewhere(const store::changes& c) {
+  // A resync: some announcements may have been missed; look at
+  // everything followed.
   std::vector<uint64_t> ids;
+  std::vector<uint64_t> cancels;
   {
     std::lock_guard guard{mutex_};
-    if (all) {
+    if (c.resync) {
       for (auto& [id, w] : remote_watchers_)
         ids.push_back(id);
     } else {
-      for (auto id : tasks)
+      for (auto id : c.tasks)
         if (remote_watchers_.count(id))
           ids.push_back(id);
     }
+    for (auto id : c.cancels)
+      if (auto it = tasks_.find(id); it != tasks_.end() && !it->second.finished)
+        cancels.push_back(id);
   }
   for (auto id : ids)
     follow_remote(id);
-  advance_threads(all ? std::vector<std::string>{} : threads);
+  // Asked of another replica for a task this one runs.
+  for (auto id : cancels)
+    cancel_here(id, [](bool) {});
+  if (c.resync)
+    advance_threads({});
+  else if (!c.threads.empty())
+    advance_threads(c.threads);
 }
 
 void service::follow_remote(uint64_t id) {
@@ -277,7 +296,9 @@ void service::follow_remote(uint64_t id) {
   if (it == remote_watchers_.end() || !t)
     return;
   auto& rw = it->second;
-  auto event_of = [](const json& j) { return j.value("event_id", uint64_t{0}); };
+  auto event_of = [](const json& j) {
+    return j.value("event_id", uint64_t{0});
+  };
   std::vector<json> steps;
   for (auto& s : t->steps) {
     auto j = parse_json(s, "a journal step", journal_rows).value_or(json{});
@@ -303,9 +324,9 @@ void service::follow_remote(uint64_t id) {
     remote_watchers_.erase(it);
   } else {
     auto& ws = rw.streams;
-    ws.erase(std::remove_if(ws.begin(), ws.end(),
-                            [](auto& w) { return w->closed(); }),
-             ws.end());
+    ws.erase(
+      std::remove_if(ws.begin(), ws.end(), [](auto& w) { return w->closed(); }),
+      ws.end());
     if (ws.empty())
       remote_watchers_.erase(it);
   }
@@ -382,8 +403,7 @@ void service::stop_journaling_ends() {
 
 bool service::wait_idle(clock_type::time_point deadline) {
   std::unique_lock lock{mutex_};
-  idle_.wait_until(lock, deadline,
-                   [&] { return active_ == 0 || drain_cut_; });
+  idle_.wait_until(lock, deadline, [&] { return active_ == 0 || drain_cut_; });
   return active_ == 0;
 }
 
@@ -459,18 +479,19 @@ bool service::admit(const std::string& principal,
     }
     wait_s = (1 - b.tokens) / serve_.rate_limit;
   }
-  auto res = http::error_response(
-    429, "rate_limited",
-    "principal '" + principal + "' is over its rate limit of " +
-      dump(serve_.rate_limit) + " requests/s");
-  res.headers.emplace_back("Retry-After",
-                           std::to_string(static_cast<int64_t>(std::ceil(wait_s))));
+  auto res = http::error_response(429, "rate_limited",
+                                  "principal '" + principal +
+                                    "' is over its rate limit of " +
+                                    dump(serve_.rate_limit) + " requests/s");
+  res.headers.emplace_back(
+    "Retry-After", std::to_string(static_cast<int64_t>(std::ceil(wait_s))));
   reply(rep, std::move(res));
   return false;
 }
 
-std::optional<json> service::json_body(const http::request& req,
-                                       const std::shared_ptr<http::reply>& rep) {
+std::optional<json>
+service::json_body(const http::request& req,
+                   const std::shared_ptr<http::reply>& rep) {
   auto type = req.header("content-type");
   auto media = type.substr(0, type.find(';'));
   while (!media.empty() && media.back() == ' ')
@@ -480,9 +501,9 @@ std::optional<json> service::json_body(const http::request& req,
          "the body must be application/json, got '" + std::string{type} + "'");
     return std::nullopt;
   }
-  auto parsed = parse_object(req.body, "request body",
-                             {.max_depth = serve_.max_json_depth,
-                              .max_bytes = serve_.max_body_bytes});
+  auto parsed = parse_object(
+    req.body, "request body",
+    {.max_depth = serve_.max_json_depth, .max_bytes = serve_.max_body_bytes});
   if (!parsed) {
     fail(rep, 400, "invalid_json", parsed.error().message);
     return std::nullopt;
@@ -556,9 +577,8 @@ bool service::routed(const http::request& req,
     fail(rep, 404, "not_found", "no such endpoint: " + req.path);
     return false;
   }
-  auto res = http::error_response(405, "method_not_allowed",
-                                  req.method + " is not allowed on " +
-                                    req.path);
+  auto res = http::error_response(
+    405, "method_not_allowed", req.method + " is not allowed on " + req.path);
   res.headers.emplace_back("Allow", allow);
   reply(rep, std::move(res));
   return false;
@@ -618,7 +638,8 @@ void service::handle(http::request req, std::shared_ptr<http::reply> rep) {
   if (path == "/v1/tools") {
     if (!backend_)
       return fail(rep, 503, "not_ready", "the engine is starting");
-    return reply(rep, json_response(200, {{"tools", to_json(backend_->tools())}}));
+    return reply(rep,
+                 json_response(200, {{"tools", to_json(backend_->tools())}}));
   }
   if (path == "/v1/chat/completions")
     return chat_completions(req, *principal, std::move(rep));
@@ -730,7 +751,8 @@ void service::submit(const http::request& req, const std::string& principal,
   for (auto& [key, value] : body->items()) {
     if (key != "input" && key != "agent" && key != "session")
       return fail(rep, 400, "invalid_input",
-                  "unknown field '" + key + "' (fields: input, agent, session)");
+                  "unknown field '" + key +
+                    "' (fields: input, agent, session)");
     if (!value.is_string())
       return fail(rep, 400, "invalid_input",
                   "'" + key + "' must be a string, got " + dump(value));
@@ -765,8 +787,11 @@ void service::submit(const http::request& req, const std::string& principal,
                   "(task " +
                     std::to_string(prior.id) + ")");
     auto res = json_response(
-      200, {{"id", prior.id}, {"status", prior.status == "queued" ? "running" : prior.status}, {"replayed", true}});
-    res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(prior.id));
+      200, {{"id", prior.id},
+            {"status", prior.status == "queued" ? "running" : prior.status},
+            {"replayed", true}});
+    res.headers.emplace_back("Location",
+                             "/v1/tasks/" + std::to_string(prior.id));
     reply(rep, std::move(res));
   };
   if (!t.idempotency_key.empty())
@@ -919,9 +944,9 @@ uint64_t service::publish(live_task& live, std::string_view name,
   auto& ws = live.watchers;
   for (auto& w : ws)
     w->send_raw(text);
-  ws.erase(std::remove_if(ws.begin(), ws.end(),
-                          [](auto& w) { return w->closed(); }),
-           ws.end());
+  ws.erase(
+    std::remove_if(ws.begin(), ws.end(), [](auto& w) { return w->closed(); }),
+    ws.end());
   live.recent.emplace_back(id, std::move(text));
   if (live.recent.size() > event_buffer)
     live.recent.pop_front();
@@ -937,8 +962,8 @@ void service::on_token(uint64_t id, std::string delta) {
     it->second.hooks.token(delta);
   // The hottest event: its data built as one JSON string, not an object.
   std::string data = "{\"delta\":";
-  data += json(std::move(delta)).dump(-1, ' ', false,
-                                      json::error_handler_t::replace);
+  data +=
+    json(std::move(delta)).dump(-1, ' ', false, json::error_handler_t::replace);
   data += '}';
   publish(it->second, "token", data);
 }
@@ -1000,9 +1025,8 @@ void service::on_result(const task_result& r) {
     if (it != tasks_.end()) {
       fence = it->second.meta.fence;
       // The result's event id, journaled with it.
-      result["event_id"] =
-        std::max<uint64_t>(it->second.last_event + 1,
-                           static_cast<uint64_t>(now_ms()) * 1000);
+      result["event_id"] = std::max<uint64_t>(
+        it->second.last_event + 1, static_cast<uint64_t>(now_ms()) * 1000);
       agent = it->second.meta.agent;
       thread = it->second.meta.thread;
       journaled = it->second.journaled;
@@ -1013,9 +1037,9 @@ void service::on_result(const task_result& r) {
       if (!thread.empty() && r.status == task_status::completed)
         for (auto& m : turn_of(it->second.meta.input, r))
           turn.push_back(dump(message_json(m, r.id)));
-      seconds = std::chrono::duration<double>(clock_type::now() -
-                                              it->second.started)
-                  .count();
+      seconds =
+        std::chrono::duration<double>(clock_type::now() - it->second.started)
+          .count();
     }
   }
   auto status = std::string{to_string(r.status)};
@@ -1097,16 +1121,21 @@ void service::get_task(uint64_t id, const std::string& principal,
     return not_found();
   std::vector<json> steps;
   for (auto& s : t->steps)
-    steps.push_back(parse_json(s, "a journal step", journal_rows).value_or(json{}));
-  auto result = t->result.empty() ? json(nullptr)
-                                  : parse_json(t->result, "a journal result", journal_rows).value_or(json{});
-  reply(rep, json_response(200, task_json(*t, steps, result,
-                                          t->status != "queued")));
+    steps.push_back(
+      parse_json(s, "a journal step", journal_rows).value_or(json{}));
+  auto result = t->result.empty()
+                  ? json(nullptr)
+                  : parse_json(t->result, "a journal result", journal_rows)
+                      .value_or(json{});
+  reply(rep, json_response(
+               200, task_json(*t, steps, result, t->status != "queued")));
 }
 
 void service::stream_task(uint64_t id, const std::string& principal,
                           uint64_t after, std::shared_ptr<http::reply> rep) {
-  auto event_of = [](const json& j) { return j.value("event_id", uint64_t{0}); };
+  auto event_of = [](const json& j) {
+    return j.value("event_id", uint64_t{0});
+  };
   std::unique_lock lock{mutex_};
   auto it = tasks_.find(id);
   if (it != tasks_.end() && it->second.meta.principal == principal) {
@@ -1176,21 +1205,91 @@ void service::stream_task(uint64_t id, const std::string& principal,
 
 void service::cancel_task(uint64_t id, const std::string& principal,
                           std::shared_ptr<http::reply> rep) {
+  auto self = shared_from_this();
+  auto answer = [self, id, rep](bool found) {
+    if (found)
+      return self->reply(
+        rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));
+    self->fail(rep, 409, "already_finished",
+               "task " + std::to_string(id) +
+                 " ended before it could be cancelled");
+  };
+  std::optional<waiting_run> unstarted;
+  {
+    std::lock_guard guard{mutex_};
+    if (auto it = tasks_.find(id); it != tasks_.end()) {
+      if (it->second.meta.principal != principal)
+        return fail(rep, 404, "not_found", "no task " + std::to_string(id));
+      if (it->second.finished)
+        return fail(rep, 409, "already_finished",
+                    "task " + std::to_string(id) +
+                      " already ended: " + it->second.meta.status);
+      // Runs here: cancelled here (below, outside the lock).
+    } else {
+      // A run queued behind its thread's run here: it never starts.
+      for (auto& [thread, runs] : threads_)
+        for (auto w = runs.waiting.begin(); w != runs.waiting.end(); ++w)
+          if (w->meta.id == id && w->meta.principal == principal) {
+            unstarted = std::move(*w);
+            runs.waiting.erase(w);
+            break;
+          }
+      if (!unstarted) {
+        // Not here: another replica's, or ended.
+        auto t = journal_->get(id);
+        if (!t || t->principal != principal)
+          return fail(rep, 404, "not_found", "no task " + std::to_string(id));
+        if (t->status != "queued")
+          return fail(rep, 409, "already_finished",
+                      "task " + std::to_string(id) +
+                        " already ended: " + t->status);
+        // Whichever replica runs it (or takes it over) cancels it.
+        auto asked = journal_->request_cancel(id);
+        if (!asked)
+          return fail(rep, 503, "journal_unavailable", asked.error().message);
+        return answer(*asked);
+      }
+    }
+  }
+  if (unstarted) {
+    reply(rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));
+    auto result = unrun_result("cancelled before it started", "cancelled");
+    // With its stream, if one waits for it.
+    std::vector<std::shared_ptr<http::event_stream>> streams;
+    {
+      std::lock_guard guard{mutex_};
+      if (auto p = pending_watchers_.find(id); p != pending_watchers_.end()) {
+        streams = std::move(p->second);
+        pending_watchers_.erase(p);
+      }
+    }
+    auto meta = unstarted->meta;
+    journal_->finish(
+      id, "cancelled", dump(result),
+      [self, meta, result, streams] {
+        auto done = meta;
+        done.status = "cancelled";
+        auto text = dump(task_json(done, {}, result, true));
+        for (auto& w : streams) {
+          w->send("result", text);
+          w->close();
+        }
+        // The run after it in its thread may start.
+        self->advance(meta.thread);
+      },
+      meta.fence);
+    return;
+  }
+  cancel_here(id, answer);
+}
+
+void service::cancel_here(uint64_t id, std::function<void(bool)> done) {
   bool preparing = false;
   {
     std::lock_guard guard{mutex_};
     auto it = tasks_.find(id);
-    if (it == tasks_.end() || it->second.meta.principal != principal) {
-      auto t = it == tasks_.end() ? journal_->get(id) : std::nullopt;
-      if (!t || t->principal != principal)
-        return fail(rep, 404, "not_found", "no task " + std::to_string(id));
-      return fail(rep, 409, "already_finished",
-                  "task " + std::to_string(id) + " already ended: " + t->status);
-    }
-    if (it->second.finished)
-      return fail(rep, 409, "already_finished",
-                  "task " + std::to_string(id) +
-                    " already ended: " + it->second.meta.status);
+    if (it == tasks_.end() || it->second.finished)
+      return done(false);
     if (it->second.preparing && !it->second.cancel_requested) {
       // Not with the engine yet (its history is being made): it ends now,
       // and never starts.
@@ -1199,7 +1298,7 @@ void service::cancel_task(uint64_t id, const std::string& principal,
     }
   }
   if (preparing) {
-    reply(rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));
+    done(true);
     task_result r;
     r.id = id;
     r.status = task_status::cancelled;
@@ -1207,13 +1306,7 @@ void service::cancel_task(uint64_t id, const std::string& principal,
     r.error_code = to_string(errc::cancelled);
     return on_result(r);
   }
-  auto self = shared_from_this();
-  backend_->cancel(id, [self, id, rep](bool found) {
-    if (found)
-      return self->reply(rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));
-    self->fail(rep, 409, "already_finished",
-               "task " + std::to_string(id) + " ended before it could be cancelled");
-  });
+  backend_->cancel(id, std::move(done));
 }
 
 // -- memory -------------------------------------------------------------------
@@ -1252,12 +1345,14 @@ void service::memory(const http::request& req, const std::string& principal,
   backend_->memory_call(std::move(inv), [self, rep, search](tool_result r) {
     auto out = parse_json(r.output, "a memory result").value_or(json{});
     if (!r.ok) {
-      auto code = out.is_object() && out.contains("code") && out["code"].is_string()
-                    ? out["code"].get<std::string>()
-                    : std::string{"internal"};
-      auto message = out.is_object() && out.contains("error") && out["error"].is_string()
-                       ? out["error"].get<std::string>()
-                       : r.output;
+      auto code =
+        out.is_object() && out.contains("code") && out["code"].is_string()
+          ? out["code"].get<std::string>()
+          : std::string{"internal"};
+      auto message =
+        out.is_object() && out.contains("error") && out["error"].is_string()
+          ? out["error"].get<std::string>()
+          : r.output;
       return self->fail(rep, status_for(code), code, message);
     }
     self->reply(rep, json_response(search ? 200 : 201, out));
@@ -1276,8 +1371,8 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
     auto text = m.render(c, self->backend_.get(), self->journal_->commits(),
                          self->server_, pool ? &*pool : nullptr);
     m.response(200);
-    rep->send({200, "text/plain; version=0.0.4; charset=utf-8",
-               std::move(text), {}});
+    rep->send(
+      {200, "text/plain; version=0.0.4; charset=utf-8", std::move(text), {}});
   };
   if (!backend_)
     return render({});
@@ -1294,12 +1389,12 @@ constexpr size_t max_metadata_bytes = 16 * 1024;
 json thread_json(const journaled_thread& t) {
   json messages = json::array();
   for (auto& m : t.messages)
-    messages.push_back(parse_json(m, "a thread message", journal_rows)
-                         .value_or(json{}));
+    messages.push_back(
+      parse_json(m, "a thread message", journal_rows).value_or(json{}));
   json runs = json::array();
   for (auto& [id, status] : t.runs)
-    runs.push_back({{"id", id},
-                    {"status", status == "queued" ? "running" : status}});
+    runs.push_back(
+      {{"id", id}, {"status", status == "queued" ? "running" : status}});
   json out{{"id", t.id},
            {"agent", t.agent},
            {"metadata", parse_json(t.metadata, "thread metadata", journal_rows)
@@ -1421,8 +1516,7 @@ void service::run_thread(const http::request& req, const std::string& principal,
   auto body = json_body(req, rep);
   if (!body)
     return;
-  bool queue = req.query == "wait=true" ||
-               req.query.find("wait=true&") == 0 ||
+  bool queue = req.query == "wait=true" || req.query.find("wait=true&") == 0 ||
                req.query.find("&wait=true") != std::string::npos;
   bool stream = false;
   journaled_task t;
@@ -1440,7 +1534,8 @@ void service::run_thread(const http::request& req, const std::string& principal,
     } else if (key == "stream") {
       if (!value.is_boolean())
         return fail(rep, 400, "invalid_input",
-                    "'stream' must be true or false, got " + cut(dump(value), 40));
+                    "'stream' must be true or false, got " +
+                      cut(dump(value), 40));
       stream = value.get<bool>();
     } else if (key == "busy") {
       if (value != "reject" && value != "queue")
@@ -1483,62 +1578,64 @@ void service::run_thread(const http::request& req, const std::string& principal,
   t.fence = 1;
   t.created_ms = now_ms();
   auto self = shared_from_this();
-  journal_->accept_run(t, !queue, [self, t, rep,
-                                   stream](result<run_place> place) mutable {
-    if (!place) {
-      self->advance(t.thread);
-      if (place.error().code == errc::thread_busy)
-        return self->fail(rep, 409, "thread_busy",
-                          "thread '" + t.thread +
-                            "' has a run going (on another replica): one run "
-                            "at a time; send \"busy\": \"queue\" (or "
-                            "?wait=true) to run after it");
-      if (place.error().code == errc::not_found)
-        return self->fail(rep, 404, "not_found", "no thread '" + t.thread + "'");
-      return self->fail(rep, 503, "journal_unavailable",
-                        place.error().message);
-    }
-    t.turn = place->turn;
-    bool now = false;
-    {
-      std::lock_guard guard{self->mutex_};
-      auto& runs = self->threads_[t.thread];
-      if (place->ahead == 0 && runs.running == 0 && runs.waiting.empty()) {
-        runs.running = t.id;
-        now = true;
-      } else {
-        // Its turn is the thread's latest: last in line.
-        runs.waiting.push_back({t, {}, false});
+  journal_->accept_run(
+    t, !queue, [self, t, rep, stream](result<run_place> place) mutable {
+      if (!place) {
+        self->advance(t.thread);
+        if (place.error().code == errc::thread_busy)
+          return self->fail(rep, 409, "thread_busy",
+                            "thread '" + t.thread +
+                              "' has a run going (on another replica): one run "
+                              "at a time; send \"busy\": \"queue\" (or "
+                              "?wait=true) to run after it");
+        if (place.error().code == errc::not_found)
+          return self->fail(rep, 404, "not_found",
+                            "no thread '" + t.thread + "'");
+        return self->fail(rep, 503, "journal_unavailable",
+                          place.error().message);
       }
-    }
-    auto id = t.id;
-    json accepted{{"id", id},
-                  {"thread", t.thread},
-                  {"status", now ? "running" : "queued"}};
-    if (stream) {
-      // The run's events on this response: `run` (as the 202 would say),
-      // then the rest, as on GET /v1/tasks/{id}/events.
-      self->metrics_->response(200);
-      std::shared_ptr<http::event_stream> events = rep->open_stream();
-      // Its id is below every event of the task's (a microsecond clock):
-      // Last-Event-ID with it on /v1/tasks/{id}/events gives them all.
-      events->send("run", dump(accepted),
-                   std::to_string(static_cast<uint64_t>(now_ms()) * 1000 - 1));
-      std::lock_guard guard{self->mutex_};
-      self->pending_watchers_[id].push_back(std::move(events));
-    }
-    auto thread = t.thread;
-    if (now)
-      self->start(std::move(t));
-    if (!stream) {
-      auto res = json_response(202, accepted);
-      res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
-      self->reply(rep, std::move(res));
-    }
-    if (!now)
-      // The runs before it may have ended meanwhile.
-      self->advance(thread);
-  });
+      t.turn = place->turn;
+      bool now = false;
+      {
+        std::lock_guard guard{self->mutex_};
+        auto& runs = self->threads_[t.thread];
+        if (place->ahead == 0 && runs.running == 0 && runs.waiting.empty()) {
+          runs.running = t.id;
+          now = true;
+        } else {
+          // Its turn is the thread's latest: last in line.
+          runs.waiting.push_back({t, {}, false});
+        }
+      }
+      auto id = t.id;
+      json accepted{{"id", id},
+                    {"thread", t.thread},
+                    {"status", now ? "running" : "queued"}};
+      if (stream) {
+        // The run's events on this response: `run` (as the 202 would say),
+        // then the rest, as on GET /v1/tasks/{id}/events.
+        self->metrics_->response(200);
+        std::shared_ptr<http::event_stream> events = rep->open_stream();
+        // Its id is below every event of the task's (a microsecond clock):
+        // Last-Event-ID with it on /v1/tasks/{id}/events gives them all.
+        events->send(
+          "run", dump(accepted),
+          std::to_string(static_cast<uint64_t>(now_ms()) * 1000 - 1));
+        std::lock_guard guard{self->mutex_};
+        self->pending_watchers_[id].push_back(std::move(events));
+      }
+      auto thread = t.thread;
+      if (now)
+        self->start(std::move(t));
+      if (!stream) {
+        auto res = json_response(202, accepted);
+        res.headers.emplace_back("Location", "/v1/tasks/" + std::to_string(id));
+        self->reply(rep, std::move(res));
+      }
+      if (!now)
+        // The runs before it may have ended meanwhile.
+        self->advance(thread);
+    });
 }
 
 void service::advance(const std::string& thread) {
@@ -1616,7 +1713,8 @@ void service::thread_history(
     }
   auto plan = plan_history(all, t->summary, t->summarized, budget, summarize);
   if (plan.to_summarize.empty())
-    return then(with_summary(summarize ? t->summary : "", std::move(plan.kept)));
+    return then(
+      with_summary(summarize ? t->summary : "", std::move(plan.kept)));
   // The turns past the budget are summarized by the agent's model, with
   // the summary so far, before the run starts (the thread is this run's
   // alone meanwhile); the summary is kept so that the next run starts from
@@ -1628,24 +1726,26 @@ void service::thread_history(
   backend_->complete(
     meta.agent, meta.id, std::move(request),
     [self, thread = meta.thread, id = meta.id, old = t->summary, covered,
-     kept = std::move(plan.kept), then = std::move(then)](
-      result<std::string> summary) mutable {
+     kept = std::move(plan.kept),
+     then = std::move(then)](result<std::string> summary) mutable {
       if (!summary) {
-        log::get()->warn(R"("event":"summary_failed","thread":"{}","task":{},"reason":{})",
-                         thread, id, log::quote(summary.error().message));
+        log::get()->warn(
+          R"("event":"summary_failed","thread":"{}","task":{},"reason":{})",
+          thread, id, log::quote(summary.error().message));
         return then(with_summary(old, std::move(kept)));
       }
       auto text = *summary;
-      self->journal_->set_summary(
-        thread, std::move(*summary), covered,
-        [then = std::move(then), text = std::move(text),
-         kept = std::move(kept)]() mutable {
-          then(with_summary(text, std::move(kept)));
-        });
+      self->journal_->set_summary(thread, std::move(*summary), covered,
+                                  [then = std::move(then),
+                                   text = std::move(text),
+                                   kept = std::move(kept)]() mutable {
+                                    then(with_summary(text, std::move(kept)));
+                                  });
     });
 }
 
-// -- OpenAI-compatible chat completions ----------------------------------------
+// -- OpenAI-compatible chat completions
+// ----------------------------------------
 
 void service::chat_completions(const http::request& req,
                                const std::string& principal,
@@ -1684,10 +1784,10 @@ void service::chat_completions(const http::request& req,
     auto self = shared_from_this();
     hooks.end = [self, rep, id, created, model](const task_result& r) {
       if (r.status == task_status::completed)
-        return self->reply(rep, json_response(200, completion_json(
-                                                     id, created, model, r)));
-      auto status = r.status == task_status::rejected ? 400
-                                                      : status_for(r.error_code);
+        return self->reply(
+          rep, json_response(200, completion_json(id, created, model, r)));
+      auto status =
+        r.status == task_status::rejected ? 400 : status_for(r.error_code);
       self->fail(rep, status, r.error_code.empty() ? "failed" : r.error_code,
                  r.answer);
     };
@@ -1695,9 +1795,9 @@ void service::chat_completions(const http::request& req,
     metrics_->response(200);
     std::shared_ptr<http::event_stream> stream = rep->open_stream();
     auto chunk = [=](json delta, json finish) {
-      return http::sse_format({}, dump(chunk_json(id, created, model,
-                                                  std::move(delta),
-                                                  std::move(finish))));
+      return http::sse_format(
+        {}, dump(chunk_json(id, created, model, std::move(delta),
+                            std::move(finish))));
     };
     stream->send_raw(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
     hooks.token = [stream, chunk](const std::string& delta) {
@@ -1712,11 +1812,11 @@ void service::chat_completions(const http::request& req,
             {}, dump(usage_chunk(id, created, model, r.usage))));
       } else {
         // The error as OpenAI streams one: the client raises it.
-        stream->send_raw(http::sse_format(
-          {}, dump(json{{"error",
-                         {{"message", r.answer},
-                          {"type", "troupe_error"},
-                          {"code", r.error_code}}}})));
+        stream->send_raw(
+          http::sse_format({}, dump(json{{"error",
+                                          {{"message", r.answer},
+                                           {"type", "troupe_error"},
+                                           {"code", r.error_code}}}})));
       }
       stream->send_raw(http::sse_format({}, "[DONE]"));
       stream->close();

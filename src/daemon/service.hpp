@@ -217,10 +217,11 @@ private:
   recovery take_over(std::vector<journaled_task> tasks);
   /// Task `id` was taken over by another replica: it stops here.
   void fenced(uint64_t id);
-  /// Other replicas committed steps or ends of `tasks`, or ended runs of
-  /// `threads` (both empty: something may have been missed).
-  void changed_elsewhere(const std::vector<uint64_t>& tasks,
-                         const std::vector<std::string>& threads);
+  /// What other replicas committed: followers and waiting runs go on,
+  /// cancels asked elsewhere are done here.
+  void changed_elsewhere(const store::changes& c);
+  /// Cancels task `id`, running here; `done` says whether it was.
+  void cancel_here(uint64_t id, std::function<void(bool)> done);
   /// Sends the followers of task `id` (running elsewhere) what is new.
   void follow_remote(uint64_t id);
   /// `advance` for each of `threads` (empty: every thread with a run

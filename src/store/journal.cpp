@@ -179,18 +179,15 @@ void journal::finish_turn(uint64_t id, std::string status, std::string result,
 
 // -- leases ------------------------------------------------------------------
 
-void journal::wait_changes(
-  std::chrono::milliseconds timeout,
-  const std::function<void(std::vector<uint64_t>, std::vector<std::string>,
-                           bool)>&) {
+void journal::wait_changes(std::chrono::milliseconds timeout,
+                           const std::function<void(changes)>&) {
   std::unique_lock lock{lease_mutex_};
   lease_wake_.wait_for(lock, timeout, [&] { return lease_stopping_; });
 }
 
 void journal::keep_leases(
   std::function<void(std::vector<journaled_task>)> claimed,
-  std::function<void(std::vector<uint64_t>, std::vector<std::string>)>
-    changed) {
+  std::function<void(changes)> changed) {
   std::lock_guard guard{lease_mutex_};
   if (lease_thread_.joinable())
     return;
@@ -231,20 +228,18 @@ void journal::run_leases() {
       next_renew = now + renew_every;
     }
     if (now >= next_claim) {
-      if (claiming_ && claimed_)
-        if (auto got = claim(false, 256); got && !got->empty())
-          claimed_(std::move(*got));
+      if (claiming_ && claimed_) {
+        auto got = claim(false, 256);
+        claimed_(got ? std::move(*got) : std::vector<journaled_task>{});
+      }
       next_claim = now + claim_every;
     }
     auto until = std::min(next_renew, next_claim);
     auto wait = duration_cast<milliseconds>(until - steady_clock::now());
-    wait_changes(std::max(wait, milliseconds{1}),
-                 [&](std::vector<uint64_t> tasks,
-                     std::vector<std::string> threads, bool resync) {
-                   if (changed_ &&
-                       (resync || !tasks.empty() || !threads.empty()))
-                     changed_(std::move(tasks), std::move(threads));
-                 });
+    wait_changes(std::max(wait, milliseconds{1}), [&](changes c) {
+      if (changed_ && !c.empty())
+        changed_(std::move(c));
+    });
   }
 }
 

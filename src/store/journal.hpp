@@ -55,6 +55,8 @@ struct journaled_task {
   uint64_t fence = 0;
   /// A thread's run: its place among the thread's runs (1, 2, …).
   uint64_t turn = 0;
+  /// A replica was asked to cancel it (`request_cancel`).
+  bool cancel_requested = false;
 };
 
 /// The leases this process takes on the tasks it runs.
@@ -66,6 +68,22 @@ struct lease_settings {
   /// How long a lease lasts without renewal: a dead replica's tasks are
   /// taken over this long after its last renewal.
   int64_t lease_ms = 10000;
+};
+
+/// What other replicas committed, as the store announces it.
+struct changes {
+  /// Tasks whose steps or end were written.
+  std::vector<uint64_t> tasks;
+  /// Threads a run of which ended.
+  std::vector<std::string> threads;
+  /// Tasks a replica was asked to cancel (the one running them does).
+  std::vector<uint64_t> cancels;
+  /// Some may have been missed (after a reconnection): look at all.
+  bool resync = false;
+
+  bool empty() const {
+    return tasks.empty() && threads.empty() && cancels.empty() && !resync;
+  }
 };
 
 /// Where a thread's new run stands, once journaled.
@@ -258,21 +276,23 @@ public:
   /// unfinished): another replica takes them at once. May block.
   virtual void release() = 0;
 
+  /// Asks whichever replica runs task `id` to cancel it (and one taking
+  /// it over to end it at once); false if no unfinished task `id` is
+  /// there. May block.
+  virtual result<bool> request_cancel(uint64_t id) = 0;
+
   /// How many runs of `thread` before turn `turn` have not ended.
   virtual result<uint64_t> runs_ahead(const std::string& thread,
                                       uint64_t turn) const = 0;
 
   /// Starts a thread that renews this replica's leases (every third of a
   /// lease) and, while `claiming`, takes over expired ones (every tenth of
-  /// a lease, 1 s at most), handing them to `claimed`; and, where the
-  /// store tells of changes made by other replicas (PostgreSQL's
-  /// LISTEN/NOTIFY), hands `changed` the tasks whose steps or end were
-  /// written, and the threads whose run ended, as they commit. Stopped
-  /// by the backend's destructor or `stop_leases`.
+  /// a lease, 1 s at most), handing them to `claimed` (also when there
+  /// are none: a tick); and, where the store announces what other
+  /// replicas commit (PostgreSQL's LISTEN/NOTIFY), hands it to `changed`
+  /// as it comes. Stopped by the backend's destructor or `stop_leases`.
   void keep_leases(std::function<void(std::vector<journaled_task>)> claimed,
-                   std::function<void(std::vector<uint64_t> tasks,
-                                      std::vector<std::string> threads)>
-                     changed = {});
+                   std::function<void(changes)> changed = {});
   void set_claiming(bool on) {
     claiming_ = on;
   }
@@ -300,13 +320,10 @@ protected:
   void start_writer();
 
   /// Waits up to `timeout` for changes other replicas committed, and
-  /// hands them to `changed` (the tasks and threads it names; `resync`
-  /// when some may have been missed, as after a reconnection). The
-  /// default (SQLite: one process) has none: it only waits.
-  virtual void wait_changes(
-    std::chrono::milliseconds timeout,
-    const std::function<void(std::vector<uint64_t>, std::vector<std::string>,
-                             bool resync)>& changed);
+  /// hands them to `changed`. The default (SQLite: one process) has
+  /// none: it only waits.
+  virtual void wait_changes(std::chrono::milliseconds timeout,
+                            const std::function<void(changes)>& changed);
 
   /// Interrupts a `wait_changes` under way (the lease thread stops).
   virtual void interrupt_changes() {}
@@ -354,7 +371,7 @@ private:
 
   void run_leases();
   std::function<void(std::vector<journaled_task>)> claimed_;
-  std::function<void(std::vector<uint64_t>, std::vector<std::string>)> changed_;
+  std::function<void(changes)> changed_;
   std::atomic<bool> claiming_{true};
   std::mutex lease_mutex_;
   std::condition_variable lease_wake_;

@@ -64,6 +64,8 @@ constexpr const char* schema = R"(
   ALTER TABLE tasks ADD COLUMN IF NOT EXISTS turn BIGINT NOT NULL DEFAULT 0;
   ALTER TABLE threads ADD COLUMN IF NOT EXISTS runs BIGINT NOT NULL
     DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN IF NOT EXISTS cancel_requested BOOLEAN NOT
+    NULL DEFAULT false;
 )";
 
 /// The database's clock, in milliseconds: every replica's leases are
@@ -80,8 +82,8 @@ constexpr const char* schema_unlock = "SELECT pg_advisory_unlock(735318)";
 
 constexpr const char* task_columns =
   "SELECT id, principal, agent, session, input, idem_key, request_hash, "
-  "status, result, created_ms, updated_ms, thread, owner, fence, turn "
-  "FROM tasks ";
+  "status, result, created_ms, updated_ms, thread, owner, fence, turn, "
+  "cancel_requested FROM tasks ";
 
 journaled_task read_task(const pg_rows& q, size_t row) {
   journaled_task t;
@@ -100,6 +102,7 @@ journaled_task read_task(const pg_rows& q, size_t row) {
   t.owner = q.text(row, 12);
   t.fence = static_cast<uint64_t>(q.integer(row, 13));
   t.turn = static_cast<uint64_t>(q.integer(row, 14));
+  t.cancel_requested = q.text(row, 15) == "t";
   return t;
 }
 
@@ -111,9 +114,8 @@ std::string joined(const std::vector<std::string>& xs) {
   return out;
 }
 
-/// Parses a change payload ("t:1,2;h:a,b") into `tasks` and `threads`.
-void parse_change(std::string_view p, std::vector<uint64_t>& tasks,
-                  std::vector<std::string>& threads) {
+/// Parses a change payload ("t:1,2;h:a,b;c:3") into `out`.
+void parse_change(std::string_view p, changes& out) {
   while (!p.empty()) {
     auto end = p.find(';');
     auto part = p.substr(0, end);
@@ -130,14 +132,14 @@ void parse_change(std::string_view p, std::vector<uint64_t>& tasks,
       if (item.empty())
         continue;
       if (kind == 'h') {
-        threads.emplace_back(item);
-      } else if (kind == 't') {
+        out.threads.emplace_back(item);
+      } else if (kind == 't' || kind == 'c') {
         uint64_t id = 0;
         for (char c : item)
           id =
             c >= '0' && c <= '9' ? id * 10 + static_cast<uint64_t>(c - '0') : 0;
         if (id != 0)
-          tasks.push_back(id);
+          (kind == 't' ? out.tasks : out.cancels).push_back(id);
       }
     }
   }
@@ -585,7 +587,7 @@ public:
         " + $4 FROM c WHERE t.id = c.id RETURNING t.id, t.principal, "
         "t.agent, t.session, t.input, t.idem_key, t.request_hash, t.status, "
         "t.result, t.created_ms, t.updated_ms, t.thread, t.owner, t.fence, "
-        "t.turn",
+        "t.turn, t.cancel_requested",
         pg_params{}
           .text(lease_.owner)
           .text(own ? "true" : "false")
@@ -653,10 +655,8 @@ public:
     return static_cast<uint64_t>((*r)[0].integer(0, 0));
   }
 
-  void wait_changes(
-    std::chrono::milliseconds timeout,
-    const std::function<void(std::vector<uint64_t>, std::vector<std::string>,
-                             bool)>& changed) override {
+  void wait_changes(std::chrono::milliseconds timeout,
+                    const std::function<void(changes)>& changed) override {
     // A connection of its own, outside the pool: it LISTENs between
     // queries, which a pooled one cannot.
     if (!listener_ || !listener_->ok()) {
@@ -665,7 +665,7 @@ public:
       if (c && (*c)->exec(std::string{"LISTEN "} + changes_channel)) {
         listener_ = std::move(*c);
         // What was committed while it was not listening is unknown.
-        changed({}, {}, true);
+        changed(changes{.resync = true});
       } else {
         journal::wait_changes(timeout, changed);
         return;
@@ -675,12 +675,23 @@ public:
     drain_wake();
     if (!got)
       return;
-    std::vector<uint64_t> tasks;
-    std::vector<std::string> threads;
+    changes c;
     for (auto& p : *got)
-      parse_change(p, tasks, threads);
-    if (!tasks.empty() || !threads.empty())
-      changed(std::move(tasks), std::move(threads), false);
+      parse_change(p, c);
+    if (!c.empty())
+      changed(std::move(c));
+  }
+
+  result<bool> request_cancel(uint64_t id) override {
+    auto r = read(
+      {{"UPDATE tasks SET cancel_requested = true WHERE id = $1 "
+        "AND status = 'queued'",
+        pg_params{}.integer(as_int(id))},
+       {"SELECT pg_notify($1, $2)",
+        pg_params{}.text(changes_channel).text("c:" + std::to_string(id))}});
+    if (!r)
+      return r.error();
+    return (*r)[0].affected() > 0;
   }
 
   void interrupt_changes() override {

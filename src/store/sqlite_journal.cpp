@@ -81,6 +81,9 @@ void migrate(SQLite::Database& db) {
             "DEFAULT 0");
     db.exec("ALTER TABLE tasks ADD COLUMN turn INTEGER NOT NULL DEFAULT 0");
   }
+  if (!has_column(db, "tasks", "cancel_requested"))
+    db.exec("ALTER TABLE tasks ADD COLUMN cancel_requested INTEGER NOT NULL "
+            "DEFAULT 0");
   if (!has_column(db, "threads", "runs"))
     db.exec("ALTER TABLE threads ADD COLUMN runs INTEGER NOT NULL DEFAULT 0");
   db.exec("CREATE INDEX IF NOT EXISTS tasks_by_thread ON tasks(thread, id)");
@@ -114,13 +117,14 @@ journaled_task read_task(SQLite::Statement& q) {
   t.owner = q.getColumn(12).getString();
   t.fence = static_cast<uint64_t>(q.getColumn(13).getInt64());
   t.turn = static_cast<uint64_t>(q.getColumn(14).getInt64());
+  t.cancel_requested = q.getColumn(15).getInt() != 0;
   return t;
 }
 
 constexpr const char* task_columns =
   "SELECT id, principal, agent, session, input, idem_key, request_hash, "
-  "status, result, created_ms, updated_ms, thread, owner, fence, turn "
-  "FROM tasks ";
+  "status, result, created_ms, updated_ms, thread, owner, fence, turn, "
+  "cancel_requested FROM tasks ";
 
 class sqlite_journal final : public journal {
 public:
@@ -451,6 +455,20 @@ public:
     } catch (const std::exception& e) {
       return failure{errc::role_down,
                      std::string{"the journal could not renew leases: "} +
+                       e.what()};
+    }
+  }
+
+  result<bool> request_cancel(uint64_t id) override {
+    std::lock_guard guard{lease_mutex};
+    try {
+      SQLite::Statement up{*leaser, "UPDATE tasks SET cancel_requested = 1 "
+                                    "WHERE id = ? AND status = 'queued'"};
+      up.bind(1, static_cast<int64_t>(id));
+      return up.exec() > 0;
+    } catch (const std::exception& e) {
+      return failure{errc::role_down,
+                     std::string{"the journal could not ask for the cancel: "} +
                        e.what()};
     }
   }

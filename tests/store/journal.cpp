@@ -581,15 +581,15 @@ TEST_CASE("a PostgreSQL journal hears what other replicas commit",
   auto b = backend.open(replica("b", 60000));
   std::mutex m;
   std::condition_variable cv;
-  std::set<uint64_t> tasks;
+  std::set<uint64_t> tasks, cancels;
   std::set<std::string> threads;
-  b->keep_leases([](std::vector<journaled_task>) {},
-                 [&](std::vector<uint64_t> ts, std::vector<std::string> hs) {
-                   std::lock_guard guard{m};
-                   tasks.insert(ts.begin(), ts.end());
-                   threads.insert(hs.begin(), hs.end());
-                   cv.notify_all();
-                 });
+  b->keep_leases([](std::vector<journaled_task>) {}, [&](changes c) {
+    std::lock_guard guard{m};
+    tasks.insert(c.tasks.begin(), c.tasks.end());
+    cancels.insert(c.cancels.begin(), c.cancels.end());
+    threads.insert(c.threads.begin(), c.threads.end());
+    cv.notify_all();
+  });
   REQUIRE(acked([&](auto done) { a->create_thread(thread("th_a"), done); }));
   REQUIRE(accept_sync(*a, task(7)));
   // B listens once it has (re)connected: what A commits from then on is
@@ -605,5 +605,36 @@ TEST_CASE("a PostgreSQL journal hears what other replicas commit",
   }));
   a->finish_turn(0, "completed", "{}", "th_a", {R"({"role":"user"})"});
   CHECK(heard([&] { return threads.count("th_a") > 0; }));
+  auto asked = a->request_cancel(7);
+  REQUIRE(asked);
+  CHECK(*asked);
+  CHECK(heard([&] { return cancels.count(7) > 0; }));
   b->stop_leases();
+}
+
+TEMPLATE_TEST_CASE("a cancel asked for a task another replica runs is kept "
+                   "for whoever takes it over",
+                   "[store][journal][lease]", sqlite_backend,
+                   postgres_backend) {
+  TestType backend;
+  auto a = backend.open(replica("a", 60000));
+  auto b = backend.open(replica("b", 60000));
+  REQUIRE(accept_sync(*a, task(1)));
+  auto asked = b->request_cancel(1);
+  REQUIRE(asked);
+  CHECK(*asked);
+  a->release();
+  auto taken = b->claim(false, 10);
+  REQUIRE(taken);
+  REQUIRE(taken->size() == 1);
+  CHECK((*taken)[0].cancel_requested);
+  b->finish(1, "cancelled", "{}", {}, (*taken)[0].fence);
+  b->flush();
+  // Ended: nothing left to cancel.
+  asked = b->request_cancel(1);
+  REQUIRE(asked);
+  CHECK_FALSE(*asked);
+  asked = b->request_cancel(99);
+  REQUIRE(asked);
+  CHECK_FALSE(*asked);
 }

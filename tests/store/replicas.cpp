@@ -42,12 +42,12 @@ json replica(const std::string& dsn, const model_server& srv) {
   return replica(dsn, json{{"provider", provider_json(srv)}});
 }
 
-/// The model server parks its first request (until `release()`) and
+/// The model server parks its next request (until `release()`) and
 /// answers the others at once.
-void park_first(model_server& srv) {
-  srv.script([](size_t n, const json&) {
+void park_next(model_server& srv) {
+  srv.script([next = srv.requests().size()](size_t n, const json&) {
     plan p;
-    if (n == 0)
+    if (n == next)
       p.delay = -1ms;
     return p;
   });
@@ -89,7 +89,7 @@ struct two_replicas {
   daemon_proc b;
 
   two_replicas()
-    : a{(park_first(srv), replica(dsn, srv))}, b{replica(dsn, srv)} {}
+    : a{(park_next(srv), replica(dsn, srv))}, b{replica(dsn, srv)} {}
 
   struct refs {
     daemon_proc& a;
@@ -303,4 +303,59 @@ TEST_CASE("a database restarted under load: refusals say why, no "
     INFO("task " << id << ": " << events.back().second);
     CHECK(json::parse(events.back().second)["status"] == "completed");
   }
+}
+
+TEST_CASE("a task is cancelled from any replica: the one running it stops "
+          "it; a run queued behind its thread's never starts",
+          "[store][replicas]") {
+  two_replicas r;
+  auto [a, b, srv] = r.parts();
+  auto id = a.submit("What is 8 + 8?");
+  REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+  auto cancel = b.call("DELETE", "/v1/tasks/" + std::to_string(id));
+  REQUIRE(cancel);
+  CHECK(cancel->status == 202);
+  auto events = b.follow(id);
+  REQUIRE_FALSE(events.empty());
+  CHECK(json::parse(events.back().second)["status"] == "cancelled");
+  CHECK(task_of(a, id)["status"] == "cancelled");
+  // Ended: a second cancel says so, on either.
+  auto again = a.call("DELETE", "/v1/tasks/" + std::to_string(id));
+  CHECK(error_code(again) == "already_finished");
+  srv.release();
+
+  // A thread whose run waits on A (parked again) has a second run queued
+  // on B; cancelling it on A (not its replica) ends it before it starts.
+  park_next(srv);
+  auto made = a.call("POST", "/v1/threads", "{}");
+  REQUIRE(made);
+  auto thread = json::parse(made->body)["id"].get<std::string>();
+  auto runs = "/v1/threads/" + thread + "/runs";
+  auto first = a.call("POST", runs, json{{"input", "What is 1 + 1?"}}.dump());
+  REQUIRE(first);
+  REQUIRE(first->status == 202);
+  REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+  auto queued = b.call("POST", runs,
+                       json{{"input", "And 2 + 2?"}, {"busy", "queue"}}.dump());
+  REQUIRE(queued);
+  REQUIRE(queued->status == 202);
+  auto second = json::parse(queued->body)["id"].get<uint64_t>();
+  auto stop = b.call("DELETE", "/v1/tasks/" + std::to_string(second));
+  REQUIRE(stop);
+  CHECK(stop->status == 202);
+  auto ended = a.follow(second);
+  REQUIRE_FALSE(ended.empty());
+  CHECK(json::parse(ended.back().second)["status"] == "cancelled");
+  srv.release();
+  auto done = a.follow(json::parse(first->body)["id"].get<uint64_t>());
+  CHECK(json::parse(done.back().second)["status"] == "completed");
+  // Only the first run's turn is in the thread.
+  auto th = b.call("GET", "/v1/threads/" + thread);
+  REQUIRE(th);
+  std::vector<std::string> users;
+  auto kept = json::parse(th->body);
+  for (auto& m : kept["messages"])
+    if (m["role"] == "user")
+      users.push_back(m["content"]);
+  CHECK(users == std::vector<std::string>{"What is 1 + 1?"});
 }

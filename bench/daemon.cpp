@@ -10,6 +10,10 @@
 ///   the bench starts: initdb in a temporary directory, a free port, as
 ///   user postgres when run as root; fsync and synchronous_commit on, as
 ///   a production server has them), if PostgreSQL is installed.
+/// - `failover`: two replicas on one PostgreSQL database; 100 tasks stall
+///   on replica A (its planner never answers), A is killed (SIGKILL), and
+///   the time until B has taken all of them over (target: within the
+///   lease, 10 s, plus 1 s) and until they have all completed.
 /// - `sse`: 10,000 concurrent GET /v1/tasks/{id}/events streams on a task
 ///   that never ends (its planner stalls): how many are held open, the
 ///   daemon's resident memory per stream, and the time to open them all.
@@ -24,6 +28,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <thread>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -210,6 +216,74 @@ void submit_scenario(const daemon_proc& d, const fs::path& dir,
                static_cast<unsigned long long>(submit.non_2xx));
 }
 
+/// The sum of the values of `d`'s metric lines starting with `prefix` and
+/// containing `label` ("" for any).
+double metric_sum(const daemon_proc& d, const std::string& prefix,
+                  const std::string& label = {}) {
+  auto text = troupe::bench::http_exchange(
+    d.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  double sum = 0;
+  size_t at = 0;
+  while ((at = text.find("\n" + prefix, at)) != std::string::npos) {
+    auto end = text.find('\n', at + 1);
+    auto line = text.substr(at + 1, end - at - 1);
+    at = end;
+    if (!label.empty() && line.find(label) == std::string::npos)
+      continue;
+    if (auto space = line.rfind(' '); space != std::string::npos)
+      sum += std::stod(line.substr(space + 1));
+  }
+  return sum;
+}
+
+/// POSTs a task to `d`; false if it was not accepted.
+bool submit_one(const daemon_proc& d, const std::string& input) {
+  auto body = R"({"input": ")" + input + R"("})";
+  auto posted = troupe::bench::http_exchange(
+    d.port, "POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+              std::string{api_key} +
+              "\r\nContent-Type: application/json\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+              body);
+  return posted.rfind("HTTP/1.1 202", 0) == 0;
+}
+
+/// `failover`: see the top of the file.
+void failover_scenario(const fs::path& dir, int64_t lease_ms) {
+  pg_server pg{dir / "pg-failover"};
+  if (pg.dsn.empty())
+    return;
+  auto store = R"("log_level": "off", "store": {"backend": "postgres", "lease_ms": )" +
+               std::to_string(lease_ms) + R"(, "postgres": {"dsn": ")" + pg.dsn + R"("}})";
+  daemon_proc a{dir / "fa", store + R"(, "faults": {"planner": {"mode": "stall", "rate": 1}})"};
+  daemon_proc b{dir / "fb", store};
+  constexpr int tasks = 100;
+  for (int i = 0; i < tasks; ++i)
+    if (!submit_one(a, "What is " + std::to_string(i) + " + 1?")) {
+      std::fprintf(stderr, "failover: replica A refused a task\n");
+      return;
+    }
+  auto t0 = clock_type::now();
+  kill(a.proc.pid(), SIGKILL);
+  double taken_s = -1;
+  double done_s = -1;
+  auto deadline = t0 + std::chrono::milliseconds{lease_ms * 3 + 30000};
+  while (clock_type::now() < deadline && done_s < 0) {
+    if (taken_s < 0 &&
+        metric_sum(b, "troupe_task_leases_total", "taken_over") >= tasks)
+      taken_s = troupe::bench::seconds_since(t0);
+    if (taken_s >= 0 &&
+        metric_sum(b, "agent_requests_total{", "status=\"completed\"") >= tasks)
+      done_s = troupe::bench::seconds_since(t0);
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  print_figure("{\"scenario\":\"failover\",\"tasks\":%d,\"lease_ms\":%lld,"
+               "\"taken_over_s\":%.2f,\"all_completed_s\":%.2f,"
+               "\"target_s\":%.1f}\n",
+               tasks, static_cast<long long>(lease_ms), taken_s, done_s,
+               static_cast<double>(lease_ms) / 1000 + 1);
+}
+
 int connect_local(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0)
@@ -250,6 +324,7 @@ int main(int argc, char** argv) {
       submit_scenario(d, dir, "submit_postgres", duration);
     }
   }
+  failover_scenario(dir, 10000);
   {
     daemon_proc d{dir / "b", R"("log_level": "off", "faults": {"planner": {"mode": "stall", "rate": 1}})"};
     auto body = std::string{R"({"input": "What is 1 + 1?"})"};

@@ -286,11 +286,12 @@ public:
                                       uint64_t turn) const = 0;
 
   /// Starts a thread that renews this replica's leases (every third of a
-  /// lease) and, while `claiming`, takes over expired ones (every tenth of
-  /// a lease, 1 s at most), handing them to `claimed` (also when there
-  /// are none: a tick); and, where the store announces what other
-  /// replicas commit (PostgreSQL's LISTEN/NOTIFY), hands it to `changed`
-  /// as it comes. Stopped by the backend's destructor or `stop_leases`.
+  /// lease) and, while `claiming`, takes over expired ones (every
+  /// twentieth of a lease, 250 ms at most), handing them to `claimed`
+  /// (also when there are none: a tick); and, where the store announces
+  /// what other replicas commit (PostgreSQL's LISTEN/NOTIFY), hands it to
+  /// `changed` as it comes. Stopped by the backend's destructor or
+  /// `stop_leases`.
   void keep_leases(std::function<void(std::vector<journaled_task>)> claimed,
                    std::function<void(changes)> changed = {});
   void set_claiming(bool on) {

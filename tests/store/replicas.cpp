@@ -90,15 +90,6 @@ struct two_replicas {
 
   two_replicas()
     : a{(park_next(srv), replica(dsn, srv))}, b{replica(dsn, srv)} {}
-
-  struct refs {
-    daemon_proc& a;
-    daemon_proc& b;
-    model_server& srv;
-  };
-  refs parts() {
-    return {a, b, srv};
-  }
 };
 
 } // namespace
@@ -107,7 +98,9 @@ TEST_CASE("a task submitted to one replica is read and followed live on "
           "another; an Idempotency-Key replays on either",
           "[store][replicas]") {
   two_replicas r;
-  auto [a, b, srv] = r.parts();
+  auto& a = r.a;
+  auto& b = r.b;
+  auto& srv = r.srv;
   auto id = a.submit("What is 2 + 2?");
   REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
   auto seen = task_of(b, id);
@@ -187,7 +180,9 @@ TEST_CASE("a replica stopped past its lease is fenced when it comes back: "
           "the replica that took over keeps the task",
           "[store][replicas]") {
   two_replicas r;
-  auto [a, b, srv] = r.parts();
+  auto& a = r.a;
+  auto& b = r.b;
+  auto& srv = r.srv;
   auto id = a.submit("What is 3 + 4?");
   REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
   // A stops (a long pause, a partition): its lease expires, B takes over
@@ -217,7 +212,9 @@ TEST_CASE("a replica stopped past its lease is fenced when it comes back: "
 TEST_CASE("a thread runs one run at a time across replicas",
           "[store][replicas]") {
   two_replicas r;
-  auto [a, b, srv] = r.parts();
+  auto& a = r.a;
+  auto& b = r.b;
+  auto& srv = r.srv;
   auto made = a.call("POST", "/v1/threads", "{}");
   REQUIRE(made);
   REQUIRE(made->status == 201);
@@ -309,7 +306,9 @@ TEST_CASE("a task is cancelled from any replica: the one running it stops "
           "it; a run queued behind its thread's never starts",
           "[store][replicas]") {
   two_replicas r;
-  auto [a, b, srv] = r.parts();
+  auto& a = r.a;
+  auto& b = r.b;
+  auto& srv = r.srv;
   auto id = a.submit("What is 8 + 8?");
   REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
   auto cancel = b.call("DELETE", "/v1/tasks/" + std::to_string(id));

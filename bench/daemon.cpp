@@ -18,7 +18,14 @@
 ///   that never ends (its planner stalls): how many are held open, the
 ///   daemon's resident memory per stream, and the time to open them all.
 ///
-/// Usage: daemon [--quick]. One JSON line per scenario. Needs wrk
+/// - `soak` (only with `--soak [SECONDS]`, default 180): durable
+///   submissions at full load for that long, SQLite then PostgreSQL, with
+///   retention on (`max_tasks` 20,000, looked at every 5 s): the store's
+///   size on disk and the daemon's resident memory, sampled twelve times —
+///   they level off instead of growing with the tasks.
+///
+/// Usage: daemon [--quick | --soak [SECONDS]]. One JSON line per scenario
+/// (per sample for the soak). Needs wrk
 /// (scripts/setup installs it) and a file-descriptor limit above 10,000.
 
 #include <arpa/inet.h>
@@ -284,6 +291,61 @@ void failover_scenario(const fs::path& dir, int64_t lease_ms) {
                static_cast<double>(lease_ms) / 1000 + 1);
 }
 
+/// The store's size on disk, as `troupe store --json` says (-1: unknown).
+double store_bytes(const fs::path& dir, const std::string& config) {
+  std::ofstream{dir / "store.json"} << "{" << config << "}";
+  auto out = run(std::string{TROUPE_CLI_PATH} + " store --json --config " +
+                 (dir / "store.json").string() + " --data-dir " +
+                 (dir / "data").string() + " 2>/dev/null");
+  if (auto v = word_after(out, "\"bytes\":"))
+    return std::stod(*v);
+  return -1;
+}
+
+/// `soak`: see the top of the file.
+void soak_scenario(const fs::path& dir, int seconds) {
+  pg_server pg{dir / "pg-soak"};
+  for (std::string backend : {"sqlite", "postgres"}) {
+    if (backend == "postgres" && pg.dsn.empty())
+      continue;
+    auto store = R"("store": {"backend": ")" + backend +
+                 R"(", "retention": {"max_tasks": 20000, "max_age_hours": 0, "every_ms": 5000})" +
+                 (backend == "postgres" ? R"(, "postgres": {"dsn": ")" + pg.dsn + R"("})" : "") + "}";
+    auto where = dir / ("soak-" + backend);
+    daemon_proc d{where, R"("log_level": "off", )" + store};
+    std::ofstream{dir / "post.lua"}
+      << "wrk.method = \"POST\"\n"
+         "wrk.body = '{\"input\": \"What is 17 * 23 + 4?\"}'\n"
+         "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
+         "wrk.headers[\"Authorization\"] = \"Bearer " << api_key << "\"\n";
+    auto url = "http://127.0.0.1:" + std::to_string(d.port);
+    std::string wrk_out;
+    std::thread load{[&] {
+      wrk_out = run("wrk -t1 -c64 -d" + std::to_string(seconds) + "s -s " +
+                    (dir / "post.lua").string() + " " + url + "/v1/tasks 2>&1");
+    }};
+    auto t0 = clock_type::now();
+    for (int i = 1; i <= 12; ++i) {
+      std::this_thread::sleep_until(t0 + std::chrono::milliseconds{
+                                           int64_t{seconds} * 1000 * i / 12});
+      print_figure("{\"scenario\":\"soak\",\"backend\":\"%s\",\"t_s\":%.0f,"
+                   "\"store_mb\":%.1f,\"rss_mb\":%.1f,\"pruned\":%.0f,"
+                   "\"completed\":%.0f}\n",
+                   backend.c_str(), troupe::bench::seconds_since(t0),
+                   store_bytes(where, store) / 1e6,
+                   static_cast<double>(d.rss()) / 1e6,
+                   metric_sum(d, "troupe_store_pruned_total"),
+                   metric_sum(d, "agent_requests_total{", "status=\"completed\""));
+    }
+    load.join();
+    auto w = parse_wrk(wrk_out);
+    print_figure("{\"scenario\":\"soak\",\"backend\":\"%s\",\"seconds\":%d,"
+                 "\"accepted_per_s\":%.0f,\"non_2xx\":%llu}\n",
+                 backend.c_str(), seconds, w.rps,
+                 static_cast<unsigned long long>(w.non_2xx));
+  }
+}
+
 int connect_local(uint16_t port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0)
@@ -303,6 +365,11 @@ int main(int argc, char** argv) {
   troupe::bench::raise_fd_limit(); // the daemon inherits it
   auto dir = fs::temp_directory_path() / ("troupe-bench-daemon-" + std::to_string(getpid()));
   fs::remove_all(dir);
+  if (argc > 1 && std::string{argv[1]} == "--soak") {
+    soak_scenario(dir, argc > 2 ? std::stoi(argv[2]) : 180);
+    fs::remove_all(dir);
+    return 0;
+  }
   auto duration = quick ? "2s" : "10s";
   {
     daemon_proc d{dir / "a", R"("log_level": "off")"};

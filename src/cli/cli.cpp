@@ -33,6 +33,8 @@ int main_impl(int argc, char** argv) {
     return memory_command(opts);
   if (opts.command == "access")
     return access_command(opts);
+  if (opts.command == "store")
+    return store_command(opts);
   if (opts.command == "serve")
     return serve_command(opts);
   if (opts.command == "node")

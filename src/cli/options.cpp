@@ -67,6 +67,11 @@ Usage:
                                     (--namespace NS: one namespace)
   troupe memory import FILE|-       add memories from JSON lines
   troupe memory compact             drop expired and over-cap memories
+  troupe store [show] [--json]      the store: backend, schema version,
+                                    tasks, threads, size on disk
+  troupe store migrate              create or migrate the store's tables
+  troupe store prune [--json]       remove finished tasks past
+                                    store.retention now
   troupe serve [--config FILE] [--listen HOST:PORT]
                                     the daemon: HTTP API, /health, /ready,
                                     /metrics (see docs/http-api.md);

@@ -102,5 +102,6 @@ int node_command(const options& opts);
 int cluster_command(const options& opts);
 int chat_command(const options& opts);
 int serve_command(const options& opts);
+int store_command(const options& opts);
 
 } // namespace troupe::cli

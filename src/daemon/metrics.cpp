@@ -116,6 +116,14 @@ struct metrics::families {
       .Name("troupe_role_mailbox_depth")
       .Help("Messages waiting in a role's mailbox, as the role last saw it")
       .Register(*registry);
+  prometheus::Counter& pruned =
+    prometheus::BuildCounter()
+      .Name("troupe_store_pruned_total")
+      .Help("Finished tasks removed by retention (store.retention)")
+      .Register(*registry)
+      .Add({});
+  uint64_t last_pruned = 0;
+  std::mutex pruned_mutex;
   prometheus::Counter& journal_commits =
     prometheus::BuildCounter()
       .Name("troupe_journal_commits_total")
@@ -255,6 +263,13 @@ void metrics::taken_over(size_t n) {
 
 void metrics::fenced() {
   f_->fenced.Increment();
+}
+
+void metrics::set_pruned(uint64_t total) {
+  std::lock_guard guard{f_->pruned_mutex};
+  if (total > f_->last_pruned)
+    f_->pruned.Increment(static_cast<double>(total - f_->last_pruned));
+  f_->last_pruned = total;
 }
 
 void metrics::task_ended(const task_result& r, const std::string& agent,

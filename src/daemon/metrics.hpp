@@ -33,6 +33,9 @@ public:
   void taken_over(size_t n);
   void fenced();
 
+  /// The journal's count of pruned tasks so far (retention).
+  void set_pruned(uint64_t total);
+
   /// Counts an ended task: by agent and status, its duration, its tokens
   /// and its tool calls.
   void task_ended(const task_result& r, const std::string& agent,

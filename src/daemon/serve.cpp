@@ -177,11 +177,12 @@ int serve(serve_options opts) {
   // Drain: not ready (so load balancers move on) and no new tasks, while
   // clients may still follow the tasks in flight, which run on until the
   // deadline; what is left stays in the journal.
+  // Not ready first: whoever reads the line below finds it so.
+  svc->begin_drain();
   auto active = svc->active();
   log::get()->info(R"("event":"draining","signal":{},"active":{})", sig,
                    active);
   std::cout << "troupe: draining " << active << " task(s)" << std::endl;
-  svc->begin_drain();
   // A second SIGTERM or SIGINT ends the drain at once: an operator (or an
   // orchestrator past its grace period) who will not wait. The watcher
   // thread is woken by a SIGHUP sent to it alone when the drain ends first.

@@ -105,6 +105,7 @@ int status_for(std::string_view code) {
 service::service(const engine_config& cfg, std::unique_ptr<journal> j)
   : serve_(cfg.serve),
     access_(std::make_shared<guardrail::access_policy>(cfg.access)),
+    retention_(cfg.store.retention),
     journal_(std::move(j)), metrics_(std::make_unique<metrics>()) {}
 
 service::~service() = default;
@@ -128,6 +129,8 @@ service::recovery service::recover() {
     if (auto self = w.lock())
       self->fenced(id);
   });
+  // Finished tasks past `store.retention` go, a small batch at a time.
+  journal_->keep_retention(retention_);
   // From now on: renew this replica's leases, take over a dead one's
   // tasks, and follow what other replicas commit.
   journal_->keep_leases(
@@ -1368,6 +1371,7 @@ void service::serve_metrics(std::shared_ptr<http::reply> rep) {
     std::optional<store::pg_pool_stats> pool;
     if (self->store_pool_)
       pool = self->store_pool_->stats();
+    m.set_pruned(self->journal_->pruned());
     auto text = m.render(c, self->backend_.get(), self->journal_->commits(),
                          self->server_, pool ? &*pool : nullptr);
     m.response(200);

@@ -308,6 +308,7 @@ private:
 
   serve_config serve_;
   std::shared_ptr<const guardrail::access_policy> access_;
+  store::retention_settings retention_;
   std::unique_ptr<journal> journal_;
   std::unique_ptr<backend> backend_;
   const http::server* server_ = nullptr;

@@ -199,13 +199,68 @@ void journal::keep_leases(
 void journal::stop_leases() {
   {
     std::lock_guard guard{lease_mutex_};
-    if (!lease_thread_.joinable() || lease_stopping_)
+    if ((!lease_thread_.joinable() && !retention_thread_.joinable()) ||
+        lease_stopping_)
       return;
     lease_stopping_ = true;
   }
   lease_wake_.notify_all();
   interrupt_changes();
-  lease_thread_.join();
+  if (lease_thread_.joinable())
+    lease_thread_.join();
+  if (retention_thread_.joinable())
+    retention_thread_.join();
+}
+
+// -- retention ---------------------------------------------------------------
+
+result<uint64_t> journal::prune_all(const retention_settings& r) {
+  int64_t cutoff =
+    r.max_age_hours == 0
+      ? 0
+      : now_ms() - static_cast<int64_t>(r.max_age_hours) * 3600 * 1000;
+  uint64_t below = 0;
+  if (r.max_tasks != 0) {
+    auto bound = count_bound(r.max_tasks);
+    if (!bound)
+      return bound.error();
+    below = *bound;
+  }
+  if (cutoff == 0 && below == 0)
+    return uint64_t{0};
+  uint64_t total = 0;
+  for (;;) {
+    {
+      std::lock_guard guard{lease_mutex_};
+      if (lease_stopping_)
+        break;
+    }
+    auto n = prune(cutoff, below, r.batch);
+    if (!n)
+      return n.error();
+    total += *n;
+    pruned_.fetch_add(*n);
+    if (*n < r.batch)
+      break;
+  }
+  if (total > 0)
+    compact();
+  return total;
+}
+
+void journal::keep_retention(retention_settings r) {
+  std::lock_guard guard{lease_mutex_};
+  if (retention_thread_.joinable() ||
+      (r.max_age_hours == 0 && r.max_tasks == 0))
+    return;
+  retention_thread_ = std::thread{[this, r] {
+    for (;;) {
+      (void)prune_all(r);
+      std::unique_lock lock{lease_mutex_};
+      if (lease_wake_.wait_for(lock, r.every, [&] { return lease_stopping_; }))
+        return;
+    }
+  }};
 }
 
 void journal::run_leases() {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "store/policies.hpp"
 
 namespace troupe::store {
 
@@ -57,17 +58,6 @@ struct journaled_task {
   uint64_t turn = 0;
   /// A replica was asked to cancel it (`request_cancel`).
   bool cancel_requested = false;
-};
-
-/// The leases this process takes on the tasks it runs.
-struct lease_settings {
-  /// Its name among the replicas sharing the store (unique to each
-  /// running process; a replica that restarts under the same name takes
-  /// back its own tasks at once instead of after their leases expire).
-  std::string owner = "local";
-  /// How long a lease lasts without renewal: a dead replica's tasks are
-  /// taken over this long after its last renewal.
-  int64_t lease_ms = 10000;
 };
 
 /// What other replicas committed, as the store announces it.
@@ -299,6 +289,54 @@ public:
   }
   void stop_leases();
 
+  // -- retention: finished tasks do not stay for ever -----------------------
+
+  /// Removes, in one transaction, up to `batch` finished tasks (with
+  /// their steps) that ended before `cutoff_ms` or have an id at most
+  /// `below_id` (0: none by count), oldest first — never a task that has
+  /// not ended, nor a run of a thread that still exists. The number
+  /// removed. Thread-safe; may block.
+  virtual result<uint64_t> prune(int64_t cutoff_ms, uint64_t below_id,
+                                 uint32_t batch) = 0;
+
+  /// The id at and below which finished tasks (those retention may
+  /// prune) are beyond the newest `keep` (0: there are not more than
+  /// `keep`). May block.
+  virtual result<uint64_t> count_bound(uint64_t keep) const = 0;
+
+  /// Gives space freed by pruning back to the file system where the
+  /// backend needs to be told (SQLite: an incremental vacuum; PostgreSQL's
+  /// autovacuum needs nothing). May block.
+  virtual void compact() {}
+
+  /// Prunes everything past `r` now, batch after batch; the number
+  /// removed (counted in `pruned()`).
+  result<uint64_t> prune_all(const retention_settings& r);
+
+  /// Starts a thread that runs `prune_all(r)` every `r.every` (the first
+  /// time at once). Stopped by the backend's destructor or `stop_leases`.
+  void keep_retention(retention_settings r);
+
+  /// Tasks pruned since the journal was opened.
+  uint64_t pruned() const {
+    return pruned_.load();
+  }
+
+  /// What the store holds, for `troupe store`.
+  struct info_type {
+    std::string backend;
+    /// Where: the file, or the database (its password masked).
+    std::string where;
+    int64_t schema_version = 0;
+    uint64_t unfinished = 0;
+    uint64_t finished = 0;
+    uint64_t steps = 0;
+    uint64_t threads = 0;
+    /// The store's size on disk (-1: unknown).
+    int64_t bytes = -1;
+  };
+  virtual result<info_type> info() const = 0;
+
   /// The largest task id ever journaled (0 if none).
   virtual uint64_t max_id() const = 0;
 
@@ -378,6 +416,9 @@ private:
   std::condition_variable lease_wake_;
   bool lease_stopping_ = false;
   std::thread lease_thread_;
+  /// The pruner (its wait is on `lease_wake_`, its stop `lease_stopping_`).
+  std::thread retention_thread_;
+  std::atomic<uint64_t> pruned_{0};
 };
 
 /// Milliseconds since the Unix epoch.

@@ -630,6 +630,65 @@ public:
     return out;
   }
 
+  result<uint64_t> prune(int64_t cutoff_ms, uint64_t below_id,
+                         uint32_t batch) override {
+    // One statement: the tasks and their steps go together. Rows another
+    // replica's pruner holds are skipped, not waited for.
+    auto r = read(
+      {{"WITH gone AS (DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
+        "WHERE status <> 'queued' AND (updated_ms < $1 OR id <= $2) AND "
+        "(thread = '' OR NOT EXISTS (SELECT 1 FROM threads WHERE threads.id "
+        "= tasks.thread)) ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id), s AS (DELETE FROM steps WHERE task_id IN (SELECT id "
+        "FROM gone)) SELECT COUNT(*) FROM gone",
+        pg_params{}
+          .integer(cutoff_ms)
+          .integer(as_int(below_id))
+          .integer(static_cast<int64_t>(batch))}});
+    if (!r)
+      return failure{r.error().code,
+                     "the journal could not prune: " + r.error().message};
+    return static_cast<uint64_t>((*r)[0].integer(0, 0));
+  }
+
+  result<uint64_t> count_bound(uint64_t keep) const override {
+    auto r = read({{"SELECT id FROM tasks WHERE status <> 'queued' AND "
+                    "(thread = '' OR NOT EXISTS (SELECT 1 FROM threads WHERE "
+                    "threads.id = tasks.thread)) ORDER BY id DESC OFFSET $1 "
+                    "LIMIT 1",
+                    pg_params{}.integer(as_int(keep))}});
+    if (!r)
+      return r.error();
+    return (*r)[0].empty() ? uint64_t{0}
+                           : static_cast<uint64_t>((*r)[0].integer(0, 0));
+  }
+
+  result<info_type> info() const override {
+    auto r = read(
+      {{"SELECT version FROM troupe_schema WHERE component = 'journal'", {}},
+       {"SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*) FILTER "
+        "(WHERE status <> 'queued') FROM tasks",
+        {}},
+       {"SELECT COUNT(*) FROM steps", {}},
+       {"SELECT COUNT(*) FROM threads", {}},
+       {"SELECT SUM(pg_total_relation_size(c::regclass)) FROM "
+        "unnest(ARRAY['tasks', "
+        "'steps', 'threads', 'thread_messages']) AS c",
+        {}}});
+    if (!r)
+      return r.error();
+    info_type out;
+    out.backend = "postgres";
+    out.where = redacted_dsn(pool_->settings().dsn);
+    out.schema_version = (*r)[0].empty() ? 0 : (*r)[0].integer(0, 0);
+    out.unfinished = static_cast<uint64_t>((*r)[1].integer(0, 0));
+    out.finished = static_cast<uint64_t>((*r)[1].integer(0, 1));
+    out.steps = static_cast<uint64_t>((*r)[2].integer(0, 0));
+    out.threads = static_cast<uint64_t>((*r)[3].integer(0, 0));
+    out.bytes = (*r)[4].integer(0, 0);
+    return out;
+  }
+
   result<uint64_t> renew() override {
     auto r = read({{"UPDATE tasks SET lease_until = " TROUPE_NOW_MS " + $2 "
                     "WHERE owner = $1 AND status = 'queued'",

@@ -28,6 +28,24 @@ const keys<pg_settings>& postgres_keys() {
   return table;
 }
 
+const keys<retention_settings>& retention_keys() {
+  using r = retention_settings;
+  static const auto table =
+    keys<r>{}
+      .integer("max_age_hours", &r::max_age_hours, 0, 24 * 365 * 100,
+               "finished tasks older than this go (0: no age limit); their "
+               "Idempotency-Keys with them")
+      .integer("max_tasks", &r::max_tasks, 0, int64_t{1} << 40,
+               "at most this many finished tasks are kept, the newest (0: "
+               "no limit)")
+      .millis("every_ms", &r::every, 1000, 86400000,
+              "how often the pruner looks")
+      .integer("batch", &r::batch, 1, 100000,
+               "tasks one pruning transaction removes (writes go on "
+               "between them)");
+  return table;
+}
+
 } // namespace
 
 const keys<settings>& settings_keys() {
@@ -43,6 +61,9 @@ const keys<settings>& settings_keys() {
             "this process's name among the replicas sharing the store (\"\": "
             "one of its own); a replica restarted under the same name takes "
             "back its tasks at once")
+      .section("retention", &s::retention, retention_keys(),
+               "how long finished tasks are kept (never an unfinished task "
+               "or a run of a thread that still exists)")
       .millis("lease_ms", &s::lease, 300, 3600000,
               "how long a running task's lease lasts unrenewed: a dead "
               "replica's tasks are taken over this long after its last "

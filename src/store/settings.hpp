@@ -11,8 +11,8 @@
 
 #include "core/keys.hpp"
 #include "core/result.hpp"
-#include "store/journal.hpp"
 #include "store/pg.hpp"
+#include "store/policies.hpp"
 
 namespace troupe::store {
 
@@ -28,6 +28,8 @@ struct settings {
   /// How long a running task's lease lasts unrenewed: a replica that dies
   /// has its tasks taken over this long after its last renewal.
   std::chrono::milliseconds lease{10000};
+  /// How long finished tasks are kept.
+  retention_settings retention;
 };
 
 /// The leases this process takes: `cfg.replica` or a name of its own.

@@ -93,7 +93,14 @@ std::unique_ptr<SQLite::Database> connect(const std::filesystem::path& file,
                                           bool durable) {
   auto db = std::make_unique<SQLite::Database>(
     file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
+  // Before anything else: a new file gives back the space pruning frees
+  // (an incremental vacuum after each round); an older one, made without
+  // it, keeps its size and reuses its free pages.
+  db->exec("PRAGMA auto_vacuum=INCREMENTAL");
   db->exec("PRAGMA journal_mode=WAL");
+  // The log is cut back to 64 MB after a checkpoint: it does not keep the
+  // size of its busiest minute.
+  db->exec("PRAGMA journal_size_limit=67108864");
   // Deleted and overwritten content is zeroed, not left in free pages.
   db->exec("PRAGMA secure_delete=ON");
   db->exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -125,6 +132,9 @@ constexpr const char* task_columns =
   "SELECT id, principal, agent, session, input, idem_key, request_hash, "
   "status, result, created_ms, updated_ms, thread, owner, fence, turn, "
   "cancel_requested FROM tasks ";
+
+/// 2: leases (owner, fence, expiry), turns, cancel requests.
+constexpr int sqlite_schema_version = 2;
 
 class sqlite_journal final : public journal {
 public:
@@ -238,7 +248,13 @@ public:
   /// Idempotency-Key) fails alone, through a savepoint.
   std::vector<std::function<void()>>
   commit(std::deque<journal_op>& batch) override {
-    std::vector<std::function<void()>> after;
+    // What became of each op; its callback is made only once the
+    // transaction committed (a failed one leaves every op as it was, for
+    // `failed`).
+    enum class fate { stored, refused, fenced };
+    std::vector<fate> fates(batch.size(), fate::stored);
+    std::vector<failure> why(batch.size());
+    std::vector<result<run_place>> places(batch.size(), run_place{});
     try {
       SQLite::Transaction tx{*writer};
       SQLite::Statement ins{*writer, insert_task};
@@ -255,40 +271,36 @@ public:
         *writer, "UPDATE tasks SET status = ?, result = ?, updated_ms = ?, "
                  "input = '' WHERE id = ?4 AND (?5 = 0 OR fence = ?5)"};
       auto lease_until = now_ms() + lease_.lease_ms;
-      for (auto& o : batch) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto& o = batch[i];
         if (auto* r = std::get_if<run_op>(&o)) {
-          after.push_back(accept_run(*r, lease_until));
+          places[i] = accept_run(*r, lease_until);
         } else if (auto* a = std::get_if<accept_op>(&o)) {
-          auto& t = a->task;
           writer->exec("SAVEPOINT accept");
           try {
-            bind_task(ins, t, lease_until, 0);
+            bind_task(ins, a->task, lease_until, 0);
             ins.exec();
             ins.reset();
             writer->exec("RELEASE accept");
-            after.push_back(stored(o));
           } catch (const SQLite::Exception& e) {
             // reset() would throw the step's error again.
             ins.tryReset();
             writer->exec("ROLLBACK TO accept");
             writer->exec("RELEASE accept");
-            auto code = e.getErrorCode() == SQLITE_CONSTRAINT
-                          ? errc::invalid_input
-                          : errc::unspecified;
-            auto msg = std::string{"the journal refused the task: "} + e.what();
-            if (a->done)
-              after.push_back([done = std::move(a->done), code, msg] {
-                done(failure{code, msg});
-              });
+            fates[i] = fate::refused;
+            why[i] = failure{
+              e.getErrorCode() == SQLITE_CONSTRAINT ? errc::invalid_input
+                                                    : errc::unspecified,
+              std::string{"the journal refused the task: "} + e.what()};
           }
         } else if (auto* s = std::get_if<step_op>(&o)) {
           step.bind(1, static_cast<int64_t>(s->id));
           step.bind(2, static_cast<int64_t>(s->index));
           step.bind(3, s->record);
           step.bind(4, static_cast<int64_t>(s->fence));
-          auto n = step.exec();
+          if (step.exec() == 0)
+            fates[i] = fate::fenced;
           step.reset();
-          after.push_back(n == 0 ? fenced(s->id) : stored(o));
         } else if (auto* f = std::get_if<finish_op>(&o)) {
           fin.bind(1, f->status);
           fin.bind(2, f->result);
@@ -298,20 +310,16 @@ public:
           auto n = fin.exec();
           fin.reset();
           if (f->fence != 0 && n == 0) {
-            after.push_back(fenced(f->id));
+            fates[i] = fate::fenced;
             continue;
           }
           if (!f->thread.empty() && !f->messages.empty())
             append_turn(f->thread, f->messages);
-          after.push_back(stored(o));
         } else if (auto* t = std::get_if<thread_op>(&o)) {
-          auto ok = apply(*t);
-          if (!ok && t->done)
-            after.push_back([done = std::move(t->done), ok] { done(ok); });
-          else
-            after.push_back(stored(o));
-        } else {
-          after.push_back(stored(o));
+          if (auto ok = apply(*t); !ok) {
+            fates[i] = fate::refused;
+            why[i] = ok.error();
+          }
         }
       }
       tx.commit();
@@ -320,6 +328,32 @@ public:
       // every waiting acknowledgement says so.
       return failed(batch, std::string{"the task journal could not commit: "} +
                              e.what());
+    }
+    std::vector<std::function<void()>> after;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& o = batch[i];
+      if (auto* r = std::get_if<run_op>(&o)) {
+        if (r->done)
+          after.push_back(
+            [done = std::move(r->done), p = places[i]] { done(p); });
+      } else if (fates[i] == fate::fenced) {
+        auto id = std::holds_alternative<step_op>(o)
+                    ? std::get<step_op>(o).id
+                    : std::get<finish_op>(o).id;
+        after.push_back(fenced(id));
+      } else if (fates[i] == fate::refused) {
+        auto tell = [&](auto& op) {
+          if (op.done)
+            after.push_back(
+              [done = std::move(op.done), f = why[i]] { done(f); });
+        };
+        if (auto* a = std::get_if<accept_op>(&o))
+          tell(*a);
+        else if (auto* t = std::get_if<thread_op>(&o))
+          tell(*t);
+      } else {
+        after.push_back(stored(o));
+      }
     }
     return after;
   }
@@ -354,14 +388,10 @@ public:
   }
 
   /// Journals a thread's run with its turn, through a savepoint (a busy
-  /// or missing thread fails it alone); returns its callback.
-  std::function<void()> accept_run(run_op& r, int64_t lease_until) {
+  /// or missing thread fails it alone); returns its place.
+  result<run_place> accept_run(const run_op& r, int64_t lease_until) {
     auto& t = r.task;
-    auto tell = [&r](result<run_place> x) -> std::function<void()> {
-      if (!r.done)
-        return {};
-      return [done = std::move(r.done), x] { done(x); };
-    };
+    auto tell = [](result<run_place> x) { return x; };
     writer->exec("SAVEPOINT run");
     try {
       SQLite::Statement open{*writer, "SELECT COUNT(*) FROM tasks WHERE "
@@ -470,6 +500,101 @@ public:
       return failure{errc::role_down,
                      std::string{"the journal could not ask for the cancel: "} +
                        e.what()};
+    }
+  }
+
+  result<uint64_t> prune(int64_t cutoff_ms, uint64_t below_id,
+                         uint32_t batch) override {
+    std::lock_guard guard{lease_mutex};
+    auto& db = *leaser;
+    try {
+      SQLite::Transaction tx{db, SQLite::TransactionBehavior::IMMEDIATE};
+      SQLite::Statement q{
+        db, "SELECT id FROM tasks WHERE status <> 'queued' AND (updated_ms "
+            "< ?1 OR id <= ?2) AND (thread = '' OR NOT EXISTS (SELECT 1 "
+            "FROM threads WHERE threads.id = tasks.thread)) ORDER BY id "
+            "LIMIT ?3"};
+      q.bind(1, cutoff_ms);
+      q.bind(2, static_cast<int64_t>(below_id));
+      q.bind(3, static_cast<int64_t>(batch));
+      std::vector<int64_t> ids;
+      while (q.executeStep())
+        ids.push_back(q.getColumn(0).getInt64());
+      SQLite::Statement steps{db, "DELETE FROM steps WHERE task_id = ?"};
+      SQLite::Statement tasks{db, "DELETE FROM tasks WHERE id = ?"};
+      for (auto id : ids) {
+        steps.bind(1, id);
+        steps.exec();
+        steps.reset();
+        tasks.bind(1, id);
+        tasks.exec();
+        tasks.reset();
+      }
+      tx.commit();
+      return static_cast<uint64_t>(ids.size());
+    } catch (const std::exception& e) {
+      return failure{errc::role_down,
+                     std::string{"the journal could not prune: "} + e.what()};
+    }
+  }
+
+  result<uint64_t> count_bound(uint64_t keep) const override {
+    std::lock_guard guard{read_mutex};
+    try {
+      SQLite::Statement q{
+        *reader, "SELECT id FROM tasks WHERE status <> 'queued' AND (thread "
+                 "= '' OR NOT EXISTS (SELECT 1 FROM threads WHERE threads.id "
+                 "= tasks.thread)) ORDER BY id DESC LIMIT 1 OFFSET ?"};
+      q.bind(1, static_cast<int64_t>(std::min<uint64_t>(keep, INT64_MAX)));
+      return q.executeStep() ? static_cast<uint64_t>(q.getColumn(0).getInt64())
+                             : uint64_t{0};
+    } catch (const std::exception& e) {
+      return failure{errc::role_down,
+                     std::string{"the journal could not count: "} + e.what()};
+    }
+  }
+
+  void compact() override {
+    std::lock_guard guard{lease_mutex};
+    try {
+      // Frees pages at the file's end (a no-op for a file from before
+      // incremental vacuum: its free pages are reused instead), then
+      // checkpoints what it can without waiting for anyone.
+      leaser->exec("PRAGMA incremental_vacuum");
+      leaser->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const std::exception&) {
+    }
+  }
+
+  result<info_type> info() const override {
+    std::lock_guard guard{read_mutex};
+    try {
+      info_type out;
+      out.backend = "sqlite";
+      out.where = file.string();
+      out.schema_version = reader->execAndGet("PRAGMA user_version").getInt();
+      out.unfinished = static_cast<uint64_t>(
+        reader->execAndGet("SELECT COUNT(*) FROM tasks WHERE status = 'queued'")
+          .getInt64());
+      out.finished =
+        static_cast<uint64_t>(
+          reader->execAndGet("SELECT COUNT(*) FROM tasks").getInt64()) -
+        out.unfinished;
+      out.steps = static_cast<uint64_t>(
+        reader->execAndGet("SELECT COUNT(*) FROM steps").getInt64());
+      out.threads = static_cast<uint64_t>(
+        reader->execAndGet("SELECT COUNT(*) FROM threads").getInt64());
+      std::error_code ec;
+      out.bytes = 0;
+      for (auto suffix : {"", "-wal"}) {
+        auto n = std::filesystem::file_size(file.string() + suffix, ec);
+        if (!ec)
+          out.bytes += static_cast<int64_t>(n);
+      }
+      return out;
+    } catch (const std::exception& e) {
+      return failure{errc::role_down,
+                     std::string{"the journal could not be read: "} + e.what()};
     }
   }
 
@@ -591,8 +716,20 @@ open_sqlite_journal(const std::filesystem::path& file, bool durable,
     if (file.has_parent_path())
       std::filesystem::create_directories(file.parent_path());
     j->writer = connect(file, durable);
+    // A journal's version is SQLite's user_version (0: before versions).
+    auto version = j->writer->execAndGet("PRAGMA user_version").getInt();
+    if (version > sqlite_schema_version)
+      return failure{errc::invalid_config,
+                     "the task journal '" + file.string() +
+                       "' has schema version " + std::to_string(version) +
+                       ", newer than this troupe's (" +
+                       std::to_string(sqlite_schema_version) +
+                       "): run a troupe at least as new as the one that "
+                       "wrote it"};
     j->writer->exec(schema);
     migrate(*j->writer);
+    j->writer->exec("PRAGMA user_version=" +
+                    std::to_string(sqlite_schema_version));
     j->reader = connect(file, durable);
     j->leaser = connect(file, durable);
   } catch (const std::exception& e) {

@@ -638,3 +638,164 @@ TEMPLATE_TEST_CASE("a cancel asked for a task another replica runs is kept "
   REQUIRE(asked);
   CHECK_FALSE(*asked);
 }
+
+// -- retention --------------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("retention prunes finished tasks past their age or count, "
+                   "never an unfinished one or a live thread's run",
+                   "[store][journal][retention]", sqlite_backend,
+                   postgres_backend) {
+  TestType backend;
+  auto j = backend.open();
+  auto old = now_ms() - int64_t{10} * 24 * 3600 * 1000;
+  // 1-5 ended ten days ago, 6-7 now, 8-9 never; 10 a run of a thread that
+  // stays, 11 of one that is deleted (both ended long ago).
+  for (uint64_t id = 1; id <= 9; ++id) {
+    REQUIRE(accept_sync(*j, task(id)));
+    j->step(id, 0, R"({"calls":[]})");
+  }
+  for (uint64_t id = 1; id <= 5; ++id)
+    j->finish(id, "completed", "{}", {}, 0, old);
+  j->finish(6, "failed", "{}");
+  j->finish(7, "completed", "{}");
+  for (auto th : {"th_kept", "th_gone"})
+    REQUIRE(acked([&](auto done) { j->create_thread(thread(th), done); }));
+  for (auto [id, th] : {std::pair{10, "th_kept"}, std::pair{11, "th_gone"}}) {
+    auto t = task(static_cast<uint64_t>(id));
+    t.thread = th;
+    REQUIRE(acked<run_place>(
+      [&](auto done) { j->accept_run(std::move(t), false, done); }));
+    j->finish_turn(static_cast<uint64_t>(id), "completed", "{}", th,
+                   {R"({"role":"user"})"}, {}, 0, old);
+  }
+  j->delete_thread("th_gone");
+  j->flush();
+  auto before = j->info();
+  REQUIRE(before);
+  CHECK(before->unfinished == 2);
+  CHECK(before->finished == 9);
+  CHECK(before->steps == 9);
+  CHECK(before->threads == 1);
+  // By age, two at a time: 1-5 and 11 go.
+  retention_settings r;
+  r.max_age_hours = 24;
+  r.max_tasks = 0;
+  r.batch = 2;
+  auto n = j->prune_all(r);
+  REQUIRE(n);
+  CHECK(*n == 6);
+  CHECK(j->pruned() == 6);
+  for (uint64_t id : {1, 2, 3, 4, 5, 11})
+    CHECK_FALSE(j->get(id));
+  for (uint64_t id : {6, 7, 8, 9, 10})
+    CHECK(j->get(id));
+  auto after = j->info();
+  REQUIRE(after);
+  CHECK(after->finished == 3);
+  CHECK(after->steps == 4);
+  // Nothing more by age; by count, the newest finished one stays (and the
+  // live thread's run, and the unfinished ones).
+  n = j->prune_all(r);
+  REQUIRE(n);
+  CHECK(*n == 0);
+  r.max_age_hours = 0;
+  r.max_tasks = 1;
+  n = j->prune_all(r);
+  REQUIRE(n);
+  CHECK(*n == 1);
+  CHECK_FALSE(j->get(6));
+  CHECK(j->get(7));
+  CHECK(j->get(8));
+  CHECK(j->get(10));
+  auto t = j->get_thread("th_kept");
+  REQUIRE(t);
+  CHECK(t->runs.size() == 1);
+}
+
+TEST_CASE("a SQLite journal gives back the space pruning frees, and refuses "
+          "a schema newer than its own",
+          "[store][journal][retention]") {
+  sqlite_backend backend;
+  auto file = backend.dir.path / "tasks.db";
+  {
+    auto j = backend.open();
+    std::string big(4000, 'x');
+    for (uint64_t id = 1; id <= 500; ++id) {
+      auto t = task(id);
+      t.input = big;
+      j->accept(t, {});
+      j->step(id, 0, "{\"calls\":[],\"out\":\"" + big + "\"}");
+      j->finish(id, "completed", "{\"answer\":\"" + big + "\"}");
+    }
+    j->flush();
+    // The file's size once the log is in it.
+    auto on_disk = [&] {
+      SQLite::Database db{file.string(), SQLite::OPEN_READWRITE};
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      return std::filesystem::file_size(file);
+    };
+    auto full = on_disk();
+    retention_settings r;
+    r.max_age_hours = 0;
+    r.max_tasks = 10;
+    auto n = j->prune_all(r);
+    REQUIRE(n);
+    CHECK(*n == 490);
+    CHECK(on_disk() < full / 4);
+    SQLite::Database db{file.string()};
+    CHECK(db.execAndGet("PRAGMA freelist_count").getInt() < 10);
+    CHECK(db.execAndGet("PRAGMA user_version").getInt() == 2);
+  }
+  {
+    SQLite::Database db{file.string(), SQLite::OPEN_READWRITE};
+    db.exec("PRAGMA user_version=99");
+  }
+  auto j = open_sqlite_journal(file, false);
+  REQUIRE_FALSE(j);
+  CHECK(j.error().code == errc::invalid_config);
+  CHECK_THAT(j.error().message, Catch::Contains("schema version 99"));
+}
+
+TEST_CASE("a SQLite batch that cannot commit tells every write waiting on "
+          "it, and its steps are stored once it can",
+          "[store][journal]") {
+  sqlite_backend backend;
+  auto j = backend.open();
+  REQUIRE(accept_sync(*j, task(1)));
+  SQLite::Database db{(backend.dir.path / "tasks.db").string(),
+                      SQLite::OPEN_READWRITE, 5000};
+  // Steps cannot be written (as if the disk were full).
+  db.exec("CREATE TRIGGER no_steps BEFORE INSERT ON steps BEGIN SELECT "
+          "RAISE(FAIL, 'the disk is full (a test)'); END");
+  // Hold the write lock, so that what is queued next is one batch.
+  db.exec("BEGIN IMMEDIATE");
+  bool first = false;
+  j->step(1, 0, R"({"calls":[]})", [&] { first = true; });
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<result<bool>> accepted;
+  j->accept(task(2), [&](result<bool> r) {
+    std::lock_guard guard{m};
+    accepted = r;
+    cv.notify_all();
+  });
+  j->step(2, 0, R"({"calls":[]})");
+  db.exec("COMMIT");
+  {
+    std::unique_lock lock{m};
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds{10},
+                        [&] { return accepted.has_value(); }));
+  }
+  REQUIRE_FALSE(*accepted);
+  CHECK(accepted->error().code == errc::role_down);
+  CHECK_THAT(accepted->error().message, Catch::Contains("the disk is full"));
+  CHECK_FALSE(j->get(2));
+  // The steps are tried again: stored once they can be.
+  db.exec("DROP TRIGGER no_steps");
+  REQUIRE(test::wait_until([&] {
+    auto t = j->get(1);
+    return t && t->steps.size() == 1;
+  }));
+  j->flush();
+  CHECK(first);
+}

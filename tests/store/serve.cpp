@@ -146,3 +146,72 @@ TEST_CASE("a daemon told to use PostgreSQL without a database, or an "
   CHECK_THAT(bad.err,
              Catch::Contains("store.backend must be sqlite or postgres"));
 }
+
+TEST_CASE("retention: the daemon prunes finished tasks past store.retention "
+          "and counts them; troupe store shows, prunes and migrates",
+          "[store][serve][retention]") {
+  json retention{{"max_tasks", 2}, {"max_age_hours", 0}, {"every_ms", 1000}};
+  daemon_proc d{{{"store", {{"retention", retention}}}}};
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(d.submit("What is " + std::to_string(i) + " + 2?"));
+    d.follow(ids.back());
+  }
+  REQUIRE(wait_until(
+    [&] {
+      auto m = d.call("GET", "/metrics", {}, nullptr);
+      return m && m->body.find("troupe_store_pruned_total 3") !=
+                    std::string::npos;
+    },
+    20s));
+  CHECK(d.call("GET", "/v1/tasks/" + std::to_string(ids[4]))->status == 200);
+  REQUIRE(d.proc->stop(SIGTERM, 20s));
+
+  auto data = (d.dir.path / "data").string();
+  auto store = [&](std::vector<std::string> args, json cfg = json::object()) {
+    auto file = d.dir.path / "store.json";
+    std::ofstream{file} << cfg.dump();
+    std::vector<std::string> cmd{"/usr/bin/env", "-u", "TROUPE_API_KEYS",
+                                 cli_path(),     "store"};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    cmd.insert(cmd.end(), {"--config", file.string(), "--data-dir", data});
+    return run_process(cmd, 30s);
+  };
+  auto shown = store({"--json"});
+  REQUIRE(shown.exit_code == 0);
+  auto info = json::parse(shown.out);
+  CHECK(info["backend"] == "sqlite");
+  CHECK(info["schema_version"] == 2);
+  // The two newest: the rest were pruned.
+  CHECK(info["tasks"]["finished"] == 2);
+  CHECK(info["tasks"]["unfinished"] == 0);
+  CHECK(info["bytes"].get<int64_t>() > 0);
+  auto pruned =
+    store({"prune"}, {{"store", {{"retention", {{"max_tasks", 1}}}}}});
+  REQUIRE(pruned.exit_code == 0);
+  CHECK_THAT(pruned.out, Catch::Contains("pruned 1 finished task(s)"));
+  auto wrong = store({"vacuum"});
+  CHECK(wrong.exit_code == 2);
+  CHECK_THAT(wrong.err, Catch::Contains("unknown store subcommand 'vacuum'"));
+  // No journal yet: shown as such, not created.
+  data = (d.dir.path / "empty").string();
+  auto none = store({});
+  REQUIRE(none.exit_code == 0);
+  CHECK_THAT(none.out, Catch::Contains("no task journal yet"));
+  CHECK_FALSE(std::filesystem::exists(d.dir.path / "empty" / "tasks.db"));
+
+  // PostgreSQL: migrate creates the tables; show names the database.
+  postgres_server pg;
+  auto dsn = pg.database();
+  auto migrated = store({"migrate"}, on_postgres(dsn));
+  INFO(migrated.err);
+  REQUIRE(migrated.exit_code == 0);
+  CHECK_THAT(migrated.out,
+             Catch::Contains("the postgres store is at schema version 2"));
+  auto on_pg = store({"--json"}, on_postgres(dsn));
+  REQUIRE(on_pg.exit_code == 0);
+  auto pg_info = json::parse(on_pg.out);
+  CHECK(pg_info["backend"] == "postgres");
+  CHECK(pg_info["tasks"]["finished"] == 0);
+  CHECK(pg_info["bytes"].get<int64_t>() > 0);
+}

@@ -328,6 +328,7 @@ void soak_scenario(const fs::path& dir, int seconds) {
     for (int i = 1; i <= 12; ++i) {
       std::this_thread::sleep_until(t0 + std::chrono::milliseconds{
                                            int64_t{seconds} * 1000 * i / 12});
+      // (-0.0 MB: `troupe store` could not say this time.)
       print_figure("{\"scenario\":\"soak\",\"backend\":\"%s\",\"t_s\":%.0f,"
                    "\"store_mb\":%.1f,\"rss_mb\":%.1f,\"pruned\":%.0f,"
                    "\"completed\":%.0f}\n",

@@ -1218,6 +1218,7 @@ void service::cancel_task(uint64_t id, const std::string& principal,
                  " ended before it could be cancelled");
   };
   std::optional<waiting_run> unstarted;
+  bool elsewhere = false;
   {
     std::lock_guard guard{mutex_};
     if (auto it = tasks_.find(id); it != tasks_.end()) {
@@ -1237,22 +1238,23 @@ void service::cancel_task(uint64_t id, const std::string& principal,
             runs.waiting.erase(w);
             break;
           }
-      if (!unstarted) {
-        // Not here: another replica's, or ended.
-        auto t = journal_->get(id);
-        if (!t || t->principal != principal)
-          return fail(rep, 404, "not_found", "no task " + std::to_string(id));
-        if (t->status != "queued")
-          return fail(rep, 409, "already_finished",
-                      "task " + std::to_string(id) +
-                        " already ended: " + t->status);
-        // Whichever replica runs it (or takes it over) cancels it.
-        auto asked = journal_->request_cancel(id);
-        if (!asked)
-          return fail(rep, 503, "journal_unavailable", asked.error().message);
-        return answer(*asked);
-      }
+      elsewhere = !unstarted;
     }
+  }
+  if (elsewhere) {
+    // Not here: another replica's, or ended. Asked of the store outside
+    // the lock (a round trip to the database).
+    auto t = journal_->get(id);
+    if (!t || t->principal != principal)
+      return fail(rep, 404, "not_found", "no task " + std::to_string(id));
+    if (t->status != "queued")
+      return fail(rep, 409, "already_finished",
+                  "task " + std::to_string(id) + " already ended: " + t->status);
+    // Whichever replica runs it (or takes it over) cancels it.
+    auto asked = journal_->request_cancel(id);
+    if (!asked)
+      return fail(rep, 503, "journal_unavailable", asked.error().message);
+    return answer(*asked);
   }
   if (unstarted) {
     reply(rep, json_response(202, {{"id", id}, {"status", "cancelling"}}));

@@ -90,6 +90,13 @@ struct two_replicas {
 
   two_replicas()
     : a{(park_next(srv), replica(dsn, srv))}, b{replica(dsn, srv)} {}
+
+  /// Submits `input` to A; returns its id once its model call is parked.
+  uint64_t submit_parked(const std::string& input) {
+    auto id = a.submit(input);
+    REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+    return id;
+  }
 };
 
 } // namespace
@@ -101,8 +108,7 @@ TEST_CASE("a task submitted to one replica is read and followed live on "
   auto& a = r.a;
   auto& b = r.b;
   auto& srv = r.srv;
-  auto id = a.submit("What is 2 + 2?");
-  REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+  auto id = r.submit_parked("What is 2 + 2?");
   auto seen = task_of(b, id);
   CHECK(seen["status"] == "running");
   std::optional<http_response> followed;
@@ -183,8 +189,7 @@ TEST_CASE("a replica stopped past its lease is fenced when it comes back: "
   auto& a = r.a;
   auto& b = r.b;
   auto& srv = r.srv;
-  auto id = a.submit("What is 3 + 4?");
-  REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+  auto id = r.submit_parked("What is 3 + 4?");
   // A stops (a long pause, a partition): its lease expires, B takes over
   // and finishes the task with the model's next answer.
   a.proc->signal(SIGSTOP);
@@ -309,8 +314,7 @@ TEST_CASE("a task is cancelled from any replica: the one running it stops "
   auto& a = r.a;
   auto& b = r.b;
   auto& srv = r.srv;
-  auto id = a.submit("What is 8 + 8?");
-  REQUIRE(wait_until([&] { return srv.waiting() == 1; }));
+  auto id = r.submit_parked("What is 8 + 8?");
   auto cancel = b.call("DELETE", "/v1/tasks/" + std::to_string(id));
   REQUIRE(cancel);
   CHECK(cancel->status == 202);
